@@ -1,0 +1,1 @@
+"""The BHXH knowledge: topics, entries, the parameter table, calculators."""

@@ -1,0 +1,245 @@
+"""Knowledge entries: the YAML schema, loading, and validation.
+
+Every problem is reported with its file, entry id and field, e.g.
+"entries/pension.yaml: entry 'luong-huu-toi-thieu': field 'sources': …".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from knowledge.params import ParameterTable, default_table
+from knowledge.sources import parse_citation
+from knowledge.topics import TOPICS
+
+ENTRY_DIR = Path(__file__).parent / "entries"
+MAX_ANSWER_CHARS = 1500
+MIN_PARAPHRASES = 6
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+REQUIRED = ("id", "topic", "question", "paraphrases", "answer", "sources", "effective_from", "reviewed_on")
+OPTIONAL = ("details", "related", "audience", "low_confidence")
+AUDIENCES = {"citizen", "employer", "collaborator", "staff"}
+
+
+class KnowledgeError(ValueError):
+    """One or more validation problems, each naming file, entry and field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    topic: str
+    question: str
+    paraphrases: tuple[str, ...]
+    answer: str  # a template: {{parameter}} placeholders are rendered per date
+    sources: tuple[str, ...]
+    effective_from: dt.date
+    reviewed_on: dt.date
+    details: str = ""
+    related: tuple[str, ...] = ()
+    audience: tuple[str, ...] = ("citizen",)
+    file: str = ""
+
+    def texts(self) -> list[str]:
+        """Everything a question may be matched against."""
+        return [self.question, *self.paraphrases]
+
+
+@dataclass
+class KnowledgeBase:
+    entries: dict[str, Entry]
+    parameters: ParameterTable
+    problems: list[str] = field(default_factory=list)
+
+    def by_topic(self) -> dict[str, list[Entry]]:
+        out: dict[str, list[Entry]] = {t: [] for t in TOPICS}
+        for entry in self.entries.values():
+            out[entry.topic].append(entry)
+        return out
+
+    def render_answer(self, entry: Entry, on: dt.date) -> str:
+        return self.parameters.render(entry.answer, on)
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _str_list(value: object) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    return None
+
+
+def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date) -> tuple[Entry | None, list[str]]:
+    """Validate one raw YAML record; return the entry (or None) and its problems."""
+    if not isinstance(raw, dict):
+        return None, [f"{where}: each entry must be a mapping"]
+    entry_id = raw.get("id")
+    here = f"{where}: entry {entry_id!r}"
+    problems: list[str] = []
+
+    def bad(field_name: str, message: str) -> None:
+        problems.append(f"{here}: field '{field_name}': {message}")
+
+    for name in REQUIRED:
+        if raw.get(name) in (None, "", []):
+            bad(name, "is required")
+    for name in raw:
+        if name not in REQUIRED and name not in OPTIONAL:
+            bad(str(name), "unknown field")
+    if problems:
+        return None, problems
+    if not isinstance(entry_id, str) or not ID_PATTERN.match(entry_id):
+        bad("id", "must be a lower-case slug like 'rut-bhxh-mot-lan'")
+    if raw["topic"] not in TOPICS:
+        bad("topic", f"unknown topic {raw['topic']!r}; known: {', '.join(TOPICS)}")
+    paraphrases = _str_list(raw["paraphrases"])
+    if paraphrases is None:
+        bad("paraphrases", "must be a list of non-empty strings")
+        paraphrases = []
+    elif len(paraphrases) < MIN_PARAPHRASES:
+        bad("paraphrases", f"has {len(paraphrases)}, needs at least {MIN_PARAPHRASES}")
+    elif len(set(p.lower() for p in paraphrases)) != len(paraphrases):
+        bad("paraphrases", "contains duplicates")
+    answer = raw["answer"]
+    if not isinstance(answer, str):
+        bad("answer", "must be text")
+        answer = ""
+    for text_field in ("answer", "details"):
+        text = raw.get(text_field) or ""
+        unknown = params.unknown_placeholders(str(text))
+        if unknown:
+            bad(text_field, f"unknown parameter(s) {', '.join(sorted(set(unknown)))}")
+        elif text_field == "answer" and text:
+            rendered = params.render(str(text), today)
+            if len(rendered) > MAX_ANSWER_CHARS:
+                bad("answer", f"is {len(rendered)} characters once rendered; the limit is {MAX_ANSWER_CHARS}")
+    sources = _str_list(raw["sources"])
+    if sources is None:
+        bad("sources", "must be a list of citations")
+        sources = []
+    for citation in sources:
+        try:
+            parse_citation(citation)
+        except ValueError as exc:
+            bad("sources", str(exc))
+    dates = {}
+    for name in ("effective_from", "reviewed_on"):
+        dates[name] = _date(raw[name])
+        if dates[name] is None:
+            bad(name, f"must be a date YYYY-MM-DD, got {raw[name]!r}")
+    related = raw.get("related") or []
+    if _str_list(related) is None and related:
+        bad("related", "must be a list of entry ids")
+        related = []
+    audience = raw.get("audience") or ["citizen"]
+    if _str_list(audience) is None or not set(audience) <= AUDIENCES:
+        bad("audience", f"must be a list drawn from {sorted(AUDIENCES)}")
+        audience = ["citizen"]
+    if problems:
+        return None, problems
+    return Entry(
+        id=entry_id,
+        topic=raw["topic"],
+        question=str(raw["question"]).strip(),
+        paraphrases=tuple(paraphrases),
+        answer=answer.strip(),
+        sources=tuple(sources),
+        effective_from=dates["effective_from"],
+        reviewed_on=dates["reviewed_on"],
+        details=str(raw.get("details") or "").strip(),
+        related=tuple(related),
+        audience=tuple(audience),
+        file=where,
+    ), []
+
+
+def load_knowledge(
+    directory: Path = ENTRY_DIR,
+    params: ParameterTable | None = None,
+    *,
+    today: dt.date | None = None,
+    extra: list[tuple[str, dict]] | None = None,
+    strict: bool = True,
+) -> KnowledgeBase:
+    """Load and validate every `*.yaml` under `directory` (plus `extra` records).
+
+    With strict=True any problem raises KnowledgeError listing all of them;
+    otherwise the valid entries are returned with `problems` filled in.
+    """
+    params = params or default_table()
+    today = today or dt.date.today()
+    problems: list[str] = []
+    records: list[tuple[str, object]] = []
+    for path in sorted(Path(directory).rglob("*.yaml")):
+        name = str(path.relative_to(Path(directory).parent))
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            problems.append(f"{name}: invalid YAML: {exc}")
+            continue
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            problems.append(f"{name}: must be a list of entries")
+            continue
+        records.extend((name, r) for r in raw)
+    records.extend(extra or [])
+    entries: dict[str, Entry] = {}
+    ids = Counter(r.get("id") for _, r in records if isinstance(r, dict))
+    for where, raw in records:
+        entry, entry_problems = parse_entry(raw, where, params, today)
+        problems.extend(entry_problems)
+        if entry is None:
+            continue
+        if ids[entry.id] > 1:
+            problems.append(f"{where}: entry {entry.id!r}: field 'id': duplicate id")
+            if entry.id in entries:
+                continue
+        entries[entry.id] = entry
+    for entry in entries.values():
+        for target in entry.related:
+            if target not in entries:
+                problems.append(f"{entry.file}: entry {entry.id!r}: field 'related': unknown entry {target!r}")
+            elif target == entry.id:
+                problems.append(f"{entry.file}: entry {entry.id!r}: field 'related': refers to itself")
+    if problems and strict:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(entries, params, problems)
+
+
+def stats(kb: KnowledgeBase) -> dict[str, object]:
+    by_topic = kb.by_topic()
+    entries = list(kb.entries.values())
+    return {
+        "entries": len(entries),
+        "paraphrases": sum(len(e.paraphrases) for e in entries),
+        "sources": sum(len(e.sources) for e in entries),
+        "distinct_sources": len({s for e in entries for s in e.sources}),
+        "parameters": len(kb.parameters.parameters),
+        "topics": {
+            topic: {
+                "label": TOPICS[topic],
+                "entries": len(items),
+                "paraphrases": sum(len(e.paraphrases) for e in items),
+                "sources": sum(len(e.sources) for e in items),
+            }
+            for topic, items in by_topic.items()
+        },
+    }

@@ -1,0 +1,138 @@
+"""Dense search with sentence-transformers, and an on-disk cache of passage vectors.
+
+The encoder is any sentence-transformers model name or local path. For e5
+models the `query: ` / `passage: ` prompts are applied (from the model's own
+prompt config when it has one). Models are always loaded with
+`local_files_only=True`: nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class DenseEncoder:
+    """Wraps a SentenceTransformer; vectors are L2-normalized float32."""
+
+    def __init__(self, model: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = str(model)
+        self.model = SentenceTransformer(
+            self.name, device=device, local_files_only=True, model_kwargs={"dtype": torch.float32}
+        )
+        prompts = dict(getattr(self.model, "prompts", {}) or {})
+        is_e5 = "e5" in self.name.lower()
+        self.query_prompt = prompts.get("query", "query: " if is_e5 else "")
+        self.passage_prompt = prompts.get("passage", "passage: " if is_e5 else "")
+        self.dim = int(self.model.get_embedding_dimension())
+        self.fingerprint = _model_fingerprint(self.name)
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, batch_size)
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt, batch_size)
+
+
+def _model_fingerprint(name: str) -> str:
+    """Identify a model for the cache: name, plus the sizes of a local dir's files."""
+    h = hashlib.sha256(name.encode())
+    path = Path(name)
+    if path.is_dir():
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                h.update(f"{file.relative_to(path)}:{file.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def text_key(prompt: str, text: str) -> str:
+    return hashlib.sha256(f"{prompt}\x00{text}".encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """Passage vectors on disk, keyed by the hash of (prompt, text), one file per model.
+
+    A restart re-encodes only texts that changed. A missing or unreadable file
+    is treated as empty (and rewritten), never as a fatal error.
+    """
+
+    def __init__(self, directory: Path, fingerprint: str) -> None:
+        self.path = Path(directory) / f"embeddings-{fingerprint}.npz"
+        self._vectors: dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                keys = [str(k) for k in data["keys"]]
+                matrix = data["vectors"]
+            if len(keys) != len(matrix):
+                raise ValueError("keys and vectors differ in length")
+            self._vectors = dict(zip(keys, matrix, strict=True))
+        except Exception as exc:  # corrupt or truncated: rebuild rather than crash
+            log.warning("embedding cache %s unreadable (%s); it will be rebuilt", self.path, exc)
+            self._vectors = {}
+
+    def encode_passages(self, encoder: DenseEncoder, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_key(encoder.passage_prompt, t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
+        self.misses += len(missing)
+        self.hits += len(keys) - len(missing)
+        if missing:
+            vectors = encoder.encode_passages([t for _, t in missing])
+            for (key, _), vec in zip(missing, vectors, strict=True):
+                self._vectors[key] = vec
+            self.save()
+        if not keys:
+            return np.zeros((0, encoder.dim), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._vectors.keys()))
+        matrix = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, 0))
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, keys=keys, vectors=matrix)
+            os.replace(tmp, self.path)
+        except OSError as exc:  # read-only or full disk: keep serving from memory
+            log.warning("could not write embedding cache %s: %s", self.path, exc)
+            Path(tmp).unlink(missing_ok=True)
+
+    def describe(self) -> dict[str, object]:
+        return {"path": str(self.path), "entries": len(self._vectors), "hits": self.hits,
+                "misses": self.misses}
+

@@ -1,0 +1,116 @@
+"""The hybrid index: build from (id, text) pairs, search, get scored hits.
+
+Several texts may share one id (a question and its paraphrases, say): each id
+is scored by its best-matching text, separately for the lexical and the dense
+side, before fusion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from retrieval.accents import AccentRestorer
+from retrieval.bm25 import LexicalIndex
+from retrieval.dense import DenseEncoder, EmbeddingCache
+from retrieval.fusion import METHODS
+from retrieval.normalize import normalize_document, normalize_query
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "lexical", "dense"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float  # the ranking score of the chosen mode (fused for hybrid)
+    lexical: float  # BM25 of the id's best text
+    dense: float  # cosine of the id's best text (0.0 without an encoder)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    fusion: str = "convex"
+    lexical_weight: float = 0.5
+    restore_accents: bool = True  # restore marks before dense encoding
+
+
+class HybridIndex:
+    def __init__(
+        self,
+        items: Iterable[tuple[str, str]],
+        *,
+        encoder: DenseEncoder | None = None,
+        cache_dir: Path | None = None,
+        config: SearchConfig | None = None,
+        query_normalizer: Callable[[str], str] = normalize_query,
+    ) -> None:
+        pairs = list(items)
+        self.config = config or SearchConfig()
+        self.normalize_query = query_normalizer
+        self.ids: list[str] = list(dict.fromkeys(i for i, _ in pairs))
+        position = {id_: n for n, id_ in enumerate(self.ids)}
+        self.texts = [t for _, t in pairs]
+        self._owner = np.array([position[i] for i, _ in pairs], dtype=np.int64)
+        documents = [normalize_document(t) for t in self.texts]
+        self.lexical = LexicalIndex(documents)
+        self.restorer = AccentRestorer(documents)
+        self.encoder = encoder
+        self.cache: EmbeddingCache | None = None
+        self.vectors: np.ndarray | None = None
+        if encoder is not None:
+            if cache_dir is not None:
+                self.cache = EmbeddingCache(cache_dir, encoder.fingerprint)
+                self.vectors = self.cache.encode_passages(encoder, documents)
+            else:
+                self.vectors = encoder.encode_passages(documents)
+
+    @property
+    def has_dense(self) -> bool:
+        return self.vectors is not None
+
+    def _pool(self, per_text: np.ndarray) -> np.ndarray:
+        per_id = np.full(len(self.ids), -np.inf)
+        np.maximum.at(per_id, self._owner, per_text)
+        return per_id
+
+    def lexical_scores(self, normalized_query: str) -> np.ndarray:
+        if not self.ids:
+            return np.zeros(0)
+        return self._pool(self.lexical.scores(normalized_query))
+
+    def dense_text(self, normalized_query: str) -> str:
+        if self.config.restore_accents:
+            return self.restorer.restore(normalized_query)
+        return normalized_query
+
+    def dense_scores(self, normalized_query: str) -> np.ndarray:
+        if self.encoder is None or self.vectors is None or not self.ids:
+            return np.zeros(len(self.ids))
+        query_vector = self.encoder.encode_queries([self.dense_text(normalized_query)])[0]
+        return self._pool(self.vectors @ query_vector)
+
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:
+        normalized = self.normalize_query(query)
+        if not normalized or not self.ids:
+            return []
+        lexical = self.lexical_scores(normalized)
+        use_dense = self.has_dense and mode != "lexical"
+        dense = self.dense_scores(normalized) if use_dense else np.zeros(len(self.ids))
+        if mode == "lexical" or not use_dense:
+            ranking = lexical
+        elif mode == "dense":
+            ranking = dense
+        else:
+            fuse = METHODS[self.config.fusion]
+            ranking = fuse(lexical, dense, lexical_weight=self.config.lexical_weight)
+        top = np.argsort(-ranking, kind="stable")[:k]
+        return [
+            Hit(self.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i])) for i in top
+        ]
