@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _kb_check(args: argparse.Namespace) -> int:
@@ -35,6 +38,101 @@ def _kb_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shared_dir() -> Path:
+    return Path(os.environ.get("BHXH_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared"))
+
+
+def _encoder(args: argparse.Namespace):
+    """The dense encoder from settings, or None for lexical-only runs."""
+    from bot.settings import load_settings, resolve_model
+    from retrieval.dense import DenseEncoder
+
+    if getattr(args, "lexical_only", False):
+        return None
+    model = resolve_model(load_settings())
+    return DenseEncoder(model) if model else None
+
+
+def _bench_retrieval(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+    from retrieval.legal_bench import run
+
+    eval_dir = Path(args.eval_dir) if args.eval_dir else _shared_dir() / "eval"
+    if not (eval_dir / "zalo_insurance_subset.jsonl").exists():
+        print(f"skipped: external evaluation data not found under {eval_dir}")
+        return 0
+    print(run(eval_dir, _encoder(args), load_settings().cache_dir, chunk=not args.no_chunk))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Set-up step: the offline model and the entry-embedding cache."""
+    import time
+
+    from bot.engine import Engine
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    started = time.perf_counter()
+    engine = Engine.from_settings(settings)
+    cache = engine.index.cache.describe() if engine.index.cache else "none (lexical only)"
+    print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
+          f"{len(engine.index.texts)} texts indexed; embedding cache: {cache}")
+    return 0
+
+
+def _print_reply(reply, as_json: bool) -> None:  # noqa: ANN001
+    if as_json:
+        print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
+    else:
+        print(reply.full_text(), flush=True)
+        if reply.related:
+            print("\nCâu hỏi liên quan:\n" + "\n".join(f"- {c.question}" for c in reply.related))
+        print(flush=True)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.engine import Engine
+
+    engine = Engine.from_settings()
+    if args.file:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            if line.strip():
+                _print_reply(engine.ask(line), args.json)
+        return 0
+    if args.question:
+        _print_reply(engine.ask(" ".join(args.question)), args.json)
+        return 0
+    print("Trợ lý BHXH — gõ câu hỏi rồi Enter (Ctrl-D để thoát).", flush=True)
+    pending: list = []
+    while True:
+        try:
+            line = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        choice = line.strip()
+        if pending and choice.isdigit() and 1 <= int(choice) <= len(pending):
+            reply = engine.entry_reply(pending[int(choice) - 1].entry_id)
+        else:
+            reply = engine.ask(line)
+        pending = list(reply.choices) if reply.choices else []
+        _print_reply(reply, args.json)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from admin_api.app import build_service, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(build_service())
+    print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bhxh", description="Trợ lý BHXH")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     kb_stats = kb_sub.add_parser("stats", help="counts per topic")
     kb_stats.add_argument("--json", action="store_true")
     kb_stats.set_defaults(func=_kb_stats)
+    serve = sub.add_parser("serve", help="start the web chat, API, webhooks and staff API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+
+    sub.add_parser("build", help="build the offline model and the index cache").set_defaults(func=_build)
+
+    ask = sub.add_parser("ask", help="ask a question (interactive without arguments)")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.add_argument("--file", help="answer one question per line of this file")
+    ask.set_defaults(func=_ask)
+
+    bench = sub.add_parser("bench-retrieval", help="retrieval benchmark on external legal data")
+    bench.add_argument("--eval-dir", help="default: ../shared/eval beside the checkout")
+    bench.add_argument("--lexical-only", action="store_true")
+    bench.add_argument("--no-chunk", action="store_true", help="index whole articles (no passages)")
+    bench.set_defaults(func=_bench_retrieval)
     return parser
 
 

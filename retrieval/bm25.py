@@ -64,13 +64,17 @@ class LexicalIndex:
         self._folded = _FastBM25(folded, k1, b) if texts else None
         self.vocabulary = {tok for toks in accented for tok in toks}
 
-    def scores(self, query: str, *, accented_weight: float = 1.0) -> np.ndarray:
-        """BM25 score of every text for `query` (accented field + folded field)."""
+    def scores(self, query: str, *, accented_query: str | None = None, accented_weight: float = 1.0) -> np.ndarray:
+        """BM25 score of every text: folded field + accented field.
+
+        `accented_query` (e.g. the query with diacritics restored) is matched
+        against the accented field instead of `query` when given.
+        """
         if self._accented is None or self._folded is None:
             return np.zeros(0)
-        tokens = tokenize(query)
-        folded = [fold_accents(t) for t in tokens]
+        folded = [fold_accents(t) for t in tokenize(query)]
         result = self._folded.get_scores(folded)
         if accented_weight:
+            tokens = tokenize(accented_query if accented_query is not None else query)
             result = result + accented_weight * self._accented.get_scores(tokens)
         return result

@@ -19,7 +19,7 @@ from retrieval.accents import AccentRestorer
 from retrieval.bm25 import LexicalIndex
 from retrieval.dense import DenseEncoder, EmbeddingCache
 from retrieval.fusion import METHODS
-from retrieval.normalize import normalize_document, normalize_query
+from retrieval.normalize import normalize_document, normalize_query, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -80,29 +80,31 @@ class HybridIndex:
         np.maximum.at(per_id, self._owner, per_text)
         return per_id
 
-    def lexical_scores(self, normalized_query: str) -> np.ndarray:
-        if not self.ids:
-            return np.zeros(0)
-        return self._pool(self.lexical.scores(normalized_query))
-
-    def dense_text(self, normalized_query: str) -> str:
+    def restored(self, normalized_query: str) -> str:
+        """The query with diacritics restored from the corpus (if configured)."""
         if self.config.restore_accents:
             return self.restorer.restore(normalized_query)
         return normalized_query
 
-    def dense_scores(self, normalized_query: str) -> np.ndarray:
+    def lexical_scores(self, normalized_query: str, restored_query: str | None = None) -> np.ndarray:
+        if not self.ids:
+            return np.zeros(0)
+        return self._pool(self.lexical.scores(normalized_query, accented_query=restored_query))
+
+    def dense_scores(self, restored_query: str) -> np.ndarray:
         if self.encoder is None or self.vectors is None or not self.ids:
             return np.zeros(len(self.ids))
-        query_vector = self.encoder.encode_queries([self.dense_text(normalized_query)])[0]
+        query_vector = self.encoder.encode_queries([restored_query])[0]
         return self._pool(self.vectors @ query_vector)
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:
         normalized = self.normalize_query(query)
-        if not normalized or not self.ids:
+        if not tokenize(normalized) or not self.ids:
             return []
-        lexical = self.lexical_scores(normalized)
+        restored = self.restored(normalized)
+        lexical = self.lexical_scores(normalized, restored)
         use_dense = self.has_dense and mode != "lexical"
-        dense = self.dense_scores(normalized) if use_dense else np.zeros(len(self.ids))
+        dense = self.dense_scores(restored) if use_dense else np.zeros(len(self.ids))
         if mode == "lexical" or not use_dense:
             ranking = lexical
         elif mode == "dense":

@@ -92,7 +92,8 @@ _BOILERPLATE = [
     # Salutations and sign-offs of letters sent to the portal.
     r"^\s*(?:kính\s+gửi|kinh\s+gui|gửi|gui|thưa|thua)\b[^.\n?!]*[,:.\n]",
     r"\b(?:xin\s+chào|xin\s+chao|chào|chao|hello|hi|alo)\s+(?:anh\s+chị|anh\s+chi|ad|admin|bạn|ban|mọi\s+người|moi\s+nguoi|bot|cơ\s+quan|co\s+quan)?[\s,.!]*",
-    r"(?:xin\s+)?(?:chân\s+thành\s+)?(?:cảm\s+ơn|cám\s+ơn|cam\s+on|thanks|thank\s+you|tks|thks)[^.?!\n]*[.!]?\s*$",
+    r"(?:\b(?:em|tôi|toi|con|cháu|chau|mình|minh)\s+)?(?:xin\s+)?(?:chân\s+thành\s+)?"
+    r"(?:cảm\s+ơn|cám\s+ơn|cam\s+on|thanks|thank\s+you|tks|thks)[^.?!\n]*[.!]?\s*$",
     r"(?:trân\s+trọng|tran\s+trong)[.!]?\s*$",
     r"\[TÊN\]",
 ]

@@ -1,0 +1,136 @@
+"""The FastAPI app: public ask API and web chat, channel webhooks, staff API.
+
+`create_app(service)` builds the app around one Service (engine + store);
+`bhxh serve` builds the service from the environment and runs uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from bot.service import RateLimiter, Service
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 64 * 1024
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., description="The citizen's question, any spelling", max_length=20_000)
+    user_id: str | None = Field(None, max_length=200, description="Opaque id of the web visitor (hashed before storage)")
+
+
+class ChoiceOut(BaseModel):
+    entry_id: str
+    question: str
+
+
+class AskResponse(BaseModel):
+    answered: bool
+    answer: str
+    entry_id: str | None
+    topic: str | None
+    score: float
+    sources: list[str]
+    choices: list[ChoiceOut]
+    kind: str
+    related: list[ChoiceOut]
+    calculator: str | None
+    question_id: int | None = None
+
+
+class FeedbackRequest(BaseModel):
+    question_id: int | None = None
+    entry_id: str | None = Field(None, max_length=200)
+    value: int = Field(..., ge=-1, le=1, description="1 = 👍, -1 = 👎")
+    user_id: str | None = Field(None, max_length=200)
+
+
+def create_app(service: Service, *, ip_limit: int = 60, ip_window: float = 60.0) -> FastAPI:
+    app = FastAPI(title="Trợ lý BHXH", version="0.1.0",
+                  description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.")
+    app.state.service = service
+    ip_limiter = RateLimiter(ip_limit, ip_window)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # noqa: ANN001, ANN202
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": "Nội dung gửi lên quá lớn."}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": exc.errors()[:5]}, status_code=422)
+
+    @app.get("/healthz", tags=["public"])
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "entries": len(service.engine.kb.entries), "dense": service.engine.index.has_dense,
+                "pending_log_writes": service.store.pending}
+
+    @app.post("/api/ask", response_model=AskResponse, tags=["public"],
+              responses={429: {"description": "too many requests from this address"}})
+    def ask(body: AskRequest, request: Request) -> Any:
+        client = request.client.host if request.client else "unknown"
+        if not ip_limiter.allow(client):
+            return JSONResponse({"detail": "Bạn gửi quá nhiều câu hỏi, vui lòng thử lại sau ít phút."},
+                                status_code=429)
+        handled = service.handle("web", body.user_id or f"ip:{client}", body.question)
+        return {**handled.reply.to_json(), "question_id": handled.question_id}
+
+    @app.post("/api/choose/{entry_id}", response_model=AskResponse, tags=["public"])
+    def choose(entry_id: str, request: Request) -> Any:
+        reply = service.choose("web", f"ip:{request.client.host if request.client else ''}", entry_id)
+        if reply is None:
+            return JSONResponse({"detail": "Câu hỏi này không còn trong cơ sở dữ liệu, bạn hãy hỏi lại."},
+                                status_code=404)
+        return {**reply.to_json(), "question_id": None}
+
+    @app.post("/api/feedback", tags=["public"])
+    def feedback(body: FeedbackRequest, request: Request) -> dict[str, bool]:
+        if body.value == 0:
+            return {"ok": False}
+        service.feedback("web", body.user_id or f"ip:{request.client.host if request.client else ''}",
+                         body.value, entry_id=body.entry_id, question_id=body.question_id)
+        return {"ok": True}
+
+    if STATIC_DIR.exists():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Any:
+        page = STATIC_DIR / "chat.html"
+        if page.exists():
+            return FileResponse(page, media_type="text/html")
+        return JSONResponse({"detail": "web chat not installed"}, status_code=404)
+
+    _include_optional_routers(app, service)
+    return app
+
+
+def _include_optional_routers(app: FastAPI, service: Service) -> None:
+    """Channel webhooks and the staff API live in their own modules."""
+    from admin_api import admin, webhooks
+
+    webhooks.register(app, service)
+    admin.register(app, service)
+
+
+def build_service(settings=None) -> Service:  # noqa: ANN001
+    from admin_api.store import Store, load_hash_key
+    from bot.engine import Engine
+    from bot.settings import load_settings
+
+    settings = settings or load_settings()
+    engine = Engine.from_settings(settings)
+    store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
+    return Service(engine, store)

@@ -1,0 +1,243 @@
+"""The question log and everything else the service stores, on SQLite (sqlite-utils).
+
+One owner for the schema: tables are created and migrated here on start.
+Raw question text is never stored: only the PII-redacted text and the
+normalized text; user ids are stored as a keyed hash (HMAC-SHA256).
+
+If the database is locked, read-only or full, writes go to an in-memory
+queue that is retried on the next write (and by `flush()`), so the bot keeps
+answering and no received question is lost while the process lives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from retrieval.normalize import redact_pii
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class LoggedQuestion:
+    channel: str
+    user_id: str
+    text: str  # raw; redacted before storage
+    normalized: str
+    topic: str | None
+    entry_id: str | None
+    score: float
+    outcome: str
+    kind: str
+    latency_ms: float
+    message_id: str | None = None
+    ts: str | None = None
+
+
+def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
+    """The HMAC key for user ids: configured, or generated once and kept in the data dir."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "hash.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+class Store:
+    def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._hash_key = hash_key
+        self._lock = threading.RLock()
+        self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False, isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError as exc:  # read-only media: still serve reads
+            log.warning("could not enable WAL on %s: %s", self.path, exc)
+        self.migrate()
+
+    # ------------------------------------------------------------ schema
+
+    def migrate(self) -> None:
+        db = self.db
+        try:
+            with self._lock:
+                if "questions" not in db.table_names():
+                    db["questions"].create({
+                        "id": int, "ts": str, "channel": str, "user_hash": str, "message_id": str,
+                        "text": str, "normalized": str, "topic": str, "entry_id": str, "score": float,
+                        "outcome": str, "kind": str, "latency_ms": float, "feedback": int,
+                    }, pk="id", not_null={"ts", "channel", "outcome"})
+                    db["questions"].create_index(["ts"])
+                    db["questions"].create_index(["topic", "ts"])
+                    db["questions"].create_index(["outcome", "ts"])
+                    db["questions"].create_index(["channel", "message_id"], unique=True)
+                if "feedback" not in db.table_names():
+                    db["feedback"].create({
+                        "id": int, "ts": str, "question_id": int, "entry_id": str, "value": int,
+                        "channel": str, "user_hash": str,
+                    }, pk="id")
+                    db["feedback"].create_index(["entry_id"])
+                if "audit" not in db.table_names():
+                    db["audit"].create({"id": int, "ts": str, "actor": str, "action": str, "target": str,
+                                        "detail": str}, pk="id")
+                if "staff_entries" not in db.table_names():
+                    db["staff_entries"].create({"id": str, "record": str, "updated_ts": str, "actor": str}, pk="id")
+                if "conversations" not in db.table_names():
+                    db["conversations"].create({"key": str, "state": str, "updated_ts": str}, pk="key")
+                if "meta" not in db.table_names():
+                    db["meta"].create({"key": str, "value": str}, pk="key")
+                db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        except sqlite3.OperationalError as exc:
+            log.error("could not migrate %s: %s", self.path, exc)
+
+    # ------------------------------------------------------------ helpers
+
+    def hash_user(self, channel: str, user_id: str) -> str:
+        return hmac.new(self._hash_key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _write(self, table: str, row: dict[str, Any]) -> int | None:
+        """Insert a row, or queue it if the database refuses; returns the row id if written."""
+        with self._lock:
+            self._flush_locked()
+            try:
+                return self._insert(table, row)
+            except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
+                log.warning("database write to %s failed (%s); queued (%d pending)", table, exc,
+                            len(self._pending) + 1)
+                self._pending.append((table, row))
+                return None
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int | None:
+        if table == "questions" and row.get("message_id"):
+            before = self.db.execute("SELECT id FROM questions WHERE channel = ? AND message_id = ?",
+                                     [row["channel"], row["message_id"]]).fetchone()
+            if before:
+                return int(before[0])
+        self.db[table].insert(row)
+        return int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+    def _flush_locked(self) -> None:
+        while self._pending:
+            table, row = self._pending[0]
+            self._insert(table, row)  # raises if the database still refuses
+            self._pending.popleft()
+
+    def flush(self) -> int:
+        """Retry queued writes; returns how many are still pending."""
+        with self._lock:
+            try:
+                self._flush_locked()
+            except sqlite3.OperationalError as exc:
+                log.warning("database still refuses writes: %s", exc)
+            return len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # ------------------------------------------------------------ question log
+
+    def log_question(self, q: LoggedQuestion) -> int | None:
+        return self._write("questions", {
+            "ts": q.ts or utcnow(),
+            "channel": q.channel,
+            "user_hash": self.hash_user(q.channel, q.user_id),
+            "message_id": q.message_id,
+            "text": redact_pii(q.text)[:4000],
+            "normalized": redact_pii(q.normalized)[:4000],
+            "topic": q.topic,
+            "entry_id": q.entry_id,
+            "score": round(float(q.score), 4),
+            "outcome": q.outcome,
+            "kind": q.kind,
+            "latency_ms": round(float(q.latency_ms), 2),
+            "feedback": None,
+        })
+
+    def seen_message(self, channel: str, message_id: str) -> bool:
+        """Has this channel delivery already been logged (duplicate webhook)?"""
+        with self._lock:
+            if any(t == "questions" and r.get("channel") == channel and r.get("message_id") == message_id
+                   for t, r in self._pending):
+                return True
+            try:
+                row = self.db.execute("SELECT 1 FROM questions WHERE channel = ? AND message_id = ?",
+                                      [channel, message_id]).fetchone()
+            except sqlite3.OperationalError:
+                return False
+            return row is not None
+
+    def record_feedback(self, *, channel: str, user_id: str, value: int, entry_id: str | None = None,
+                        question_id: int | None = None) -> None:
+        value = 1 if value > 0 else -1
+        self._write("feedback", {"ts": utcnow(), "question_id": question_id, "entry_id": entry_id,
+                                 "value": value, "channel": channel,
+                                 "user_hash": self.hash_user(channel, user_id)})
+        if question_id is not None:
+            with self._lock:
+                try:
+                    self.db["questions"].update(question_id, {"feedback": value})
+                except Exception as exc:  # noqa: BLE001 - feedback must never break a reply
+                    log.warning("could not attach feedback to question %s: %s", question_id, exc)
+
+    def delete_older_than(self, days: int) -> int:
+        """Retention: delete questions and feedback older than `days` days."""
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S")
+        with self._lock:
+            n = self.db.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
+            self.db.execute("DELETE FROM feedback WHERE ts < ?", [cutoff])
+            return n
+
+    # ------------------------------------------------------------ conversation state
+
+    def save_state(self, key: str, state: dict[str, Any]) -> None:
+        with self._lock:
+            try:
+                self.db["conversations"].upsert(
+                    {"key": key, "state": json.dumps(state, ensure_ascii=False), "updated_ts": utcnow()}, pk="key")
+            except sqlite3.OperationalError as exc:
+                log.warning("could not save conversation state: %s", exc)
+
+    def load_state(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            try:
+                row = self.db.execute("SELECT state FROM conversations WHERE key = ?", [key]).fetchone()
+            except sqlite3.OperationalError:
+                return {}
+            return json.loads(row[0]) if row else {}
+
+    # ------------------------------------------------------------ audit
+
+    def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        self._write("audit", {"ts": utcnow(), "actor": actor, "action": action, "target": target,
+                              "detail": json.dumps(detail, ensure_ascii=False)})

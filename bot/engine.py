@@ -1,0 +1,245 @@
+"""The conversation core: one message in, one Reply out, for every channel.
+
+    text → screen (empty, binary, emoji, too long) → small talk / personal case
+         → hybrid search over entries and out-of-scope intents
+         → answer, offer choices, or say "not sure" (with the topic menu)
+
+The decision uses signals that keep their meaning across questions: the best
+entry's cosine similarity, how much of the question's vocabulary that entry
+covers, and the fused-score margin to the runner-up. Thresholds are tuned by
+`bhxh eval --tune` on the tuning half of the evaluation set only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from bot.reply import Choice, Reply
+from knowledge.schema import Entry, KnowledgeBase, load_knowledge
+from knowledge.topics import MENU_ORDER, TOPICS
+from retrieval import DenseEncoder, HybridIndex, SearchConfig
+from retrieval.normalize import fold_accents, normalize_query, tokenize
+
+log = logging.getLogger(__name__)
+
+OUT_OF_SCOPE_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "out_of_scope.yaml"
+OOS_PREFIX = "oos:"
+MAX_QUESTION_CHARS = 2000
+HOTLINE = "1900 9068"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds (tuned on the tuning split; see `bhxh eval --tune`)."""
+
+    min_dense: float = 0.86  # below this cosine the best entry is doubtful…
+    min_coverage: float = 0.5  # …unless it covers this share of the question's words
+    min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
+    choice_margin: float = 0.04  # fused-score gap under which we ask the user to choose
+    max_choices: int = 3
+
+
+# Function words that carry no topic (accent-folded).
+STOPWORDS = frozenset(
+    """toi em anh chi cho hoi la thi co khong duoc gi nao the nhu va cua o bao nhieu minh a
+    nhe vay roi da se can phai muon lam sao khi neu ma de voi tu den trong nay do nhung cac
+    mot hay hoac ra vao len xin cam on duoc ban biet giup xem rang tai vi sau truoc nua luc
+    con cung van chua hien nay bay gio ai dau kia ay oi nha nhi ha u ak ah vang day""".split()
+)
+
+_GREETING = re.compile(
+    r"^(?:xin chao|chao|hello|hi|alo|hey|good morning)(?:\s+(?:ban|ad|admin|bot|anh|chi|em|moi nguoi|tro ly))?"
+    r"(?:\s+(?:a|nhe|nha))?[\s!.?,]*$")
+_THANKS = re.compile(r"^(?:(?:xin\s+)?(?:cam on|thank(?:s| you)?|tks|thanks?)(?:\s+\w+){0,3}|ok(?:e|ay)?|da|vang)[\s!.?,]*$")
+_HELP = re.compile(r"^(?:/?help|/?start|tro giup|huong dan|menu|ban lam duoc gi|ban la ai)[\s!.?]*$")
+_PERSONAL = re.compile(
+    r"(?:ho so|so|so bhxh|tien)\s+(?:cua\s+)?(?:em|toi|minh|con|chau|me|bo)\b.*\b(?:duyet|xong|chua|den dau|bao gio)"
+    r"|(?:tra cuu|kiem tra|xem)\s+(?:giup|ho|dum)\b"
+    r"|(?:em|toi|minh)\s+(?:da\s+)?dong\s+(?:duoc\s+)?bao nhieu\s+(?:thang|nam)"
+    r"|(?:ma so|so so)\s+bhxh\s+cua\s+(?:em|toi|minh)"
+)
+_TAGS = re.compile(r"<[^>]{0,200}>")
+
+
+def _fold(text: str) -> str:
+    return " ".join(fold_accents(t) for t in tokenize(text))
+
+
+def screen(text: object) -> tuple[str, str | None, str]:
+    """Clean a raw message. Returns (clean text, rejection message or None, notice)."""
+    if not isinstance(text, str):
+        return "", "Tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi bằng chữ nhé.", ""
+    text = unicodedata.normalize("NFC", text.replace("\x00", " "))
+    text = html.unescape(_TAGS.sub(" ", text))
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text).strip()
+    notice = ""
+    if len(text) > MAX_QUESTION_CHARS:
+        text = text[:MAX_QUESTION_CHARS]
+        notice = (f"Tin nhắn của bạn dài quá nên tôi chỉ đọc {MAX_QUESTION_CHARS} ký tự đầu. "
+                  "Bạn có thể gửi câu hỏi ngắn gọn hơn để được trả lời chính xác.")
+    if not text:
+        return "", "Bạn chưa nhập câu hỏi. Hãy gõ điều bạn muốn hỏi về BHXH, BHYT hoặc bảo hiểm thất nghiệp nhé.", ""
+    if not any(ch.isalnum() for ch in text):
+        return "", ("Tôi chưa hiểu tin nhắn này. Bạn hãy gõ câu hỏi bằng chữ, ví dụ: "
+                    "\"Đóng BHXH tự nguyện bao nhiêu một tháng?\""), ""
+    return text, None, notice
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    fused: float
+    lexical: float
+    dense: float
+    coverage: float
+
+
+class Engine:
+    def __init__(self, kb: KnowledgeBase, encoder: DenseEncoder | None = None, *,
+                 cache_dir: Path | None = None, thresholds: Thresholds | None = None,
+                 search: SearchConfig | None = None) -> None:
+        self.kb = kb
+        self.thresholds = thresholds or Thresholds()
+        self.out_of_scope = self._load_out_of_scope()
+        items: list[tuple[str, str]] = []
+        for entry in kb.entries.values():
+            items.extend((entry.id, text) for text in entry.texts())
+        for oos_id, (_, examples) in self.out_of_scope.items():
+            items.extend((oos_id, text) for text in examples)
+        self.index = HybridIndex(items, encoder=encoder, cache_dir=cache_dir,
+                                 config=search or SearchConfig("convex", 0.5))
+        self._vocabulary = self._entry_vocabulary(items)
+
+    # ------------------------------------------------------------ set-up
+
+    @staticmethod
+    def _load_out_of_scope() -> dict[str, tuple[str, list[str]]]:
+        raw = yaml.safe_load(OUT_OF_SCOPE_FILE.read_text(encoding="utf-8")) or []
+        return {OOS_PREFIX + r["id"]: (r["reply"].strip(), list(r["examples"])) for r in raw}
+
+    def _entry_vocabulary(self, items: list[tuple[str, str]]) -> dict[str, set[str]]:
+        vocab: dict[str, set[str]] = {}
+        for entry_id, text in items:
+            vocab.setdefault(entry_id, set()).update(_fold(normalize_query(text)).split())
+        for entry in self.kb.entries.values():
+            vocab[entry.id].update(_fold(self.kb.render_answer(entry, dt.date.today())).split())
+        return vocab
+
+    @classmethod
+    def from_settings(cls, settings=None, *, build_model: bool = True) -> Engine:  # noqa: ANN001
+        from bot.settings import load_settings, resolve_model
+
+        settings = settings or load_settings()
+        kb = load_knowledge()
+        encoder = None
+        try:
+            model = resolve_model(settings, build=build_model)
+            encoder = DenseEncoder(model) if model else None
+        except Exception as exc:  # a broken model must not stop the service
+            log.warning("dense model unavailable (%s); falling back to lexical search", exc)
+        return cls(kb, encoder, cache_dir=settings.cache_dir)
+
+    # ------------------------------------------------------------ retrieval
+
+    def coverage(self, normalized: str, entry_id: str) -> float:
+        words = [w for w in _fold(normalized).split() if w not in STOPWORDS and not w.isdigit()]
+        if not words:
+            return 0.0
+        vocab = self._vocabulary.get(entry_id, set())
+        return sum(w in vocab for w in words) / len(words)
+
+    def candidates(self, text: str, k: int = 8, mode: str = "hybrid") -> list[Candidate]:
+        normalized = normalize_query(text)
+        hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
+        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(normalized, h.id)) for h in hits]
+
+    def decide(self, text: str, candidates: list[Candidate], on: dt.date,
+               thresholds: Thresholds | None = None) -> Reply:
+        t = thresholds or self.thresholds
+        normalized = normalize_query(text)
+        ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
+        if not candidates:
+            return self.not_sure(normalized, ranked)
+        top = candidates[0]
+        if top.entry_id.startswith(OOS_PREFIX):
+            reply_text = self.out_of_scope[top.entry_id][0]
+            return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
+                         score=top.dense or top.coverage, normalized=normalized, candidates=ranked)
+        confident = (top.dense >= t.min_dense or top.coverage >= t.min_coverage) if self.index.has_dense \
+            else top.coverage >= t.min_coverage_alone
+        if not confident:
+            return self.not_sure(normalized, ranked, score=top.dense or top.coverage)
+        entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
+        close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
+        if close:
+            choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in [top, *close])
+            return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:",
+                         topic=self.kb.entries[top.entry_id].topic, score=top.dense or top.coverage,
+                         choices=choices, normalized=normalized, candidates=ranked)
+        return self.answer(self.kb.entries[top.entry_id], on, score=top.dense or top.coverage,
+                           normalized=normalized, candidates=ranked)
+
+    # ------------------------------------------------------------ replies
+
+    def answer(self, entry: Entry, on: dt.date, *, score: float = 1.0, normalized: str = "",
+               candidates: tuple[str, ...] = ()) -> Reply:
+        related = tuple(Choice(r, self.kb.entries[r].question) for r in entry.related if r in self.kb.entries)
+        return Reply("answer", self.kb.render_answer(entry, on), entry_id=entry.id, topic=entry.topic,
+                     score=score, sources=entry.sources, related=related[:3], normalized=normalized,
+                     candidates=candidates or (entry.id,))
+
+    def not_sure(self, normalized: str, ranked: tuple[str, ...] = (), score: float = 0.0) -> Reply:
+        menu = "\n".join(f"- {TOPICS[t]}" for t in MENU_ORDER)
+        text = ("Xin lỗi, tôi chưa chắc hiểu đúng câu hỏi của bạn nên không muốn trả lời sai. "
+                "Bạn có thể hỏi lại ngắn gọn hơn, hoặc chọn một chủ đề:\n" + menu +
+                f"\n\nBạn cũng có thể gọi tổng đài BHXH Việt Nam {HOTLINE} để được hỗ trợ trực tiếp.")
+        return Reply("not_sure", text, score=score, normalized=normalized, candidates=ranked)
+
+    def help_text(self) -> str:
+        menu = "\n".join(f"- {TOPICS[t]}" for t in MENU_ORDER)
+        return ("Xin chào! Tôi là Trợ lý BHXH. Tôi giải đáp về bảo hiểm xã hội, bảo hiểm y tế và "
+                "bảo hiểm thất nghiệp theo Luật BHXH 2024 và các văn bản đang có hiệu lực. "
+                "Bạn cứ gõ câu hỏi như khi nói chuyện, có dấu hay không dấu đều được. Một số chủ đề:\n"
+                + menu + f"\n\nTôi không tra cứu được hồ sơ cá nhân; để xem quá trình đóng của mình, "
+                f"bạn dùng ứng dụng VssID hoặc gọi tổng đài {HOTLINE}.")
+
+    def personal_note(self) -> str:
+        return ("Tôi không tra cứu được hồ sơ hay quá trình đóng của từng người. Bạn có thể tự xem trên "
+                f"ứng dụng VssID (mục Quá trình tham gia, Tra cứu hồ sơ), gọi tổng đài {HOTLINE} "
+                "(chuẩn bị số CCCD hoặc mã số BHXH), hoặc hỏi trực tiếp cơ quan BHXH nơi nộp hồ sơ.")
+
+    # ------------------------------------------------------------ entry point
+
+    def ask(self, text: object, on: dt.date | None = None) -> Reply:
+        on = on or dt.date.today()
+        clean, rejection, notice = screen(text)
+        if rejection:
+            return Reply("invalid", rejection)
+        folded = _fold(clean)
+        if _HELP.match(folded) or _GREETING.match(folded):
+            return Reply("smalltalk", self.help_text(), normalized=folded)
+        if _THANKS.match(folded):
+            return Reply("smalltalk", "Không có gì ạ. Chúc bạn nhiều sức khỏe! Nếu còn thắc mắc về BHXH, "
+                         "bạn cứ nhắn cho tôi nhé.", normalized=folded)
+        reply = self.decide(clean, self.candidates(clean), on)
+        if _PERSONAL.search(folded):
+            if reply.kind == "answer":
+                reply = replace(reply, kind="personal", text=self.personal_note() + "\n\n" + reply.text)
+            elif reply.kind in ("not_sure", "choices"):
+                reply = replace(reply, kind="personal", text=self.personal_note(), choices=())
+        if notice:
+            reply = replace(reply, notice=notice)
+        return reply
+
+    def entry_reply(self, entry_id: str, on: dt.date | None = None) -> Reply | None:
+        """The answer for a chosen entry (a button press or "1", "2", "3")."""
+        entry = self.kb.entries.get(entry_id)
+        return self.answer(entry, on or dt.date.today()) if entry else None

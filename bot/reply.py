@@ -1,0 +1,79 @@
+"""The engine's answer to one message, independent of any channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Outcome = Literal["answered", "choices", "declined"]
+Kind = Literal["answer", "choices", "not_sure", "out_of_scope", "smalltalk", "personal", "calculator", "invalid"]
+
+# How each kind is counted in the question log and in evaluation.
+OUTCOME: dict[str, Outcome] = {
+    "answer": "answered",
+    "personal": "answered",
+    "calculator": "answered",
+    "smalltalk": "answered",
+    "choices": "choices",
+    "not_sure": "declined",
+    "out_of_scope": "declined",
+    "invalid": "declined",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    entry_id: str
+    question: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"entry_id": self.entry_id, "question": self.question}
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: Kind
+    text: str  # the main message, plain text (channels add markup)
+    entry_id: str | None = None
+    topic: str | None = None
+    score: float = 0.0
+    sources: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    related: tuple[Choice, ...] = ()
+    normalized: str = ""
+    notice: str = ""  # e.g. "your message was shortened"
+    calculator: str | None = None  # which calculator to offer
+    candidates: tuple[str, ...] = field(default=(), compare=False)  # ranked entry ids (for eval)
+
+    @property
+    def outcome(self) -> Outcome:
+        return OUTCOME[self.kind]
+
+    @property
+    def answered(self) -> bool:
+        return self.kind in ("answer", "personal")
+
+    def full_text(self) -> str:
+        """The reply as a citizen reads it in plain text: notice, answer, sources, choices."""
+        parts = [self.notice] if self.notice else []
+        parts.append(self.text)
+        if self.sources:
+            parts.append("Căn cứ: " + "; ".join(self.sources) + ".")
+        if self.choices:
+            parts.append("\n".join(f"{n}. {c.question}" for n, c in enumerate(self.choices, start=1)))
+        return "\n\n".join(p for p in parts if p)
+
+    def to_json(self) -> dict[str, object]:
+        """The stable JSON of `bhxh ask --json` and `POST /api/ask`."""
+        return {
+            "answered": self.answered,
+            "answer": self.full_text(),
+            "entry_id": self.entry_id,
+            "topic": self.topic,
+            "score": round(self.score, 4),
+            "sources": list(self.sources),
+            "choices": [c.to_json() for c in self.choices],
+            "kind": self.kind,
+            "related": [c.to_json() for c in self.related],
+            "calculator": self.calculator,
+        }

@@ -1,0 +1,111 @@
+"""What every channel calls: one message from one user → one logged Reply.
+
+The service adds what the engine itself does not know about: duplicate
+deliveries, per-user rate limits, pending choices ("reply 1, 2 or 3") that
+survive a restart, logging every question once (redacted) before the reply is
+sent, and feedback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, replace
+
+from admin_api.store import LoggedQuestion, Store
+from bot.engine import Engine
+from bot.reply import Choice, Reply
+
+RATE_LIMITED_TEXT = ("Bạn đang gửi tin nhắn hơi nhanh. Vui lòng chờ một chút rồi hỏi tiếp nhé; "
+                     "tôi vẫn ở đây để hỗ trợ bạn.")
+
+
+class RateLimiter:
+    """Sliding-window limit: at most `limit` events per `window` seconds per key."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events[key]
+            while events and now - events[0] > self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return False
+            events.append(now)
+            if len(self._events) > 100_000:  # forget idle keys so memory stays bounded
+                for k in [k for k, v in self._events.items() if not v][:50_000]:
+                    del self._events[k]
+            return True
+
+
+@dataclass(frozen=True)
+class Handled:
+    reply: Reply
+    question_id: int | None
+    duplicate: bool = False
+    rate_limited: bool = False
+
+
+class Service:
+    def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0) -> None:
+        self.engine = engine
+        self.store = store
+        self.limiter = RateLimiter(user_limit, user_window)
+
+    def _state_key(self, channel: str, user_id: str) -> str:
+        return f"{channel}:{self.store.hash_user(channel, user_id)}"
+
+    def handle(self, channel: str, user_id: str, text: object, *, message_id: str | None = None,
+               on: dt.date | None = None) -> Handled:
+        """Answer one message. Returns None-free results; duplicates are flagged, not re-answered."""
+        if message_id is not None and self.store.seen_message(channel, message_id):
+            return Handled(Reply("invalid", ""), None, duplicate=True)
+        if not self.limiter.allow(f"{channel}:{user_id}"):
+            return Handled(Reply("invalid", RATE_LIMITED_TEXT), None, rate_limited=True)
+        started = time.perf_counter()
+        key = self._state_key(channel, user_id)
+        reply = self._pick_choice(key, text, on) or self.engine.ask(text, on)
+        if reply.choices:
+            self.store.save_state(key, {"choices": [c.to_json() for c in reply.choices]})
+        elif reply.kind in ("answer", "personal"):
+            self.store.save_state(key, {})
+        latency_ms = (time.perf_counter() - started) * 1000
+        question_id = self.store.log_question(LoggedQuestion(
+            channel=channel, user_id=user_id, text=text if isinstance(text, str) else "",
+            normalized=reply.normalized, topic=reply.topic, entry_id=reply.entry_id, score=reply.score,
+            outcome=reply.outcome, kind=reply.kind, latency_ms=latency_ms, message_id=message_id))
+        return Handled(reply, question_id)
+
+    def _pick_choice(self, key: str, text: object, on: dt.date | None) -> Reply | None:
+        """A reply of "1", "2", "3" picks from the choices last offered to this user."""
+        if not isinstance(text, str) or not text.strip().isdigit():
+            return None
+        choices = self.store.load_state(key).get("choices") or []
+        n = int(text.strip())
+        if not 1 <= n <= len(choices):
+            return None
+        reply = self.engine.entry_reply(choices[n - 1]["entry_id"], on)
+        return replace(reply, normalized=text.strip()) if reply else None
+
+    def choose(self, channel: str, user_id: str, entry_id: str, on: dt.date | None = None) -> Reply | None:
+        """A button press naming an entry directly (stale ids after an edit give None)."""
+        reply = self.engine.entry_reply(entry_id, on)
+        if reply is not None:
+            self.store.save_state(self._state_key(channel, user_id), {})
+        return reply
+
+    def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,
+                 question_id: int | None = None) -> None:
+        self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
+                                   question_id=question_id)
+
+    @staticmethod
+    def choice_list(choices: tuple[Choice, ...]) -> str:
+        return "\n".join(f"{n}. {c.question}" for n, c in enumerate(choices, start=1))

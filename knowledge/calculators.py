@@ -1,0 +1,743 @@
+"""Calculators: voluntary contribution, pension estimate, one-time withdrawal.
+
+Pure functions over the effective-dated parameter table: every regulated figure
+is read with `table.value(name, on)`; only the statutory structure of Law
+41/2024/QH15 (payment periods, the odd-month rule, which groups exist, …) is
+written here. Each result is a frozen dataclass holding the numbers, the
+Vietnamese step-by-step explanation (`steps`), the legal basis (`sources`, in
+the form "Luật 41/2024/QH15, Điều 36, khoản 1") and cautions (`notes`).
+
+Rounding rule: money is computed exactly (decimal arithmetic) and rounded to
+whole đồng, half up (0,5 đồng → 1 đồng), once per monthly figure; amounts for
+a payment period are the rounded monthly figure × the number of months, so the
+period figures are always exact multiples of what the person sees per month.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from knowledge.params import (
+    ParameterError,
+    ParameterTable,
+    default_table,
+    format_age,
+    format_money,
+    format_number,
+    format_percent,
+)
+
+LAW = "Luật 41/2024/QH15"
+# Statutory structure of Law 41/2024/QH15 (law text, not decree figures).
+LAW_IN_FORCE = dt.date(2025, 7, 1)  # Điều 140: the law's effective date
+TRANSITIONAL_MAX_YEARS = 20  # Điều 70 khoản 1 điểm đ; Điều 102 khoản 1 điểm đ: "chưa đủ 20 năm"
+UNDER_ONE_YEAR_CAP_MONTHS = 2  # Điều 70 khoản 3 điểm c; Điều 102 khoản 2 điểm c
+MINIMUM_PENSION_YEARS = 20  # Điều 141 khoản 11: floor at the reference level
+EARLY_VOLUNTARY_PENSION_YEARS = 20  # Điều 141 khoản 9: joined before 2021, ≥ 20 voluntary years
+
+SUPPORT_GROUPS: dict[str, str] = {  # group → table row of its support percentage
+    "poor": "support_poor",
+    "island": "support_poor",  # residents of island communes and special zones: same as poor
+    "near_poor": "support_near_poor",
+    "ethnic_minority": "support_ethnic_minority",
+    "other": "support_other",
+}
+GROUP_LABELS: dict[str, str] = {
+    "poor": "hộ nghèo",
+    "island": "người sống ở xã đảo, đặc khu",
+    "near_poor": "hộ cận nghèo",
+    "ethnic_minority": "người dân tộc thiểu số",
+    "other": "người tham gia khác",
+}
+# months per payment → (point of Điều 36 khoản 2 and 3, payment deadline)
+PAYMENT_PERIODS: dict[int, tuple[str, str]] = {
+    1: ("a", "trong tháng"),
+    3: ("b", "trong 03 tháng"),
+    6: ("c", "trong 04 tháng đầu"),
+    12: ("d", "trong 07 tháng đầu"),
+}
+SEXES: dict[str, str] = {"male": "nam", "female": "nữ"}
+SCHEMES: dict[str, str] = {"voluntary": "BHXH tự nguyện", "compulsory": "BHXH bắt buộc"}
+# reason → (point of Điều 70 khoản 1 / Điều 102 khoản 1, Vietnamese label)
+REASONS: dict[str, tuple[str, str]] = {
+    "retirement_age_under_15_years": ("a", "đủ tuổi nghỉ hưu nhưng chưa đủ số năm đóng để hưởng lương hưu"),
+    "settle_abroad": ("b", "ra nước ngoài để định cư"),
+    "serious_illness": ("c", "đang mắc bệnh ung thư, bại liệt, xơ gan mất bù, lao nặng, AIDS"),
+    "incapacity_81": ("d", "suy giảm khả năng lao động từ 81% trở lên hoặc khuyết tật đặc biệt nặng"),
+    "stopped_12_months": ("đ", "sau 12 tháng không tiếp tục đóng BHXH"),
+}
+SUPPORT_KEPT_REASONS = {"serious_illness", "incapacity_81"}  # Điều 70 khoản 4; Điều 102 khoản 3
+CONFIDENCE_VI = {"medium": "trung bình", "low": "thấp"}
+
+
+class CalculatorInputError(ValueError):
+    """Invalid input; the message is a Vietnamese sentence stating the allowed range."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def cite(article: int, clause: int | None = None, point: str | None = None) -> str:
+    text = f"{LAW}, Điều {article}"
+    if clause is not None:
+        text += f", khoản {clause}"
+    if point is not None:
+        text += f", điểm {point}"
+    return text
+
+
+def whole_dong(amount: Decimal) -> int:
+    """Round to whole đồng, half up."""
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def format_date(day: dt.date) -> str:
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day `months` later (clamped to the month's last day: 29/02 + 12 → 28/02)."""
+    year, month0 = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return dt.date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def months_between(start: dt.date, end: dt.date) -> int:
+    """Whole months from `start` to `end` (age in months when `start` is a birth date)."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months - 1 if add_months(start, months) > end else months
+
+
+def odd_month_years(years: int, months: int) -> Decimal:
+    """Years counted for a benefit (Điều 5 khoản 6): 1–6 odd months = ½ year, 7–11 = 1 year."""
+    return Decimal(years) + (Decimal(0) if months == 0 else Decimal("0.5") if months <= 6 else Decimal(1))
+
+
+def format_years(years: Decimal | float) -> str:
+    return f"{_n(years)} năm"
+
+
+def format_duration(total_months: int) -> str:
+    years, months = divmod(total_months, 12)
+    parts = [f"{years} năm"] if years else []
+    if months or not parts:
+        parts.append(f"{months} tháng")
+    return " ".join(parts)
+
+
+def _m(x: Decimal | float | int) -> str:
+    return format_money(float(x))
+
+
+def _p(x: Decimal | float | int) -> str:
+    return format_percent(float(x))
+
+
+def _n(x: Decimal | float | int) -> str:
+    return format_number(float(x))
+
+
+def _num(x: Decimal) -> float | int:
+    return int(x) if x == x.to_integral_value() else float(x)
+
+
+class _Context:
+    """Reads table rows for one date and collects the legal bases and cautions used."""
+
+    def __init__(self, table: ParameterTable | None, on: dt.date) -> None:
+        if not isinstance(on, dt.date):
+            raise CalculatorInputError("Ngày tính phải là một ngày hợp lệ (năm-tháng-ngày).")
+        self.table = table or default_table()
+        self.on = on
+        self.sources: list[str] = []
+        self.notes: list[str] = []
+
+    def cite(self, *citations: str) -> None:
+        for citation in citations:
+            if citation not in self.sources:
+                self.sources.append(citation)
+
+    def value(self, name: str, basis: bool = True) -> Decimal:
+        """A row's value on the date; its legal basis is cited unless `basis` is False
+        (rows shared by both schemes, whose scheme-specific article the caller cites)."""
+        try:
+            value = Decimal(str(self.table.value(name, self.on)))
+            bases, confidence = self.table.bases(name, self.on), self.table.confidence(name, self.on)
+        except ParameterError as exc:
+            raise CalculatorInputError(
+                f"Chưa có số liệu «{self.table.label(name)}» áp dụng cho ngày {format_date(self.on)}; "
+                "hãy chọn ngày tính từ khi Luật 41/2024/QH15 có hiệu lực trở đi.") from exc
+        for text in bases if basis else []:
+            document = text.split(", Điều")[0]
+            for part in text.split(";"):
+                part = part.strip()
+                self.cite(f"{document}, {part}" if part.startswith("Điều") else part)
+        if confidence in CONFIDENCE_VI:
+            note = (f"Số liệu «{self.table.label(name)}» có độ tin cậy {CONFIDENCE_VI[confidence]}; "
+                    "nên đối chiếu với cơ quan BHXH trước khi dùng.")
+            if note not in self.notes:
+                self.notes.append(note)
+        return value
+
+    def money(self, name: str) -> str:
+        return _m(self.value(name))
+
+
+def _check_int(value: object, label: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"từ {low} đến {high}" if high is not None else f"từ {low} trở lên"
+        raise CalculatorInputError(f"{label} phải là số nguyên {allowed}; bạn nhập {value!r}.")
+    return value
+
+
+def _check_money(value: object, label: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value):
+        raise CalculatorInputError(f"{label} phải là một số tiền (đồng); bạn nhập {value!r}.")
+    amount = Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if amount <= 0:
+        raise CalculatorInputError(f"{label} phải lớn hơn 0 đồng; bạn nhập {_m(value)}.")
+    return amount
+
+
+def _check_choice(value: str, choices: dict[str, Any], label: str) -> str:
+    if value not in choices:
+        raise CalculatorInputError(f"{label} {value!r} không hợp lệ; chỉ nhận: {', '.join(choices)}.")
+    return value
+
+
+def _check_duration(years: object, months: object, label: str = "") -> int:
+    years = _check_int(years, f"Số năm đóng{label}", 0)
+    if isinstance(months, bool) or not isinstance(months, int) or not 0 <= months <= 11:
+        raise CalculatorInputError(f"Số tháng lẻ{label} phải là số nguyên từ 0 đến 11; bạn nhập {months!r} "
+                                   "(12 tháng trở lên hãy cộng vào số năm).")
+    return years * 12 + months
+
+
+def result_to_dict(result: object) -> dict[str, Any]:
+    """A result as plain JSON-ready data (dates as ISO strings)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(asdict(result))  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------- voluntary contribution
+
+
+@dataclass(frozen=True)
+class VoluntaryContribution:
+    on: dt.date
+    income: int
+    groups: tuple[str, ...]
+    group: str  # the group whose (highest) support percentage applies
+    support_percent: float
+    months: int  # months per payment: 1, 3, 6 or 12
+    contribution_per_month: int
+    support_per_month: int
+    net_per_month: int
+    supported_months: int  # months of this period that get support (support is capped in months)
+    contribution_per_period: int
+    support_per_period: int
+    net_per_period: int
+    income_floor: int
+    income_ceiling: int
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def _groups(group: str | Iterable[str]) -> tuple[str, ...]:
+    groups = (group,) if isinstance(group, str) else tuple(group)
+    labels = "; ".join(f"{key} ({label})" for key, label in GROUP_LABELS.items())
+    if not groups:
+        raise CalculatorInputError(f"Hãy chọn nhóm đối tượng; chỉ nhận: {labels}.")
+    for g in groups:
+        if g not in SUPPORT_GROUPS:
+            raise CalculatorInputError(f"Nhóm đối tượng {g!r} không hợp lệ; chỉ nhận: {labels}.")
+    return tuple(dict.fromkeys(groups))
+
+
+def voluntary_contribution(
+    income: float,
+    group: str | Iterable[str],
+    months: int,
+    on: dt.date,
+    *,
+    supported_months_used: int = 0,
+    table: ParameterTable | None = None,
+) -> VoluntaryContribution:
+    """What a voluntary participant pays: the rate × the chosen income, less the State's support.
+
+    Support is a percentage of (rate × the rural poverty line), not of the chosen
+    income; a person in several groups gets the highest percentage; support is
+    paid for at most `support_max_months` months in all (`supported_months_used`
+    already received are taken off).
+    """
+    ctx = _Context(table, on)
+    groups = _groups(group)
+    if isinstance(months, bool) or months not in PAYMENT_PERIODS:
+        raise CalculatorInputError(
+            f"Phương thức đóng phải là 1, 3, 6 hoặc 12 tháng một lần; bạn nhập {months!r}.")
+    used = _check_int(supported_months_used, "Số tháng đã được Nhà nước hỗ trợ", 0)
+    floor, multiple = ctx.value("rural_poverty_line"), ctx.value("voluntary_income_ceiling_multiple")
+    reference = ctx.value("reference_level")
+    ceiling = multiple * reference
+    allowed = (f"từ {_m(floor)} (chuẩn hộ nghèo khu vực nông thôn) đến {_m(ceiling)} ({_n(multiple)} lần "
+               f"mức tham chiếu {_m(reference)}) áp dụng ngày {format_date(on)}")
+    if isinstance(income, bool) or not isinstance(income, int | float | Decimal) or not math.isfinite(income):
+        raise CalculatorInputError(f"Thu nhập làm căn cứ đóng phải là một số tiền {allowed}.")
+    chosen = Decimal(str(income)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if not floor <= chosen <= ceiling:
+        side = "thấp hơn mức tối thiểu" if chosen < floor else "cao hơn mức tối đa"
+        raise CalculatorInputError(
+            f"Thu nhập làm căn cứ đóng BHXH tự nguyện phải {allowed}; mức {_m(chosen)} {side}.")
+    ctx.cite(cite(31, 2))
+
+    rate = ctx.value("voluntary_rate")
+    ctx.cite(cite(36, 1))
+    best = max(groups, key=lambda g: ctx.table.value(SUPPORT_GROUPS[g], on))
+    pct = ctx.value(SUPPORT_GROUPS[best])
+    max_months = int(ctx.value("support_max_months"))
+    contribution = whole_dong(rate / 100 * chosen)
+    support = whole_dong(pct / 100 * rate / 100 * floor)
+    supported = max(0, min(months, max_months - used))
+    point, deadline = PAYMENT_PERIODS[months]
+    ctx.cite(cite(36, 2, point), cite(36, 3, point))
+
+    steps = [
+        f"Thu nhập bạn chọn làm căn cứ đóng: {_m(chosen)}/tháng, hợp lệ vì nằm trong khung {allowed}.",
+        f"Số tiền phải đóng mỗi tháng = {_p(rate)} × {_m(chosen)} = {_m(contribution)}.",
+    ]
+    if len(groups) > 1:
+        listed = ", ".join(f"{GROUP_LABELS[g]} ({ctx.table.format(SUPPORT_GROUPS[g], on)})" for g in groups)
+        steps.append(f"Bạn thuộc nhiều nhóm: {listed}; chỉ được hưởng một mức hỗ trợ, là mức cao nhất "
+                     f"(nhóm {GROUP_LABELS[best]}).")
+    steps += [
+        f"Nhà nước hỗ trợ nhóm {GROUP_LABELS[best]} {_p(pct)} số tiền đóng tính trên chuẩn hộ nghèo khu vực "
+        f"nông thôn (không tính trên mức thu nhập bạn chọn): {_p(pct)} × {_p(rate)} × {_m(floor)} = "
+        f"{_m(support)}/tháng.",
+        f"Số tiền bạn thực đóng mỗi tháng = {_m(contribution)} − {_m(support)} = {_m(contribution - support)}.",
+    ]
+    if supported < months:
+        steps.append(f"Nhà nước chỉ hỗ trợ tối đa {max_months} tháng; bạn đã được hỗ trợ {used} tháng nên "
+                     f"kỳ này chỉ còn {supported} tháng được hỗ trợ.")
+    period_support, period_contribution = support * supported, contribution * months
+    if months > 1:
+        steps.append(f"Đóng {months} tháng một lần: phải đóng {months} × {_m(contribution)} = "
+                     f"{_m(period_contribution)}, được hỗ trợ {_m(period_support)}, bạn thực đóng "
+                     f"{_m(period_contribution - period_support)}; hạn nộp: {deadline}.")
+    else:
+        steps.append(f"Đóng hằng tháng: hạn nộp {deadline}.")
+    steps.append("Các số tiền được làm tròn đến đồng (từ 0,5 đồng trở lên làm tròn lên) cho từng tháng; "
+                 "số tiền cả kỳ bằng số tiền mỗi tháng nhân với số tháng.")
+    ctx.notes.append("Số liệu lấy theo quy định có hiệu lực ngày tính; nếu chuẩn hộ nghèo hoặc mức tham chiếu "
+                     "thay đổi trong kỳ đóng thì các tháng sau tính theo mức mới. Địa phương có thể hỗ trợ thêm.")
+    return VoluntaryContribution(
+        on=on, income=int(chosen), groups=groups, group=best, support_percent=_num(pct), months=months,
+        contribution_per_month=contribution, support_per_month=support,
+        net_per_month=contribution - support, supported_months=supported,
+        contribution_per_period=period_contribution, support_per_period=period_support,
+        net_per_period=period_contribution - period_support, income_floor=int(floor),
+        income_ceiling=int(ceiling), steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+# ---------------------------------------------------------------- pension
+
+
+@dataclass(frozen=True)
+class PensionRate:
+    eligible: bool
+    rate_years: float | int  # years counted for the rate after the odd-month rule
+    rate_percent: float | int | None
+    missing_months: int  # months short of the minimum for a pension (0 if eligible)
+    over_cap: bool  # the uncapped rate exceeds the maximum (long-career bonus applies)
+    explanation: str
+
+
+def _pension_rate(ctx: _Context, sex: str, total_months: int, scheme: str) -> PensionRate:
+    """Rate under Điều 66 khoản 1 / Điều 99 khoản 1 (the same formula in both schemes)."""
+    article = 66 if scheme == "compulsory" else 99
+    min_years = ctx.value("min_pension_years", False)
+    base, step = ctx.value("pension_base_rate", False), ctx.value("pension_step_rate", False)
+    cap = ctx.value("pension_max_rate", False)
+    years = odd_month_years(*divmod(total_months, 12))
+    ctx.cite(cite(5, 6), cite(article, 1))
+    missing = max(0, int(min_years) * 12 - total_months)
+    if missing:
+        return PensionRate(False, _num(years), None, missing, False,
+                           f"Thời gian đóng {format_duration(total_months)} chưa đủ {_n(min_years)} năm (mỗi "
+                           "năm tính đủ 12 tháng) nên chưa đủ điều kiện hưởng lương hưu.")
+    if sex == "female":
+        anchor = min_years
+        ctx.cite(cite(article, 1, "a"))
+    else:
+        ctx.cite(cite(article, 1, "b"))
+        short = ctx.value("pension_male_short_rate", False)
+        short_step = ctx.value("pension_male_short_step_rate", False)
+        # Men: the short-career rate (15 years, +1%/year) meets the base rate at the anchor of
+        # Điều 66/99 khoản 1 điểm b (20 years); the anchor follows from the table's own rows.
+        anchor = min_years + (base - short) / short_step
+        if years < anchor:
+            rate = short + short_step * (years - min_years)
+            return PensionRate(True, _num(years), _num(rate), 0, False,
+                               f"nam đóng từ đủ {_n(min_years)} đến dưới {_n(anchor)} năm: {_p(short)} + "
+                               f"{_p(short_step)} × ({_n(years)} − {_n(min_years)}) = {_p(rate)}.")
+    rate = base + step * (years - anchor)
+    text = f"{_p(base)} cho {_n(anchor)} năm + {_p(step)} × ({_n(years)} − {_n(anchor)}) = {_p(rate)}"
+    text += f", vượt mức tối đa nên lấy {_p(cap)}." if rate > cap else "."
+    return PensionRate(True, _num(years), _num(min(rate, cap)), 0, rate > cap, text)
+
+
+def _retirement(ctx: _Context, sex: str, birth: dt.date) -> tuple[dt.date | None, int | None]:
+    """Walk the roadmap: the age is the one in force in the calendar year the person reaches it."""
+    name = "retirement_age_men" if sex == "male" else "retirement_age_women"
+    for year in range(birth.year + 40, birth.year + 90):
+        try:
+            age = int(ctx.table.value(name, dt.date(year, 1, 1)))
+        except ParameterError:
+            continue
+        reached = add_months(birth, age)
+        if reached.year == year:
+            ctx.cite(*ctx.table.bases(name, dt.date(year, 1, 1)))
+            return reached, age
+    return None, None
+
+
+@dataclass(frozen=True)
+class PensionEstimate:
+    on: dt.date
+    sex: str
+    birth_date: dt.date
+    years: int
+    months: int
+    scheme: str
+    age_on_date: str
+    retirement_age_months: int | None
+    retirement_age: str | None
+    retirement_date: dt.date | None  # None: reached before the table's roadmap rows begin
+    reached_retirement_age: bool
+    pension_start: dt.date | None  # voluntary: first day of the next month (Điều 101 khoản 1)
+    eligible: bool
+    rate_years: float | int
+    rate_percent: float | int | None
+    average_base: int | None
+    monthly_pension: int | None
+    missing_months: int
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def _sex(sex: object) -> str:
+    aliases = {"nam": "male", "nữ": "female", "nu": "female", "m": "male", "f": "female"}
+    key = sex.strip().lower() if isinstance(sex, str) else sex
+    key = aliases.get(key, key) if isinstance(key, str) else key
+    if key not in SEXES:
+        raise CalculatorInputError(f"Giới tính {sex!r} không hợp lệ; chỉ nhận: nam (male) hoặc nữ (female).")
+    return str(key)
+
+
+def pension_estimate(
+    sex: str,
+    birth_date: dt.date,
+    years: int,
+    months: int,
+    average_base: float | None,
+    on: dt.date,
+    *,
+    scheme: str = "voluntary",
+    table: ParameterTable | None = None,
+) -> PensionEstimate:
+    """Retirement date and age, pension rate and monthly pension (rate × average base).
+
+    `years`/`months` is the contribution record; `average_base` the average
+    monthly income (voluntary) or wage (compulsory) it was paid on, or None for
+    the rate only. Figures are those in force on `on`.
+    """
+    ctx = _Context(table, on)
+    sex = _sex(sex)
+    _check_choice(scheme, SCHEMES, "Loại hình BHXH")
+    if not isinstance(birth_date, dt.date):
+        raise CalculatorInputError("Ngày sinh phải là một ngày hợp lệ (năm-tháng-ngày).")
+    if birth_date > on:
+        raise CalculatorInputError(f"Ngày sinh {format_date(birth_date)} nằm sau ngày tính "
+                                   f"{format_date(on)}; ngày sinh phải là một ngày trong quá khứ.")
+    total = _check_duration(years, months)
+    age_months = months_between(birth_date, on)
+    if total > age_months:
+        raise CalculatorInputError(f"Thời gian đóng {format_duration(total)} dài hơn tuổi của bạn "
+                                   f"({format_age(age_months)}); hãy kiểm tra lại số năm, số tháng đóng.")
+    base = None if average_base is None else _check_money(average_base, "Mức bình quân làm căn cứ đóng")
+
+    steps: list[str] = []
+    retire_date, retire_age = _retirement(ctx, sex, birth_date)
+    ctx.cite("Bộ luật Lao động 45/2019/QH14, Điều 169, khoản 2")
+    if retire_date is None:
+        first = ctx.table.parameters[f"retirement_age_{'men' if sex == 'male' else 'women'}"].periods[0]
+        if add_months(birth_date, int(first.value)) >= first.start:
+            raise CalculatorInputError("Không xác định được tuổi nghỉ hưu theo lộ trình trong bảng tham số.")
+        reached = True
+        steps.append(f"Bạn đã đủ tuổi nghỉ hưu trước năm {first.start.year} (hiện {format_age(age_months)}).")
+    else:
+        reached = retire_date <= on
+        now = " (đã qua)." if reached else f"; hiện bạn {format_age(age_months)}."
+        steps.append(f"Tuổi nghỉ hưu của lao động {SEXES[sex]} đủ tuổi vào năm {retire_date.year} là "
+                     f"{format_age(retire_age or 0)} (áp dụng lộ trình của năm bạn đủ tuổi): bạn sinh ngày "
+                     f"{format_date(birth_date)} nên đủ tuổi nghỉ hưu vào ngày {format_date(retire_date)}{now}")
+    pension_start = None
+    if retire_date is not None and scheme == "voluntary":
+        pension_start = add_months(retire_date.replace(day=1), 1)
+        ctx.cite(cite(101, 1))
+
+    rate = _pension_rate(ctx, sex, total, scheme)
+    ctx.cite(cite(64, 1) if scheme == "compulsory" else cite(98))
+    steps.append(f"Thời gian đóng {format_duration(total)}: để hưởng lương hưu cần đủ "
+                 f"{_n(ctx.value('min_pension_years', False))} năm (mỗi năm đủ 12 tháng); khi tính tỷ lệ, tháng "
+                 "lẻ từ 1 đến 6 tháng tính là nửa năm, từ 7 đến 11 tháng tính là một năm, nên số năm tính tỷ lệ "
+                 f"là {format_years(rate.rate_years)}.")
+    monthly = None
+    if rate.eligible:
+        steps.append(f"Tỷ lệ hưởng lương hưu của lao động {SEXES[sex]}: {rate.explanation}")
+        if base is not None:
+            monthly = whole_dong(Decimal(str(rate.rate_percent)) / 100 * base)
+            steps.append(f"Lương hưu hằng tháng = {_p(rate.rate_percent or 0)} × {_m(base)} = {_m(monthly)} "
+                         "(làm tròn đến đồng).")
+        else:
+            steps.append("Cho biết mức bình quân thu nhập (tiền lương) làm căn cứ đóng để tính ra số tiền.")
+        if pension_start:
+            steps.append(f"Lương hưu được hưởng từ ngày {format_date(pension_start)} (ngày đầu tháng liền kề "
+                         "sau tháng đủ điều kiện), khi có hồ sơ đề nghị.")
+        _pension_notes(ctx, scheme, rate, total)
+    else:
+        steps.append(rate.explanation)
+        _not_eligible_options(ctx, steps, rate, scheme)
+    steps.append(f"Tính theo quy định có hiệu lực ngày {format_date(on)}; lương hưu thực tế tính theo quy định "
+                 "tại thời điểm hưởng, trên mức bình quân đã điều chỉnh theo chỉ số giá tiêu dùng.")
+    ctx.cite(cite(5, 7), cite(104) if scheme == "voluntary" else cite(72))
+    return PensionEstimate(
+        on=on, sex=sex, birth_date=birth_date, years=years, months=months, scheme=scheme,
+        age_on_date=format_age(age_months), retirement_age_months=retire_age,
+        retirement_age=format_age(retire_age) if retire_age else None, retirement_date=retire_date,
+        reached_retirement_age=reached, pension_start=pension_start, eligible=rate.eligible,
+        rate_years=rate.rate_years, rate_percent=rate.rate_percent,
+        average_base=None if base is None else int(base), monthly_pension=monthly,
+        missing_months=rate.missing_months, steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+def _pension_notes(ctx: _Context, scheme: str, rate: PensionRate, total: int) -> None:
+    if rate.over_cap:
+        article = 68 if scheme == "compulsory" else 100
+        ctx.notes.append("Số năm đóng vượt mức đạt tỷ lệ tối đa nên khi nghỉ hưu còn được trợ cấp một lần "
+                         f"({cite(article)}).")
+        ctx.cite(cite(article))
+    if scheme == "compulsory" and total >= MINIMUM_PENSION_YEARS * 12:
+        ctx.notes.append(f"Nếu tham gia BHXH bắt buộc trước 01/07/2025 và có từ đủ {MINIMUM_PENSION_YEARS} năm "
+                         "đóng bắt buộc trở lên thì lương hưu thấp nhất bằng mức tham chiếu "
+                         f"({ctx.money('reference_level')}).")
+        ctx.cite(cite(141, 11))
+    if scheme == "voluntary" and total >= EARLY_VOLUNTARY_PENSION_YEARS * 12:
+        ctx.notes.append(f"Nếu tham gia BHXH tự nguyện trước 01/01/2021 và có đủ {EARLY_VOLUNTARY_PENSION_YEARS} "
+                         "năm đóng tự nguyện thì có thể hưởng lương hưu ở tuổi thấp hơn theo quy định chuyển tiếp.")
+        ctx.cite(cite(141, 9))
+
+
+def _not_eligible_options(ctx: _Context, steps: list[str], rate: PensionRate, scheme: str) -> None:
+    steps += [
+        "Các lựa chọn của bạn:",
+        f"• Đóng tiếp thêm {format_duration(rate.missing_months)} để đủ điều kiện hưởng lương hưu; thời gian "
+        "đã đóng được bảo lưu, không mất.",
+        "• Khi đủ tuổi nghỉ hưu, có thể đóng BHXH tự nguyện một lần cho thời gian còn thiếu; lương hưu hưởng "
+        "từ tháng liền kề sau tháng đóng đủ.",
+        "• Khi đủ tuổi nghỉ hưu mà không đóng tiếp: nhận trợ cấp hằng tháng từ chính khoản đã đóng (thấp nhất "
+        f"bằng trợ cấp hưu trí xã hội {ctx.money('social_pension_amount')}/tháng, được Nhà nước đóng bảo hiểm "
+        "y tế), hoặc rút BHXH một lần (mất toàn bộ thời gian đã đóng).",
+        f"• Từ đủ {_n(ctx.value('social_pension_age'))} tuổi, nếu không có lương hưu, có thể nhận trợ cấp hưu "
+        "trí xã hội.",
+    ]
+    if scheme == "compulsory":
+        ctx.cite(cite(70, 1, "a"), cite(71))
+    else:
+        ctx.cite(cite(102, 1, "a"), cite(103))
+    ctx.cite(cite(36, 2, "e"), cite(101, 3), cite(23, 1), cite(23, 3), cite(23, 6), cite(5, 3), cite(21, 1))
+
+
+# ---------------------------------------------------------------- one-time withdrawal
+
+
+@dataclass(frozen=True)
+class LumpSum:
+    on: dt.date
+    reason: str
+    scheme: str
+    eligible: bool
+    eligibility: str
+    total_months: int
+    under_one_year: bool
+    years_before_2014_counted: float | int
+    years_from_2014_counted: float | int
+    months_of_base: float  # the benefit in months of the average base (before deducting support)
+    average_base: int
+    gross_amount: int
+    support_deducted: int
+    amount: int
+    pension_rate_if_kept: dict[str, float]  # sex → pension rate the record counts toward if kept
+    missing_months_for_pension: int
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def lump_sum(
+    years_before_2014: int,
+    months_before_2014: int,
+    years_from_2014: int,
+    months_from_2014: int,
+    average_base: float,
+    on: dt.date,
+    first_contribution_before_2025_07: bool = True,
+    *,
+    reason: str = "stopped_12_months",
+    scheme: str = "voluntary",
+    state_support_received: float = 0,
+    sex: str | None = None,
+    table: ParameterTable | None = None,
+) -> LumpSum:
+    """One-time withdrawal (BHXH một lần) next to what keeping the record gives.
+
+    Reading of Điều 70 khoản 3–4 / Điều 102 khoản 2–3: 1.5 months of the average
+    base per year before 2014 and 2 months per year from 2014 (table rows); odd
+    months before 2014 move to the later period when both periods exist; odd
+    months then count ½ year (1–6) or 1 year (7–11). Under one year in all: the
+    amount paid in (contribution rate × base × months) but at most 2 months of
+    the base. State support for voluntary contributions (`state_support_received`,
+    in đồng) is deducted, except for serious illness or ≥ 81% incapacity.
+    """
+    ctx = _Context(table, on)
+    _check_choice(reason, REASONS, "Lý do hưởng BHXH một lần")
+    _check_choice(scheme, SCHEMES, "Loại hình BHXH")
+    before = _check_duration(years_before_2014, months_before_2014, " trước năm 2014")
+    after = _check_duration(years_from_2014, months_from_2014, " từ năm 2014")
+    base = _check_money(average_base, "Mức bình quân làm căn cứ đóng")
+    support_in = state_support_received
+    if isinstance(support_in, bool) or not isinstance(support_in, int | float) or not math.isfinite(support_in) \
+            or support_in < 0:
+        raise CalculatorInputError("Số tiền Nhà nước đã hỗ trợ phải là số tiền từ 0 đồng trở lên.")
+    sexes = [_sex(sex)] if sex is not None else ["female", "male"]
+    total = before + after
+    if total == 0:
+        raise CalculatorInputError("Tổng thời gian đóng phải từ 1 tháng trở lên.")
+    article, clause = (70, 3) if scheme == "compulsory" else (102, 2)
+    steps: list[str] = []
+
+    if total < 12:
+        rate = ctx.value("voluntary_rate") if scheme == "voluntary" else \
+            ctx.value("employee_pension_rate") + ctx.value("employer_pension_rate")
+        paid, cap = rate / 100 * base * total, base * UNDER_ONE_YEAR_CAP_MONTHS
+        gross = whole_dong(min(paid, cap))
+        yb = ya = Decimal(0)
+        months_of_base = Decimal(gross) / base
+        steps.append(f"Thời gian đóng {format_duration(total)}, chưa đủ một năm: mức hưởng bằng số tiền đã "
+                     f"đóng {_p(rate)} × {_m(base)} × {total} tháng = {_m(whole_dong(paid))}, nhưng không quá "
+                     f"{UNDER_ONE_YEAR_CAP_MONTHS} tháng mức bình quân ({_m(cap)}) → {_m(gross)}.")
+        ctx.cite(cite(article, clause, "c"))
+    else:
+        per_before = ctx.value("lump_sum_months_before_2014", False)
+        per_after = ctx.value("lump_sum_months_from_2014", False)
+        if before and after and before % 12:
+            moved = before % 12
+            before, after = before - moved, after + moved
+            steps.append(f"Thời gian đóng trước năm 2014 có {moved} tháng lẻ, được chuyển sang giai đoạn từ "
+                         f"năm 2014: trước 2014 còn {format_duration(before)}, từ 2014 thành "
+                         f"{format_duration(after)}.")
+        yb, ya = odd_month_years(*divmod(before, 12)), odd_month_years(*divmod(after, 12))
+        months_of_base = per_before * yb + per_after * ya
+        gross = whole_dong(months_of_base * base)
+        if before:
+            steps.append(f"Giai đoạn trước 2014: {format_duration(before)} tính là {format_years(yb)} × "
+                         f"{_n(per_before)} tháng = {_n(per_before * yb)} tháng mức bình quân.")
+        if after:
+            steps.append(f"Giai đoạn từ 2014: {format_duration(after)} tính là {format_years(ya)} (tháng lẻ "
+                         f"1–6 tính nửa năm, 7–11 tính một năm) × {_n(per_after)} tháng = "
+                         f"{_n(per_after * ya)} tháng mức bình quân.")
+        steps.append(f"Mức hưởng = {_n(months_of_base)} tháng × {_m(base)} = {_m(gross)}.")
+        ctx.cite(cite(article, clause, "a"), cite(article, clause, "b"), cite(5, 6))
+
+    keeps_support = reason in SUPPORT_KEPT_REASONS
+    support = 0 if keeps_support else min(gross, whole_dong(Decimal(str(support_in))))
+    if support_in:
+        if keeps_support:
+            steps.append("Trường hợp bệnh hiểm nghèo hoặc suy giảm khả năng lao động từ 81%: không trừ phần "
+                         "Nhà nước đã hỗ trợ tiền đóng.")
+        else:
+            steps.append(f"Trừ số tiền Nhà nước đã hỗ trợ đóng BHXH tự nguyện: {_m(support)}.")
+        ctx.cite(*((cite(70, 3), cite(70, 4)) if scheme == "compulsory" else (cite(102, 3),)))
+    amount = gross - support
+    steps.append(f"Số tiền BHXH một lần ước tính: {_m(amount)} (làm tròn đến đồng; số tiền thực nhận tính theo "
+                 "mức bình quân và quy định tại thời điểm cơ quan BHXH ra quyết định).")
+    ctx.cite(cite(70, 5) if scheme == "compulsory" else cite(102, 4))
+
+    eligible, eligibility = _lump_sum_eligibility(ctx, reason, scheme, total, first_contribution_before_2025_07)
+    steps.append(eligibility)
+    min_months = int(ctx.value("min_pension_years", False)) * 12
+    rates = {s: float(_pension_rate(ctx, s, max(total, min_months), scheme).rate_percent or 0) for s in sexes}
+    missing = max(0, min_months - total)
+    kept = ", ".join(f"{SEXES[s]} {format_percent(r)}" for s, r in rates.items())
+    if missing:
+        steps.append(f"Nếu không rút mà bảo lưu: {format_duration(total)} đã đóng được giữ nguyên; đóng thêm "
+                     f"{format_duration(missing)} là đủ điều kiện lương hưu với tỷ lệ ({kept}) mức bình quân, "
+                     "có thẻ bảo hiểm y tế do quỹ BHXH đóng; đủ tuổi nghỉ hưu mà chưa đủ năm đóng thì vẫn có "
+                     "thể nhận trợ cấp hằng tháng từ chính khoản đã đóng (được Nhà nước đóng bảo hiểm y tế).")
+    else:
+        steps.append(f"Nếu không rút mà bảo lưu: thời gian đóng đã đủ số năm; khi đủ tuổi nghỉ hưu được lương "
+                     f"hưu với tỷ lệ ({kept}) mức bình quân, hưởng suốt đời, có thẻ bảo hiểm y tế do quỹ BHXH "
+                     "đóng.")
+    steps.append("Rút BHXH một lần thì thời gian đã đóng không còn được tính cho lương hưu hay chế độ nào khác.")
+    ctx.cite(cite(71) if scheme == "compulsory" else cite(103), cite(5, 3), cite(119, 2, "a"), cite(23, 6))
+    return LumpSum(
+        on=on, reason=reason, scheme=scheme, eligible=eligible, eligibility=eligibility, total_months=total,
+        under_one_year=total < 12, years_before_2014_counted=_num(yb), years_from_2014_counted=_num(ya),
+        months_of_base=float(months_of_base), average_base=int(base), gross_amount=gross,
+        support_deducted=support, amount=amount, pension_rate_if_kept=rates,
+        missing_months_for_pension=missing, steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+def _lump_sum_eligibility(
+    ctx: _Context, reason: str, scheme: str, total: int, before_cutoff: bool
+) -> tuple[bool, str]:
+    point, label = REASONS[reason]
+    ctx.cite(cite(70 if scheme == "compulsory" else 102, 1, point))
+    cutoff = format_date(LAW_IN_FORCE)
+    if reason == "stopped_12_months":
+        if not before_cutoff:
+            others = "; ".join(lbl for key, (_, lbl) in REASONS.items() if key != reason)
+            return False, (f"Không đủ điều kiện: người bắt đầu đóng BHXH từ ngày {cutoff} không được rút một lần "
+                           f"chỉ vì nghỉ đóng 12 tháng; chỉ được rút khi {others}.")
+        if total >= TRANSITIONAL_MAX_YEARS * 12:
+            return False, (f"Không đủ điều kiện: trường hợp nghỉ đóng 12 tháng chỉ áp dụng khi có thời gian đóng "
+                           f"trước {cutoff} và tổng thời gian đóng chưa đủ {TRANSITIONAL_MAX_YEARS} năm; bạn đã "
+                           f"đóng {format_duration(total)}.")
+        return True, (f"Đủ điều kiện ({label}): có thời gian đóng trước {cutoff}, sau 12 tháng không đóng và "
+                      f"tổng thời gian đóng chưa đủ {TRANSITIONAL_MAX_YEARS} năm.")
+    if reason == "retirement_age_under_15_years":
+        min_years = ctx.value("min_pension_years", False)
+        if total >= int(min_years) * 12:
+            return False, (f"Không đủ điều kiện: bạn đã có từ đủ {_n(min_years)} năm đóng nên khi đủ tuổi được "
+                           "hưởng lương hưu, không thuộc trường hợp rút một lần vì chưa đủ năm đóng.")
+        ctx.cite(cite(23, 1))
+        return True, (f"Đủ điều kiện ({label}); thay vì rút một lần, bạn có thể chọn trợ cấp hằng tháng từ "
+                      "chính khoản đã đóng.")
+    ctx.cite(cite(70, 6) if scheme == "compulsory" else cite(102, 5))
+    return True, f"Đủ điều kiện ({label}); nếu cũng đủ điều kiện lương hưu thì được chọn lương hưu hoặc một lần."

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+
+from retrieval import HybridIndex, SearchConfig, build_index
+from retrieval.accents import AccentRestorer
+from retrieval.bm25 import LexicalIndex
+from retrieval.dense import EmbeddingCache
+from retrieval.fusion import convex, minmax, ranks, rrf
+
+FILLER = [
+    "Hợp đồng lao động có thời hạn từ đủ một tháng",
+    "Đăng ký tham gia qua ứng dụng VssID",
+    "Tổng đài hỗ trợ khách hàng",
+    "Quy định về giao dịch điện tử",
+]
+
+DOCS = [
+    ("mot-lan", "Điều kiện rút bảo hiểm xã hội một lần là gì?"),
+    ("mot-lan", "Khi nào được nhận BHXH một lần"),
+    ("phat", "Mức phạt khi doanh nghiệp trốn đóng bảo hiểm xã hội"),
+    ("y-te", "Thẻ bảo hiểm y tế dùng ở đâu, khám ở bệnh viện nào?"),
+    ("huu", "Đóng bao nhiêu năm thì được hưởng lương hưu?"),
+]
+
+
+def test_bm25_matches_unaccented_query_through_the_folded_field():
+    index = LexicalIndex([t for _, t in DOCS])
+    scores = index.scores("rut bao hiem xa hoi mot lan")
+    assert int(np.argmax(scores)) == 0
+
+
+def test_bm25_accented_query_gets_a_precision_bonus():
+    index = LexicalIndex(["bảo hiểm y tế", "bao hiem y te", *FILLER])
+    scores = index.scores("bảo hiểm y tế")
+    assert scores[0] > scores[1]
+
+
+def test_bm25_keeps_one_letter_syllables():
+    index = LexicalIndex(["thẻ y tế", "thẻ ngân hàng", *FILLER])
+    assert index.scores("y tế")[0] > index.scores("y tế")[1]
+
+
+def test_bm25_matches_rank_bm25_reference_scores():
+    from rank_bm25 import BM25Okapi
+
+    from retrieval.bm25 import _FastBM25
+
+    corpus = [t.lower().split() for _, t in DOCS]
+    query = "bảo hiểm xã hội một lần".split()
+    assert np.allclose(_FastBM25(corpus).get_scores(query), BM25Okapi(corpus).get_scores(query))
+
+
+def test_lexical_index_on_empty_corpus():
+    assert LexicalIndex([]).scores("bất kỳ").size == 0
+    assert HybridIndex([]).search("bất kỳ") == []
+
+
+def test_fusion_ranks_and_rrf():
+    assert list(ranks(np.array([0.1, 0.9, 0.5]))) == [3, 1, 2]
+    fused = rrf(np.array([3.0, 1.0, 2.0]), np.array([0.2, 0.9, 0.5]), k=60)
+    # doc 0 is 1st lexically and 3rd densely; doc 2 is 2nd in both.
+    assert np.isclose(fused[0], 1 / 61 + 1 / 63)
+    assert np.isclose(fused[2], 2 / 62)
+    assert np.isclose(fused[0], fused[1])
+    # Weighting toward the lexical side favours the lexical winner.
+    weighted = rrf(np.array([3.0, 1.0, 2.0]), np.array([0.2, 0.9, 0.5]), lexical_weight=0.8)
+    assert int(np.argmax(weighted)) == 0
+
+
+def test_convex_fusion_weights_and_normalisation():
+    lexical, dense = np.array([10.0, 0.0, 5.0]), np.array([0.80, 0.95, 0.90])
+    assert list(minmax(lexical)) == [1.0, 0.0, 0.5]
+    assert int(np.argmax(convex(lexical, dense, lexical_weight=0.9))) == 0
+    assert int(np.argmax(convex(lexical, dense, lexical_weight=0.1))) == 1
+    assert list(minmax(np.array([2.0, 2.0]))) == [0.0, 0.0]
+
+
+def test_ids_with_several_texts_score_by_best_text():
+    index = build_index(DOCS)
+    hits = index.search("nhận BHXH một lần khi nào", k=3, mode="lexical")
+    assert hits[0].id == "mot-lan"
+    assert len({h.id for h in hits}) == len(hits)
+
+
+def test_accent_restorer_uses_corpus_vocabulary():
+    restorer = AccentRestorer([t for _, t in DOCS])
+    assert restorer.restore("rut bao hiem xa hoi mot lan") == "rút bảo hiểm xã hội một lần"
+    # Marks the user typed are kept as typed.
+    assert restorer.restore("bảo hiem y te") == "bảo hiểm y tế"
+
+
+class CountingEncoder:
+    """A stand-in encoder that counts calls; the real model is tested below."""
+
+    passage_prompt = "passage: "
+    dim = 3
+    fingerprint = "test"
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode_passages(self, texts):
+        self.encoded.extend(texts)
+        return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+
+def test_embedding_cache_reencodes_only_changed_texts(tmp_path):
+    enc = CountingEncoder()
+    first = EmbeddingCache(tmp_path, "m").encode_passages(enc, ["a", "bb"])
+    assert sorted(enc.encoded) == ["a", "bb"]
+    again = EmbeddingCache(tmp_path, "m").encode_passages(enc, ["a", "bb", "ccc"])
+    assert sorted(enc.encoded) == ["a", "bb", "ccc"]  # only the new text was encoded
+    assert np.allclose(first, again[:2])
+
+
+def test_corrupt_embedding_cache_is_rebuilt(tmp_path, caplog):
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path, "m")
+    cache.encode_passages(enc, ["a"])
+    cache.path.write_bytes(b"not an npz file")
+    rebuilt = EmbeddingCache(tmp_path, "m")
+    assert "unreadable" in caplog.text
+    rebuilt.encode_passages(enc, ["a"])
+    assert enc.encoded == ["a", "a"]
+    assert EmbeddingCache(tmp_path, "m").encode_passages(enc, ["a"]).shape == (1, 3)
+
+
+def test_real_model_hybrid_search(encoder, tmp_path):
+    index = HybridIndex(DOCS, encoder=encoder, cache_dir=tmp_path, config=SearchConfig("convex", 0.5))
+    for query, expected in [
+        ("Tôi muốn rút bảo hiểm xã hội một lần", "mot-lan"),
+        ("toi muon rut bhxh 1 lan", "mot-lan"),
+        ("cong ty khong dong bao hiem cho nhan vien bi phat the nao", "phat"),
+        ("đi khám bệnh bằng thẻ bhyt", "y-te"),
+        ("bao nhieu nam moi co luong huu", "huu"),
+    ]:
+        hits = index.search(query, k=3)
+        assert hits[0].id == expected, (query, hits)
+        assert -1.0 <= hits[0].dense <= 1.0 and hits[0].lexical >= 0
+    dense_only = index.search("khám chữa bệnh", k=1, mode="dense")
+    assert dense_only[0].id == "y-te"
+    # A restart reads every passage vector from the cache.
+    again = HybridIndex(DOCS, encoder=encoder, cache_dir=tmp_path)
+    assert again.cache is not None and again.cache.misses == 0 and again.cache.hits == len(DOCS)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "???"])
+def test_queries_with_no_words_return_nothing(query):
+    assert build_index(DOCS).search(query) == []
