@@ -133,6 +133,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from bot.engine import Engine
+    from bot.evaluation import EVAL_FILE, load_eval, report
+
+    engine = Engine.from_settings()
+    questions = load_eval(Path(args.file) if args.file else EVAL_FILE, set(engine.kb.entries))
+    print(report(engine, questions, do_tune=args.tune))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
+    from bot.engine import Engine
+    from bot.evaluation import EVAL_FILE, bench, load_eval
+    from bot.settings import load_settings, resolve_model
+    from knowledge.schema import load_knowledge
+    from retrieval.dense import DenseEncoder
+
+    settings = load_settings()
+    questions = [q.question for q in load_eval(EVAL_FILE)] if EVAL_FILE.exists() else ["rút bhxh một lần"]
+    model = resolve_model(settings)
+    t0 = time.perf_counter()
+    encoder = DenseEncoder(model) if model else None
+    load_s = time.perf_counter() - t0
+    kb = load_knowledge()
+    with tempfile.TemporaryDirectory() as cold:
+        t0 = time.perf_counter()
+        Engine(kb, encoder, cache_dir=Path(cold))
+        cold_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Engine(kb, encoder, cache_dir=settings.cache_dir)
+    warm_s = time.perf_counter() - t0
+    print(f"model load: {load_s:.2f} s; index build cold (encode every text): {cold_s:.2f} s; "
+          f"from cache: {warm_s:.2f} s")
+    print(bench(lambda: Engine.from_settings(settings), questions, repeats=args.repeats))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bhxh", description="Trợ lý BHXH")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
     ask.add_argument("--file", help="answer one question per line of this file")
     ask.set_defaults(func=_ask)
+
+    ev = sub.add_parser("eval", help="answer quality on the evaluation set (lexical, dense, hybrid)")
+    ev.add_argument("--file", help="default: eval/questions.yaml")
+    ev.add_argument("--tune", action="store_true", help="tune thresholds on the tuning split first")
+    ev.set_defaults(func=_eval)
+
+    bn = sub.add_parser("bench", help="warm ask latency and index build time")
+    bn.add_argument("--repeats", type=int, default=3)
+    bn.set_defaults(func=_bench)
 
     bench = sub.add_parser("bench-retrieval", help="retrieval benchmark on external legal data")
     bench.add_argument("--eval-dir", help="default: ../shared/eval beside the checkout")

@@ -1,0 +1,185 @@
+"""`bhxh eval`: answer quality on our own evaluation set, and threshold tuning.
+
+The set (eval/questions.yaml) was written independently of the entries'
+paraphrases; each question names the entries that answer it (none for
+off-topic questions), its variant (accented, unaccented, teen-code, typo,
+letter, two-topic, off-topic) and its split (tune / heldout). Thresholds are
+tuned on the tune split only; the held-out split is what we report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from bot.engine import OOS_PREFIX, Candidate, Engine, Thresholds
+from retrieval.evaluation import latency_summary, markdown_table
+
+EVAL_FILE = Path(__file__).resolve().parent.parent / "eval" / "questions.yaml"
+VARIANTS = ("accented", "unaccented", "teencode", "typo", "letter", "two_topic", "off_topic")
+MODES = ("lexical", "dense", "hybrid")
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    expected: frozenset[str]  # empty = off-topic, must be declined
+    variant: str
+    split: str
+
+    @property
+    def in_scope(self) -> bool:
+        return bool(self.expected)
+
+
+def load_eval(path: Path = EVAL_FILE, known_ids: set[str] | None = None) -> list[EvalQuestion]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    out = []
+    for n, row in enumerate(raw):
+        expected = frozenset(row.get("expected") or [])
+        if known_ids is not None and not expected <= known_ids:
+            raise ValueError(f"{path.name}: question {row.get('id', n)!r} expects unknown entries "
+                             f"{sorted(expected - known_ids)}")
+        if row["variant"] not in VARIANTS or row["split"] not in ("tune", "heldout"):
+            raise ValueError(f"{path.name}: question {row.get('id', n)!r} has a bad variant or split")
+        out.append(EvalQuestion(str(row["id"]), str(row["question"]), expected, row["variant"], row["split"]))
+    return out
+
+
+@dataclass
+class Scored:
+    question: EvalQuestion
+    candidates: list[Candidate]
+
+
+def retrieve_all(engine: Engine, questions: list[EvalQuestion], mode: str) -> list[Scored]:
+    return [Scored(q, engine.candidates(q.question, mode=mode)) for q in questions]
+
+
+def metrics(engine: Engine, scored: list[Scored], thresholds: Thresholds) -> dict[str, float]:
+    """Quality of the final decisions (answer / choices / decline) under `thresholds`."""
+    on = dt.date.today()
+    in_scope = [s for s in scored if s.question.in_scope]
+    off = [s for s in scored if not s.question.in_scope]
+    top1 = top3 = answered_right = answered_wrong = declined_in = choices = 0
+    by_variant: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # n, top1, top3
+    for s in in_scope:
+        ranked = [c.entry_id for c in s.candidates if not c.entry_id.startswith(OOS_PREFIX)]
+        hit1 = bool(ranked[:1]) and ranked[0] in s.question.expected
+        hit3 = any(r in s.question.expected for r in ranked[:3])
+        top1 += hit1
+        top3 += hit3
+        row = by_variant[s.question.variant]
+        row[0] += 1
+        row[1] += hit1
+        row[2] += hit3
+        reply = engine.decide(s.question.question, s.candidates, on, thresholds)
+        if reply.outcome == "declined":
+            declined_in += 1
+        elif reply.outcome == "choices":
+            choices += 1
+        elif reply.entry_id in s.question.expected:
+            answered_right += 1
+        else:
+            answered_wrong += 1
+    off_declined = sum(
+        engine.decide(s.question.question, s.candidates, on, thresholds).outcome == "declined" for s in off)
+    n_in, n_off = max(len(in_scope), 1), max(len(off), 1)
+    out = {
+        "top1": top1 / n_in,
+        "top3": top3 / n_in,
+        "answered_right": answered_right / n_in,
+        "answered_wrong": answered_wrong / n_in,
+        "in_scope_declined": declined_in / n_in,
+        "clarification_rate": choices / n_in,
+        "off_topic_declined": off_declined / n_off,
+        "n_in_scope": len(in_scope),
+        "n_off_topic": len(off),
+    }
+    for variant, (n, h1, h3) in by_variant.items():
+        out[f"top1[{variant}]"] = h1 / n
+        out[f"top3[{variant}]"] = h3 / n
+        out[f"n[{variant}]"] = n
+    return out
+
+
+def objective(m: dict[str, float]) -> float:
+    """What tuning maximizes: right answers and right declines; wrong answers cost double."""
+    return (m["answered_right"] + 0.6 * m["clarification_rate"] - 2 * m["answered_wrong"]
+            - 0.5 * m["in_scope_declined"] + m["off_topic_declined"])
+
+
+def tune(engine: Engine, scored: list[Scored]) -> tuple[Thresholds, dict[str, float]]:
+    best: tuple[float, Thresholds, dict[str, float]] | None = None
+    base = engine.thresholds
+    grid = itertools.product(
+        [0.80, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.90, 0.92],
+        [0.4, 0.5, 0.6, 0.7, 0.8, 1.01],
+        [0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
+    )
+    for min_dense, min_cov, margin in grid:
+        t = replace(base, min_dense=min_dense, min_coverage=min_cov, choice_margin=margin)
+        m = metrics(engine, scored, t)
+        score = objective(m)
+        if best is None or score > best[0]:
+            best = (score, t, m)
+    assert best is not None
+    return best[1], best[2]
+
+
+def report(engine: Engine, questions: list[EvalQuestion], *, do_tune: bool = False) -> str:
+    lines = []
+    tune_qs = [q for q in questions if q.split == "tune"]
+    held = [q for q in questions if q.split == "heldout"]
+    thresholds = engine.thresholds
+    if do_tune:
+        thresholds, m = tune(engine, retrieve_all(engine, tune_qs, "hybrid"))
+        lines.append(f"Tuned on {len(tune_qs)} tuning questions: {thresholds} (objective {objective(m):.3f})")
+    modes = MODES if engine.index.has_dense else ("lexical",)
+    for split_name, qs in (("held-out", held), ("tuning", tune_qs)):
+        rows, variant_rows = [], []
+        for mode in modes:
+            m = metrics(engine, retrieve_all(engine, qs, mode), thresholds)
+            rows.append([mode, m["top1"], m["top3"], m["answered_right"], m["answered_wrong"],
+                         m["off_topic_declined"], m["in_scope_declined"], m["clarification_rate"]])
+            variant_rows.append([mode, *(
+                f"{m.get(f'top1[{v}]', float('nan')):.3f} / {m.get(f'top3[{v}]', float('nan')):.3f}"
+                for v in VARIANTS[:-1])])
+        counts = {v: sum(q.variant == v for q in qs) for v in VARIANTS}
+        lines += [
+            "",
+            f"## {split_name} split: {len(qs)} questions ({', '.join(f'{v} {n}' for v, n in counts.items())})",
+            "",
+            markdown_table(["mode", "top-1", "top-3", "answered right", "answered wrong", "off-topic declined",
+                            "in-scope declined", "clarification"], rows),
+            "",
+            "top-1 / top-3 by variant:",
+            "",
+            markdown_table(["mode", *VARIANTS[:-1]], variant_rows),
+        ]
+    return "\n".join(lines)
+
+
+def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:  # noqa: ANN001
+    """Warm `ask` latency, and engine start-up time (cold cache vs warm cache)."""
+    started = time.perf_counter()
+    engine = engine_factory()
+    ready = time.perf_counter() - started
+    for q in questions[:5]:
+        engine.ask(q)  # warm-up
+    times = []
+    for _ in range(repeats):
+        for q in questions:
+            t0 = time.perf_counter()
+            engine.ask(q)
+            times.append(time.perf_counter() - t0)
+    lat = latency_summary(times)
+    return (f"start-up to ready (warm cache): {ready:.2f} s\n"
+            f"warm ask over {len(times)} calls: median {lat['median_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
