@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--repeats", type=int, default=3)
     bn.set_defaults(func=_bench)
 
+    from bot.calc_cli import add_calc_parser
+
+    add_calc_parser(sub)
+
     bench = sub.add_parser("bench-retrieval", help="retrieval benchmark on external legal data")
     bench.add_argument("--eval-dir", help="default: ../shared/eval beside the checkout")
     bench.add_argument("--lexical-only", action="store_true")

@@ -192,7 +192,11 @@ class Engine:
     def answer(self, entry: Entry, on: dt.date, *, score: float = 1.0, normalized: str = "",
                candidates: tuple[str, ...] = ()) -> Reply:
         related = tuple(Choice(r, self.kb.entries[r].question) for r in entry.related if r in self.kb.entries)
-        return Reply("answer", self.kb.render_answer(entry, on), entry_id=entry.id, topic=entry.topic,
+        text = self.kb.render_answer(entry, on)
+        caution = self.kb.caution(entry, on)
+        if caution:
+            text = f"{text}\n\n{caution}"
+        return Reply("answer", text, entry_id=entry.id, topic=entry.topic,
                      score=score, sources=entry.sources, related=related[:3], normalized=normalized,
                      candidates=candidates or (entry.id,))
 

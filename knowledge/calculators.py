@@ -500,7 +500,6 @@ def pension_estimate(
     pension_start = None
     if retire_date is not None and scheme == "voluntary":
         pension_start = add_months(retire_date.replace(day=1), 1)
-        ctx.cite(cite(101, 1))
 
     rate = _pension_rate(ctx, sex, total, scheme)
     ctx.cite(cite(64, 1) if scheme == "compulsory" else cite(98))
@@ -518,6 +517,7 @@ def pension_estimate(
         else:
             steps.append("Cho biết mức bình quân thu nhập (tiền lương) làm căn cứ đóng để tính ra số tiền.")
         if pension_start:
+            ctx.cite(cite(101, 1))
             steps.append(f"Lương hưu được hưởng từ ngày {format_date(pension_start)} (ngày đầu tháng liền kề "
                          "sau tháng đủ điều kiện), khi có hồ sơ đề nghị.")
         _pension_notes(ctx, scheme, rate, total)
@@ -556,15 +556,14 @@ def _pension_notes(ctx: _Context, scheme: str, rate: PensionRate, total: int) ->
 
 def _not_eligible_options(ctx: _Context, steps: list[str], rate: PensionRate, scheme: str) -> None:
     steps += [
-        "Các lựa chọn của bạn:",
-        f"• Đóng tiếp thêm {format_duration(rate.missing_months)} để đủ điều kiện hưởng lương hưu; thời gian "
+        f"Lựa chọn 1: đóng tiếp thêm {format_duration(rate.missing_months)} để đủ điều kiện hưởng lương hưu; thời gian "
         "đã đóng được bảo lưu, không mất.",
-        "• Khi đủ tuổi nghỉ hưu, có thể đóng BHXH tự nguyện một lần cho thời gian còn thiếu; lương hưu hưởng "
+        "Lựa chọn 2: khi đủ tuổi nghỉ hưu, có thể đóng BHXH tự nguyện một lần cho thời gian còn thiếu; lương hưu hưởng "
         "từ tháng liền kề sau tháng đóng đủ.",
-        "• Khi đủ tuổi nghỉ hưu mà không đóng tiếp: nhận trợ cấp hằng tháng từ chính khoản đã đóng (thấp nhất "
-        f"bằng trợ cấp hưu trí xã hội {ctx.money('social_pension_amount')}/tháng, được Nhà nước đóng bảo hiểm "
-        "y tế), hoặc rút BHXH một lần (mất toàn bộ thời gian đã đóng).",
-        f"• Từ đủ {_n(ctx.value('social_pension_age'))} tuổi, nếu không có lương hưu, có thể nhận trợ cấp hưu "
+        "Lựa chọn 3: khi đủ tuổi nghỉ hưu mà không đóng tiếp, nhận trợ cấp hằng tháng từ chính khoản đã đóng "
+        f"(thấp nhất bằng trợ cấp hưu trí xã hội {ctx.money('social_pension_amount')}/tháng, được Nhà nước "
+        "đóng bảo hiểm y tế), hoặc rút BHXH một lần (mất toàn bộ thời gian đã đóng).",
+        f"Ngoài ra, từ đủ {_n(ctx.value('social_pension_age'))} tuổi, nếu không có lương hưu, có thể nhận trợ cấp hưu "
         "trí xã hội.",
     ]
     if scheme == "compulsory":

@@ -157,6 +157,22 @@ DERIVED: dict[str, Derived] = {
             lambda pct, rate, p: pct / 100 * rate / 100 * p)
         for group in ("support_poor", "support_near_poor", "support_ethnic_minority", "support_other")
     },
+    **{
+        f"voluntary_net_min_{group.removeprefix('support_')}": Derived(
+            f"Số tiền tự đóng mỗi tháng ở mức thu nhập thấp nhất sau hỗ trợ ({group})", "money",
+            (group, "voluntary_rate", "rural_poverty_line"),
+            lambda pct, rate, p: (100 - pct) / 100 * rate / 100 * p)
+        for group in ("support_poor", "support_near_poor", "support_ethnic_minority", "support_other")
+    },
+    "survivor_monthly_amount": Derived(
+        "Trợ cấp tuất hằng tháng của mỗi thân nhân", "money",
+        ("survivor_monthly_rate", "reference_level"), lambda pct, r: pct / 100 * r),
+    "survivor_monthly_amount_no_carer": Derived(
+        "Trợ cấp tuất hằng tháng của thân nhân không có người trực tiếp nuôi dưỡng", "money",
+        ("survivor_monthly_rate_no_carer", "reference_level"), lambda pct, r: pct / 100 * r),
+    "recovery_leave_daily_amount": Derived(
+        "Số tiền một ngày nghỉ dưỡng sức, phục hồi sức khỏe", "money",
+        ("recovery_leave_daily_rate", "reference_level"), lambda pct, r: pct / 100 * r),
     "wage_ceiling": Derived(
         "Tiền lương tháng đóng BHXH bắt buộc tối đa", "money",
         ("wage_ceiling_multiple", "reference_level"), lambda m, r: m * r),

