@@ -81,7 +81,7 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_reply(reply, as_json: bool) -> None:  # noqa: ANN001
+def _print_reply(reply, as_json: bool) -> None:
     if as_json:
         print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
     else:

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.calculator_replies import calculator_reply
 from bot.reply import Choice, Reply
+from knowledge.calc_intent import detect_calculator_request
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval import DenseEncoder, HybridIndex, SearchConfig
@@ -58,7 +60,8 @@ STOPWORDS = frozenset(
 _GREETING = re.compile(
     r"^(?:xin chao|chao|hello|hi|alo|hey|good morning)(?:\s+(?:ban|ad|admin|bot|anh|chi|em|moi nguoi|tro ly))?"
     r"(?:\s+(?:a|nhe|nha))?[\s!.?,]*$")
-_THANKS = re.compile(r"^(?:(?:xin\s+)?(?:cam on|thank(?:s| you)?|tks|thanks?)(?:\s+\w+){0,3}|ok(?:e|ay)?|da|vang)[\s!.?,]*$")
+_THANKS = re.compile(
+    r"^(?:(?:xin\s+)?(?:cam on|thank(?:s| you)?|tks|thanks?)(?:\s+\w+){0,3}|ok(?:e|ay)?|da|vang)[\s!.?,]*$")
 _HELP = re.compile(r"^(?:/?help|/?start|tro giup|huong dan|menu|ban lam duoc gi|ban la ai)[\s!.?]*$")
 _PERSONAL = re.compile(
     r"(?:ho so|so|so bhxh|tien)\s+(?:cua\s+)?(?:em|toi|minh|con|chau|me|bo)\b.*\b(?:duyet|xong|chua|den dau|bao gio)"
@@ -134,7 +137,7 @@ class Engine:
         return vocab
 
     @classmethod
-    def from_settings(cls, settings=None, *, build_model: bool = True) -> Engine:  # noqa: ANN001
+    def from_settings(cls, settings=None, *, build_model: bool = True) -> Engine:
         from bot.settings import load_settings, resolve_model
 
         settings = settings or load_settings()
@@ -233,7 +236,13 @@ class Engine:
         if _THANKS.match(folded):
             return Reply("smalltalk", "Không có gì ạ. Chúc bạn nhiều sức khỏe! Nếu còn thắc mắc về BHXH, "
                          "bạn cứ nhắn cho tôi nhé.", normalized=folded)
+        request = detect_calculator_request(clean)
+        computed = calculator_reply(request, on, self.kb.parameters, normalize_query(clean)) if request else None
+        if computed is not None:
+            return replace(computed, notice=notice) if notice else computed
         reply = self.decide(clean, self.candidates(clean), on)
+        if request is not None and reply.kind in ("answer", "choices"):
+            reply = replace(reply, calculator=request.calculator)
         if _PERSONAL.search(folded):
             if reply.kind == "answer":
                 reply = replace(reply, kind="personal", text=self.personal_note() + "\n\n" + reply.text)

@@ -167,7 +167,7 @@ def report(engine: Engine, questions: list[EvalQuestion], *, do_tune: bool = Fal
     return "\n".join(lines)
 
 
-def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:  # noqa: ANN001
+def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:
     """Warm `ask` latency, and engine start-up time (cold cache vs warm cache)."""
     started = time.perf_counter()
     engine = engine_factory()

@@ -9,6 +9,7 @@ level, 22% × the poverty line, …) are computed here, never typed in an answer
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def _parse(name: str, raw: object, source: str) -> Parameter:
     if not periods:
         raise ParameterError(f"{where}: field 'periods' must list at least one period")
     periods.sort(key=lambda p: p.start)
-    for a, b in zip(periods, periods[1:], strict=False):
+    for a, b in itertools.pairwise(periods):
         if a.end is None or a.end >= b.start:
             raise ParameterError(f"{where}: periods overlap around {b.start.isoformat()}")
     return Parameter(name, str(raw["label"]), kind, tuple(periods), source)

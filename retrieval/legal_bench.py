@@ -83,7 +83,8 @@ def run(eval_dir: Path, encoder: DenseEncoder | None, cache_dir: Path | None,
     rows, latencies = [], {}
     retrievers: list[tuple[str, str, SearchConfig | None]] = [("lexical", "lexical", None)]
     if encoder is not None:
-        retrievers += [("dense", "dense", None), ("dense (no accent restore)", "dense", SearchConfig(restore_accents=False))]
+        no_restore = SearchConfig(restore_accents=False)
+        retrievers += [("dense", "dense", None), ("dense (no accent restore)", "dense", no_restore)]
         retrievers += [(name, "hybrid", cfg) for name, cfg in configs.items()]
     for variant in ("accented", "stripped"):
         for name, mode, cfg in retrievers:

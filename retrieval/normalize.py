@@ -53,7 +53,8 @@ def folded_tokens(text: str) -> list[str]:
 _PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
     # 12-digit citizen ID (CCCD), also written in groups of 3/4 digits.
-    ("[CCCD]", re.compile(r"(?<![\d.,])(?:\d{12}|\d{3}[ .-]\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{4}[ .-]\d{4})(?![\d.,]\d)")),
+    ("[CCCD]", re.compile(
+        r"(?<![\d.,])(?:\d{12}|\d{3}[ .-]\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{4}[ .-]\d{4})(?![\d.,]\d)")),
     # Vietnamese phone numbers: 0 or +84 followed by 9 digits, mobile prefixes 3/5/7/8/9,
     # landlines 02x; spaces or dots allowed between groups.
     (

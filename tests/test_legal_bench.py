@@ -2,8 +2,6 @@
 
 import re
 
-import pytest
-
 from retrieval.legal_bench import load_corpus, load_questions, passages, run
 
 

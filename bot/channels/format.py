@@ -1,0 +1,130 @@
+"""Render a Reply for a chat channel: Telegram HTML (4,096 chars) or Zalo plain text (2,000 chars).
+
+Messages are built from paragraphs and split on paragraph boundaries, so a
+piece never ends inside an HTML tag or entity. Buttons are the adapters' job;
+here choices also appear as numbered lines, so "1", "2", "3" work everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from bot.reply import Choice, Reply
+
+TELEGRAM_LIMIT = 4096
+ZALO_LIMIT = 2000
+BUTTON_LABEL_LIMIT = 60
+
+SOURCES_LABEL = "Căn cứ:"
+RELATED_LABEL = "Bạn có thể hỏi tiếp:"
+_ENTITY_TAIL = re.compile(r"&[#a-zA-Z0-9]{0,8}$")
+
+
+def pick_hint(count: int) -> str:
+    """"1, 2 hoặc 3" for three choices; "1 hoặc 2" for two."""
+    numbers = [str(n) for n in range(1, count + 1)]
+    return numbers[0] if count == 1 else ", ".join(numbers[:-1]) + " hoặc " + numbers[-1]
+
+
+def numbered(choices: tuple[Choice, ...]) -> str:
+    return "\n".join(f"{n}. {c.question}" for n, c in enumerate(choices, start=1))
+
+
+def sources_line(reply: Reply) -> str:
+    return "; ".join(reply.sources) + "." if reply.sources else ""
+
+
+def button_label(text: str, limit: int = BUTTON_LABEL_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# ------------------------------------------------------------ splitting
+
+
+def _hard_cut(text: str, limit: int) -> list[str]:
+    """Cut a piece with no usable whitespace, never inside an HTML entity."""
+    pieces = []
+    while len(text) > limit:
+        cut = limit
+        tail = _ENTITY_TAIL.search(text[:cut])
+        if tail and tail.start() > 0:
+            cut = tail.start()
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text] if text else pieces
+
+
+def _split_block(block: str, limit: int, separators: tuple[str, ...]) -> list[str]:
+    if len(block) <= limit:
+        return [block]
+    if not separators:
+        return _hard_cut(block, limit)
+    sep, rest = separators[0], separators[1:]
+    pieces: list[str] = []
+    current = ""
+    for part in block.split(sep):
+        candidate = part if not current else current + sep + part
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        if len(part) <= limit:
+            current = part
+        else:
+            *whole, current = _split_block(part, limit, rest)
+            pieces.extend(whole)
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split into pieces of at most `limit` chars: on blank lines, then lines, then spaces."""
+    pieces = _split_block(text.strip(), limit, ("\n\n", "\n", " "))
+    return [p.strip() for p in pieces if p.strip()]
+
+
+# ------------------------------------------------------------ Telegram
+
+
+def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """HTML messages (parse_mode=HTML): notice in italics, question in bold, answer, bold "Căn cứ"."""
+    esc = lambda s: html.escape(s, quote=False)  # noqa: E731
+    paragraphs: list[str] = []
+    if reply.notice:
+        paragraphs.append(f"<i>{esc(reply.notice)}</i>")
+    if title:
+        paragraphs.append(f"<b>{esc(title)}</b>")
+    if reply.text:
+        paragraphs.append(esc(reply.text))
+    if reply.sources:
+        paragraphs.append(f"<b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}")
+    if reply.choices:
+        paragraphs.append(esc(numbered(reply.choices)))
+        paragraphs.append(f"<i>Bấm nút bên dưới hoặc trả lời {pick_hint(len(reply.choices))}.</i>")
+    return split_text("\n\n".join(paragraphs), limit) or [esc("Xin lỗi, tôi chưa có câu trả lời.")]
+
+
+# ------------------------------------------------------------ Zalo
+
+
+def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_LIMIT) -> list[str]:
+    """Plain-text messages: no buttons on Zalo, so choices are numbered lines to answer by number."""
+    paragraphs: list[str] = []
+    if reply.notice:
+        paragraphs.append(reply.notice)
+    if title:
+        paragraphs.append(f"❓ {title}")
+    if reply.text:
+        paragraphs.append(reply.text)
+    if reply.sources:
+        paragraphs.append(f"{SOURCES_LABEL} {sources_line(reply)}")
+    if reply.choices:
+        paragraphs.append(numbered(reply.choices))
+        paragraphs.append(f"👉 Trả lời {pick_hint(len(reply.choices))} để chọn câu hỏi.")
+    if reply.related:
+        paragraphs.append(RELATED_LABEL + "\n" + "\n".join(f"• {c.question}" for c in reply.related))
+    return split_text("\n\n".join(paragraphs), limit) or ["Xin lỗi, tôi chưa có câu trả lời."]

@@ -1,0 +1,366 @@
+"""Telegram channel with python-telegram-bot v22.
+
+Two ways to run the same handlers:
+- long polling on a laptop: `run_telegram_polling()` (the `bhxh telegram` command);
+- a webhook behind the FastAPI app: `webhook_router()` mounts POST /webhooks/telegram,
+  checks the X-Telegram-Bot-Api-Secret-Token header, acknowledges at once and
+  processes the update afterwards.
+
+Buttons carry short callback data (Telegram allows 64 bytes):
+  e:<entry_id>               show that entry (choices, related questions, topic lists)
+  t:<topic>                  list common questions of a topic (the /start menu)
+  f:<+|->:<question_id>:<entry_id>   👍/👎 on an answer
+Old buttons (entries removed since, data from older versions) get a polite reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
+from bot.channels.format import button_label, telegram_messages
+from bot.reply import Reply
+from bot.service import Service
+from knowledge.topics import MENU_ORDER, TOPICS
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
+ALLOWED_UPDATES = ["message", "callback_query"]
+CALLBACK_LIMIT = 64  # bytes
+TOPIC_LIST_SIZE = 6
+
+START_TEXT = ("Xin chào! Tôi là <b>Trợ lý BHXH</b>. Tôi giải đáp về bảo hiểm xã hội, bảo hiểm y tế và "
+              "bảo hiểm thất nghiệp theo quy định hiện hành.\n\n"
+              "Bạn cứ gõ câu hỏi như khi nói chuyện, có dấu hay không dấu đều được, ví dụ: "
+              "<i>rút BHXH 1 lần được không?</i>\n\nHoặc chọn một chủ đề:")
+STALE_TEXT = ("Nút này đã cũ hoặc câu hỏi đã được cập nhật, nên tôi không mở được nữa. "
+              "Bạn vui lòng gõ lại câu hỏi nhé.")
+ERROR_TEXT = "Xin lỗi, hệ thống đang bận. Bạn vui lòng thử lại sau ít phút hoặc gọi tổng đài 1900 9068."
+NOT_TEXT = "Tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi bằng chữ nhé."
+THANKS_UP = "Cảm ơn bạn đã góp ý!"
+THANKS_DOWN = "Cảm ơn bạn. Tôi sẽ ghi nhận để cải thiện câu trả lời."
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str
+    webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; webhook mode needs it
+    webhook_url: str = ""  # public https URL of /webhooks/telegram; set with setWebhook on start
+    base_url: str = DEFAULT_BASE_URL
+    base_file_url: str = DEFAULT_BASE_FILE_URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramConfig | None:
+        env = os.environ if env is None else env
+        token = env_str(env, "TELEGRAM_BOT_TOKEN")
+        if not token:
+            return None
+        config = cls(token=token, webhook_secret=env_str(env, "TELEGRAM_WEBHOOK_SECRET"),
+                     webhook_url=env_str(env, "TELEGRAM_WEBHOOK_URL"),
+                     base_url=env_str(env, "TELEGRAM_API_BASE_URL", DEFAULT_BASE_URL),
+                     base_file_url=env_str(env, "TELEGRAM_API_FILE_URL", DEFAULT_BASE_FILE_URL))
+        register_secret(config.token, config.webhook_secret)
+        return config
+
+
+def _callback(data: str) -> str | None:
+    return data if len(data.encode()) <= CALLBACK_LIMIT else None
+
+
+def _rows(buttons: list[tuple[str, str]]) -> list[list[InlineKeyboardButton]]:
+    return [[InlineKeyboardButton(button_label(label), callback_data=data)]
+            for label, data in buttons if _callback(data)]
+
+
+class TelegramBot:
+    """The handlers: one per intent, state only in Service/Store."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def install(self, application: Application) -> None:
+        application.add_handler(CommandHandler("start", self.start))
+        application.add_handler(CommandHandler("help", self.help))
+        application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
+                                               self.text))
+        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
+                                               self.not_text))
+        application.add_handler(CallbackQueryHandler(self.button))
+        application.add_error_handler(self.error)
+
+    # ------------------------------------------------------------ keyboards
+
+    def keyboard(self, reply: Reply, question_id: int | None) -> InlineKeyboardMarkup | None:
+        rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
+        if reply.kind in ("not_sure", "smalltalk") and not reply.choices:
+            rows += self.topic_rows()
+        if reply.answered and reply.entry_id:
+            rows += _rows([(f"🔎 {c.question}", f"e:{c.entry_id}") for c in reply.related])
+            qid = "" if question_id is None else str(question_id)
+            up, down = f"f:+:{qid}:{reply.entry_id}", f"f:-:{qid}:{reply.entry_id}"
+            if not _callback(up):
+                up, down = f"f:+:{qid}:", f"f:-:{qid}:"
+            rows.append([InlineKeyboardButton("👍 Hữu ích", callback_data=up),
+                         InlineKeyboardButton("👎 Chưa đúng", callback_data=down)])
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    @staticmethod
+    def topic_rows() -> list[list[InlineKeyboardButton]]:
+        return _rows([(TOPICS[t], f"t:{t}") for t in MENU_ORDER])
+
+    # ------------------------------------------------------------ sending
+
+    async def send_reply(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply,
+                         question_id: int | None = None) -> None:
+        title = entry_title(self.service.engine.kb, reply)
+        chunks = telegram_messages(reply, title=title)
+        markup = self.keyboard(reply, question_id)
+        for n, chunk in enumerate(chunks, start=1):
+            await context.bot.send_message(chat_id, chunk, parse_mode=ParseMode.HTML,
+                                           link_preview_options=LinkPreviewOptions(is_disabled=True),
+                                           reply_markup=markup if n == len(chunks) else None)
+
+    # ------------------------------------------------------------ handlers
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is None:
+            return
+        await context.bot.send_message(update.effective_chat.id, START_TEXT, parse_mode=ParseMode.HTML,
+                                       reply_markup=InlineKeyboardMarkup(self.topic_rows()))
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is None:
+            return
+        text = self.service.engine.help_text() + "\n\nLệnh: /start — chọn chủ đề; /help — hướng dẫn."
+        await self.send_reply(context, update.effective_chat.id, Reply("smalltalk", text))
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        handled = await asyncio.to_thread(self.service.handle, CHANNEL, str(user.id), message.text,
+                                          message_id=f"tg:{update.update_id}")
+        if handled.duplicate:
+            return
+        if handled.rate_limited:
+            await context.bot.send_message(message.chat_id, handled.reply.text)
+            return
+        await self.send_reply(context, message.chat_id, handled.reply, handled.question_id)
+
+    async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, NOT_TEXT)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+        kind, _, rest = (query.data or "").partition(":")
+        if kind == "e" and rest:
+            reply = await asyncio.to_thread(self.service.choose, CHANNEL, str(query.from_user.id), rest)
+            if reply is not None:
+                await _answer(query)
+                await self.send_reply(context, chat_id, reply)
+                return
+        elif kind == "t" and rest in TOPICS:
+            await _answer(query)
+            await self.topic(context, chat_id, rest)
+            return
+        elif kind == "f" and await self.feedback(query, rest):
+            return
+        await _answer(query, "Nút đã cũ, bạn hãy gõ lại câu hỏi.")
+        await context.bot.send_message(chat_id, STALE_TEXT)
+
+    async def topic(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str) -> None:
+        entries = self.service.engine.kb.by_topic().get(topic, [])[:TOPIC_LIST_SIZE]
+        rows = _rows([(e.question, f"e:{e.id}") for e in entries])
+        await context.bot.send_message(
+            chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:",
+            parse_mode=ParseMode.HTML, reply_markup=InlineKeyboardMarkup(rows) if rows else None)
+
+    async def feedback(self, query: CallbackQuery, rest: str) -> bool:
+        """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
+        sign, _, tail = rest.partition(":")
+        qid, _, entry_id = tail.partition(":")
+        if sign not in ("+", "-") or (qid and not qid.isdigit()):
+            return False
+        value = 1 if sign == "+" else -1
+        entry = entry_id if entry_id in self.service.engine.kb.entries else None
+        await asyncio.to_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
+                                entry_id=entry, question_id=int(qid) if qid else None)
+        await _answer(query, THANKS_UP if value > 0 else THANKS_DOWN)
+        markup = query.message.reply_markup if query.message is not None else None
+        if markup is not None:
+            rows = [[b for b in row if not str(b.callback_data or "").startswith("f:")]
+                    for row in markup.inline_keyboard]
+            rows = [row for row in rows if row]
+            try:
+                await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+            except TelegramError as exc:  # message too old or already edited: the vote counts anyway
+                log.info("could not remove feedback buttons: %s", mask(str(exc)))
+        return True
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log (masked) and, when we know the chat, apologise instead of going silent."""
+        err = context.error
+        log.warning("telegram update failed: %s: %s", type(err).__name__, mask(str(err)))
+        if isinstance(update, Update) and update.effective_chat is not None and not isinstance(err, TelegramError):
+            with suppress(TelegramError):
+                await context.bot.send_message(update.effective_chat.id, ERROR_TEXT)
+
+
+async def _answer(query: CallbackQuery, text: str | None = None) -> None:
+    """answerCallbackQuery; after a restart old queries are "too old" to answer: ignore that."""
+    try:
+        await query.answer(text)
+    except TelegramError as exc:
+        log.info("could not answer callback query: %s", mask(str(exc)))
+
+
+async def _post_init(application: Application) -> None:
+    try:
+        await application.bot.set_my_commands([BotCommand("start", "Bắt đầu, chọn chủ đề"),
+                                               BotCommand("help", "Hướng dẫn sử dụng")])
+    except TelegramError as exc:
+        log.warning("could not set bot commands: %s", mask(str(exc)))
+
+
+def build_application(service: Service, config: TelegramConfig, *, webhook: bool = False) -> Application:
+    """A PTB Application with our handlers; `webhook=True` builds it without an Updater."""
+    builder = (Application.builder().token(config.token).base_url(config.base_url)
+               .base_file_url(config.base_file_url).rate_limiter(AIORateLimiter(max_retries=2))
+               .concurrent_updates(True).post_init(_post_init))
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+    TelegramBot(service).install(application)
+    return application
+
+
+def run_telegram_polling(service: Service | None = None) -> int:
+    """`bhxh telegram`: long polling (deletes any webhook first). Needs TELEGRAM_BOT_TOKEN."""
+    config = TelegramConfig.from_env()
+    if config is None:
+        print("TELEGRAM_BOT_TOKEN chưa được đặt (lấy token từ @BotFather).", file=sys.stderr)
+        return 2
+    if service is None:
+        from admin_api.app import build_service
+
+        service = build_service()
+    application = build_application(service, config)
+    print("Trợ lý BHXH trên Telegram đang chạy (long polling). Ctrl-C để dừng.", flush=True)
+    application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    return 0
+
+
+# ------------------------------------------------------------ webhook mode
+
+
+class TelegramWebhook:
+    """The Application behind /webhooks/telegram: started with the server, lazily if Telegram was down."""
+
+    def __init__(self, service: Service, config: TelegramConfig) -> None:
+        self.config = config
+        self.application = build_application(service, config, webhook=True)
+        self.recent = RecentIds()
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def ensure_ready(self) -> bool:
+        async with self._lock:
+            if self._ready:
+                return True
+            try:
+                await self.application.initialize()
+                await self.application.post_init(self.application)  # type: ignore[misc]
+                if self.config.webhook_url:
+                    await self.application.bot.set_webhook(self.config.webhook_url,
+                                                           secret_token=self.config.webhook_secret,
+                                                           allowed_updates=ALLOWED_UPDATES)
+                self._ready = True
+            except Exception as exc:  # Telegram unreachable must not stop the web server
+                log.warning("telegram not ready yet: %s: %s", type(exc).__name__, mask(str(exc)))
+            return self._ready
+
+    async def shutdown(self) -> None:
+        if self._ready:
+            await self.application.shutdown()
+            self._ready = False
+
+    async def process(self, update: Update) -> None:
+        if not await self.ensure_ready():
+            log.warning("dropping telegram update %s: bot not initialised", update.update_id)
+            return
+        try:
+            await self.application.process_update(update)
+        except Exception as exc:  # handlers' own errors go to the error handler
+            log.warning("telegram update %s failed: %s", update.update_id, mask(repr(exc)))
+
+
+def webhook_router(service: Service, config: TelegramConfig) -> APIRouter:
+    hook = TelegramWebhook(service, config)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await hook.ensure_ready()
+        yield
+        await hook.shutdown()
+
+    router = APIRouter(lifespan=lifespan, tags=["webhooks"])
+    secret = config.webhook_secret.encode()
+
+    @router.post("/webhooks/telegram", summary="Telegram Bot API webhook")
+    async def telegram_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, secret):
+            log.warning("telegram webhook: rejected a request with a wrong secret token")
+            return JSONResponse({"ok": False}, status_code=403)
+        try:
+            data = json.loads(await request.body())
+            update = Update.de_json(data, hook.application.bot) if isinstance(data, dict) else None
+        except Exception as exc:  # malformed JSON or an update PTB cannot read
+            log.warning("telegram webhook: unreadable update (%s)", type(exc).__name__)
+            update = None
+        if update is None:
+            return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
+        if hook.recent.seen(str(update.update_id)):
+            return JSONResponse({"ok": True, "duplicate": True})
+        background.add_task(hook.process, update)  # runs after the 200 is sent
+        return JSONResponse({"ok": True})
+
+    return router
