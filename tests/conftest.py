@@ -36,3 +36,22 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared is absent")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def engine(encoder):
+    """The real engine: the real knowledge base and the real model (cached vectors)."""
+    from bot.engine import Engine
+    from bot.settings import load_settings
+    from knowledge.schema import load_knowledge
+
+    return Engine(load_knowledge(), encoder, cache_dir=load_settings().cache_dir)
+
+
+@pytest.fixture(scope="session")
+def lexical_engine():
+    """The engine as it runs when no model is available (lexical search only)."""
+    from bot.engine import Engine
+    from knowledge.schema import load_knowledge
+
+    return Engine(load_knowledge(), None)

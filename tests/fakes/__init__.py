@@ -1,0 +1,1 @@
+"""Local fake servers for the chat platforms (Telegram Bot API, Zalo Bot Platform, Zalo OA)."""
