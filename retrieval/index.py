@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.accents import AccentRestorer
 from retrieval.bm25 import LexicalIndex
-from retrieval.dense import DenseEncoder, EmbeddingCache
+from retrieval.dense import DenseEncoder, EmbeddingCache, text_key
 from retrieval.fusion import METHODS
 from retrieval.normalize import normalize_document, normalize_query, tokenize
 
@@ -63,11 +63,13 @@ class HybridIndex:
         self.restorer = AccentRestorer(documents)
         self.encoder = encoder
         self.cache: EmbeddingCache | None = None
+        self.cache_keys: list[str] = []
         self.vectors: np.ndarray | None = None
         if encoder is not None:
             if cache_dir is not None:
                 self.cache = EmbeddingCache(cache_dir, encoder.fingerprint)
                 self.vectors = self.cache.encode_passages(encoder, documents)
+                self.cache_keys = [text_key(encoder.passage_prompt, d) for d in documents]
             else:
                 self.vectors = encoder.encode_passages(documents)
 
