@@ -132,5 +132,7 @@ def build_service(settings=None) -> Service:  # noqa: ANN001
 
     settings = settings or load_settings()
     engine = Engine.from_settings(settings)
+    if engine.index.encoder is not None:  # concurrent requests share forward passes
+        engine.index.encoder.enable_batching()
     store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
     return Service(engine, store)

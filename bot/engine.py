@@ -40,12 +40,20 @@ HOTLINE = "1900 9068"
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision thresholds (tuned on the tuning split; see `bhxh eval --tune`)."""
+    """Decision thresholds, tuned on the tuning split only (`bhxh eval --tune`).
 
-    min_dense: float = 0.86  # below this cosine the best entry is doubtful…
-    min_coverage: float = 0.5  # …unless it covers this share of the question's words
+    confidence = cosine of the best entry + coverage_weight × the share of the
+    question's content words that entry covers; below min_confidence the bot
+    says it is not sure. An out-of-scope example that is at least as close as
+    the best entry (plus oos_margin) makes it decline. Entries whose fused score
+    is within choice_margin of the best are offered as choices.
+    """
+
+    min_confidence: float = 0.88
+    coverage_weight: float = 0.05
+    oos_margin: float = 0.0
+    choice_margin: float = 0.04
     min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
-    choice_margin: float = 0.04  # fused-score gap under which we ask the user to choose
     max_choices: int = 3
 
 
@@ -159,36 +167,47 @@ class Engine:
         vocab = self._vocabulary.get(entry_id, set())
         return sum(w in vocab for w in words) / len(words)
 
-    def candidates(self, text: str, k: int = 8, mode: str = "hybrid") -> list[Candidate]:
+    def candidates(self, text: str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
         normalized = normalize_query(text)
         hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
         return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(normalized, h.id)) for h in hits]
+
+    def confidence(self, c: Candidate, t: Thresholds) -> float:
+        if not self.index.has_dense:
+            return c.coverage
+        return c.dense + t.coverage_weight * c.coverage
 
     def decide(self, text: str, candidates: list[Candidate], on: dt.date,
                thresholds: Thresholds | None = None) -> Reply:
         t = thresholds or self.thresholds
         normalized = normalize_query(text)
-        ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
+        entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
+        outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
+        ranked = tuple(c.entry_id for c in entries)
         if not candidates:
             return self.not_sure(normalized, ranked)
-        top = candidates[0]
-        if top.entry_id.startswith(OOS_PREFIX):
-            reply_text = self.out_of_scope[top.entry_id][0]
+        if outside and (not entries or self._outside_wins(outside[0], entries[0], t)):
+            reply_text = self.out_of_scope[outside[0].entry_id][0]
             return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
-                         score=top.dense or top.coverage, normalized=normalized, candidates=ranked)
-        confident = (top.dense >= t.min_dense or top.coverage >= t.min_coverage) if self.index.has_dense \
-            else top.coverage >= t.min_coverage_alone
-        if not confident:
-            return self.not_sure(normalized, ranked, score=top.dense or top.coverage)
-        entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
+                         score=outside[0].dense, normalized=normalized, candidates=ranked)
+        top = entries[0]
+        score = self.confidence(top, t)
+        threshold = t.min_confidence if self.index.has_dense else t.min_coverage_alone
+        if score < threshold:
+            return self.not_sure(normalized, ranked, score=score)
         close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
         if close:
             choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in [top, *close])
             return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:",
-                         topic=self.kb.entries[top.entry_id].topic, score=top.dense or top.coverage,
+                         topic=self.kb.entries[top.entry_id].topic, score=score,
                          choices=choices, normalized=normalized, candidates=ranked)
-        return self.answer(self.kb.entries[top.entry_id], on, score=top.dense or top.coverage,
-                           normalized=normalized, candidates=ranked)
+        return self.answer(self.kb.entries[top.entry_id], on, score=score, normalized=normalized,
+                           candidates=ranked)
+
+    def _outside_wins(self, outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
+        if self.index.has_dense:
+            return outside.dense >= entry.dense + t.oos_margin
+        return outside.fused >= entry.fused
 
     # ------------------------------------------------------------ replies
 

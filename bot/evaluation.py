@@ -117,15 +117,17 @@ def objective(m: dict[str, float]) -> float:
 
 
 def tune(engine: Engine, scored: list[Scored]) -> tuple[Thresholds, dict[str, float]]:
+    """Grid search over the decision thresholds, on the scored tuning questions."""
     best: tuple[float, Thresholds, dict[str, float]] | None = None
-    base = engine.thresholds
     grid = itertools.product(
-        [0.80, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.90, 0.92],
-        [0.4, 0.5, 0.6, 0.7, 0.8, 1.01],
-        [0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
+        [0.84, 0.86, 0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.93],  # min_confidence
+        [0.0, 0.02, 0.05, 0.1],  # coverage_weight
+        [-0.02, -0.01, 0.0, 0.01, 0.02, 0.05],  # oos_margin
+        [0.0, 0.01, 0.02, 0.03, 0.05],  # choice_margin
     )
-    for min_dense, min_cov, margin in grid:
-        t = replace(base, min_dense=min_dense, min_coverage=min_cov, choice_margin=margin)
+    for min_conf, cov_w, oos_margin, margin in grid:
+        t = replace(engine.thresholds, min_confidence=min_conf, coverage_weight=cov_w, oos_margin=oos_margin,
+                    choice_margin=margin)
         m = metrics(engine, scored, t)
         score = objective(m)
         if best is None or score > best[0]:

@@ -11,13 +11,57 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+class QueryBatcher:
+    """Encode concurrent single queries together, in one forward pass.
+
+    Opportunistic: a lone query is encoded at once (no added latency); queries
+    that arrive while the model is busy wait in a queue and go through as one
+    batch, which is several times cheaper per query on a CPU.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
+        self._encode = encode
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
+        self.batches = 0
+        self.queries = 0
+        threading.Thread(target=self._run, name="query-batcher", daemon=True).start()
+
+    def encode(self, text: str) -> np.ndarray:
+        future: Future[np.ndarray] = Future()
+        self._queue.put((text, future))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self._encode([text for text, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - hand the error to every waiting caller
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.queries += len(batch)
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                future.set_result(vector)
 
 
 class DenseEncoder:
@@ -41,6 +85,17 @@ class DenseEncoder:
         self.passage_prompt = prompts.get("passage", "passage: " if is_e5 else "")
         self.dim = int(self.model.get_embedding_dimension())
         self.fingerprint = _model_fingerprint(self.name)
+        self.batcher: QueryBatcher | None = None
+
+    def enable_batching(self, max_batch: int = 32) -> None:
+        """Serve concurrent callers (a web server's threads) through one QueryBatcher."""
+        if self.batcher is None:
+            self.batcher = QueryBatcher(lambda texts: self._encode(texts, self.query_prompt, max_batch), max_batch)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if self.batcher is not None:
+            return self.batcher.encode(text)
+        return self._encode([text], self.query_prompt, 1)[0]
 
     def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:

@@ -96,7 +96,7 @@ class HybridIndex:
     def dense_scores(self, restored_query: str) -> np.ndarray:
         if self.encoder is None or self.vectors is None or not self.ids:
             return np.zeros(len(self.ids))
-        query_vector = self.encoder.encode_queries([restored_query])[0]
+        query_vector = self.encoder.encode_query(restored_query)
         return self._pool(self.vectors @ query_vector)
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:

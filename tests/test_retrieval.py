@@ -147,3 +147,45 @@ def test_real_model_hybrid_search(encoder, tmp_path):
 @pytest.mark.parametrize("query", ["", "   ", "???"])
 def test_queries_with_no_words_return_nothing(query):
     assert build_index(DOCS).search(query) == []
+
+
+def test_query_batcher_batches_concurrent_queries_and_keeps_order():
+    import threading
+    import time
+
+    from retrieval.dense import QueryBatcher
+
+    calls = []
+
+    def slow_encode(texts):
+        calls.append(list(texts))
+        time.sleep(0.05)
+        return np.array([[float(len(t))] for t in texts])
+
+    batcher = QueryBatcher(slow_encode, max_batch=8)
+    results = {}
+    threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, batcher.encode(t)))
+               for t in ["a", "bb", "ccc", "dddd", "eeeee"]]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert {t: v[0] for t, v in results.items()} == {"a": 1, "bb": 2, "ccc": 3, "dddd": 4, "eeeee": 5}
+    assert len(calls) < 5  # at least two queries shared a forward pass
+    assert batcher.queries == 5
+
+
+def test_query_batcher_passes_errors_to_callers():
+    from retrieval.dense import QueryBatcher
+
+    def broken(texts):
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        QueryBatcher(broken).encode("x")
+
+
+def test_real_encoder_batched_and_single_queries_agree(encoder):
+    single = encoder.encode_query("rút bảo hiểm xã hội một lần")
+    batched = encoder.encode_queries(["rút bảo hiểm xã hội một lần", "một câu dài hơn nhiều để có đệm padding"])[0]
+    assert float(single @ batched) > 0.9999
