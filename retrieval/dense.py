@@ -118,13 +118,20 @@ class DenseEncoder:
 
 
 def _model_fingerprint(name: str) -> str:
-    """Identify a model for the cache: name, plus the sizes of a local dir's files."""
-    h = hashlib.sha256(name.encode())
+    """Identify a model for the cache, independent of where a local copy lives.
+
+    A local directory is identified by its files' names, sizes and small
+    config files (so the same build under another path shares the cache); a
+    hub name by itself.
+    """
     path = Path(name)
-    if path.is_dir():
-        for file in sorted(path.rglob("*")):
-            if file.is_file():
-                h.update(f"{file.relative_to(path)}:{file.stat().st_size}".encode())
+    if not path.is_dir():
+        return hashlib.sha256(name.encode()).hexdigest()[:16]
+    h = hashlib.sha256(b"local")
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{file.relative_to(path)}:{file.stat().st_size}".encode())
+        if file.suffix == ".json" and file.stat().st_size < 100_000:
+            h.update(file.read_bytes())
     return h.hexdigest()[:16]
 
 

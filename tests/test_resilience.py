@@ -19,21 +19,14 @@ def test_missing_model_falls_back_to_lexical_search_with_a_warning(tmp_path, cap
 
 
 def test_corrupt_embedding_cache_is_rebuilt_on_start(tmp_path, encoder, caplog):
-    from bot.settings import load_settings
-    from knowledge.schema import load_knowledge
-    from retrieval.dense import EmbeddingCache
+    from retrieval import HybridIndex
 
-    kb = load_knowledge()
-    cache_dir = tmp_path / "cache"
-    cache_dir.mkdir()
-    # Start from a copy of the real cache so only the corruption path is exercised, then corrupt it.
-    real = EmbeddingCache(load_settings().cache_dir, encoder.fingerprint)
-    real.path = cache_dir / real.path.name
-    real.save()
-    real.path.write_bytes(real.path.read_bytes()[:1000])
+    docs = [("a", "Rút bảo hiểm xã hội một lần"), ("b", "Mức phạt trốn đóng bảo hiểm"), ("c", "Thẻ bảo hiểm y tế")]
+    first = HybridIndex(docs, encoder=encoder, cache_dir=tmp_path)
+    assert first.cache.misses == 3
+    first.cache.path.write_bytes(first.cache.path.read_bytes()[:100])  # a torn write
     with caplog.at_level(logging.WARNING):
-        engine = Engine(kb, encoder, cache_dir=cache_dir)
+        rebuilt = HybridIndex(docs, encoder=encoder, cache_dir=tmp_path)
     assert "unreadable" in caplog.text
-    # every (distinct) text was re-encoded
-    assert engine.index.has_dense and engine.index.cache.misses == len(set(engine.index.cache_keys))
-    assert Engine(kb, encoder, cache_dir=cache_dir).index.cache.misses == 0
+    assert rebuilt.cache.misses == 3 and rebuilt.search("rut bhxh 1 lan", k=1)[0].id == "a"
+    assert HybridIndex(docs, encoder=encoder, cache_dir=tmp_path).cache.misses == 0
