@@ -54,7 +54,7 @@ class QueryBatcher:
                     break
             try:
                 vectors = self._encode([text for text, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - hand the error to every waiting caller
+            except Exception as exc:  # hand the error to every waiting caller
                 for _, future in batch:
                     future.set_exception(exc)
                 continue

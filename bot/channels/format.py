@@ -104,7 +104,7 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
         paragraphs.append(f"<b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}")
     if reply.choices:
         paragraphs.append(esc(numbered(reply.choices)))
-        paragraphs.append(f"<i>Bấm nút bên dưới hoặc trả lời {pick_hint(len(reply.choices))}.</i>")
+        paragraphs.append(f"👉 <i>Bấm nút bên dưới, hoặc trả lời {pick_hint(len(reply.choices))}.</i>")
     return split_text("\n\n".join(paragraphs), limit) or [esc("Xin lỗi, tôi chưa có câu trả lời.")]
 
 

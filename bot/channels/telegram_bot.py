@@ -126,8 +126,9 @@ class TelegramBot:
 
     def keyboard(self, reply: Reply, question_id: int | None) -> InlineKeyboardMarkup | None:
         rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
-        if reply.kind in ("not_sure", "smalltalk") and not reply.choices:
-            rows += self.topic_rows()
+        help_text = self.service.engine.help_text()
+        if reply.kind == "not_sure" or (reply.kind == "smalltalk" and reply.text.startswith(help_text)):
+            rows += self.topic_rows()  # the topics as buttons, not just as a list
         if reply.answered and reply.entry_id:
             rows += _rows([(f"🔎 {c.question}", f"e:{c.entry_id}") for c in reply.related])
             qid = "" if question_id is None else str(question_id)
@@ -172,8 +173,9 @@ class TelegramBot:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None:
             return
+        # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
         handled = await asyncio.to_thread(self.service.handle, CHANNEL, str(user.id), message.text,
-                                          message_id=f"tg:{update.update_id}")
+                                          message_id=f"tg:{message.chat_id}:{message.message_id}")
         if handled.duplicate:
             return
         if handled.rate_limited:
@@ -282,6 +284,8 @@ def run_telegram_polling(service: Service | None = None) -> int:
         from admin_api.app import build_service
 
         service = build_service()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = build_application(service, config)
     print("Trợ lý BHXH trên Telegram đang chạy (long polling). Ctrl-C để dừng.", flush=True)
     application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
