@@ -2,12 +2,13 @@
 
 Authentication
     Every /admin/ endpoint needs ``Authorization: Bearer <BHXH_ADMIN_TOKEN>`` (compared in
-    constant time). The dashboard is for browsers: /admin/login takes the token in a form and
-    sets a session cookie (an HMAC of the token, never the token itself; HttpOnly,
-    SameSite=Strict, path /admin). The cookie is also accepted for GET requests of the API
-    (so the dashboard's CSV links work); changes need the bearer header, or the dashboard's
-    own form with its CSRF field. ``X-Staff-Name`` names the person for the audit log
-    (default "staff"; UTF-8 or percent-encoded).
+    constant time). The dashboard (/admin/dashboard) is for browsers: /admin/login takes the
+    token (and the staff member's name) in a form and sets a session cookie (an HMAC of the
+    token, never the token itself; HttpOnly, SameSite=Strict, path /admin, 12 hours), so the
+    token never sits in a URL; a bearer header opens the page too. The cookie is also accepted
+    for GET requests of the API (so the dashboard's CSV links work); changes need the bearer
+    header, or the dashboard's own form with its CSRF field. ``X-Staff-Name`` names the person
+    for the audit log (default "staff"; UTF-8 or percent-encoded).
 
 Environment
     BHXH_ADMIN_TOKEN     required: without it `register` raises RuntimeError (no open admin).
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import gc
 import hashlib
 import hmac
 import io
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SESSION_COOKIE = "bhxh_staff_session"
+NAME_COOKIE = "bhxh_staff_name"  # who signed in, for the audit log of dashboard actions
 DEFAULT_RETENTION_DAYS = 365
 MIN_TOKEN_CHARS = 16
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -110,7 +113,8 @@ async def _retention_loop(store: Store, days: int, every_s: float = 86_400.0) ->
 
 
 def _install_retention(app: FastAPI, service: Service, days: int) -> None:
-    """At start-up apply retention once, then daily, wrapping the app's own lifespan."""
+    """At start-up apply retention once (then daily) and freeze the start-up heap, wrapping the app's own
+    lifespan."""
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -119,6 +123,10 @@ def _install_retention(app: FastAPI, service: Service, days: int) -> None:
             await asyncio.to_thread(apply_retention, service.store, days)
         except Exception:
             log.exception("retention at start-up failed")
+        # The models and indexes loaded at start-up live as long as the process: keep them out of
+        # the garbage collector's full passes, which otherwise stall requests for 100s of ms.
+        gc.collect()
+        gc.freeze()
         task = asyncio.create_task(_retention_loop(service.store, days)) if days > 0 else None
         try:
             async with inner(app_) as state:
@@ -246,6 +254,7 @@ EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown entry or question"},
     409: {"description": "already exists"},
     422: {"model": skb.ProblemReport, "description": "validation problems (file, entry, field), as `bhxh kb check`"},
+    503: {"description": "the search index could not be rebuilt; nothing was changed"},
 }
 
 
@@ -337,8 +346,8 @@ def _api_router(service: Service) -> APIRouter:
 
     @router.get("/unanswered", response_model=an.UnansweredReport)
     def unanswered(_: StaffDep, days: Annotated[int, Query(ge=1, le=90)] = 7, channel: Channel = None,
-                   min_score: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False,
-                                                            description="default: the engine's answer threshold + 0.02")]
+                   min_score: Annotated[float | None, Query(
+                       ge=0, le=1, allow_inf_nan=False, description="default: the engine's answer threshold + 0.02")]
                    = None,
                    limit: Annotated[int, Query(ge=1, le=100)] = 20,
                    examples: Annotated[int, Query(ge=1, le=10)] = 3,
@@ -626,17 +635,21 @@ def _dashboard_router(service: Service, auth: StaffAuth) -> APIRouter:
         if not login_limiter.allow(client):
             return page("dashboard.html", 429, view="login", error=True,
                         message="Bạn đã thử quá nhiều lần. Vui lòng chờ một phút.")
-        if not auth.token_ok((await form(request)).get("token", "").strip()):
+        data = await form(request)
+        if not auth.token_ok(data.get("token", "").strip()):
             return page("dashboard.html", 401, view="login", error=True)
         response = RedirectResponse("/admin/dashboard", status_code=303)
-        response.set_cookie(SESSION_COOKIE, auth.session_value, max_age=12 * 3600, path="/admin", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+        cookie = {"max_age": 12 * 3600, "path": "/admin", "httponly": True, "samesite": "strict",
+                  "secure": request.url.scheme == "https"}
+        response.set_cookie(SESSION_COOKIE, auth.session_value, **cookie)  # type: ignore[arg-type]
+        response.set_cookie(NAME_COOKIE, quote(staff_name(data.get("name"))), **cookie)  # type: ignore[arg-type]
         return response
 
     @router.post("/logout")
     def logout() -> Response:
         response = RedirectResponse("/admin/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/admin")
+        response.delete_cookie(NAME_COOKIE, path="/admin")
         return response
 
     @router.get("/dashboard")
@@ -647,7 +660,8 @@ def _dashboard_router(service: Service, auth: StaffAuth) -> APIRouter:
         if not authorized(request):
             return RedirectResponse("/admin/login", status_code=303)
         context = _dashboard_context(service, days, channel or None)
-        return page("dashboard.html", view="dashboard", csrf=auth.csrf_value, message=msg, ok=bool(ok), **context)
+        return page("dashboard.html", view="dashboard", csrf=auth.csrf_value, message=msg, ok=bool(ok),
+                    staff=staff_name(request.cookies.get(NAME_COOKIE)), **context)
 
     @router.post("/dashboard/attach")
     async def dashboard_attach(request: Request) -> Response:
@@ -658,8 +672,8 @@ def _dashboard_router(service: Service, auth: StaffAuth) -> APIRouter:
         entry_id = data.get("entry_id", "")
         try:
             question_id = int(data.get("question_id", ""))
-            _, text = await asyncio.to_thread(skb.attach_paraphrase, service, entry_id, staff_name(data.get("staff")),
-                                              question_id=question_id)
+            actor = staff_name(request.cookies.get(NAME_COOKIE))
+            _, text = await asyncio.to_thread(skb.attach_paraphrase, service, entry_id, actor, question_id=question_id)
             back.update(msg=f"Đã thêm «{text}» làm cách hỏi của mục {entry_id}.", ok="1")
         except ValueError:
             back.update(msg="Câu hỏi không hợp lệ.", ok="0")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +27,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 class AskRequest(BaseModel):
     question: str = Field(..., description="The citizen's question, any spelling", max_length=20_000)
-    user_id: str | None = Field(None, max_length=200, description="Opaque id of the web visitor (hashed before storage)")
+    user_id: str | None = Field(None, max_length=200,
+                                description="Opaque id of the web visitor (hashed before storage)")
 
 
 class ChoiceOut(BaseModel):
@@ -62,7 +64,7 @@ def create_app(service: Service, *, ip_limit: int = 60, ip_window: float = 60.0)
     ip_limiter = RateLimiter(ip_limit, ip_window)
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return JSONResponse({"detail": "Nội dung gửi lên quá lớn."}, status_code=413)
@@ -70,7 +72,8 @@ def create_app(service: Service, *, ip_limit: int = 60, ip_window: float = 60.0)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": exc.errors()[:5]}, status_code=422)
+        errors = jsonable_encoder(exc.errors()[:5], custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": errors}, status_code=422)
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict[str, Any]:
@@ -125,14 +128,15 @@ def _include_optional_routers(app: FastAPI, service: Service) -> None:
     admin.register(app, service)
 
 
-def build_service(settings=None) -> Service:  # noqa: ANN001
+def build_service(settings=None) -> Service:
+    from admin_api.staff_kb import load_knowledge_with_staff
     from admin_api.store import Store, load_hash_key
     from bot.engine import Engine
     from bot.settings import load_settings
 
     settings = settings or load_settings()
-    engine = Engine.from_settings(settings)
+    store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
+    engine = Engine.from_settings(settings, kb=load_knowledge_with_staff(store))
     if engine.index.encoder is not None:  # concurrent requests share forward passes
         engine.index.encoder.enable_batching()
-    store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
     return Service(engine, store)

@@ -207,7 +207,7 @@ class Store:
             with self._lock:
                 try:
                     self.db["questions"].update(question_id, {"feedback": value})
-                except Exception as exc:  # noqa: BLE001 - feedback must never break a reply
+                except Exception as exc:
                     log.warning("could not attach feedback to question %s: %s", question_id, exc)
 
     def delete_older_than(self, days: int) -> int:

@@ -127,7 +127,11 @@ def _serve(args: argparse.Namespace) -> int:
     from admin_api.app import build_service, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(build_service())
+    try:
+        app = create_app(build_service())
+    except RuntimeError as exc:  # e.g. no BHXH_ADMIN_TOKEN: refuse to run the staff API open
+        print(f"bhxh serve: {exc}", file=sys.stderr)
+        return 2
     print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -206,8 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=_bench)
 
     from bot.calc_cli import add_calc_parser
+    from bot.demo_traffic import add_demo_traffic_parser
 
     add_calc_parser(sub)
+    add_demo_traffic_parser(sub)
 
     bench = sub.add_parser("bench-retrieval", help="retrieval benchmark on external legal data")
     bench.add_argument("--eval-dir", help="default: ../shared/eval beside the checkout")

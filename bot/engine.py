@@ -145,11 +145,11 @@ class Engine:
         return vocab
 
     @classmethod
-    def from_settings(cls, settings=None, *, build_model: bool = True) -> Engine:
+    def from_settings(cls, settings=None, *, build_model: bool = True, kb: KnowledgeBase | None = None) -> Engine:
         from bot.settings import load_settings, resolve_model
 
         settings = settings or load_settings()
-        kb = load_knowledge()
+        kb = kb or load_knowledge()
         encoder = None
         try:
             model = resolve_model(settings, build=build_model)
@@ -177,32 +177,45 @@ class Engine:
             return c.coverage
         return c.dense + t.coverage_weight * c.coverage
 
+    def classify(self, candidates: list[Candidate], t: Thresholds) -> tuple[str, list[Candidate], float]:
+        """The decision alone: ("out_of_scope" | "not_sure" | "choices" | "answer", the entries, confidence).
+
+        For "out_of_scope" the list holds the winning out-of-scope candidate;
+        for "choices" the entries offered; for "answer" the chosen entry.
+        """
+        entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
+        outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
+        if not candidates:
+            return "not_sure", [], 0.0
+        if outside and (not entries or self._outside_wins(outside[0], entries[0], t)):
+            return "out_of_scope", outside[:1], outside[0].dense
+        top = entries[0]
+        score = self.confidence(top, t)
+        if score < (t.min_confidence if self.index.has_dense else t.min_coverage_alone):
+            return "not_sure", [], score
+        close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
+        if close:
+            return "choices", [top, *close], score
+        return "answer", [top], score
+
     def decide(self, text: str, candidates: list[Candidate], on: dt.date,
                thresholds: Thresholds | None = None) -> Reply:
         t = thresholds or self.thresholds
         normalized = normalize_query(text)
-        entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
-        outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
-        ranked = tuple(c.entry_id for c in entries)
-        if not candidates:
-            return self.not_sure(normalized, ranked)
-        if outside and (not entries or self._outside_wins(outside[0], entries[0], t)):
-            reply_text = self.out_of_scope[outside[0].entry_id][0]
+        ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
+        kind, chosen, score = self.classify(candidates, t)
+        if kind == "out_of_scope":
+            reply_text = self.out_of_scope[chosen[0].entry_id][0]
             return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
-                         score=outside[0].dense, normalized=normalized, candidates=ranked)
-        top = entries[0]
-        score = self.confidence(top, t)
-        threshold = t.min_confidence if self.index.has_dense else t.min_coverage_alone
-        if score < threshold:
+                         score=score, normalized=normalized, candidates=ranked)
+        if kind == "not_sure":
             return self.not_sure(normalized, ranked, score=score)
-        close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
-        if close:
-            choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in [top, *close])
-            return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:",
-                         topic=self.kb.entries[top.entry_id].topic, score=score,
-                         choices=choices, normalized=normalized, candidates=ranked)
-        return self.answer(self.kb.entries[top.entry_id], on, score=score, normalized=normalized,
-                           candidates=ranked)
+        top = self.kb.entries[chosen[0].entry_id]
+        if kind == "choices":
+            choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen)
+            return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:", topic=top.topic,
+                         score=score, choices=choices, normalized=normalized, candidates=ranked)
+        return self.answer(top, on, score=score, normalized=normalized, candidates=ranked)
 
     def _outside_wins(self, outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
         if self.index.has_dense:

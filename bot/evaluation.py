@@ -9,7 +9,6 @@ tuned on the tune split only; the held-out split is what we report.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import time
 from collections import defaultdict
@@ -65,7 +64,6 @@ def retrieve_all(engine: Engine, questions: list[EvalQuestion], mode: str) -> li
 
 def metrics(engine: Engine, scored: list[Scored], thresholds: Thresholds) -> dict[str, float]:
     """Quality of the final decisions (answer / choices / decline) under `thresholds`."""
-    on = dt.date.today()
     in_scope = [s for s in scored if s.question.in_scope]
     off = [s for s in scored if not s.question.in_scope]
     top1 = top3 = answered_right = answered_wrong = declined_in = choices = 0
@@ -80,17 +78,16 @@ def metrics(engine: Engine, scored: list[Scored], thresholds: Thresholds) -> dic
         row[0] += 1
         row[1] += hit1
         row[2] += hit3
-        reply = engine.decide(s.question.question, s.candidates, on, thresholds)
-        if reply.outcome == "declined":
+        kind, chosen, _ = engine.classify(s.candidates, thresholds)
+        if kind in ("not_sure", "out_of_scope"):
             declined_in += 1
-        elif reply.outcome == "choices":
+        elif kind == "choices":
             choices += 1
-        elif reply.entry_id in s.question.expected:
+        elif chosen[0].entry_id in s.question.expected:
             answered_right += 1
         else:
             answered_wrong += 1
-    off_declined = sum(
-        engine.decide(s.question.question, s.candidates, on, thresholds).outcome == "declined" for s in off)
+    off_declined = sum(engine.classify(s.candidates, thresholds)[0] in ("not_sure", "out_of_scope") for s in off)
     n_in, n_off = max(len(in_scope), 1), max(len(off), 1)
     out = {
         "top1": top1 / n_in,
@@ -154,6 +151,8 @@ def report(engine: Engine, questions: list[EvalQuestion], *, do_tune: bool = Fal
             variant_rows.append([mode, *(
                 f"{m.get(f'top1[{v}]', float('nan')):.3f} / {m.get(f'top3[{v}]', float('nan')):.3f}"
                 for v in VARIANTS[:-1])])
+        if engine.index.has_dense:
+            rows.append(["hybrid, full `ask`", *end_to_end(engine, qs, thresholds)])
         counts = {v: sum(q.variant == v for q in qs) for v in VARIANTS}
         lines += [
             "",
@@ -167,6 +166,27 @@ def report(engine: Engine, questions: list[EvalQuestion], *, do_tune: bool = Fal
             markdown_table(["mode", *VARIANTS[:-1]], variant_rows),
         ]
     return "\n".join(lines)
+
+
+def end_to_end(engine: Engine, questions: list[EvalQuestion], thresholds: Thresholds) -> list[object]:
+    """The same measures through `Engine.ask` (small talk, personal cases, calculators included)."""
+    saved, engine.thresholds = engine.thresholds, thresholds
+    try:
+        replies = [(q, engine.ask(q.question)) for q in questions]
+    finally:
+        engine.thresholds = saved
+    in_scope = [(q, r) for q, r in replies if q.in_scope]
+    off = [(q, r) for q, r in replies if not q.in_scope]
+    n_in, n_off = max(len(in_scope), 1), max(len(off), 1)
+    top1 = sum(bool(r.candidates) and r.candidates[0] in q.expected for q, r in in_scope)
+    top3 = sum(any(c in q.expected for c in r.candidates[:3]) for q, r in in_scope)
+    right = sum(r.answered and r.entry_id in q.expected for q, r in in_scope)
+    calc = sum(r.kind == "calculator" for q, r in in_scope)
+    wrong = sum(r.outcome == "answered" and r.entry_id not in q.expected for q, r in in_scope) - calc
+    declined = sum(r.outcome == "declined" for q, r in in_scope)
+    chose = sum(r.outcome == "choices" for q, r in in_scope)
+    return [top1 / n_in, top3 / n_in, right / n_in, wrong / n_in,
+            sum(r.outcome == "declined" for q, r in off) / n_off, declined / n_in, chose / n_in]
 
 
 def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:

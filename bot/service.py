@@ -85,7 +85,7 @@ class Service:
 
     def _pick_choice(self, key: str, text: object, on: dt.date | None) -> Reply | None:
         """A reply of "1", "2", "3" picks from the choices last offered to this user."""
-        if not isinstance(text, str) or not text.strip().isdigit():
+        if not isinstance(text, str) or not text.strip().isdigit() or len(text.strip()) > 2:
             return None
         choices = self.store.load_state(key).get("choices") or []
         n = int(text.strip())

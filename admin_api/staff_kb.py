@@ -1,0 +1,419 @@
+"""Staff edits to the knowledge base, effective without a restart.
+
+A staff record is a complete entry in the YAML schema, stored as JSON in the `staff_entries`
+table. At every (re)load the records are merged over the YAML entries (a record replaces the
+YAML entry with the same id, or adds a new entry) and the merged set is validated by
+`knowledge.schema.load_knowledge` — exactly what `bhxh kb check` runs — so a staff edit is
+refused with the same file / entry / field messages. Problems in staff records are reported
+under the file name `staff_entries/<id>`.
+
+    kb = load_knowledge_with_staff(store)      # at start-up (admin_api.app.build_service)
+    save_entry(service, record, actor="An")   # validate, persist, audit, rebuild the engine
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from admin_api.store import Store, utcnow
+from bot.engine import Engine
+from bot.service import Service
+from knowledge.params import ParameterTable
+from knowledge.schema import ENTRY_DIR, KnowledgeBase, KnowledgeError, load_knowledge
+from retrieval.normalize import collapse_spaces, nfc, redact_pii
+
+log = logging.getLogger(__name__)
+
+STAFF_FILE = "staff_entries"
+_EDIT_LOCK = threading.Lock()  # edits are rare: validate → persist → rebuild, one at a time
+
+
+class EntryRecord(BaseModel):
+    """An entry as in the YAML files. Types are loose on purpose: the knowledge schema validates."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
+        "id": "tt-vi-du-muc-moi", "topic": "procedures", "question": "Câu hỏi chuẩn?",
+        "paraphrases": ["cách hỏi 1", "cách hỏi 2", "cách hỏi 3", "cách hỏi 4", "cách hỏi 5", "cách hỏi 6"],
+        "answer": "Câu trả lời ngắn gọn.", "sources": ["Luật 41/2024/QH15, Điều 70"],
+        "effective_from": "2025-07-01", "reviewed_on": "2026-11-21"}})
+
+    id: str | None = Field(None, description="Stable slug, e.g. 'rut-bhxh-mot-lan' (PUT: defaults to the path id)")
+    topic: str | None = None
+    question: str | None = None
+    paraphrases: list[str] | None = Field(None, description="At least 6 ways people really ask")
+    answer: str | None = Field(None, description="Chat-sized answer; {{parameter}} placeholders allowed")
+    details: str | None = None
+    sources: list[str] | None = None
+    effective_from: str | None = Field(None, description="YYYY-MM-DD")
+    reviewed_on: str | None = Field(None, description="YYYY-MM-DD")
+    related: list[str] | None = None
+    audience: list[str] | None = None
+    low_confidence: bool | str | None = None
+
+    def raw(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class Problem(BaseModel):
+    file: str
+    entry: str | None
+    field: str | None
+    message: str
+    text: str = Field(description="The line as `bhxh kb check` prints it")
+
+
+class ProblemReport(BaseModel):
+    detail: str
+    problems: list[Problem]
+
+
+class EntryOut(BaseModel):
+    id: str
+    source: Literal["yaml", "staff"] = Field(description="yaml = as shipped; staff = a staff record (edit or new)")
+    file: str = Field(description="YAML file the entry comes from, or staff_entries/<id>")
+    record: dict[str, Any]
+    updated_ts: str | None = None
+    actor: str | None = None
+
+
+class EntrySummary(BaseModel):
+    id: str
+    topic: str
+    question: str
+    paraphrases: int
+    source: Literal["yaml", "staff"]
+
+
+class StaffEditError(Exception):
+    """A refused edit: `status` is the HTTP status, `problems` the validation problems (422)."""
+
+    def __init__(self, status: int, detail: str, problems: list[str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.problems = status, detail, problems or []
+
+
+def parse_problem(text: str) -> Problem:
+    """Split "file: entry 'id': field 'x': message" into its parts (leniently)."""
+    file, entry, field, message = text, None, None, text
+    if ": entry " in text:
+        file, rest = text.split(": entry ", 1)
+        entry_repr, _, rest = rest.partition(": ")
+        entry = entry_repr.strip("'\"") if entry_repr != "None" else None
+        message = rest
+        if rest.startswith("field '") and "': " in rest:
+            field, message = rest[len("field '"):].split("': ", 1)
+    elif ": " in text:
+        file, message = text.split(": ", 1)
+    return Problem(file=file, entry=entry, field=field, message=message, text=text)
+
+
+# ---------------------------------------------------------------- records
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+_YAML_CACHE: dict[tuple[str, tuple[tuple[str, int, int], ...]], list[tuple[str, Any]]] = {}
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: same results, faster
+
+
+def yaml_records(directory: Path = ENTRY_DIR) -> list[tuple[str, dict[str, Any]]]:
+    """Every raw record of the YAML files, named as load_knowledge names them.
+
+    Parsed once per version of the files (path, mtime, size) and returned as fresh copies."""
+    paths = sorted(Path(directory).rglob("*.yaml"))
+    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    key = (str(directory), signature)
+    if key not in _YAML_CACHE:
+        problems: list[str] = []
+        records: list[tuple[str, Any]] = []
+        for path in paths:
+            name = str(path.relative_to(Path(directory).parent))
+            try:
+                raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+            except yaml.YAMLError as exc:
+                problems.append(f"{name}: invalid YAML: {exc}")
+                continue
+            if raw is None:
+                continue
+            if not isinstance(raw, list):
+                problems.append(f"{name}: must be a list of entries")
+                continue
+            records.extend((name, _jsonable(r)) for r in raw)
+        if problems:
+            raise KnowledgeError(problems)
+        _YAML_CACHE.clear()
+        _YAML_CACHE[key] = records
+    return copy.deepcopy(_YAML_CACHE[key])
+
+
+def staff_rows(store: Store) -> dict[str, dict[str, Any]]:
+    """id → {record, updated_ts, actor} for every staff record."""
+    out = {}
+    for row in store.db.execute("SELECT id, record, updated_ts, actor FROM staff_entries ORDER BY id").fetchall():
+        try:
+            record = json.loads(row[1])
+        except ValueError:
+            log.warning("staff entry %r is not valid JSON; ignored", row[0])
+            continue
+        if isinstance(record, dict):
+            out[row[0]] = {"record": record, "updated_ts": row[2], "actor": row[3]}
+    return out
+
+
+def merged_records(yaml_recs: list[tuple[str, dict[str, Any]]], staff: dict[str, dict[str, Any]]
+                   ) -> list[tuple[str, dict[str, Any]]]:
+    merged = [(where, r) for where, r in yaml_recs if not (isinstance(r, dict) and r.get("id") in staff)]
+    merged.extend((f"{STAFF_FILE}/{entry_id}", record) for entry_id, record in staff.items())
+    return merged
+
+
+def _load(records: list[tuple[str, dict[str, Any]]], params: ParameterTable | None, today: dt.date | None,
+          strict: bool) -> KnowledgeBase:
+    with tempfile.TemporaryDirectory(prefix="bhxh-kb-") as empty:  # every record comes in as `extra`
+        return load_knowledge(Path(empty), params, today=today, extra=records, strict=strict)
+
+
+def validate_records(records: list[tuple[str, dict[str, Any]]], params: ParameterTable | None = None,
+                     today: dt.date | None = None) -> tuple[KnowledgeBase | None, list[str]]:
+    """Run the knowledge schema over the records: (knowledge base, []) or (None, problems)."""
+    try:
+        kb = _load(records, params, today, strict=True)
+    except KnowledgeError as exc:
+        return None, exc.problems
+    except ValueError as exc:  # e.g. a parameter not in force on the day: still a content problem
+        return None, [f"{STAFF_FILE}: {exc}"]
+    return kb, []
+
+
+def load_knowledge_with_staff(store: Store, directory: Path = ENTRY_DIR, params: ParameterTable | None = None,
+                              *, today: dt.date | None = None) -> KnowledgeBase:
+    """The YAML entries with the staff records merged over them, validated like `bhxh kb check`.
+
+    A staff record that no longer validates (say the YAML it refers to changed) is left out with
+    a warning, so the service still starts; problems in the YAML files themselves raise
+    KnowledgeError as `load_knowledge()` does.
+    """
+    base = yaml_records(directory)
+    staff = {k: v["record"] for k, v in staff_rows(store).items()}
+    while True:
+        kb, problems = validate_records(merged_records(base, staff), params, today)
+        if kb is not None:
+            return kb
+        bad = {p.file.split("/", 1)[1] for p in map(parse_problem, problems) if p.file.startswith(STAFF_FILE + "/")}
+        bad &= set(staff)
+        if not bad:
+            raise KnowledgeError(problems)
+        for entry_id in sorted(bad):
+            log.warning("staff entry %r left out: %s", entry_id,
+                        "; ".join(p for p in problems if p.startswith(f"{STAFF_FILE}/{entry_id}:")))
+            del staff[entry_id]
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def reload_engine_kb(service: Service, kb: KnowledgeBase | None = None) -> Engine:
+    """Rebuild `service.engine` around `kb` (default: YAML + staff records), keeping its encoder,
+    thresholds and search settings. The embedding cache makes this fast: only new texts are
+    encoded. The swap is one attribute assignment, so requests in flight finish on the old engine.
+    """
+    engine = build_engine_like(service.engine, kb or load_knowledge_with_staff(
+        service.store, params=service.engine.kb.parameters))
+    service.engine = engine
+    return engine
+
+
+def build_engine_like(old: Engine, kb: KnowledgeBase) -> Engine:
+    """A new engine around `kb` with the encoder, embedding cache, thresholds and search settings of `old`."""
+    cache = old.index.cache
+    return Engine(kb, old.index.encoder, cache_dir=cache.path.parent if cache else None,
+                  thresholds=old.thresholds, search=old.index.config)
+
+
+def _record_matches(kb: KnowledgeBase, record: dict[str, Any]) -> bool:
+    entry = kb.entries.get(str(record.get("id")))
+    return (entry is not None and entry.question == str(record.get("question", "")).strip()
+            and list(entry.paraphrases) == [str(p).strip() for p in record.get("paraphrases") or []]
+            and entry.answer == str(record.get("answer", "")).strip())
+
+
+def ensure_staff_entries_loaded(service: Service) -> bool:
+    """Reload the engine if it was built without the stored staff records; True if it reloaded."""
+    staff = staff_rows(service.store)
+    if all(_record_matches(service.engine.kb, v["record"]) for v in staff.values()):
+        return False
+    log.info("merging %d staff entr%s into the knowledge base", len(staff), "y" if len(staff) == 1 else "ies")
+    reload_engine_kb(service)
+    return True
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _current_records(store: Store) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    return yaml_records(), staff_rows(store)
+
+
+def get_entry(service: Service, entry_id: str) -> EntryOut:
+    base, staff = _current_records(service.store)
+    if entry_id in staff:
+        row = staff[entry_id]
+        return EntryOut(id=entry_id, source="staff", file=f"{STAFF_FILE}/{entry_id}", record=row["record"],
+                        updated_ts=row["updated_ts"], actor=row["actor"])
+    for where, record in base:
+        if isinstance(record, dict) and record.get("id") == entry_id:
+            return EntryOut(id=entry_id, source="yaml", file=where, record=record)
+    raise StaffEditError(404, f"Không có mục '{entry_id}'.")
+
+
+def list_entries(service: Service, topic: str | None = None, contains: str | None = None) -> list[EntrySummary]:
+    staff = set(staff_rows(service.store))
+    needle = (contains or "").lower()
+    out = []
+    for entry in service.engine.kb.entries.values():
+        if topic and entry.topic != topic:
+            continue
+        if needle and needle not in entry.id and not any(needle in t.lower() for t in entry.texts()):
+            continue
+        out.append(EntrySummary(id=entry.id, topic=entry.topic, question=entry.question,
+                                paraphrases=len(entry.paraphrases), source="staff" if entry.id in staff else "yaml"))
+    return sorted(out, key=lambda e: (e.topic, e.id))
+
+
+# ---------------------------------------------------------------- edits
+
+
+def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor: str, action: str,
+           detail: dict[str, Any]) -> KnowledgeBase:
+    """Validate the knowledge base with `record` as the staff record of `entry_id` (None: remove it),
+    then persist, audit and rebuild the engine. Caller holds _EDIT_LOCK."""
+    base, rows = _current_records(service.store)
+    staff = {k: v["record"] for k, v in rows.items()}
+    if record is None:
+        staff.pop(entry_id, None)
+    else:
+        staff[entry_id] = record
+    kb, problems = validate_records(merged_records(base, staff), service.engine.kb.parameters)
+    if kb is None:
+        raise StaffEditError(422, "Mục không hợp lệ (cùng kiểm tra như `bhxh kb check`).",
+                             _relevant(problems, entry_id))
+    try:  # build before saving: a failure leaves both the database and the running engine as they were
+        engine = build_engine_like(service.engine, kb)
+    except Exception as exc:
+        log.exception("could not rebuild the engine for a staff edit of %r", entry_id)
+        raise StaffEditError(503, f"Chưa áp dụng được thay đổi (không dựng lại được bộ tìm kiếm: {exc}). "
+                                  "Vui lòng thử lại sau.") from exc
+    db = service.store.db
+    with service.store._lock:
+        if record is None:
+            db.execute("DELETE FROM staff_entries WHERE id = ?", [entry_id])
+        else:
+            db["staff_entries"].upsert({"id": entry_id, "record": json.dumps(record, ensure_ascii=False),
+                                        "updated_ts": utcnow(), "actor": actor}, pk="id")
+    service.store.audit(actor, action, entry_id, detail)
+    service.engine = engine
+    return kb
+
+
+def _relevant(problems: list[str], entry_id: str) -> list[str]:
+    """The edited record's own problems first; drop the echoes they cause elsewhere
+    ("related: unknown entry '<entry_id>'" because the invalid record was left out)."""
+    own_file = f"{STAFF_FILE}/{entry_id}:"
+    own = [p for p in problems if p.startswith(own_file)]
+    if not own:
+        return problems
+    echo = f"field 'related': unknown entry {entry_id!r}"
+    return own + [p for p in problems if not p.startswith(own_file) and not p.endswith(echo)]
+
+
+def save_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id: str | None = None,
+               create: bool = False) -> EntryOut:
+    """Create (create=True: refuse an existing id) or replace an entry with a staff record."""
+    record = _jsonable(dict(record))
+    if entry_id is not None:
+        if record.get("id") is None:
+            record["id"] = entry_id
+        elif record["id"] != entry_id:
+            raise StaffEditError(422, "Mã mục trong nội dung khác mã trên đường dẫn.", [
+                f"{STAFF_FILE}/{entry_id}: entry {record['id']!r}: field 'id': "
+                f"does not match the id in the URL {entry_id!r}"])
+    target = record.get("id")
+    if not isinstance(target, str) or not target:
+        raise StaffEditError(422, "Thiếu mã mục (id).",
+                             [f"{STAFF_FILE}/?: entry None: field 'id': is required"])
+    with _EDIT_LOCK:
+        exists = target in service.engine.kb.entries or target in staff_rows(service.store)
+        if create and exists:
+            raise StaffEditError(409, f"Mục '{target}' đã có; dùng PUT /admin/entries/{target} để sửa.")
+        _apply(service, target, record, actor, "entry.update" if exists else "entry.create",
+               {"record": record, "previous_source": _source(service, target) if exists else None})
+    return get_entry(service, target)
+
+
+def _source(service: Service, entry_id: str) -> str:
+    return "staff" if entry_id in staff_rows(service.store) else "yaml"
+
+
+def revert_entry(service: Service, entry_id: str, actor: str) -> EntryOut | None:
+    """Remove the staff record of an entry: back to its YAML version (returned), or gone (None)."""
+    with _EDIT_LOCK:
+        rows = staff_rows(service.store)
+        if entry_id not in rows:
+            raise StaffEditError(404, f"Mục '{entry_id}' không có bản sửa của cán bộ.")
+        _apply(service, entry_id, None, actor, "entry.revert", {"removed": rows[entry_id]["record"]})
+    try:
+        return get_entry(service, entry_id)
+    except StaffEditError:
+        return None
+
+
+def paraphrase_text(store: Store, question_id: int | None, text: str | None) -> tuple[str, int | None]:
+    """The text to attach: the logged question's normalized (already redacted) text, or the given
+    text redacted again. Raises StaffEditError(404/422)."""
+    if question_id is not None:
+        row = store.db.execute("SELECT normalized, text FROM questions WHERE id = ?", [question_id]).fetchone()
+        if row is None:
+            raise StaffEditError(404, f"Không có câu hỏi số {question_id} trong nhật ký.")
+        source = text if text and text.strip() else (row[0] or row[1] or "")
+    else:
+        source = text or ""
+    cleaned = collapse_spaces(redact_pii(nfc(source)))
+    if not cleaned:
+        raise StaffEditError(422, "Câu hỏi rỗng, không thể thêm làm cách hỏi.",
+                             [f"{STAFF_FILE}: entry None: field 'paraphrases': the new paraphrase is empty"])
+    return cleaned[:1000], question_id
+
+
+def attach_paraphrase(service: Service, entry_id: str, actor: str, *, question_id: int | None = None,
+                      text: str | None = None) -> tuple[EntryOut, str]:
+    """Append a logged question (its normalized, redacted text) to an entry's paraphrases."""
+    paraphrase, qid = paraphrase_text(service.store, question_id, text)
+    with _EDIT_LOCK:
+        current = get_entry(service, entry_id)
+        record = dict(current.record)
+        existing = [str(p) for p in record.get("paraphrases") or []]
+        known = {t.strip().lower() for t in [*existing, str(record.get("question", ""))]}
+        if paraphrase.lower() in known:
+            raise StaffEditError(409, f"Mục '{entry_id}' đã có cách hỏi này.")
+        record["paraphrases"] = [*existing, paraphrase]
+        _apply(service, entry_id, record, actor, "entry.paraphrase",
+               {"paraphrase": paraphrase, "question_id": qid, "previous_source": current.source})
+    return get_entry(service, entry_id), paraphrase

@@ -1,0 +1,176 @@
+// Web chat of Trợ lý BHXH. Every text from the server is shown with textContent (never innerHTML).
+"use strict";
+
+(() => {
+  const log = document.getElementById("log");
+  const form = document.getElementById("ask");
+  const input = document.getElementById("q");
+  const send = document.getElementById("send");
+  const BUSY_TEXT = "Đang tìm câu trả lời…";
+  const FAIL_TEXT = "Không kết nối được máy chủ. Bạn kiểm tra mạng rồi thử lại nhé.";
+  const userId = visitorId();
+
+  function visitorId() {
+    const fresh = "web-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+    try {
+      const saved = localStorage.getItem("bhxh-chat-user");
+      if (saved) return saved;
+      localStorage.setItem("bhxh-chat-user", fresh);
+    } catch (e) { /* private mode: one id per page load */ }
+    return fresh;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function bubble(role, extra) {
+    const section = el("section", "msg " + role + (extra ? " " + extra : ""));
+    const box = el("div", "bubble");
+    section.appendChild(box);
+    log.appendChild(section);
+    scrollDown();
+    return box;
+  }
+
+  async function post(url, body) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body || {}),
+      });
+    } catch (e) {
+      throw new Error(FAIL_TEXT);
+    }
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    if (!response.ok) {
+      const detail = data && typeof data.detail === "string" ? data.detail
+        : "Xin lỗi, hệ thống đang bận. Bạn thử lại sau ít phút nhé.";
+      throw new Error(detail);
+    }
+    return data;
+  }
+
+  // The answer text without the "Căn cứ" line and numbered choices: those are drawn separately.
+  function paragraphs(data) {
+    const sources = data.sources && data.sources.length ? "Căn cứ: " + data.sources.join("; ") + "." : null;
+    const choices = (data.choices || []).map((c, i) => (i + 1) + ". " + c.question).join("\n");
+    return String(data.answer || "").split("\n\n").filter((p) => p && p !== sources && !(choices && p === choices));
+  }
+
+  function buttonList(box, label, items, className, numbered) {
+    box.appendChild(el("p", "label", label));
+    const list = el("div", className === "choice" ? "choices" : "related");
+    const buttons = items.map((item, i) => {
+      const b = el("button", className, (numbered ? (i + 1) + ". " : "") + item.question);
+      b.type = "button";
+      b.dataset.entry = item.entry_id;
+      b.addEventListener("click", () => {
+        if (className === "choice") {
+          buttons.forEach((x) => { x.disabled = true; });
+          b.classList.add("picked");
+        }
+        choose(item);
+      });
+      list.appendChild(b);
+      return b;
+    });
+    box.appendChild(list);
+  }
+
+  function feedbackRow(box, data) {
+    const row = el("div", "feedback");
+    row.appendChild(el("span", null, "Câu trả lời có hữu ích không?"));
+    const vote = async (value) => {
+      row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      try {
+        await post("/api/feedback", { question_id: data.question_id, entry_id: data.entry_id, value, user_id: userId });
+        row.replaceChildren(el("span", "thanks", "Cảm ơn bạn đã góp ý!"));
+      } catch (e) {
+        row.replaceChildren(el("span", null, e.message));
+      }
+    };
+    [["👍", 1, "Hữu ích"], ["👎", -1, "Chưa đúng"]].forEach(([icon, value, label]) => {
+      const b = el("button", "vote", icon + " " + label);
+      b.type = "button";
+      b.addEventListener("click", () => vote(value));
+      row.appendChild(b);
+    });
+    box.appendChild(row);
+  }
+
+  function render(data) {
+    const box = bubble("bot");
+    paragraphs(data).forEach((p) => box.appendChild(el("p", "text", p)));
+    if (data.sources && data.sources.length) {
+      const src = el("div", "sources");
+      src.appendChild(el("strong", null, "Căn cứ pháp lý"));
+      const ul = el("ul");
+      data.sources.forEach((s) => ul.appendChild(el("li", null, s)));
+      src.appendChild(ul);
+      box.appendChild(src);
+    }
+    if (data.choices && data.choices.length) buttonList(box, "Chọn câu hỏi phù hợp:", data.choices, "choice", true);
+    if (data.related && data.related.length) buttonList(box, "Câu hỏi liên quan:", data.related, "rel", false);
+    if (data.answered && data.entry_id) feedbackRow(box, data);
+    scrollDown();
+  }
+
+  async function exchange(userText, request) {
+    bubble("user").appendChild(el("p", "text", userText));
+    const typing = bubble("bot", "typing");
+    typing.textContent = BUSY_TEXT;
+    send.disabled = true;
+    try {
+      render(await request());
+    } catch (e) {
+      bubble("bot", "error").appendChild(el("p", "text", e.message || FAIL_TEXT));
+    } finally {
+      typing.parentElement.remove();
+      send.disabled = false;
+    }
+  }
+
+  function ask(question) {
+    return exchange(question, () => post("/api/ask", { question, user_id: userId }));
+  }
+
+  function choose(item) {
+    return exchange(item.question, () => post("/api/choose/" + encodeURIComponent(item.entry_id)));
+  }
+
+  function grow() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 160) + "px";
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question || send.disabled) return;
+    input.value = "";
+    grow();
+    ask(question);
+  });
+
+  input.addEventListener("input", grow);
+  input.addEventListener("keydown", (event) => {
+    // Enter sends; Shift+Enter is a new line; never while a Vietnamese IME is composing.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  document.querySelectorAll("#welcome .chip").forEach((chip) => {
+    chip.addEventListener("click", () => ask(chip.textContent));
+  });
+})();

@@ -1,0 +1,132 @@
+"""Staff API latency with a large question log.
+
+    python -m benchmarks.admin_bench [--rows 200000] [--repeats 30] [--lexical-only]
+
+Generates the rows with `bhxh demo-traffic --fast` into a temporary database (eight weeks,
+a spike in the last one), builds the real app around the engine from the settings (the
+offline dense model when it is built), and times each endpoint through FastAPI's TestClient
+(the full ASGI stack, no network). Prints the cold first call, then the median and the p95 of
+the following calls (after the background look-up of the hybrid nearest entries of new cluster
+texts, started by the first call, has finished). The app's start-up runs as under `bhxh serve`
+(TestClient as a context manager), including the garbage-collector freeze of the loaded models.
+Target: /admin/topics and /admin/unanswered p95 <= 300 ms at 200,000 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ENDPOINTS = [
+    "/admin/topics?days=7",
+    "/admin/topics?days=30",
+    "/admin/topics?days=7&channel=zalo",
+    "/admin/unanswered?days=7",
+    "/admin/unanswered?days=30",
+    "/admin/questions?limit=50",
+    "/admin/questions?topic=pension&channel=web&limit=50",
+    "/admin/feedback?days=30",
+    "/admin/topics/daily?days=60",
+    "/admin/dashboard?days=14",
+]
+TARGETS_MS = {"/admin/topics?days=7": 300.0, "/admin/unanswered?days=7": 300.0}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def build_engine(lexical_only: bool) -> Any:
+    from bot.engine import Engine
+    from bot.settings import load_settings, resolve_model
+    from knowledge.schema import load_knowledge
+    from retrieval.dense import DenseEncoder
+
+    settings = load_settings()
+    model = None if lexical_only else resolve_model(settings, build=False)
+    encoder = DenseEncoder(model) if model else None
+    return Engine(load_knowledge(), encoder, cache_dir=settings.cache_dir if encoder else None)
+
+
+def generate_into(directory: str, days: int, per_day: int) -> None:
+    """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
+    as it is in production: generation leaves large caches behind that slow the garbage collector)."""
+    from admin_api import analytics
+    from admin_api.store import Store, load_hash_key
+    from bot.demo_traffic import generate
+
+    store = Store(Path(directory) / "bhxh.db", load_hash_key(Path(directory)))
+    analytics.migrate(store)
+    stats = generate(store, days=days, per_day=per_day, spike_topic="lump_sum")
+    print(f"generated {stats.rows:,} questions in {stats.seconds:.1f} s (--fast)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="questions to generate (default 200,000)")
+    parser.add_argument("--days", type=int, default=56)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--lexical-only", action="store_true", help="no dense model (faster set-up)")
+    args = parser.parse_args(argv)
+
+    from fastapi.testclient import TestClient
+
+    from admin_api import analytics
+    from admin_api.app import create_app
+    from admin_api.store import Store, load_hash_key
+    from bot.service import Service
+
+    os.environ.setdefault("BHXH_ADMIN_TOKEN", "benchmark-token-0123456789abcdef")
+    headers = {"Authorization": f"Bearer {os.environ['BHXH_ADMIN_TOKEN']}"}
+    with tempfile.TemporaryDirectory(prefix="bhxh-admin-bench-") as tmp:
+        per_day = max(1, round(args.rows / args.days / 0.95))  # weekends are quieter
+        child = multiprocessing.get_context("spawn").Process(target=generate_into, args=(tmp, args.days, per_day))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            print("generating the rows failed")
+            return 2
+        store = Store(Path(tmp) / "bhxh.db", load_hash_key(Path(tmp)))
+        print(f"{store.db['questions'].count:,} questions in the log")
+        started = time.perf_counter()
+        engine = build_engine(args.lexical_only)
+        print(f"engine ready in {time.perf_counter() - started:.1f} s "
+              f"({'hybrid, dense model' if engine.index.has_dense else 'lexical only'})")
+        with TestClient(create_app(Service(engine, store))) as client:  # runs the start-up, as `bhxh serve` does
+            failed = run(client, headers, args.repeats, analytics)
+    return 1 if failed else 0
+
+
+def run(client: Any, headers: dict[str, str], repeats: int, analytics: Any) -> bool:
+    """Time every endpoint; True if a target is missed."""
+    print(f"\n{'endpoint':58} {'first':>8} {'median':>8} {'p95':>8}   (ms, {repeats} calls)")
+    failed = False
+    for path in ENDPOINTS:
+        times = []
+        for n in range(repeats + 1):
+            t0 = time.perf_counter()
+            response = client.get(path, headers=headers)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, (path, response.status_code, response.text[:200])
+            if n == 0:  # new cluster texts get their hybrid neighbours in the background: let that finish
+                analytics.wait_for_warmup()
+        first, rest = times[0], times[1:]
+        p95 = percentile(rest, 0.95)
+        target = TARGETS_MS.get(path)
+        verdict = "" if target is None else (f"  ok (<= {target:.0f})" if p95 <= target else "  TOO SLOW")
+        failed |= target is not None and p95 > target
+        print(f"{path:58} {first:8.1f} {statistics.median(rest):8.1f} {p95:8.1f}{verdict}")
+        if os.environ.get("BHXH_BENCH_VERBOSE"):
+            print("    ", [round(t) for t in rest])
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
