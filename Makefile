@@ -27,8 +27,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (run as root to install it)"; fi; }
 
+# The staff API refuses to run without a token; for a laptop, `make run` makes one
+# (kept in $(BHXH_DATA_DIR)/admin.token, mode 0600) unless BHXH_ADMIN_TOKEN is set.
 run: model
-	$(BHXH) serve
+	@mkdir -p $(BHXH_DATA_DIR)
+	@test -n "$$BHXH_ADMIN_TOKEN" || test -s $(BHXH_DATA_DIR)/admin.token || \
+	  (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(BHXH_DATA_DIR)/admin.token)
+	@test -n "$$BHXH_ADMIN_TOKEN" || echo "Staff token: $(BHXH_DATA_DIR)/admin.token (dashboard: /admin/dashboard)"
+	BHXH_ADMIN_TOKEN="$${BHXH_ADMIN_TOKEN:-$$(cat $(BHXH_DATA_DIR)/admin.token)}" $(BHXH) serve
 
 test: model browser
 	BHXH_MODEL_DIR=$(BHXH_DATA_DIR)/models/multilingual-e5-small $(PY) -m pytest
@@ -37,6 +43,8 @@ bench: model
 	$(BHXH) bench-retrieval
 	$(BHXH) eval
 	$(BHXH) bench
+	$(PY) -m benchmarks.admin_bench
+	$(PY) -m benchmarks.load --seconds 60 --clients 32
 
 lint: setup
 	$(VENV)/bin/ruff check .

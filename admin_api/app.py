@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,12 @@ class FeedbackRequest(BaseModel):
     user_id: str | None = Field(None, max_length=200)
 
 
-def create_app(service: Service, *, ip_limit: int = 60, ip_window: float = 60.0) -> FastAPI:
+def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
     app = FastAPI(title="Trợ lý BHXH", version="0.1.0",
                   description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.")
     app.state.service = service
-    ip_limiter = RateLimiter(ip_limit, ip_window)
+    # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
+    ip_limiter = RateLimiter(ip_limit or int(os.environ.get("BHXH_IP_RATE_LIMIT", "60")), ip_window)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
