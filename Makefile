@@ -24,7 +24,7 @@ model: setup
 # Debian's Chromium for the browser tests (the project never downloads a browser build).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (run as root to install it)"; fi; }
 
 # The staff API refuses to run without a token; for a laptop, `make run` makes one

@@ -93,8 +93,10 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
         return {**handled.reply.to_json(), "question_id": handled.question_id}
 
     @app.post("/api/choose/{entry_id}", response_model=AskResponse, tags=["public"])
-    def choose(entry_id: str, request: Request) -> Any:
-        reply = service.choose("web", f"ip:{request.client.host if request.client else ''}", entry_id)
+    def choose(entry_id: str, request: Request, user_id: str | None = None) -> Any:
+        """The answer of an entry the visitor picked from the choices (a stale id gives 404)."""
+        client = request.client.host if request.client else "unknown"
+        reply = service.choose("web", user_id or f"ip:{client}", entry_id)
         if reply is None:
             return JSONResponse({"detail": "Câu hỏi này không còn trong cơ sở dữ liệu, bạn hãy hỏi lại."},
                                 status_code=404)

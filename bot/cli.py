@@ -177,6 +177,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _telegram(args: argparse.Namespace) -> int:
+    from bot.channels.telegram_bot import run_telegram_polling
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_telegram_polling()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bhxh", description="Trợ lý BHXH")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=_serve)
+
+    sub.add_parser("telegram", help="run the Telegram bot with long polling (TELEGRAM_BOT_TOKEN)").set_defaults(
+        func=_telegram)
 
     sub.add_parser("build", help="build the offline model and the index cache").set_defaults(func=_build)
 

@@ -49,10 +49,11 @@ class Thresholds:
     is within choice_margin of the best are offered as choices.
     """
 
+    # Tuned by `bhxh eval --tune` on the 188 tuning questions (objective 1.708).
     min_confidence: float = 0.88
-    coverage_weight: float = 0.05
-    oos_margin: float = 0.0
-    choice_margin: float = 0.04
+    coverage_weight: float = 0.0
+    oos_margin: float = -0.01
+    choice_margin: float = 0.05
     min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
     max_choices: int = 3
 
@@ -111,6 +112,7 @@ class Candidate:
     lexical: float
     dense: float
     coverage: float
+    lexical_only: bool = False  # ranked without the dense model (no cosine to judge by)
 
 
 class Engine:
@@ -170,12 +172,13 @@ class Engine:
     def candidates(self, text: str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
         normalized = normalize_query(text)
         hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
-        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(normalized, h.id)) for h in hits]
+        lexical_only = mode == "lexical" or not self.index.has_dense
+        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(normalized, h.id), lexical_only)
+                for h in hits]
 
-    def confidence(self, c: Candidate, t: Thresholds) -> float:
-        if not self.index.has_dense:
-            return c.coverage
-        return c.dense + t.coverage_weight * c.coverage
+    @staticmethod
+    def confidence(c: Candidate, t: Thresholds) -> float:
+        return c.coverage if c.lexical_only else c.dense + t.coverage_weight * c.coverage
 
     def classify(self, candidates: list[Candidate], t: Thresholds) -> tuple[str, list[Candidate], float]:
         """The decision alone: ("out_of_scope" | "not_sure" | "choices" | "answer", the entries, confidence).
@@ -191,7 +194,7 @@ class Engine:
             return "out_of_scope", outside[:1], outside[0].dense
         top = entries[0]
         score = self.confidence(top, t)
-        if score < (t.min_confidence if self.index.has_dense else t.min_coverage_alone):
+        if score < (t.min_coverage_alone if top.lexical_only else t.min_confidence):
             return "not_sure", [], score
         close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
         if close:
@@ -217,10 +220,11 @@ class Engine:
                          score=score, choices=choices, normalized=normalized, candidates=ranked)
         return self.answer(top, on, score=score, normalized=normalized, candidates=ranked)
 
-    def _outside_wins(self, outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
-        if self.index.has_dense:
-            return outside.dense >= entry.dense + t.oos_margin
-        return outside.fused >= entry.fused
+    @staticmethod
+    def _outside_wins(outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
+        if outside.lexical_only:
+            return outside.fused >= entry.fused
+        return outside.dense >= entry.dense + t.oos_margin
 
     # ------------------------------------------------------------ replies
 

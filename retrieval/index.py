@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "lexical", "dense"]
 
+# About a quarter of the syllables of accented Vietnamese carry no marks ("bao", "tin");
+# a query with at least this share of unmarked syllables was typed without accents.
+UNACCENTED_QUERY_SHARE = 0.75
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -83,8 +87,13 @@ class HybridIndex:
         return per_id
 
     def restored(self, normalized_query: str) -> str:
-        """The query with diacritics restored from the corpus (if configured)."""
-        if self.config.restore_accents:
+        """The query with diacritics restored from the corpus, if it was typed without them.
+
+        A query typed with marks is left alone: its unmarked syllables ("du lịch",
+        "thu nhập") are unmarked on purpose.
+        """
+        typed_without_marks = AccentRestorer.unaccented_share(normalized_query) >= UNACCENTED_QUERY_SHARE
+        if self.config.restore_accents and typed_without_marks:
             return self.restorer.restore(normalized_query)
         return normalized_query
 

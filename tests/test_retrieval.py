@@ -189,3 +189,10 @@ def test_real_encoder_batched_and_single_queries_agree(encoder):
     single = encoder.encode_query("rút bảo hiểm xã hội một lần")
     batched = encoder.encode_queries(["rút bảo hiểm xã hội một lần", "một câu dài hơn nhiều để có đệm padding"])[0]
     assert float(single @ batched) > 0.9999
+
+
+def test_accented_queries_are_not_restored():
+    fillers = [(f"f{i}", t) for i, t in enumerate(FILLER)]
+    index = build_index([("a", "Đủ điều kiện đi du lịch"), ("b", "Thủ tục đủ"), *fillers])
+    assert index.restored("đi du lịch nước ngoài") == "đi du lịch nước ngoài"
+    assert index.restored("di du lich") == "đi du lịch"
