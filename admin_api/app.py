@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from bot.service import RateLimiter, Service
+from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,30 @@ class FeedbackRequest(BaseModel):
     entry_id: str | None = Field(None, max_length=200)
     value: int = Field(..., ge=-1, le=1, description="1 = 👍, -1 = 👎")
     user_id: str | None = Field(None, max_length=200)
+
+
+class VoluntaryCalcRequest(BaseModel):
+    income: float = Field(..., description="Thu nhập tháng chọn đóng (đồng)")
+    group: str = Field("other", max_length=40, description="poor, island, near_poor, ethnic_minority, other")
+    months: int = Field(1, description="Phương thức đóng: 1, 3, 6 hoặc 12 tháng")
+    on: dt.date | None = Field(None, description="Ngày áp dụng (mặc định hôm nay)")
+
+
+class VoluntaryCalcResponse(BaseModel):
+    on: dt.date
+    income: int
+    group: str
+    group_label: str
+    months: int
+    contribution_per_month: int
+    support_per_month: int
+    net_per_month: int
+    contribution_per_period: int
+    support_per_period: int
+    net_per_period: int
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
 
 
 def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
@@ -101,6 +127,22 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
             return JSONResponse({"detail": "Câu hỏi này không còn trong cơ sở dữ liệu, bạn hãy hỏi lại."},
                                 status_code=404)
         return {**reply.to_json(), "question_id": None}
+
+    @app.post("/api/calc/voluntary", response_model=VoluntaryCalcResponse, tags=["public"],
+              responses={422: {"description": "input out of the allowed range (Vietnamese message)"}})
+    def calc_voluntary(body: VoluntaryCalcRequest) -> Any:
+        """Tiền đóng BHXH tự nguyện theo thu nhập, nhóm hỗ trợ và phương thức đóng."""
+        try:
+            r = voluntary_contribution(body.income, body.group, body.months, body.on or dt.date.today(),
+                                       table=service.engine.kb.parameters)
+        except CalculatorInputError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return VoluntaryCalcResponse(
+            on=r.on, income=r.income, group=r.group, group_label=GROUP_LABELS[r.group], months=r.months,
+            contribution_per_month=r.contribution_per_month, support_per_month=r.support_per_month,
+            net_per_month=r.net_per_month, contribution_per_period=r.contribution_per_period,
+            support_per_period=r.support_per_period, net_per_period=r.net_per_period,
+            steps=list(r.steps), sources=list(r.sources), notes=list(r.notes))
 
     @app.post("/api/feedback", tags=["public"])
     def feedback(body: FeedbackRequest, request: Request) -> dict[str, bool]:

@@ -4,6 +4,7 @@ updates come in through our FastAPI webhook (or getUpdates for polling)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import logging
 import os
@@ -24,9 +25,17 @@ from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
 from bot.channels.format import TELEGRAM_LIMIT, split_text, telegram_messages
-from bot.channels.telegram_bot import STALE_TEXT, TelegramConfig, build_application, run_telegram_polling
+from bot.channels.telegram_bot import (
+    STALE_TEXT,
+    TelegramBot,
+    TelegramConfig,
+    build_application,
+    run_telegram_polling,
+)
 from bot.reply import Reply
 from bot.service import RATE_LIMITED_TEXT
+from knowledge.calculators import voluntary_contribution
+from knowledge.params import format_money
 
 TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
 SECRET = "webhook-secret_0123456789"
@@ -390,3 +399,39 @@ def test_telegram_conversation_transcript(tg):
     (ARTIFACTS / "telegram-transcript.txt").write_text(transcript, encoding="utf-8")
     print("\n" + transcript)
     assert "Căn cứ" in transcript and "Cảm ơn" in transcript and STALE_TEXT in transcript
+
+
+def test_calculator_flow_with_buttons_survives_a_restart(tg, tmp_path):
+    tg.post(text_update("/tinh"))
+    (ask_group,) = tg.fake.wait_sent(1)
+    assert "Bước 1/3" in ask_group.params["text"]
+    assert ("Hộ cận nghèo", "c:g:near_poor") in buttons(ask_group)
+    tg.post(callback_update("c:g:near_poor"))
+    ask_period = tg.fake.wait_sent(2)[-1]
+    assert [d for _, d in buttons(ask_period)] == ["c:m:1", "c:m:3", "c:m:6", "c:m:12"]
+    tg.post(callback_update("c:m:3"))
+    assert "Bước 3/3" in tg.fake.wait_sent(3)[-1].params["text"]
+    # A restart between the steps: the next app on the same database still waits for the income.
+    with TestClient(channel_app(make_service(tmp_path / "bhxh.db"))) as client:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        client.post("/webhooks/telegram", json=text_update("1 nghìn"), headers=headers)
+        out_of_range = tg.fake.wait_sent(4)[-1].params["text"]
+        assert "từ" in out_of_range and "Bạn gõ lại thu nhập" in out_of_range
+        client.post("/webhooks/telegram", json=text_update("1,5 triệu"), headers=headers)
+        result = tg.fake.wait_sent(5)[-1].params["text"]
+    r = voluntary_contribution(1_500_000, "near_poor", 3, dt.date.today(), table=engine().kb.parameters)
+    assert f"Bạn thực đóng: {format_money(r.net_per_month)}/tháng" in result
+    assert format_money(r.net_per_period) in result and "Cách tính:" in result
+    # The flow is over: the next message is an ordinary question, and an old step button is stale.
+    tg.post(text_update(ANSWER_Q))
+    assert "Căn cứ" in tg.fake.wait_sent(6)[-1].params["text"]
+    tg.post(callback_update("c:m:3"))
+    assert tg.fake.wait_sent(7)[-1].params["text"] == STALE_TEXT
+
+
+def test_calculator_button_offered_with_voluntary_answers(tg):
+    keyboard = TelegramBot(tg.service).keyboard(Reply("answer", "…", calculator="voluntary_contribution"), None)
+    assert keyboard is not None
+    assert [b.callback_data for row in keyboard.inline_keyboard for b in row] == ["c:start"]
+    tg.post(callback_update("c:start"))
+    assert "Bước 1/3" in tg.fake.wait_sent(1)[0].params["text"]

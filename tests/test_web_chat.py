@@ -42,6 +42,25 @@ def test_page_is_served_self_contained_and_vietnamese(service):
     assert not re.search(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|eval\(", script)
 
 
+def test_voluntary_calculator_endpoint(service):
+    with TestClient(create_app(service)) as client:
+        ok = client.post("/api/calc/voluntary",
+                         json={"income": 1_500_000, "group": "near_poor", "months": 1, "on": "2026-03-01"})
+        assert ok.status_code == 200, ok.text
+        data = ok.json()
+        assert (data["contribution_per_month"], data["support_per_month"], data["net_per_month"]) == (
+            330000, 132000, 198000)
+        assert data["group_label"] == "hộ cận nghèo" and data["steps"] and data["sources"]
+        low = client.post("/api/calc/voluntary", json={"income": 1000, "group": "other", "months": 1,
+                                                       "on": "2026-03-01"})
+        assert low.status_code == 422 and "1.500.000" in low.json()["detail"], low.text
+        for bad in ({"income": 2_000_000, "group": "vip", "months": 1},
+                    {"income": 2_000_000, "group": "other", "months": 2},
+                    {"income": "nhiều", "group": "other", "months": 1}):
+            response = client.post("/api/calc/voluntary", json=bad)
+            assert response.status_code == 422 and response.json()["detail"], response.text
+
+
 @pytest.fixture
 def browser():
     if not CHROMIUM.exists():
@@ -121,6 +140,21 @@ def test_web_chat_in_chromium(browser, server, service):
     page.set_viewport_size({"width": 1280, "height": 900})
     page.locator(".msg.user").first.evaluate("n => n.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / "web-chat-desktop.png"))
+
+    # 4. The calculator form on the phone: near-poor, monthly, 1.5 million on 2026-03-01 → 198.000 đồng.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#calc-toggle")
+    page.fill("#calc-income", "1.500.000")
+    page.select_option("#calc-group", "near_poor")
+    page.fill("#calc-on", "2026-03-01")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.click("#calc-send")
+    page.locator(".calc-result").wait_for()
+    result = page.locator(".calc-result").inner_text()
+    assert "198.000" in result and page.locator(".calc-result .steps li").count() >= 1, result
+    page.locator(".calc-result").evaluate("n => n.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "web-chat-calc.png"))  # the result and its steps
+    assert errors == []
     context.close()
 
 

@@ -4,6 +4,7 @@ Zalo servers on 127.0.0.1 (Bot Platform sendMessage; OA v3 message/cs and OAuth 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -29,6 +30,8 @@ from bot.channels.zalo_bot import parse_update
 from bot.channels.zalo_oa import Tokens, TokenStore, ZaloOAClient, ZaloOAConfig, verify_event
 from bot.reply import Choice, Reply
 from bot.service import RATE_LIMITED_TEXT
+from knowledge.calculators import voluntary_contribution
+from knowledge.params import format_money
 
 ANSWER_Q = "rút bhxh 1 lần được không"
 CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
@@ -105,6 +108,29 @@ def test_zalo_bot_numbered_choices_then_reply_by_number(zb, tmp_path):
     with TestClient(channel_app(make_service(tmp_path / "bhxh.db"))) as client:
         client.post("/webhooks/zalo-bot", json=bot_update("2"), headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
     assert zb.fake.wait_sent(4)[3]["text"].startswith("❓ " + expected.choices[1].question)
+
+
+def test_zalo_bot_calculator_numbered_steps_survive_a_restart(zb, tmp_path):
+    zb.post(bot_update("Tính"))
+    menu = zb.fake.wait_sent(1)[0]["text"]
+    assert "2. Hộ cận nghèo" in menu and "Gõ 1, 2, 3, 4 hoặc 5 để chọn nhóm." in menu
+    zb.post(bot_update("2"))
+    periods = zb.fake.wait_sent(2)[1]["text"]
+    assert "Nhóm: Hộ cận nghèo." in periods and "1. Hằng tháng" in periods and "4. 12 tháng một lần" in periods
+    zb.post(bot_update("1"))
+    assert "Bước 3/3" in zb.fake.wait_sent(3)[2]["text"]
+    # Restart: the next app on the same database still waits for the income.
+    with TestClient(channel_app(make_service(tmp_path / "bhxh.db"))) as client:
+        client.post("/webhooks/zalo-bot", json=bot_update("1.500.000"), headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
+    r = voluntary_contribution(1_500_000, "near_poor", 1, dt.date.today(), table=engine().kb.parameters)
+    result = zb.fake.wait_sent(4)[3]["text"]
+    assert f"Bạn thực đóng: {format_money(r.net_per_month)}/tháng" in result and "Cách tính:" in result
+    assert question_count(zb.service) == 0
+    # A question typed in the middle of the flow leaves it and gets an ordinary answer.
+    zb.post(bot_update("/tinh"))
+    zb.fake.wait_sent(5)
+    zb.post(bot_update(ANSWER_Q))
+    assert "Căn cứ" in zb.fake.wait_sent(6)[5]["text"] and question_count(zb.service) == 1
 
 
 def test_zalo_bot_envelope_non_text_groups_and_malformed(zb):

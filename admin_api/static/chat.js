@@ -170,6 +170,80 @@
     }
   });
 
+  // The voluntary-contribution calculator form ("Máy tính").
+  const calc = document.getElementById("calc");
+  const calcToggle = document.getElementById("calc-toggle");
+  const calcSend = document.getElementById("calc-send");
+
+  function money(n) { return Number(n).toLocaleString("vi-VN").replace(/,/g, ".") + " đồng"; }
+
+  function amount(text) {
+    const t = String(text).toLowerCase().replace(/\s+/g, "");
+    const m = t.match(/^(\d+(?:[.,]\d+)?)(triệu|trieu|tr)$/);
+    if (m) return Math.round(parseFloat(m[1].replace(",", ".")) * 1000000);
+    const digits = t.replace(/[.,]|đồng|dong|đ$/g, "");
+    return /^\d+$/.test(digits) ? Number(digits) : NaN;
+  }
+
+  function renderCalc(data) {
+    const box = bubble("bot", "calc-result");
+    box.appendChild(el("p", "text", "Thu nhập " + money(data.income) + "/tháng, nhóm " + data.group_label + ":"));
+    const ul = el("ul", "figures");
+    ul.appendChild(el("li", null, "Phải đóng: " + money(data.contribution_per_month) + "/tháng"));
+    ul.appendChild(el("li", null, "Nhà nước hỗ trợ: " + money(data.support_per_month) + "/tháng"));
+    ul.appendChild(el("li", null, "Bạn thực đóng: " + money(data.net_per_month) + "/tháng"));
+    if (data.months > 1) {
+      ul.appendChild(el("li", null, "Mỗi kỳ " + data.months + " tháng: " + money(data.net_per_period)));
+    }
+    box.appendChild(ul);
+    box.appendChild(el("p", "label", "Cách tính:"));
+    const steps = el("ol", "steps");
+    (data.steps || []).forEach((s) => steps.appendChild(el("li", null, s)));
+    box.appendChild(steps);
+    if (data.sources && data.sources.length) {
+      const src = el("div", "sources");
+      src.appendChild(el("strong", null, "Căn cứ pháp lý"));
+      const list = el("ul");
+      data.sources.forEach((s) => list.appendChild(el("li", null, s)));
+      src.appendChild(list);
+      box.appendChild(src);
+    }
+    scrollDown();
+  }
+
+  calcToggle.addEventListener("click", () => {
+    calc.hidden = !calc.hidden;
+    calcToggle.setAttribute("aria-expanded", String(!calc.hidden));
+    if (!calc.hidden) document.getElementById("calc-income").focus();
+  });
+
+  calc.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (calcSend.disabled) return;
+    const raw = calc.elements.income.value.trim();
+    const income = amount(raw);
+    const groupText = calc.elements.group.selectedOptions[0].textContent;
+    const monthsText = calc.elements.months.selectedOptions[0].textContent;
+    bubble("user").appendChild(el("p", "text", "Tính tiền đóng: " + raw + ", " + groupText + ", " + monthsText));
+    if (!Number.isFinite(income)) {
+      bubble("bot", "error").appendChild(el("p", "text", "Bạn nhập thu nhập bằng số, ví dụ 2.000.000 hoặc 2 triệu."));
+      return;
+    }
+    const body = { income, group: calc.elements.group.value, months: Number(calc.elements.months.value) };
+    if (calc.elements.on.value) body.on = calc.elements.on.value;
+    calcSend.disabled = true;
+    try {
+      const data = await post("/api/calc/voluntary", body);
+      calc.hidden = true;  // the result needs the room on a phone; "Máy tính" opens the form again
+      calcToggle.setAttribute("aria-expanded", "false");
+      renderCalc(data);
+    } catch (e) {
+      bubble("bot", "error").appendChild(el("p", "text", e.message || FAIL_TEXT));
+    } finally {
+      calcSend.disabled = false;
+    }
+  });
+
   document.querySelectorAll("#welcome .chip").forEach((chip) => {
     chip.addEventListener("click", () => ask(chip.textContent));
   });

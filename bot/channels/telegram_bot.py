@@ -10,6 +10,7 @@ Buttons carry short callback data (Telegram allows 64 bytes):
   e:<entry_id>               show that entry (choices, related questions, topic lists)
   t:<topic>                  list common questions of a topic (the /start menu)
   f:<+|->:<question_id>:<entry_id>   👍/👎 on an answer
+  c:start | c:g:<group> | c:m:<months>   the guided voluntary-contribution calculator (/tinh)
 Old buttons (entries removed since, data from older versions) get a polite reply.
 """
 
@@ -48,6 +49,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import calc_flow
 from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
 from bot.reply import Reply
@@ -115,6 +117,7 @@ class TelegramBot:
     def install(self, application: Application) -> None:
         application.add_handler(CommandHandler("start", self.start))
         application.add_handler(CommandHandler("help", self.help))
+        application.add_handler(CommandHandler("tinh", self.calc_start))
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                                                self.text))
         application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
@@ -129,6 +132,8 @@ class TelegramBot:
         help_text = self.service.engine.help_text()
         if reply.kind == "not_sure" or (reply.kind == "smalltalk" and reply.text.startswith(help_text)):
             rows += self.topic_rows()  # the topics as buttons, not just as a list
+        if reply.calculator == "voluntary_contribution":
+            rows += _rows([("🧮 Tính tiền đóng BHXH tự nguyện", "c:start")])
         if reply.answered and reply.entry_id:
             rows += _rows([(f"🔎 {c.question}", f"e:{c.entry_id}") for c in reply.related])
             qid = "" if question_id is None else str(question_id)
@@ -166,12 +171,18 @@ class TelegramBot:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
             return
-        text = self.service.engine.help_text() + "\n\nLệnh: /start — chọn chủ đề; /help — hướng dẫn."
+        text = (self.service.engine.help_text() + "\n\nLệnh: /start — chọn chủ đề; /tinh — tính tiền đóng "
+                "BHXH tự nguyện; /help — hướng dẫn.")
         await self.send_reply(context, update.effective_chat.id, Reply("smalltalk", text))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None:
+            return
+        calc_reply = await asyncio.to_thread(calc_flow.take_income, self.service, CHANNEL, str(user.id),
+                                             message.text)
+        if calc_reply is not None:
+            await context.bot.send_message(message.chat_id, calc_reply)
             return
         # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
         handled = await asyncio.to_thread(self.service.handle, CHANNEL, str(user.id), message.text,
@@ -203,10 +214,47 @@ class TelegramBot:
             await _answer(query)
             await self.topic(context, chat_id, rest)
             return
-        elif kind == "f" and await self.feedback(query, rest):
+        elif kind == "f":
+            if await self.feedback(query, rest):
+                return
+        elif kind == "c" and await self.calc_step(query, context, chat_id, rest):
             return
         await _answer(query, "Nút đã cũ, bạn hãy gõ lại câu hỏi.")
         await context.bot.send_message(chat_id, STALE_TEXT)
+
+    # ------------------------------------------------------------ calculator flow
+
+    async def calc_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is None or update.effective_user is None:
+            return
+        await asyncio.to_thread(calc_flow.start, self.service, CHANNEL, str(update.effective_user.id))
+        await self.ask_group(context, update.effective_chat.id)
+
+    async def ask_group(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+        rows = _rows([(calc_flow.GROUP_BUTTONS[g], f"c:g:{g}") for g in calc_flow.GROUPS])
+        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=InlineKeyboardMarkup(rows))
+
+    async def calc_step(self, query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
+                        rest: str) -> bool:
+        """c:start, c:g:<group>, c:m:<months>. False for unreadable or out-of-step data."""
+        user_id = str(query.from_user.id)
+        step, _, value = rest.partition(":")
+        if step == "start":
+            await asyncio.to_thread(calc_flow.start, self.service, CHANNEL, user_id)
+            await _answer(query)
+            await self.ask_group(context, chat_id)
+            return True
+        if step == "g" and await asyncio.to_thread(calc_flow.choose_group, self.service, CHANNEL, user_id, value):
+            await _answer(query, calc_flow.GROUP_BUTTONS[value])
+            rows = _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
+            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=InlineKeyboardMarkup(rows))
+            return True
+        if step == "m" and value.isdigit() and await asyncio.to_thread(
+                calc_flow.choose_period, self.service, CHANNEL, user_id, int(value)):
+            await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
+            await context.bot.send_message(chat_id, calc_flow.ASK_INCOME)
+            return True
+        return False
 
     async def topic(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str) -> None:
         entries = self.service.engine.kb.by_topic().get(topic, [])[:TOPIC_LIST_SIZE]
@@ -257,6 +305,7 @@ async def _answer(query: CallbackQuery, text: str | None = None) -> None:
 async def _post_init(application: Application) -> None:
     try:
         await application.bot.set_my_commands([BotCommand("start", "Bắt đầu, chọn chủ đề"),
+                                               BotCommand("tinh", "Tính tiền đóng BHXH tự nguyện"),
                                                BotCommand("help", "Hướng dẫn sử dụng")])
     except TelegramError as exc:
         log.warning("could not set bot commands: %s", mask(str(exc)))

@@ -5,7 +5,8 @@ POST /webhooks/zalo-bot receives updates set up with
 checked in constant time. We answer 200 at once and reply afterwards with
 `POST <base>/bot<TOKEN>/sendMessage {chat_id, text}` (1–2,000 chars per message).
 Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3"
-(Service remembers the pending choices, across restarts too).
+(Service remembers the pending choices, across restarts too). "tính" or "/tinh"
+starts the guided voluntary-contribution calculator with numbered steps (bot.calc_flow).
 
 Update shape (documented for getUpdates; webhooks send the same, with or without
 the {"ok", "result"} envelope):
@@ -30,8 +31,9 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
+from bot import calc_flow
 from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
-from bot.channels.format import zalo_messages
+from bot.channels.format import ZALO_LIMIT, split_text, zalo_messages
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,13 @@ class ZaloBot:
     async def process(self, incoming: Incoming) -> None:
         """Answer one message (runs after the webhook has been acknowledged)."""
         try:
+            calc_reply = await asyncio.to_thread(calc_flow.numbered_reply, self.service, CHANNEL, incoming.user_id,
+                                                 incoming.text)
+            if calc_reply is not None:  # the guided calculator ("tính", then numbered steps)
+                for chunk in split_text(calc_reply, ZALO_LIMIT):
+                    if not await self.send_text(incoming.chat_id, chunk):
+                        break
+                return
             message_id = f"zb:{incoming.message_id}" if incoming.message_id else None
             handled = await asyncio.to_thread(self.service.handle, CHANNEL, incoming.user_id, incoming.text,
                                               message_id=message_id)
