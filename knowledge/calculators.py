@@ -76,6 +76,10 @@ SUPPORT_KEPT_REASONS = {"serious_illness", "incapacity_81"}  # Điều 70 khoả
 CONFIDENCE_VI = {"medium": "trung bình", "low": "thấp"}
 
 
+# Beyond any real income (10 trillion đồng); also keeps Decimal rounding within its precision.
+MAX_AMOUNT = 10**13
+
+
 class CalculatorInputError(ValueError):
     """Invalid input; the message is a Vietnamese sentence stating the allowed range."""
 
@@ -197,8 +201,9 @@ def _check_int(value: object, label: str, low: int, high: int | None = None) -> 
 
 
 def _check_money(value: object, label: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value):
-        raise CalculatorInputError(f"{label} phải là một số tiền (đồng); bạn nhập {value!r}.")
+    if (isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value)
+            or abs(value) > MAX_AMOUNT):
+        raise CalculatorInputError(f"{label} phải là một số tiền (đồng) hợp lý; bạn nhập {value!r}.")
     amount = Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if amount <= 0:
         raise CalculatorInputError(f"{label} phải lớn hơn 0 đồng; bạn nhập {_m(value)}.")
@@ -297,7 +302,8 @@ def voluntary_contribution(
     ceiling = multiple * reference
     allowed = (f"từ {_m(floor)} (chuẩn hộ nghèo khu vực nông thôn) đến {_m(ceiling)} ({_n(multiple)} lần "
                f"mức tham chiếu {_m(reference)}) áp dụng ngày {format_date(on)}")
-    if isinstance(income, bool) or not isinstance(income, int | float | Decimal) or not math.isfinite(income):
+    if (isinstance(income, bool) or not isinstance(income, int | float | Decimal) or not math.isfinite(income)
+            or abs(income) > MAX_AMOUNT):
         raise CalculatorInputError(f"Thu nhập làm căn cứ đóng phải là một số tiền {allowed}.")
     chosen = Decimal(str(income)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if not floor <= chosen <= ceiling:

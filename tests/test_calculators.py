@@ -454,3 +454,15 @@ def test_cli_bad_input_exit_2(argv: list[str], fragment: str, capsys: pytest.Cap
 def test_result_to_dict_is_json_ready() -> None:
     data = result_to_dict(pension_estimate("female", dt.date(1970, 1, 1), 20, 0, 10_000_000, ON))
     assert json.loads(json.dumps(data))["birth_date"] == "1970-01-01"
+
+
+def test_absurd_amounts_get_a_clear_message_not_a_crash():
+    import datetime as dt
+
+    from knowledge.calculators import CalculatorInputError, lump_sum, voluntary_contribution
+
+    for income in (1e300, -1e300, 10**20):
+        with pytest.raises(CalculatorInputError, match=r"từ 1\.500\.000 đồng"):
+            voluntary_contribution(income, "other", 1, dt.date(2026, 3, 1))
+    with pytest.raises(CalculatorInputError):
+        lump_sum(1, 0, 1, 0, 1e300, dt.date(2026, 3, 1))
