@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {len(rows)} | {ok} | {len(rows) - ok} | {lat['median_ms']:.1f} | {lat['p99_ms']:.1f} |")
     print(f"\nacknowledged: {acknowledged} ({acknowledged / elapsed:.1f}/s); webhook replies sent: {replies}"
           f" of {expected_replies}; rows in the question log: {logged} (lost: {max(acknowledged - logged, 0)})")
-    return 0 if acknowledged == logged and replies == expected_replies else 1
+    # A long answer is sent as several messages, so replies may exceed the webhook count.
+    return 0 if acknowledged == logged and replies >= expected_replies else 1
 
 
 if __name__ == "__main__":

@@ -86,14 +86,15 @@ class HybridIndex:
         np.maximum.at(per_id, self._owner, per_text)
         return per_id
 
-    def restored(self, normalized_query: str) -> str:
+    def restored(self, normalized_query: str, typed: str | None = None) -> str:
         """The query with diacritics restored from the corpus, if it was typed without them.
 
-        A query typed with marks is left alone: its unmarked syllables ("du lịch",
-        "thu nhập") are unmarked on purpose.
+        `typed` is the text as the user wrote it (before abbreviations were
+        expanded into accented words). A query typed with marks is left alone:
+        its unmarked syllables ("du lịch", "thu nhập") are unmarked on purpose.
         """
-        typed_without_marks = AccentRestorer.unaccented_share(normalized_query) >= UNACCENTED_QUERY_SHARE
-        if self.config.restore_accents and typed_without_marks:
+        share = AccentRestorer.unaccented_share(typed if typed is not None else normalized_query)
+        if self.config.restore_accents and share >= UNACCENTED_QUERY_SHARE:
             return self.restorer.restore(normalized_query)
         return normalized_query
 
@@ -112,7 +113,7 @@ class HybridIndex:
         normalized = self.normalize_query(query)
         if not tokenize(normalized) or not self.ids:
             return []
-        restored = self.restored(normalized)
+        restored = self.restored(normalized, query)
         lexical = self.lexical_scores(normalized, restored)
         use_dense = self.has_dense and mode != "lexical"
         dense = self.dense_scores(restored) if use_dense else np.zeros(len(self.ids))
