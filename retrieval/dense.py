@@ -8,15 +8,19 @@ prompt config when it has one). Models are always loaded with
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
 import queue
+import re
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,10 +68,67 @@ class QueryBatcher:
                 future.set_result(vector)
 
 
-class DenseEncoder:
-    """Wraps a SentenceTransformer; vectors are L2-normalized float32."""
+def cpu_has_native_bf16() -> bool:
+    """Does this CPU multiply bfloat16 in hardware (AVX512-BF16 or AMX)? Emulated bf16 is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
-    def __init__(self, model: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+
+def resolve_query_precision(requested: str | None) -> str:
+    """"float32" or "bfloat16" for query encoding; "auto" picks bfloat16 only on native-bf16 CPUs."""
+    choice = (requested or os.environ.get("BHXH_QUERY_PRECISION") or "auto").strip().lower()
+    aliases = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
+    if choice == "auto":
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
+    if choice not in aliases:
+        raise ValueError(f"unknown query precision {choice!r}: use auto, float32 or bfloat16")
+    return aliases[choice]
+
+
+class LRUCache:
+    """A thread-safe, bounded least-recently-used map (size 0 keeps nothing)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class DenseEncoder:
+    """Wraps a SentenceTransformer; vectors are L2-normalized float32.
+
+    Passages are always encoded in float32 (once, then cached on disk). Queries,
+    the hot path, may be encoded by a bfloat16 copy of the model: on CPUs with
+    native bf16 that is 2-3x the throughput, at a cosine of about 0.999 to the
+    float32 vector (measured in tests/test_retrieval.py).
+    """
+
+    def __init__(self, model: str | Path, *, device: str = "cpu", threads: int | None = None,
+                 query_precision: str | None = None, query_cache_size: int = 4096) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -86,21 +147,31 @@ class DenseEncoder:
         self.dim = int(self.model.get_embedding_dimension())
         self.fingerprint = _model_fingerprint(self.name)
         self.batcher: QueryBatcher | None = None
+        # People ask the same few questions in the same words, in bursts after a post is shared.
+        self.recent_queries = LRUCache(query_cache_size)
+        self.query_precision = resolve_query_precision(query_precision)
+        self.query_model = self.model
+        if self.query_precision == "bfloat16":
+            self.query_model = copy.deepcopy(self.model).to(torch.bfloat16)
 
     def enable_batching(self, max_batch: int = 32) -> None:
         """Serve concurrent callers (a web server's threads) through one QueryBatcher."""
         if self.batcher is None:
-            self.batcher = QueryBatcher(lambda texts: self._encode(texts, self.query_prompt, max_batch), max_batch)
+            self.batcher = QueryBatcher(lambda texts: self.encode_queries(texts, max_batch), max_batch)
 
     def encode_query(self, text: str) -> np.ndarray:
-        if self.batcher is not None:
-            return self.batcher.encode(text)
-        return self._encode([text], self.query_prompt, 1)[0]
+        cached = self.recent_queries.get(text)
+        if cached is not None:
+            return cached
+        vector = self.batcher.encode(text) if self.batcher is not None else self.encode_queries([text], 1)[0]
+        vector.setflags(write=False)  # shared by every caller that asks the same question
+        self.recent_queries.put(text, vector)
+        return vector
 
-    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, model: Any = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
+        vectors = (self.model if model is None else model).encode(
             list(texts),
             prompt=prompt,
             batch_size=batch_size,
@@ -108,10 +179,13 @@ class DenseEncoder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if model is not None and model is not self.model:  # re-normalize after the low-precision pass
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, batch_size)
+        return self._encode(texts, self.query_prompt, batch_size, self.query_model)
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, batch_size)

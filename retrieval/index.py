@@ -60,8 +60,11 @@ class HybridIndex:
         self.normalize_query = query_normalizer
         self.ids: list[str] = list(dict.fromkeys(i for i, _ in pairs))
         position = {id_: n for n, id_ in enumerate(self.ids)}
+        # Texts grouped by id (stable), so pooling per id is one np.maximum.reduceat.
+        pairs.sort(key=lambda pair: position[pair[0]])
         self.texts = [t for _, t in pairs]
-        self._owner = np.array([position[i] for i, _ in pairs], dtype=np.int64)
+        owner = np.array([position[i] for i, _ in pairs], dtype=np.int64)
+        self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
         documents = [normalize_document(t) for t in self.texts]
         self.lexical = LexicalIndex(documents)
         self.restorer = AccentRestorer(documents)
@@ -82,9 +85,8 @@ class HybridIndex:
         return self.vectors is not None
 
     def _pool(self, per_text: np.ndarray) -> np.ndarray:
-        per_id = np.full(len(self.ids), -np.inf)
-        np.maximum.at(per_id, self._owner, per_text)
-        return per_id
+        """Each id's score: the best of its texts' scores."""
+        return np.maximum.reduceat(per_text, self._starts).astype(np.float64)
 
     def restored(self, normalized_query: str, typed: str | None = None) -> str:
         """The query with diacritics restored from the corpus, if it was typed without them.
@@ -107,7 +109,9 @@ class HybridIndex:
         if self.encoder is None or self.vectors is None or not self.ids:
             return np.zeros(len(self.ids))
         query_vector = self.encoder.encode_query(restored_query)
-        return self._pool(self.vectors @ query_vector)
+        # einsum, not `@`: BLAS spins up its own threads, which under many concurrent requests
+        # fight each other and the encoder (measured 1.8 ms instead of 0.1 ms per product).
+        return self._pool(np.einsum("ij,j->i", self.vectors, query_vector))
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:
         normalized = self.normalize_query(query)

@@ -196,3 +196,56 @@ def test_accented_queries_are_not_restored():
     index = build_index([("a", "Đủ điều kiện đi du lịch"), ("b", "Thủ tục đủ"), *fillers])
     assert index.restored("đi du lịch nước ngoài") == "đi du lịch nước ngoài"
     assert index.restored("di du lich") == "đi du lịch"
+
+
+def test_interleaved_texts_of_one_id_score_by_their_best_text():
+    index = build_index([("a", "thẻ bảo hiểm y tế"), ("b", "rút bảo hiểm xã hội một lần"),
+                         ("a", "mức phạt chậm đóng"), ("c", "lương hưu hằng tháng"), ("b", "trợ cấp thai sản")])
+    assert index.ids == ["a", "b", "c"]
+    per_text = np.array([1.0, 2.0, 5.0, 3.0, 4.0])  # in the order the texts were given
+    order = [index.texts.index(t) for t in ["thẻ bảo hiểm y tế", "rút bảo hiểm xã hội một lần",
+                                             "mức phạt chậm đóng", "lương hưu hằng tháng", "trợ cấp thai sản"]]
+    grouped = np.empty(5)
+    grouped[order] = per_text
+    assert index._pool(grouped).tolist() == [5.0, 4.0, 3.0]
+    assert index.search("mức phạt chậm đóng", k=1, mode="lexical")[0].id == "a"
+
+
+def test_lru_cache_is_bounded_and_keeps_recent_keys():
+    from retrieval.dense import LRUCache
+
+    cache = LRUCache(2)
+    cache.put("a", np.zeros(1))
+    cache.put("b", np.ones(1))
+    assert cache.get("a") is not None  # "a" is now the most recent
+    cache.put("c", np.ones(1))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert (cache.hits, cache.misses) == (3, 1)
+    LRUCache(0).put("x", np.zeros(1))  # size 0 keeps nothing and does not fail
+
+
+def test_query_precision_is_resolved_from_the_cpu_or_the_setting(monkeypatch):
+    from retrieval.dense import cpu_has_native_bf16, resolve_query_precision
+
+    monkeypatch.delenv("BHXH_QUERY_PRECISION", raising=False)
+    assert resolve_query_precision("fp32") == "float32" and resolve_query_precision("bf16") == "bfloat16"
+    assert resolve_query_precision(None) == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    monkeypatch.setenv("BHXH_QUERY_PRECISION", "float32")
+    assert resolve_query_precision(None) == "float32"
+    with pytest.raises(ValueError, match="unknown query precision"):
+        resolve_query_precision("int4")
+
+
+def test_bfloat16_queries_agree_with_float32_and_repeats_are_cached(encoder):
+    from retrieval.dense import DenseEncoder
+
+    queries = ["rut bhxh 1 lan dc ko", "đóng bảo hiểm tự nguyện được nhà nước hỗ trợ bao nhiêu",
+               "Kính gửi cơ quan BHXH, tôi đã đóng 12 năm, nay nghỉ việc thì lương hưu tính thế nào?",
+               "mức phạt chậm đóng bảo hiểm xã hội", "thai sản nam được nghỉ mấy ngày"]
+    reference = DenseEncoder(encoder.name, query_precision="float32", query_cache_size=0)
+    fast = DenseEncoder(encoder.name, query_precision="bfloat16")
+    cosines = (reference.encode_queries(queries) * fast.encode_queries(queries)).sum(axis=1)
+    assert cosines.min() > 0.999, cosines
+    first = fast.encode_query(queries[0])
+    assert fast.encode_query(queries[0]) is first and fast.recent_queries.hits == 1
+    assert not first.flags.writeable  # callers share the cached vector
