@@ -162,18 +162,22 @@ class Engine:
 
     # ------------------------------------------------------------ retrieval
 
-    def coverage(self, normalized: str, entry_id: str) -> float:
-        words = [w for w in _fold(normalized).split() if w not in STOPWORDS and not w.isdigit()]
+    @staticmethod
+    def content_words(normalized: str) -> list[str]:
+        return [w for w in _fold(normalized).split() if w not in STOPWORDS and not w.isdigit()]
+
+    def coverage(self, words: list[str], entry_id: str) -> float:
+        """Share of the query's content words found in the entry's texts."""
         if not words:
             return 0.0
         vocab = self._vocabulary.get(entry_id, set())
         return sum(w in vocab for w in words) / len(words)
 
     def candidates(self, text: str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
-        normalized = normalize_query(text)
+        words = self.content_words(normalize_query(text))
         hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
         lexical_only = mode == "lexical" or not self.index.has_dense
-        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(normalized, h.id), lexical_only)
+        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(words, h.id), lexical_only)
                 for h in hits]
 
     @staticmethod

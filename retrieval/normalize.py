@@ -8,6 +8,7 @@ that lets queries typed without diacritics match.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -21,6 +22,7 @@ def nfc(text: str) -> str:
 _D_TABLE = str.maketrans({"đ": "d", "Đ": "D"})
 
 
+@functools.lru_cache(maxsize=65536)  # called per token on every query; the vocabulary is small
 def fold_accents(text: str) -> str:
     """Remove Vietnamese tone and vowel marks and map đ→d ("Bảo hiểm" → "Bao hiem")."""
     decomposed = unicodedata.normalize("NFD", text.translate(_D_TABLE))
@@ -52,15 +54,18 @@ def folded_tokens(text: str) -> list[str]:
 # digits (an amount of money, a date) is never half-redacted.
 _PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
-    # 12-digit citizen ID (CCCD), also written in groups of 3/4 digits.
+    # 12-digit citizen ID (CCCD), also written in groups of 3, 4 or 6 digits.
     ("[CCCD]", re.compile(
-        r"(?<![\d.,])(?:\d{12}|\d{3}[ .-]\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{4}[ .-]\d{4})(?![\d.,]\d)")),
-    # Vietnamese phone numbers: 0 or +84 followed by 9 digits, mobile prefixes 3/5/7/8/9,
-    # landlines 02x; spaces or dots allowed between groups.
+        r"(?<![\d.,])(?:\d{12}|\d{3}[ .-]\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{6}[ .-]\d{6})"
+        r"(?![\d.,]\d)")),
+    # Vietnamese phone numbers: 0, or 84 / +84 / 0084 / (+84) optionally followed by 0 or (0),
+    # then 9 digits: mobile prefixes 3/5/7/8/9, landlines 02x (area code possibly in brackets);
+    # spaces, dots or hyphens allowed between digits.
     (
         "[SĐT]",
         re.compile(
-            r"(?<![\d.,])(?:\+?84|0)[ .-]?(?:[35789]\d|2\d)(?:[ .-]?\d){7,8}(?![\d.,]?\d)"
+            r"(?<![\d.,])(?:\(?(?:\+|00)?84\)?[ .-]?(?:\(0\)[ .-]?|0[ .-]?)?|\(?0)"
+            r"[ .-]?[235789][ .-]?\d\)?(?:[ .-]?\d){7,8}(?![\d.,]?\d)"
         ),
     ),
     # 10-digit social-insurance number (mã số BHXH); checked after phones so a
