@@ -45,6 +45,7 @@ bench: model
 	$(BHXH) bench
 	$(PY) -m benchmarks.admin_bench
 	$(PY) -m benchmarks.load --seconds 60 --clients 32
+	$(PY) -m benchmarks.load --seconds 60 --clients 32 --repeats
 
 lint: setup
 	$(VENV)/bin/ruff check .

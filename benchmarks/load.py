@@ -1,4 +1,4 @@
-"""Load benchmark: the real server on 127.0.0.1 under concurrent clients (`make bench-load`).
+"""Load benchmark: the real server on 127.0.0.1 under concurrent clients (part of `make bench`).
 
 Starts `bhxh serve` in a child process (Telegram and Zalo Bot webhooks enabled,
 their platform APIs faked on 127.0.0.1 so replies are counted), then drives
@@ -6,7 +6,10 @@ their platform APIs faked on 127.0.0.1 so replies are counted), then drives
 `--clients` concurrent clients for `--seconds`, and reports throughput, latency
 median/p99, errors, and whether every acknowledged question is in the log.
 
-    python -m benchmarks.load --seconds 60 --clients 32
+    python -m benchmarks.load --seconds 60 --clients 32 [--repeats] [--profile out.raw]
+
+Exits non-zero on any HTTP error, any acknowledged question missing from the
+log, or any webhook chat left unanswered.
 """
 
 from __future__ import annotations

@@ -101,3 +101,10 @@ def test_cli_ask_json_file_prints_one_object_per_line(tmp_path):
     for row in rows:
         assert {"answered", "answer", "entry_id", "topic", "score", "sources", "choices"} <= set(row)
     assert rows[1]["answered"] is False and rows[1]["entry_id"] is None
+
+
+@pytest.mark.parametrize("text", ["rut bhxh 1 lan dc ko", "rút bảo hiểm 1 lần được ko"])
+def test_the_most_common_question_leads_with_who_may_still_withdraw(engine, text):
+    reply = engine.ask(text)
+    first = reply.entry_id if reply.kind == "answer" else reply.choices[0].entry_id
+    assert first == "ml-ai-con-duoc-rut-mot-lan", reply
