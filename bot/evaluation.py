@@ -190,18 +190,31 @@ def end_to_end(engine: Engine, questions: list[EvalQuestion], thresholds: Thresh
 
 
 def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:
-    """Warm `ask` latency, and engine start-up time (cold cache vs warm cache)."""
+    """Warm `ask` latency, and engine start-up time (cold cache vs warm cache).
+
+    The first pass asks each question for the first time (its query vector is
+    computed); later passes repeat them, which the encoder's recent-query cache
+    answers. Both are reported: real traffic is a mix.
+    """
     started = time.perf_counter()
     engine = engine_factory()
     ready = time.perf_counter() - started
-    for q in questions[:5]:
-        engine.ask(q)  # warm-up
-    times = []
-    for _ in range(repeats):
+    for q in ["xin chào, cho hỏi về bảo hiểm", "mức đóng bảo hiểm y tế hộ gia đình", "phạt chậm đóng"]:
+        engine.ask(q)  # warm-up, on texts that are not in the question list
+    passes: list[list[float]] = []
+    for _ in range(max(repeats, 1)):
+        times = []
         for q in questions:
             t0 = time.perf_counter()
             engine.ask(q)
             times.append(time.perf_counter() - t0)
-    lat = latency_summary(times)
-    return (f"start-up to ready (warm cache): {ready:.2f} s\n"
-            f"warm ask over {len(times)} calls: median {lat['median_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
+        passes.append(times)
+    first = latency_summary(passes[0])
+    lines = [f"start-up to ready (warm cache): {ready:.2f} s",
+             f"ask, each question the first time ({len(passes[0])} calls): median {first['median_ms']:.1f} ms, "
+             f"p99 {first['p99_ms']:.1f} ms"]
+    if len(passes) > 1:
+        again = latency_summary([t for times in passes[1:] for t in times])
+        lines.append(f"ask, repeated questions ({sum(map(len, passes[1:]))} calls): median {again['median_ms']:.1f} ms,"
+                     f" p99 {again['p99_ms']:.1f} ms")
+    return "\n".join(lines)

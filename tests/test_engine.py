@@ -108,3 +108,10 @@ def test_the_most_common_question_leads_with_who_may_still_withdraw(engine, text
     reply = engine.ask(text)
     first = reply.entry_id if reply.kind == "answer" else reply.choices[0].entry_id
     assert first == "ml-ai-con-duoc-rut-mot-lan", reply
+
+
+def test_latency_bench_reports_first_time_and_repeated_questions(lexical_engine):
+    from bot.evaluation import bench
+
+    report = bench(lambda: lexical_engine, ["rút bhxh 1 lần", "lương hưu tính thế nào"], repeats=2)
+    assert "each question the first time (2 calls)" in report and "repeated questions (2 calls)" in report
