@@ -7,10 +7,17 @@ normalized text; user ids are stored as a keyed hash (HMAC-SHA256).
 If the database is locked, read-only or full, writes go to an in-memory
 queue that is retried on the next write (and by `flush()`), so the bot keeps
 answering and no received question is lost while the process lives.
+
+The `inbox` table is the durable webhook inbox: each channel delivery is
+committed there (PII-redacted by the channel) before the webhook says 200, and
+marked done, its payload cleared, once processed; pending rows are replayed on
+start. Its unique (channel, delivery_key) is the duplicate check that survives
+restarts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -20,7 +27,9 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +40,10 @@ from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: inbox
+INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
+INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
+INBOX_MEMORY = 10_000  # deliveries remembered in memory while the database refuses writes
 
 
 def utcnow() -> str:
@@ -69,6 +81,11 @@ def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
     return key
 
 
+def _encodable(text: str) -> str:
+    """`text` storable as UTF-8 (lone surrogates become "?")."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class Store:
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
         self.path = Path(path)
@@ -76,6 +93,12 @@ class Store:
         self._hash_key = hash_key
         self._lock = threading.RLock()
         self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self._timeout_ms = int(timeout * 1000)
+        # Inbox fallback while the database refuses writes: accepted deliveries (duplicate check only;
+        # writing them later is pointless, they are answered by then) and done marks to retry.
+        self._inbox_memory: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._inbox_undone: set[tuple[str, str]] = set()
+        self._inbox_pruned = 0.0
         conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False, isolation_level=None)
         self.db = sqlite_utils.Database(conn)
         try:
@@ -114,6 +137,12 @@ class Store:
                     db["staff_entries"].create({"id": str, "record": str, "updated_ts": str, "actor": str}, pk="id")
                 if "conversations" not in db.table_names():
                     db["conversations"].create({"key": str, "state": str, "updated_ts": str}, pk="key")
+                if "inbox" not in db.table_names():
+                    db["inbox"].create({"id": int, "channel": str, "delivery_key": str, "payload": str,
+                                        "received_ts": str, "done_ts": str}, pk="id",
+                                       not_null={"channel", "delivery_key", "received_ts"})
+                    db["inbox"].create_index(["channel", "delivery_key"], unique=True)
+                    db["inbox"].create_index(["channel", "done_ts"])
                 if "meta" not in db.table_names():
                     db["meta"].create({"key": str, "value": str}, pk="key")
                 db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -128,8 +157,8 @@ class Store:
     def _write(self, table: str, row: dict[str, Any]) -> int | None:
         """Insert a row, or queue it if the database refuses; returns the row id if written."""
         with self._lock:
-            self._flush_locked()
             try:
+                self._flush_locked()
                 return self._insert(table, row)
             except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
                 log.warning("database write to %s failed (%s); queued (%d pending)", table, exc,
@@ -217,6 +246,76 @@ class Store:
             n = self.db.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
             self.db.execute("DELETE FROM feedback WHERE ts < ?", [cutoff])
             return n
+
+    # ------------------------------------------------------------ webhook inbox
+
+    @contextlib.contextmanager
+    def _inbox_write(self) -> Iterator[None]:
+        """The store lock, and a short busy timeout: a webhook must not wait seconds for a locked database."""
+        with self._lock:
+            self.db.execute(f"PRAGMA busy_timeout = {int(INBOX_WAIT * 1000)}")
+            try:
+                self._retry_done_locked()
+                yield
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
+
+    def inbox_accept(self, channel: str, key: str, payload: dict[str, Any]) -> bool:
+        """Record a webhook delivery before acknowledging it: True if new, False if already accepted.
+        `payload` must already be redacted. If the database refuses, the delivery is remembered in
+        memory only (processed, but lost if the process dies before answering it)."""
+        key = _encodable(key)
+        with self._lock:
+            if (channel, key) in self._inbox_memory:
+                return False
+            try:
+                with self._inbox_write():
+                    # ASCII JSON: a lone surrogate (a "\ud800" escape in a webhook body) cannot be stored as UTF-8.
+                    cursor = self.db.execute(
+                        "INSERT OR IGNORE INTO inbox (channel, delivery_key, payload, received_ts) VALUES (?, ?, ?, ?)",
+                        [channel, key, json.dumps(payload), utcnow()])
+                    return cursor.rowcount == 1
+            except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
+                log.warning("inbox: could not record a %s delivery (%s); keeping it in memory only", channel, exc)
+                self._inbox_memory[(channel, key)] = None
+                while len(self._inbox_memory) > INBOX_MEMORY:
+                    self._inbox_memory.popitem(last=False)
+                return True
+
+    def inbox_done(self, channel: str, key: str) -> None:
+        """The delivery has been processed: clear its payload (no message text lingers), keep its key."""
+        with self._lock:
+            self._inbox_undone.add((channel, _encodable(key)))
+            try:
+                with self._inbox_write():
+                    if time.monotonic() - self._inbox_pruned > 3600:
+                        self._inbox_pruned = time.monotonic()
+                        self.inbox_prune(INBOX_KEEP_DAYS)
+            except sqlite3.OperationalError as exc:  # retried on the next inbox write, else replayed on start
+                log.warning("inbox: could not mark %d deliveries done: %s", len(self._inbox_undone), exc)
+
+    def _retry_done_locked(self) -> None:
+        for channel, key in list(self._inbox_undone):
+            self.db.execute("UPDATE inbox SET done_ts = ?, payload = NULL WHERE channel = ? AND delivery_key = ? "
+                            "AND done_ts IS NULL", [utcnow(), channel, key])
+            self._inbox_undone.discard((channel, key))
+
+    def inbox_pending(self, channel: str) -> list[tuple[str, dict[str, Any]]]:
+        """(key, payload) of the deliveries of `channel` accepted but not processed yet, oldest first."""
+        with self._lock:
+            try:
+                rows = self.db.execute("SELECT delivery_key, payload FROM inbox WHERE channel = ? AND done_ts IS NULL "
+                                       "ORDER BY id", [channel]).fetchall()
+            except sqlite3.OperationalError as exc:
+                log.warning("inbox: cannot read pending deliveries: %s", exc)
+                return []
+            return [(key, json.loads(payload)) for key, payload in rows if (channel, key) not in self._inbox_undone]
+
+    def inbox_prune(self, older_than_days: float) -> int:
+        """Delete done inbox rows older than that (their keys only served to catch redeliveries)."""
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%S")
+        with self._lock:
+            return self.db.execute("DELETE FROM inbox WHERE done_ts IS NOT NULL AND done_ts < ?", [cutoff]).rowcount
 
     # ------------------------------------------------------------ conversation state
 

@@ -30,8 +30,13 @@ Zalo Official Account (API v3)
   ZALO_OA_API_BASE_URL      optional, default https://openapi.zalo.me
   ZALO_OA_OAUTH_BASE_URL    optional, default https://oauth.zaloapp.com
 
-Tokens and secrets are masked in every log line. Each webhook answers at once
-and replies in the background; duplicate deliveries are dropped.
+Tokens and secrets are masked in every log line. Each webhook commits the delivery
+to the `inbox` table of $BHXH_DATA_DIR/bhxh.db (text PII-redacted, sender names
+dropped) before it answers 200, replies in the background, then marks it done and
+clears its payload. Redeliveries are dropped by the inbox, across restarts too; on
+start, deliveries a killed process had acknowledged are replayed (a question already
+logged is not answered again). If the database refuses writes, deliveries are kept
+in memory only and still answered.
 """
 
 from __future__ import annotations

@@ -1,21 +1,26 @@
 """Chat channels over one Service: Telegram, Zalo Bot Platform, Zalo Official Account.
 
-Each adapter verifies the delivery, drops duplicates, parses the message,
-calls `Service` (in a worker thread: it does SQLite and search), renders the
-Reply for its channel (`bot.channels.format`) and sends it. This module holds
-the little they share: secret masking for logs, a bounded duplicate filter and
-environment helpers.
+Each adapter verifies the delivery, parses it, records it in the durable
+inbox (`Inbox`: duplicates are dropped there), acknowledges it, then calls
+`Service` (in a worker thread: it does SQLite and search), renders the Reply for
+its channel (`bot.channels.format`) and sends it. This module holds the little
+they share: secret masking for logs, the inbox and environment helpers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import threading
-import time
 import traceback
-from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+from admin_api.store import Store
 from bot.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -87,25 +92,73 @@ def install_log_masking() -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
 
 
-class RecentIds:
-    """Delivery ids seen in the last `ttl` seconds (at most `size`): drops redeliveries that
-    arrive while the first copy is still being answered. Service's log catches later ones."""
+T = TypeVar("T")
+REPLAY_CONCURRENCY = 8
+# Inbox writes get their own thread: in the default pool they would queue behind the Service calls of
+# a burst and delay the webhook's 200; on the event loop a locked database would stall every request.
+_inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox")
 
-    def __init__(self, size: int = 10_000, ttl: float = 3600.0) -> None:
-        self.size, self.ttl = size, ttl
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def seen(self, key: str, now: float | None = None) -> bool:
-        """True if `key` was seen recently; otherwise remember it and return False."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            while self._seen and (len(self._seen) > self.size or now - next(iter(self._seen.values())) > self.ttl):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return True
-            self._seen[key] = now
-            return False
+class Inbox:
+    """The durable inbox of one channel (Store's `inbox` table): `accept` before the 200, `run` the
+    processing after it (marks the delivery done), `replay` on start what a killed process had
+    acknowledged but not processed."""
+
+    def __init__(self, store: Store, channel: str) -> None:
+        self.store, self.channel = store, channel
+        self.replay_task: asyncio.Task[int] | None = None
+        self._in_flight: set[str] = set()  # accepted by this process, processing not finished: not to replay
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(_inbox_thread, functools.partial(fn, *args))
+
+    async def accept(self, key: str, payload: dict[str, Any]) -> bool:
+        """Committed before returning; False for a delivery already accepted (a redelivery)."""
+        new = await self._call(self.store.inbox_accept, self.channel, key, payload)
+        if new:
+            self._in_flight.add(key)
+        return new
+
+    async def run(self, key: str, process: Callable[..., Awaitable[bool | None]], *args: Any) -> None:
+        """`await process(*args)`, then mark the delivery done, unless it returned False (left for a replay)."""
+        self._in_flight.add(key)
+        try:
+            if await process(*args) is not False:
+                await self._call(self.store.inbox_done, self.channel, key)
+        finally:
+            self._in_flight.discard(key)
+
+    async def replay(self, process: Callable[[dict[str, Any]], Awaitable[bool | None]]) -> int:
+        """Process the pending deliveries; returns how many. Questions already logged before the process
+        died are not answered again: Service.handle flags them as duplicates, the channels send nothing."""
+        pending = [(key, payload) for key, payload in await self._call(self.store.inbox_pending, self.channel)
+                   if key not in self._in_flight]
+        if not pending:
+            return 0
+        log.info("%s inbox: replaying %d deliveries acknowledged before the restart", self.channel, len(pending))
+        limit = asyncio.Semaphore(REPLAY_CONCURRENCY)
+
+        async def one(payload: dict[str, Any]) -> bool | None:
+            async with limit:
+                try:
+                    return await process(payload)
+                except Exception as exc:  # a bad row must not be replayed on every start: done
+                    log.warning("%s inbox: replay of a delivery failed: %s", self.channel, mask(repr(exc)))
+                    return True
+
+        await asyncio.gather(*(self.run(key, one, payload) for key, payload in pending))
+        return len(pending)
+
+    def start_replay(self, process: Callable[[dict[str, Any]], Awaitable[bool | None]]) -> None:
+        """Replay in the background while the server takes new deliveries."""
+        self.replay_task = asyncio.create_task(self.replay(process), name=f"{self.channel}-inbox-replay")
+
+    async def stop(self) -> None:
+        """Cancel an unfinished replay: what it did not reach stays pending for the next start."""
+        if self.replay_task is not None and not self.replay_task.done():
+            self.replay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.replay_task
 
 
 def entry_title(kb: object, reply: Reply) -> str | None:

@@ -3,8 +3,9 @@
 Two ways to run the same handlers:
 - long polling on a laptop: `run_telegram_polling()` (the `bhxh telegram` command);
 - a webhook behind the FastAPI app: `webhook_router()` mounts POST /webhooks/telegram,
-  checks the X-Telegram-Bot-Api-Secret-Token header, acknowledges at once and
-  processes the update afterwards.
+  checks the X-Telegram-Bot-Api-Secret-Token header, records the update in the durable
+  inbox (redacted), acknowledges it and processes it afterwards; updates a killed process
+  had acknowledged are replayed on start.
 
 Buttons carry short callback data (Telegram allows 64 bytes):
   e:<entry_id>               show that entry (choices, related questions, topic lists)
@@ -50,11 +51,12 @@ from telegram.ext import (
 )
 
 from bot import calc_flow
-from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
+from bot.channels import Inbox, entry_title, env_str, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
 from bot.reply import Reply
 from bot.service import Service
 from knowledge.topics import MENU_ORDER, TOPICS
+from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
 
@@ -344,13 +346,48 @@ def run_telegram_polling(service: Service | None = None) -> int:
 # ------------------------------------------------------------ webhook mode
 
 
+def delivery_key(update: Update) -> str:
+    """The inbox key: a message by (chat, message) like the question log (update ids restart at random
+    after a quiet week), a button press by its query id."""
+    if update.message is not None:
+        return f"tg:{update.message.chat_id}:{update.message.message_id}"
+    if update.callback_query is not None:
+        return f"cb:{update.callback_query.id}"
+    return f"u:{update.update_id}"
+
+
+def inbox_payload(data: dict[str, Any]) -> dict[str, Any]:
+    """The update as kept in the inbox: only what a replay needs (a whitelist, so contacts, forwards,
+    quoted messages never reach the disk), text and caption PII-redacted, the sender's names dropped
+    (PTB requires `first_name`: a placeholder). A replay answers the redacted text; that is accepted.
+    Button presses keep their update id only: they are not replayed (see `replay`)."""
+    kept: dict[str, Any] = {"update_id": data.get("update_id")}
+    message = data.get("message")
+    if isinstance(message, dict):
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        out: dict[str, Any] = {"message_id": message.get("message_id"), "date": message.get("date"),
+                               "chat": {"id": chat.get("id"), "type": chat.get("type")}}
+        sender = message.get("from")
+        if isinstance(sender, dict):
+            out["from"] = {"id": sender.get("id"), "is_bot": bool(sender.get("is_bot")), "first_name": "-"}
+        for field in ("text", "caption"):
+            if isinstance(message.get(field), str):
+                out[field] = redact_pii(message[field])
+        commands = [e for e in message.get("entities") or []
+                    if isinstance(e, dict) and e.get("type") == "bot_command" and e.get("offset") == 0]
+        if commands:  # "/start …": redaction never touches the command itself
+            out["entities"] = commands[:1]
+        kept["message"] = out
+    return kept
+
+
 class TelegramWebhook:
     """The Application behind /webhooks/telegram: started with the server, lazily if Telegram was down."""
 
     def __init__(self, service: Service, config: TelegramConfig) -> None:
         self.config = config
         self.application = build_application(service, config, webhook=True)
-        self.recent = RecentIds()
+        self.inbox = Inbox(service.store, CHANNEL)
         self._ready = False
         self._lock = asyncio.Lock()
 
@@ -366,23 +403,36 @@ class TelegramWebhook:
                                                            secret_token=self.config.webhook_secret,
                                                            allowed_updates=ALLOWED_UPDATES)
                 self._ready = True
+                if self.inbox.replay_task is None:  # once the bot can send: at start, or when Telegram is back
+                    self.inbox.start_replay(self.replay)
             except Exception as exc:  # Telegram unreachable must not stop the web server
                 log.warning("telegram not ready yet: %s: %s", type(exc).__name__, mask(str(exc)))
             return self._ready
 
     async def shutdown(self) -> None:
+        await self.inbox.stop()
         if self._ready:
             await self.application.shutdown()
             self._ready = False
 
-    async def process(self, update: Update) -> None:
+    async def process(self, update: Update) -> bool:
+        """Run the handlers; False if the bot could not be initialised (the update stays in the inbox)."""
         if not await self.ensure_ready():
-            log.warning("dropping telegram update %s: bot not initialised", update.update_id)
-            return
+            log.warning("telegram update %s left for later: bot not initialised", update.update_id)
+            return False
         try:
             await self.application.process_update(update)
         except Exception as exc:  # handlers' own errors go to the error handler
             log.warning("telegram update %s failed: %s", update.update_id, mask(repr(exc)))
+        return True
+
+    async def replay(self, payload: dict[str, Any]) -> bool:
+        # Button presses are not replayed: no log dedupes them, so one pressed just before a kill could be
+        # answered twice, and Telegram expires the query within seconds anyway; the user presses again.
+        if "message" not in payload:
+            return True
+        update = Update.de_json(payload, self.application.bot)
+        return update is None or await self.process(update)
 
 
 def webhook_router(service: Service, config: TelegramConfig) -> APIRouter:
@@ -390,7 +440,7 @@ def webhook_router(service: Service, config: TelegramConfig) -> APIRouter:
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await hook.ensure_ready()
+        await hook.ensure_ready()  # and replays what the inbox holds
         yield
         await hook.shutdown()
 
@@ -411,9 +461,10 @@ def webhook_router(service: Service, config: TelegramConfig) -> APIRouter:
             update = None
         if update is None:
             return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
-        if hook.recent.seen(str(update.update_id)):
+        key = delivery_key(update)
+        if not await hook.inbox.accept(key, inbox_payload(data)):
             return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(hook.process, update)  # runs after the 200 is sent
+        background.add_task(hook.inbox.run, key, hook.process, update)  # runs after the 200 is sent
         return JSONResponse({"ok": True})
 
     return router

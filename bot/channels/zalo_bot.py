@@ -2,7 +2,9 @@
 
 POST /webhooks/zalo-bot receives updates set up with
 `setWebhook{url, secret_token}`; Zalo echoes the secret in X-Bot-Api-Secret-Token,
-checked in constant time. We answer 200 at once and reply afterwards with
+checked in constant time. The message is recorded in the durable inbox (text
+redacted, no display name; replayed on start if the process died), we answer 200
+at once and reply afterwards with
 `POST <base>/bot<TOKEN>/sendMessage {chat_id, text}` (1–2,000 chars per message).
 Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3"
 (Service remembers the pending choices, across restarts too). "tính" or "/tinh"
@@ -18,13 +20,14 @@ the {"ok", "result"} envelope):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
@@ -32,9 +35,10 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
 from bot import calc_flow
-from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
+from bot.channels import Inbox, entry_title, env_str, mask, register_secret
 from bot.channels.format import ZALO_LIMIT, split_text, zalo_messages
 from bot.service import Service
+from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ class ZaloBot:
         self.service = service
         self.config = config
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        self.recent = RecentIds()
+        self.inbox = Inbox(service.store, CHANNEL)
 
     def verify(self, header: str | None) -> bool:
         return bool(header) and hmac.compare_digest((header or "").encode("utf-8", "replace"),
@@ -148,7 +152,13 @@ class ZaloBot:
         except Exception as exc:  # a background task must never die silently
             log.exception("zalo bot: could not answer a message: %s", mask(repr(exc)))
 
+    async def replay(self, payload: dict[str, Any]) -> bool:
+        """An inbox row (redacted text: the reply to a replay is computed from it; that is accepted)."""
+        await self.process(Incoming(**payload))
+        return True
+
     async def close(self) -> None:
+        await self.inbox.stop()
         await self.client.aclose()
 
 
@@ -157,6 +167,7 @@ def webhook_router(service: Service, config: ZaloBotConfig, client: httpx.AsyncC
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        bot.inbox.start_replay(bot.replay)
         yield
         await bot.close()
 
@@ -168,15 +179,18 @@ def webhook_router(service: Service, config: ZaloBotConfig, client: httpx.AsyncC
             log.warning("zalo bot webhook: rejected a request with a wrong secret token")
             return JSONResponse({"ok": False}, status_code=403)
         try:
-            payload = json.loads(await request.body())
+            body = await request.body()
+            payload = json.loads(body)
         except ValueError:
             return JSONResponse({"ok": False, "error": "malformed JSON"}, status_code=400)
         incoming = parse_update(payload)
         if incoming is None:
             return JSONResponse({"ok": True, "ignored": True})
-        if incoming.message_id and bot.recent.seen(incoming.message_id):
+        key = incoming.message_id or "sha256:" + hashlib.sha256(body).hexdigest()
+        stored = replace(incoming, text=redact_pii(incoming.text) if incoming.text is not None else None)
+        if not await bot.inbox.accept(key, asdict(stored)):
             return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(bot.process, incoming)
+        background.add_task(bot.inbox.run, key, bot.process, incoming)
         return JSONResponse({"ok": True})
 
     return router

@@ -4,8 +4,9 @@ Receiving: POST /webhooks/zalo-oa. Zalo signs each event with
   X-ZEvent-Signature: mac=<hex sha256(app_id + raw body + timestamp + OA secret key)>
 (plain SHA-256 over the concatenation, not HMAC; `timestamp` is the body's field,
 epoch ms). We check it in constant time, refuse events more than 5 minutes
-old (or ahead), drop redeliveries by `message.msg_id`, answer 200 well inside
-Zalo's 2-second budget and reply afterwards.
+old (or ahead), record the event in the durable inbox (text redacted; redeliveries
+by `message.msg_id` dropped there; replayed on start if the process died), answer
+200 well inside Zalo's 2-second budget and reply afterwards.
 
 Sending: POST <api>/v3.0/oa/message/cs with header `access_token` and body
   {"recipient": {"user_id": …}, "message": {"text": …}}   (≤ 2,000 chars per message).
@@ -33,7 +34,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,10 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
-from bot.channels import RecentIds, entry_title, env_str, mask, register_secret
+from bot.channels import Inbox, entry_title, env_str, mask, register_secret
 from bot.channels.format import zalo_messages
 from bot.service import Service
+from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +322,7 @@ class ZaloOA:
         self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         self.client = ZaloOAClient(config, TokenStore(config.token_file, config.access_token, config.refresh_token),
                                    self.http)
-        self.recent = RecentIds(ttl=max(900.0, 3 * config.max_event_age))
+        self.inbox = Inbox(service.store, CHANNEL)
 
     async def process(self, event: OAEvent) -> None:
         try:
@@ -345,7 +347,14 @@ class ZaloOA:
             if not await self.client.send_text(user_id, chunk):
                 break
 
+    async def replay(self, payload: dict[str, Any]) -> bool:
+        """An inbox row (redacted text: the reply to a replay is computed from it; that is accepted).
+        Events are not re-checked for age: the user wrote in time, we were the ones who died."""
+        await self.process(OAEvent(**payload))
+        return True
+
     async def close(self) -> None:
+        await self.inbox.stop()
         await self.http.aclose()
 
 
@@ -354,6 +363,7 @@ def webhook_router(service: Service, config: ZaloOAConfig, client: httpx.AsyncCl
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        oa.inbox.start_replay(oa.replay)
         yield
         await oa.close()
 
@@ -376,9 +386,10 @@ def webhook_router(service: Service, config: ZaloOAConfig, client: httpx.AsyncCl
         if event is None:
             return JSONResponse({"ok": True, "ignored": True})
         key = event.msg_id or f"{event.name}:{event.user_id}:{payload.get('timestamp')}"
-        if oa.recent.seen(key):
+        stored = replace(event, text=redact_pii(event.text) if event.text is not None else None)
+        if not await oa.inbox.accept(key, asdict(stored)):
             return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(oa.process, event)
+        background.add_task(oa.inbox.run, key, oa.process, event)
         return JSONResponse({"ok": True})
 
     return router
