@@ -172,8 +172,11 @@ class Store:
                                      [row["channel"], row["message_id"]]).fetchone()
             if before:
                 return int(before[0])
-        self.db[table].insert(row)
-        return int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
+        # Plain SQL, not sqlite-utils' insert: that re-reads the schema on every call (hot path).
+        columns = ", ".join(row)
+        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})",
+                                 list(row.values()))
+        return int(cursor.lastrowid)
 
     def _flush_locked(self) -> None:
         while self._pending:
@@ -202,8 +205,8 @@ class Store:
             "channel": q.channel,
             "user_hash": self.hash_user(q.channel, q.user_id),
             "message_id": q.message_id,
-            "text": redact_pii(q.text)[:4000],
-            "normalized": redact_pii(q.normalized)[:4000],
+            "text": _encodable(redact_pii(q.text)[:4000]),
+            "normalized": _encodable(redact_pii(q.normalized)[:4000]),
             "topic": q.topic,
             "entry_id": q.entry_id,
             "score": round(float(q.score), 4),
@@ -322,8 +325,9 @@ class Store:
     def save_state(self, key: str, state: dict[str, Any]) -> None:
         with self._lock:
             try:
-                self.db["conversations"].upsert(
-                    {"key": key, "state": json.dumps(state, ensure_ascii=False), "updated_ts": utcnow()}, pk="key")
+                self.db.execute("INSERT INTO conversations (key, state, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) "
+                                "DO UPDATE SET state = excluded.state, updated_ts = excluded.updated_ts",
+                                [key, json.dumps(state, ensure_ascii=False), utcnow()])
             except sqlite3.OperationalError as exc:
                 log.warning("could not save conversation state: %s", exc)
 
