@@ -28,6 +28,7 @@ import hmac
 import io
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -103,11 +104,24 @@ def apply_retention(store: Store, days: int) -> int:
     return deleted
 
 
-async def _retention_loop(store: Store, days: int, every_s: float = 86_400.0) -> None:
+def prepare_database(service: Service) -> bool:
+    """The staff indexes, daily counts and staff entries (idempotent). False if the database refuses
+    (locked by another process, read-only): the bot still starts, and this is retried at start-up and daily."""
+    try:
+        an.migrate(service.store)
+        skb.ensure_staff_entries_loaded(service)
+        return True
+    except sqlite3.OperationalError as exc:
+        log.warning("database not ready for the staff API (%s); retried at start-up and daily", exc)
+        return False
+
+
+async def _retention_loop(service: Service, days: int, every_s: float = 86_400.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            await asyncio.to_thread(apply_retention, store, days)
+            await asyncio.to_thread(prepare_database, service)
+            await asyncio.to_thread(apply_retention, service.store, days)
         except Exception:  # keep the loop alive: the next day retries
             log.exception("retention run failed")
 
@@ -120,6 +134,7 @@ def _install_retention(app: FastAPI, service: Service, days: int) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         try:
+            await asyncio.to_thread(prepare_database, service)
             await asyncio.to_thread(apply_retention, service.store, days)
         except Exception:
             log.exception("retention at start-up failed")
@@ -127,7 +142,7 @@ def _install_retention(app: FastAPI, service: Service, days: int) -> None:
         # the garbage collector's full passes, which otherwise stall requests for 100s of ms.
         gc.collect()
         gc.freeze()
-        task = asyncio.create_task(_retention_loop(service.store, days)) if days > 0 else None
+        task = asyncio.create_task(_retention_loop(service, days)) if days > 0 else None
         try:
             async with inner(app_) as state:
                 yield state
@@ -299,8 +314,7 @@ def register(app: FastAPI, service: Service) -> None:
     auth = StaffAuth(admin_token())
     app.state.staff_auth = auth
     keep_days = retention_days()
-    an.migrate(service.store)
-    skb.ensure_staff_entries_loaded(service)
+    prepare_database(service)
     _install_retention(app, service, keep_days)
 
     @app.exception_handler(skb.StaffEditError)

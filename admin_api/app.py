@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import math
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +21,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.service import RateLimiter, Service
 from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
+from retrieval.normalize import valid_unicode
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 64 * 1024
+TOO_LARGE_TEXT = "Nội dung gửi lên quá lớn."
+DB_BUSY_TEXT = "Cơ sở dữ liệu đang bận, vui lòng thử lại sau."
 
 
 class AskRequest(BaseModel):
@@ -54,7 +62,7 @@ class AskResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    question_id: int | None = None
+    question_id: int | None = Field(None, ge=1, le=2**62)
     entry_id: str | None = Field(None, max_length=200)
     value: int = Field(..., ge=-1, le=1, description="1 = 👍, -1 = 👎")
     user_id: str | None = Field(None, max_length=200)
@@ -84,6 +92,65 @@ class VoluntaryCalcResponse(BaseModel):
     notes: list[str]
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, TOO_LARGE_TEXT)
+
+
+class LimitBody:
+    """413 for request bodies over `limit` bytes: announced by Content-Length, or counted as they
+    stream in (chunked uploads carry no length). Whatever a route makes of the cut-off body, the
+    client gets the 413."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await JSONResponse({"detail": TOO_LARGE_TEXT}, status_code=413)(scope, receive, send)
+            return
+        received, too_large, started = 0, False, False
+
+        async def limited() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                too_large = True
+                raise BodyTooLarge()
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return  # the route's own answer to the cut-off body is replaced by the 413 below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limited, guarded)
+        if too_large and not started:
+            await JSONResponse({"detail": TOO_LARGE_TEXT}, status_code=413)(scope, receive, send)
+
+
+def _valid(value: Any) -> Any:
+    """`value` as strict JSON, since validation errors echo the input back: strings made encodable
+    (lone surrogates), NaN and ±Infinity (which Python's JSON parser accepts) as strings."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_valid(k): _valid(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_valid(v) for v in value]
+    return value
+
+
 def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
     app = FastAPI(title="Trợ lý BHXH", version="0.1.0",
                   description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.")
@@ -91,17 +158,24 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
     # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
     ip_limiter = RateLimiter(ip_limit or int(os.environ.get("BHXH_IP_RATE_LIMIT", "60")), ip_window)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": "Nội dung gửi lên quá lớn."}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors()[:5], custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
-        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": errors}, status_code=422)
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ.", "errors": _valid(errors)}, status_code=422)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        """Text that is not valid Unicode (a lone surrogate escape) reached code that stores it."""
+        log.warning("%s %s: text that cannot be encoded: %s", request.method, request.url.path, exc.reason)
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ: văn bản chứa ký tự lỗi."}, status_code=400)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_busy(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        """Locked, read-only or full database on a path that cannot queue (staff reads and edits)."""
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": DB_BUSY_TEXT}, status_code=503, headers={"Retry-After": "5"})
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict[str, Any]:

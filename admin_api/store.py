@@ -36,7 +36,7 @@ from typing import Any
 
 import sqlite_utils
 
-from retrieval.normalize import redact_pii
+from retrieval.normalize import redact_pii, valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,6 @@ def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
-
-
-def _encodable(text: str) -> str:
-    """`text` storable as UTF-8 (lone surrogates become "?")."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Store:
@@ -205,8 +200,8 @@ class Store:
             "channel": q.channel,
             "user_hash": self.hash_user(q.channel, q.user_id),
             "message_id": q.message_id,
-            "text": _encodable(redact_pii(q.text)[:4000]),
-            "normalized": _encodable(redact_pii(q.normalized)[:4000]),
+            "text": valid_unicode(redact_pii(q.text)[:4000]),
+            "normalized": valid_unicode(redact_pii(q.normalized)[:4000]),
             "topic": q.topic,
             "entry_id": q.entry_id,
             "score": round(float(q.score), 4),
@@ -267,7 +262,7 @@ class Store:
         """Record a webhook delivery before acknowledging it: True if new, False if already accepted.
         `payload` must already be redacted. If the database refuses, the delivery is remembered in
         memory only (processed, but lost if the process dies before answering it)."""
-        key = _encodable(key)
+        key = valid_unicode(key)
         with self._lock:
             if (channel, key) in self._inbox_memory:
                 return False
@@ -288,7 +283,7 @@ class Store:
     def inbox_done(self, channel: str, key: str) -> None:
         """The delivery has been processed: clear its payload (no message text lingers), keep its key."""
         with self._lock:
-            self._inbox_undone.add((channel, _encodable(key)))
+            self._inbox_undone.add((channel, valid_unicode(key)))
             try:
                 with self._inbox_write():
                     if time.monotonic() - self._inbox_pruned > 3600:

@@ -156,7 +156,7 @@ def numbered_reply(service: Service, channel: str, user_id: str, text: object,
     state = load(service, channel, user_id)
     if state is None:
         return None
-    pick = int(text.strip()) if text.strip().isdigit() and len(text.strip()) <= 2 else None
+    pick = int(text.strip()) if text.strip().isdecimal() and len(text.strip()) <= 2 else None  # not isdigit: '²'
     if state.step == "group":
         if pick is not None and 1 <= pick <= len(GROUPS):
             choose_group(service, channel, user_id, GROUPS[pick - 1])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from admin_api.store import LoggedQuestion, Store
 from bot.engine import Engine
 from bot.reply import Choice, Reply
+from retrieval.normalize import valid_unicode
 
 RATE_LIMITED_TEXT = ("Bạn đang gửi tin nhắn hơi nhanh. Vui lòng chờ một chút rồi hỏi tiếp nhé; "
                      "tôi vẫn ở đây để hỗ trợ bạn.")
@@ -65,6 +66,9 @@ class Service:
     def handle(self, channel: str, user_id: str, text: object, *, message_id: str | None = None,
                on: dt.date | None = None) -> Handled:
         """Answer one message. Returns None-free results; duplicates are flagged, not re-answered."""
+        user_id = valid_unicode(user_id)
+        text = valid_unicode(text) if isinstance(text, str) else text
+        message_id = valid_unicode(message_id) if message_id is not None else None
         if message_id is not None and self.store.seen_message(channel, message_id):
             return Handled(Reply("invalid", ""), None, duplicate=True)
         if not self.limiter.allow(f"{channel}:{user_id}"):
@@ -85,7 +89,8 @@ class Service:
 
     def _pick_choice(self, key: str, text: object, on: dt.date | None) -> Reply | None:
         """A reply of "1", "2", "3" picks from the choices last offered to this user."""
-        if not isinstance(text, str) or not text.strip().isdigit() or len(text.strip()) > 2:
+        # isdecimal, not isdigit: "¹" or "①" are digits that int() refuses
+        if not isinstance(text, str) or not text.strip().isdecimal() or len(text.strip()) > 2:
             return None
         choices = self.store.load_state(key).get("choices") or []
         n = int(text.strip())
@@ -96,6 +101,7 @@ class Service:
 
     def choose(self, channel: str, user_id: str, entry_id: str, on: dt.date | None = None) -> Reply | None:
         """A button press naming an entry directly (stale ids after an edit give None)."""
+        user_id, entry_id = valid_unicode(user_id), valid_unicode(entry_id)
         reply = self.engine.entry_reply(entry_id, on)
         if reply is not None:
             self.store.save_state(self._state_key(channel, user_id), {})
@@ -103,6 +109,8 @@ class Service:
 
     def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,
                  question_id: int | None = None) -> None:
+        user_id = valid_unicode(user_id)
+        entry_id = valid_unicode(entry_id) if entry_id is not None else None
         self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
                                    question_id=question_id)
 

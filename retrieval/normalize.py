@@ -15,6 +15,18 @@ import unicodedata
 # ---------------------------------------------------------------- accents
 
 
+def valid_unicode(text: str) -> str:
+    """`text` encodable as UTF-8: lone surrogates (a JSON "\\ud800" escape) become "?".
+
+    They cannot be stored, hashed or sent, so every entry point cleans its text with this.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 

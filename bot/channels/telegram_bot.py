@@ -251,7 +251,7 @@ class TelegramBot:
             rows = _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
             await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=InlineKeyboardMarkup(rows))
             return True
-        if step == "m" and value.isdigit() and await asyncio.to_thread(
+        if step == "m" and value.isdecimal() and await asyncio.to_thread(
                 calc_flow.choose_period, self.service, CHANNEL, user_id, int(value)):
             await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
             await context.bot.send_message(chat_id, calc_flow.ASK_INCOME)
@@ -269,7 +269,7 @@ class TelegramBot:
         """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
         sign, _, tail = rest.partition(":")
         qid, _, entry_id = tail.partition(":")
-        if sign not in ("+", "-") or (qid and not qid.isdigit()):
+        if sign not in ("+", "-") or (qid and not qid.isdecimal()):
             return False
         value = 1 if sign == "+" else -1
         entry = entry_id if entry_id in self.service.engine.kb.entries else None

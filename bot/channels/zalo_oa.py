@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -111,6 +112,8 @@ def verify_event(config: ZaloOAConfig, body: bytes, payload: dict[str, Any], hea
     try:
         sent = float(timestamp) / (1000.0 if len(timestamp) > 10 else 1.0)
     except ValueError:
+        return "bad timestamp"
+    if not math.isfinite(sent):  # "nan" would never compare as stale
         return "bad timestamp"
     if abs((time.time() if now is None else now) - sent) > config.max_event_age:
         return "stale event"
