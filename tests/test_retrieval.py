@@ -249,3 +249,24 @@ def test_bfloat16_queries_agree_with_float32_and_repeats_are_cached(encoder):
     first = fast.encode_query(queries[0])
     assert fast.encode_query(queries[0]) is first and fast.recent_queries.hits == 1
     assert not first.flags.writeable  # callers share the cached vector
+
+
+def test_length_groups_bound_padding_and_cover_every_text():
+    from retrieval.dense import length_groups
+
+    lengths = [30, 400, 32, 35, 410, 28, 33, 31, 36, 29]
+    groups = length_groups(lengths, max_size=4)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert all(len(g) <= 4 for g in groups)
+    for g in groups:  # padding every member to the longest stays within 25 %
+        padded = max(lengths[i] + 8 for i in g) * len(g)
+        assert padded <= 1.25 * sum(lengths[i] + 8 for i in g)
+    assert {1, 4} in [set(g) for g in groups]  # the two long letters go together
+
+
+def test_grouped_query_encoding_keeps_the_input_order(encoder):
+    texts = ["rút bhxh 1 lần", "Kính gửi cơ quan bảo hiểm xã hội, tôi muốn hỏi về chế độ thai sản khi sinh con "
+             "thứ hai và thời gian nghỉ của chồng", "phạt chậm đóng", "lương hưu tối thiểu"]
+    together = encoder.encode_queries(texts)
+    for text, vector in zip(texts, together, strict=True):
+        assert float(encoder.encode_queries([text])[0] @ vector) > 0.999
