@@ -258,5 +258,7 @@ def build_service(settings=None) -> Service:
     store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
     engine = Engine.from_settings(settings, kb=load_knowledge_with_staff(store))
     if engine.index.encoder is not None:  # concurrent requests share forward passes
-        engine.index.encoder.enable_batching()
+        # One core is left to the web server's own Python work (parsing, search, SQLite): with
+        # every core in the encoder's parallel regions, each forward pass waits for the busiest.
+        engine.index.encoder.enable_batching(threads=max(1, (os.cpu_count() or 2) - 1))
     return Service(engine, store)

@@ -172,8 +172,13 @@ class DenseEncoder:
         if self.query_precision == "bfloat16":
             self.query_model = copy.deepcopy(self.model).to(torch.bfloat16)
 
-    def enable_batching(self, max_batch: int = 32) -> None:
-        """Serve concurrent callers (a web server's threads) through one QueryBatcher."""
+    def enable_batching(self, max_batch: int = 32, threads: int | None = None) -> None:
+        """Serve concurrent callers (a web server's threads) through one QueryBatcher,
+        whose forward passes use `threads` CPU threads (default: torch's)."""
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         if self.batcher is None:
             self.batcher = QueryBatcher(lambda texts: self.encode_queries(texts, max_batch), max_batch)
 

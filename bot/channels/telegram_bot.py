@@ -51,7 +51,7 @@ from telegram.ext import (
 )
 
 from bot import calc_flow
-from bot.channels import Inbox, entry_title, env_str, mask, register_secret
+from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
 from bot.reply import Reply
 from bot.service import Service
@@ -181,13 +181,13 @@ class TelegramBot:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None:
             return
-        calc_reply = await asyncio.to_thread(calc_flow.take_income, self.service, CHANNEL, str(user.id),
+        calc_reply = await in_thread(calc_flow.take_income, self.service, CHANNEL, str(user.id),
                                              message.text)
         if calc_reply is not None:
             await context.bot.send_message(message.chat_id, calc_reply)
             return
         # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
-        handled = await asyncio.to_thread(self.service.handle, CHANNEL, str(user.id), message.text,
+        handled = await in_thread(self.service.handle, CHANNEL, str(user.id), message.text,
                                           message_id=f"tg:{message.chat_id}:{message.message_id}")
         if handled.duplicate:
             return
@@ -207,7 +207,7 @@ class TelegramBot:
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         kind, _, rest = (query.data or "").partition(":")
         if kind == "e" and rest:
-            reply = await asyncio.to_thread(self.service.choose, CHANNEL, str(query.from_user.id), rest)
+            reply = await in_thread(self.service.choose, CHANNEL, str(query.from_user.id), rest)
             if reply is not None:
                 await _answer(query)
                 await self.send_reply(context, chat_id, reply)
@@ -229,7 +229,7 @@ class TelegramBot:
     async def calc_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None or update.effective_user is None:
             return
-        await asyncio.to_thread(calc_flow.start, self.service, CHANNEL, str(update.effective_user.id))
+        await in_thread(calc_flow.start, self.service, CHANNEL, str(update.effective_user.id))
         await self.ask_group(context, update.effective_chat.id)
 
     async def ask_group(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
@@ -242,16 +242,16 @@ class TelegramBot:
         user_id = str(query.from_user.id)
         step, _, value = rest.partition(":")
         if step == "start":
-            await asyncio.to_thread(calc_flow.start, self.service, CHANNEL, user_id)
+            await in_thread(calc_flow.start, self.service, CHANNEL, user_id)
             await _answer(query)
             await self.ask_group(context, chat_id)
             return True
-        if step == "g" and await asyncio.to_thread(calc_flow.choose_group, self.service, CHANNEL, user_id, value):
+        if step == "g" and await in_thread(calc_flow.choose_group, self.service, CHANNEL, user_id, value):
             await _answer(query, calc_flow.GROUP_BUTTONS[value])
             rows = _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
             await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=InlineKeyboardMarkup(rows))
             return True
-        if step == "m" and value.isdecimal() and await asyncio.to_thread(
+        if step == "m" and value.isdecimal() and await in_thread(
                 calc_flow.choose_period, self.service, CHANNEL, user_id, int(value)):
             await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
             await context.bot.send_message(chat_id, calc_flow.ASK_INCOME)
@@ -273,7 +273,7 @@ class TelegramBot:
             return False
         value = 1 if sign == "+" else -1
         entry = entry_id if entry_id in self.service.engine.kb.entries else None
-        await asyncio.to_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
+        await in_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
                                 entry_id=entry, question_id=int(qid) if qid else None)
         await _answer(query, THANKS_UP if value > 0 else THANKS_DOWN)
         markup = query.message.reply_markup if query.message is not None else None

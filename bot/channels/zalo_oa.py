@@ -43,7 +43,7 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
-from bot.channels import Inbox, entry_title, env_str, mask, register_secret
+from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
 from bot.channels.format import zalo_messages
 from bot.service import Service
 from retrieval.normalize import redact_pii
@@ -333,7 +333,7 @@ class ZaloOA:
                 await self.send(event.user_id, [self.service.engine.help_text()])
                 return
             message_id = f"zoa:{event.msg_id}" if event.msg_id else None
-            handled = await asyncio.to_thread(self.service.handle, CHANNEL, event.user_id, event.text,
+            handled = await in_thread(self.service.handle, CHANNEL, event.user_id, event.text,
                                               message_id=message_id)
             if handled.duplicate:
                 return
