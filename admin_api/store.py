@@ -326,6 +326,14 @@ class Store:
             except sqlite3.OperationalError as exc:
                 log.warning("could not save conversation state: %s", exc)
 
+    def clear_state(self, key: str) -> None:
+        """Forget a conversation's state (cheaper than saving an empty one: nothing is written if none)."""
+        with self._lock:
+            try:
+                self.db.execute("DELETE FROM conversations WHERE key = ?", [key])
+            except sqlite3.OperationalError as exc:
+                log.warning("could not clear conversation state: %s", exc)
+
     def load_state(self, key: str) -> dict[str, Any]:
         with self._lock:
             try:

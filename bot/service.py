@@ -79,7 +79,7 @@ class Service:
         if reply.choices:
             self.store.save_state(key, {"choices": [c.to_json() for c in reply.choices]})
         elif reply.kind in ("answer", "personal"):
-            self.store.save_state(key, {})
+            self.store.clear_state(key)
         latency_ms = (time.perf_counter() - started) * 1000
         question_id = self.store.log_question(LoggedQuestion(
             channel=channel, user_id=user_id, text=text if isinstance(text, str) else "",
@@ -104,7 +104,7 @@ class Service:
         user_id, entry_id = valid_unicode(user_id), valid_unicode(entry_id)
         reply = self.engine.entry_reply(entry_id, on)
         if reply is not None:
-            self.store.save_state(self._state_key(channel, user_id), {})
+            self.store.clear_state(self._state_key(channel, user_id))
         return reply
 
     def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,

@@ -78,3 +78,10 @@ def test_retention_deletes_old_rows(store):
 def test_conversation_state_survives_a_new_store(tmp_path):
     Store(tmp_path / "db", b"k").save_state("zalo:abc", {"choices": [{"entry_id": "x", "question": "?"}]})
     assert Store(tmp_path / "db", b"k").load_state("zalo:abc")["choices"][0]["entry_id"] == "x"
+
+
+def test_cleared_state_reads_as_empty(store):
+    store.save_state("web:abc", {"choices": [{"entry_id": "x", "question": "q"}]})
+    store.clear_state("web:abc")
+    store.clear_state("web:never-saved")
+    assert store.load_state("web:abc") == {} and store.load_state("web:never-saved") == {}
