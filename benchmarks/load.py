@@ -158,25 +158,36 @@ def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen | No
                              "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def profile_summary(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
-    """(function, inclusive share, self share) of the busy samples, from py-spy's raw output."""
-    inclusive: dict[str, int] = defaultdict(int)
-    own: dict[str, int] = defaultdict(int)
-    total = 0
+# Where a sample's time goes, by the first of these found in its stack (innermost first).
+WAITING = ("Condition.wait", "Future.result", "Queue.get", "_worker (", "_wait_for_tstate_lock")
+CATEGORIES = [
+    ("e5 forward pass (queries)", ("SentenceTransformer.encode", "QueryBatcher._run")),
+    ("SQLite (log, state, inbox)", ("Store.",)),
+    ("lexical search and normalization", ("HybridIndex.", "normalize_query", "LexicalIndex.")),
+    ("answer building and the rest of Engine.ask", ("Engine.",)),
+    ("channels (Telegram, Zalo)", ("telegram", "Zalo", "Inbox.")),
+    ("HTTP server, event loop, FastAPI", ("Runner.run", "uvicorn", "starlette", "fastapi", "routing")),
+]
+
+
+def profile_breakdown(raw: Path) -> list[tuple[str, float]]:
+    """Share of the server's busy samples per category, from py-spy's raw output."""
+    counts: dict[str, int] = defaultdict(int)
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        n = int(count)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")[1:]]  # drop the thread frame
-        total += n
-        for name in set(frames):
-            inclusive[name] += n
-        if frames:
-            own[frames[-1]] += n
-    ranked = sorted(inclusive, key=inclusive.get, reverse=True)[:top]  # type: ignore[arg-type]
-    return [(name, inclusive[name] / total, own[name] / total) for name in ranked] if total else []
+        frames = stack.split(";")
+        category = "other"
+        if frames[-1].startswith(WAITING):  # py-spy counts a thread blocked in Python code as busy
+            category = "threads waiting (a batch, a request), not CPU"
+        for name, needles in [] if category != "other" else CATEGORIES:
+            if any(needle in frame for frame in frames for needle in needles):
+                category = name
+                break
+        counts[category] += int(count)
+    total = sum(counts.values()) or 1
+    return sorted(((name, n / total) for name, n in counts.items()), key=lambda r: -r[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
           f" (backlog drained {drained:.1f} s after the run); rows in the question log: {logged}"
           f" (lost: {max(acknowledged - logged, 0)})")
     if args.profile and args.profile.exists():
-        print("\n| where the server's busy samples are | inclusive | self |\n|---|---|---|")
-        for name, inclusive, own in profile_summary(args.profile):
-            print(f"| {name} | {inclusive:.0%} | {own:.0%} |")
+        print("\n| where the server's busy samples are (py-spy) | share |\n|---|---|")
+        for name, share in profile_breakdown(args.profile):
+            print(f"| {name} | {share:.0%} |")
     errors = sum(1 for rows in results.values() for s, _ in rows if s != 200)
     return 0 if acknowledged == logged and replied == expected_chats and not errors else 1
 
