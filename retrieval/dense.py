@@ -8,7 +8,6 @@ prompt config when it has one). Models are always loaded with
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -155,22 +154,36 @@ class DenseEncoder:
         if threads:
             torch.set_num_threads(threads)
         self.name = str(model)
-        self.model = SentenceTransformer(
-            self.name, device=device, local_files_only=True, model_kwargs={"dtype": torch.float32}
-        )
-        prompts = dict(getattr(self.model, "prompts", {}) or {})
+        self._device = device
+        self.query_precision = resolve_query_precision(query_precision)
+        dtype = torch.bfloat16 if self.query_precision == "bfloat16" else torch.float32
+        self.query_model = SentenceTransformer(self.name, device=device, local_files_only=True,
+                                               model_kwargs={"dtype": dtype})
+        # The float32 model encodes passages: loaded now if queries use it too, else on the first
+        # passage the disk cache lacks (a warm start never needs it).
+        self._passage_model = self.query_model if dtype == torch.float32 else None
+        self._passage_lock = threading.Lock()
+        prompts = dict(getattr(self.query_model, "prompts", {}) or {})
         is_e5 = "e5" in self.name.lower()
         self.query_prompt = prompts.get("query", "query: " if is_e5 else "")
         self.passage_prompt = prompts.get("passage", "passage: " if is_e5 else "")
-        self.dim = int(self.model.get_embedding_dimension())
+        self.dim = int(self.query_model.get_embedding_dimension())
         self.fingerprint = _model_fingerprint(self.name)
         self.batcher: QueryBatcher | None = None
         # People ask the same few questions in the same words, in bursts after a post is shared.
         self.recent_queries = LRUCache(query_cache_size)
-        self.query_precision = resolve_query_precision(query_precision)
-        self.query_model = self.model
-        if self.query_precision == "bfloat16":
-            self.query_model = copy.deepcopy(self.model).to(torch.bfloat16)
+
+    @property
+    def model(self) -> Any:
+        """The float32 SentenceTransformer (passages)."""
+        with self._passage_lock:
+            if self._passage_model is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                self._passage_model = SentenceTransformer(self.name, device=self._device, local_files_only=True,
+                                                          model_kwargs={"dtype": torch.float32})
+            return self._passage_model
 
     def enable_batching(self, max_batch: int = 32, threads: int | None = None) -> None:
         """Serve concurrent callers (a web server's threads) through one QueryBatcher,
@@ -203,7 +216,7 @@ class DenseEncoder:
             show_progress_bar=False,
         )
         vectors = np.asarray(vectors, dtype=np.float32)
-        if model is not None and model is not self.model:  # re-normalize after the low-precision pass
+        if model is not None and model is not self._passage_model:  # re-normalize after the low-precision pass
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
