@@ -34,13 +34,15 @@ class QueryBatcher:
     batch, which is several times cheaper per query on a CPU.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32, workers: int = 1) -> None:
         self._encode = encode
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
         self.batches = 0
         self.queries = 0
-        threading.Thread(target=self._run, name="query-batcher", daemon=True).start()
+        self._stats_lock = threading.Lock()
+        for n in range(workers):
+            threading.Thread(target=self._run, name=f"query-batcher-{n}", daemon=True).start()
 
     def encode(self, text: str) -> np.ndarray:
         future: Future[np.ndarray] = Future()
@@ -61,8 +63,9 @@ class QueryBatcher:
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
-            self.batches += 1
-            self.queries += len(batch)
+            with self._stats_lock:
+                self.batches += 1
+                self.queries += len(batch)
             for (_, future), vector in zip(batch, vectors, strict=True):
                 future.set_result(vector)
 
@@ -185,15 +188,15 @@ class DenseEncoder:
                                                           model_kwargs={"dtype": torch.float32})
             return self._passage_model
 
-    def enable_batching(self, max_batch: int = 32, threads: int | None = None) -> None:
-        """Serve concurrent callers (a web server's threads) through one QueryBatcher,
-        whose forward passes use `threads` CPU threads (default: torch's)."""
+    def enable_batching(self, max_batch: int = 32, threads: int | None = None, workers: int = 1) -> None:
+        """Serve concurrent callers (a web server's threads) through one QueryBatcher: `workers`
+        threads each run forward passes on `threads` CPU threads (default: torch's)."""
         if threads:
             import torch
 
             torch.set_num_threads(threads)
         if self.batcher is None:
-            self.batcher = QueryBatcher(lambda texts: self.encode_queries(texts, max_batch), max_batch)
+            self.batcher = QueryBatcher(lambda texts: self.encode_queries(texts, max_batch), max_batch, workers)
 
     def encode_query(self, text: str) -> np.ndarray:
         cached = self.recent_queries.get(text)

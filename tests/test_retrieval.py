@@ -270,3 +270,20 @@ def test_grouped_query_encoding_keeps_the_input_order(encoder):
     together = encoder.encode_queries(texts)
     for text, vector in zip(texts, together, strict=True):
         assert float(encoder.encode_queries([text])[0] @ vector) > 0.999
+
+
+def test_query_batcher_with_two_workers_answers_every_caller():
+    import threading
+
+    from retrieval.dense import QueryBatcher
+
+    batcher = QueryBatcher(lambda texts: np.array([[float(len(t))] for t in texts]), max_batch=4, workers=2)
+    texts = [("x" * n) for n in range(1, 41)]
+    results: dict[str, float] = {}
+    threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, float(batcher.encode(t)[0])))
+               for t in texts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert results == {t: float(len(t)) for t in texts} and batcher.queries == 40
