@@ -53,6 +53,19 @@ def test_letter_boilerplate_is_stripped():
     assert normalize_query(text) == "em muốn hỏi về chế độ thai sản."
 
 
+@pytest.mark.parametrize(("text", "redacted"), [
+    ("tôi tên là lan muốn hỏi về bhxh tự nguyện", "tôi tên là [TÊN] muốn hỏi về bhxh tự nguyện"),
+    ("toi ten la nguyen van an muon hoi ve luong huu", "toi ten la [TÊN] muon hoi ve luong huu"),
+    ("em tên là hoa, em muốn hỏi", "em tên là [TÊN], em muốn hỏi"),
+    ("Tôi là Trần Thị Mỹ Dung, giám đốc công ty", "Tôi là [TÊN], giám đốc công ty"),
+    ("Em là Đỗ Thị Hằng ở Hà Nội", "Em là [TÊN] ở Hà Nội"),
+    ("tôi là người lao động tự do", "tôi là người lao động tự do"),
+    ("Tôi là Giáo viên", "Tôi là Giáo viên"),
+])
+def test_a_name_is_redacted_without_the_words_after_it(text, redacted):
+    assert redact_pii(text) == redacted
+
+
 @pytest.mark.parametrize(
     ("text", "label"),
     [
