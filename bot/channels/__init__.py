@@ -132,7 +132,7 @@ class Inbox:
         self._in_flight.add(key)
         try:
             if await process(*args) is not False:
-                await self._call(self.store.inbox_done, self.channel, key)
+                await in_thread(self.store.inbox_done, self.channel, key)  # not behind the accepts
         finally:
             self._in_flight.discard(key)
 
