@@ -179,8 +179,10 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict[str, Any]:
+        encoder = service.engine.index.encoder
         return {"ok": True, "entries": len(service.engine.kb.entries), "dense": service.engine.index.has_dense,
-                "pending_log_writes": service.store.pending}
+                "pending_log_writes": service.store.pending,
+                **({"encoder": encoder.describe()} if encoder is not None else {})}
 
     @app.post("/api/ask", response_model=AskResponse, tags=["public"],
               responses={429: {"description": "too many requests from this address"}})

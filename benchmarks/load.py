@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline and len(answered_chats(tg, zalo)) < expected_chats:
                 time.sleep(0.2)
             drained = time.monotonic() - started - elapsed
+            encoder = httpx.get(f"{base}/healthz", timeout=10).json().get("encoder", {})
             time.sleep(1)
             if profiler is not None:
                 profiler.wait(timeout=60)
@@ -249,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
           f" ({acknowledged / elapsed:.1f}/s); webhook chats answered: {replied} of {expected_chats}"
           f" (backlog drained {drained:.1f} s after the run); rows in the question log: {logged}"
           f" (lost: {max(acknowledged - logged, 0)})")
+    if encoder:
+        asked = encoder["query_cache_hits"] + encoder["query_cache_misses"]
+        print(f"encoder: {encoder['query_precision']}; {encoder['batched_queries']} queries in {encoder['batches']}"
+              f" forward passes (mean batch {encoder['batched_queries'] / max(encoder['batches'], 1):.1f});"
+              f" query cache hits {encoder['query_cache_hits'] / max(asked, 1):.0%}")
     if args.profile and args.profile.exists():
         print("\n| where the server's busy samples are (py-spy) | share |\n|---|---|")
         for name, share in profile_breakdown(args.profile):

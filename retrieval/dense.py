@@ -176,6 +176,13 @@ class DenseEncoder:
         # People ask the same few questions in the same words, in bursts after a post is shared.
         self.recent_queries = LRUCache(query_cache_size)
 
+    def describe(self) -> dict[str, Any]:
+        """How queries are being encoded, for health checks and benchmarks."""
+        batcher = self.batcher
+        return {"query_precision": self.query_precision,
+                "batches": batcher.batches if batcher else 0, "batched_queries": batcher.queries if batcher else 0,
+                "query_cache_hits": self.recent_queries.hits, "query_cache_misses": self.recent_queries.misses}
+
     @property
     def model(self) -> Any:
         """The float32 SentenceTransformer (passages)."""
