@@ -44,7 +44,7 @@ bench: model
 	$(BHXH) eval
 	$(BHXH) bench
 	$(PY) -m benchmarks.admin_bench
-	$(PY) -m benchmarks.load --seconds 60 --clients 32
+	$(PY) -m benchmarks.load --seconds 60 --clients 32 --profile $(BHXH_DATA_DIR)/load-profile.raw
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --repeats
 
 lint: setup
