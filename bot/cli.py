@@ -138,12 +138,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from bot import real_eval
     from bot.engine import Engine
     from bot.evaluation import EVAL_FILE, load_eval, report
 
     engine = Engine.from_settings()
-    questions = load_eval(Path(args.file) if args.file else EVAL_FILE, set(engine.kb.entries))
-    print(report(engine, questions, do_tune=args.tune))
+    if not args.real_only:
+        questions = load_eval(Path(args.file) if args.file else EVAL_FILE, set(engine.kb.entries))
+        print(report(engine, questions, do_tune=args.tune))
+    real = real_eval.load_real()
+    if real:
+        print("\n# Real citizens' questions (eval/real_questions*.yaml), through `ask`, scored by facts")
+        for split_name, split in (("held-out", "heldout"), ("tuning", "tune")):
+            judged = real_eval.judge_all(engine.ask, [q for q in real if q.split == split])
+            print("\n" + real_eval.report(judged, f"real questions, {split_name} split"))
     return 0
 
 
@@ -212,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="answer quality on the evaluation set (lexical, dense, hybrid)")
     ev.add_argument("--file", help="default: eval/questions.yaml")
+    ev.add_argument("--real-only", action="store_true", help="only the real-question set (eval/real_questions*.yaml)")
     ev.add_argument("--tune", action="store_true", help="tune thresholds on the tuning split first")
     ev.set_defaults(func=_eval)
 

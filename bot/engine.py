@@ -20,14 +20,17 @@ import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from bot.calculator_replies import calculator_reply
+from bot.letter import Letter, read_letter
 from bot.reply import Choice, Reply
 from knowledge.calc_intent import detect_calculator_request
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval import DenseEncoder, HybridIndex, SearchConfig
+from retrieval.fusion import METHODS as FUSION
 from retrieval.normalize import fold_accents, normalize_query, tokenize
 
 log = logging.getLogger(__name__)
@@ -174,11 +177,41 @@ class Engine:
         return sum(w in vocab for w in words) / len(words)
 
     def candidates(self, text: str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
+        letter = read_letter(text)
+        if letter.is_letter:
+            return self._letter_candidates(letter, k, mode)
         words = self.content_words(normalize_query(text))
         hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
         lexical_only = mode == "lexical" or not self.index.has_dense
         return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(words, h.id), lexical_only)
                 for h in hits]
+
+    def _letter_candidates(self, letter: Letter, k: int, mode: str) -> list[Candidate]:
+        """A letter: BM25 over the whole text with the questions counted twice; the encoder reads the focus.
+
+        The encoder never sees the whole story (slow, and the story drowns the
+        question); BM25 does, cheaply, so a fact stated only in the story still counts.
+        """
+        index = self.index
+        focus = letter.focus
+        lexical_text = normalize_query(letter.text + " " + " ".join(letter.questions))
+        lexical = index.lexical_scores(lexical_text, index.restored(lexical_text, letter.text))
+        use_dense = index.has_dense and mode != "lexical"
+        if use_dense:
+            focus_normalized = normalize_query(focus)
+            dense = index.dense_scores(index.restored(focus_normalized, focus))
+        else:
+            dense = np.zeros(len(index.ids))
+        if not use_dense:
+            ranking = lexical
+        elif mode == "dense":
+            ranking = dense
+        else:
+            ranking = FUSION[index.config.fusion](lexical, dense, lexical_weight=index.config.lexical_weight)
+        words = self.content_words(normalize_query(" ".join(letter.questions)))
+        top = np.argsort(-ranking, kind="stable")[:k]
+        return [Candidate(index.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i]),
+                          self.coverage(words, index.ids[i]), not use_dense) for i in top]
 
     @staticmethod
     def confidence(c: Candidate, t: Thresholds) -> float:
