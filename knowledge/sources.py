@@ -42,6 +42,8 @@ DOCUMENTS: dict[str, tuple[str, str | None]] = {
     "07/2021/NĐ-CP": ("Nghị định quy định chuẩn nghèo 2021–2025", None),
     "351/2025/NĐ-CP": ("Nghị định quy định chuẩn nghèo 2026–2030", None),
     "73/2024/NĐ-CP": ("Nghị định về mức lương cơ sở (đến 30/6/2026)", None),
+    "75/2024/NĐ-CP": ("Nghị định điều chỉnh lương hưu từ 01/7/2024 (đến 30/6/2026)", None),
+    "142/2025/QH15": ("Luật sửa đổi một số điều, trong đó có Điều 37 Luật BHXH", None),
     "293/2025/NĐ-CP": ("Nghị định về lương tối thiểu vùng", None),
     "05/2019/NQ-HĐTP": ("Nghị quyết hướng dẫn Điều 214, 215, 216 BLHS", None),
     "78/2025/UBTVQH15": ("Nghị quyết về thời gian đóng của chủ hộ kinh doanh", None),
