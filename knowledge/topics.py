@@ -18,6 +18,7 @@ TOPICS: dict[str, str] = {
     "sickness": "Chế độ ốm đau",
     "unemployment": "Bảo hiểm thất nghiệp",
     "survivors": "Chế độ tử tuất và mai táng",
+    "occupational": "Tai nạn lao động, bệnh nghề nghiệp",
     "health_insurance": "Bảo hiểm y tế",
     "procedures": "Thủ tục, VssID, sổ BHXH, tổng đài",
     "scams": "Lừa đảo và tin đồn sai",
@@ -26,7 +27,7 @@ TOPICS: dict[str, str] = {
 # Shown in the "not sure" menu, in this order (the topics people ask most).
 MENU_ORDER: list[str] = [
     "voluntary", "pension", "lump_sum", "maternity", "health_insurance",
-    "unemployment", "penalties", "new_law", "procedures",
+    "unemployment", "occupational", "penalties", "new_law", "procedures",
 ]
 
 
