@@ -746,3 +746,267 @@ def _lump_sum_eligibility(
                       "chính khoản đã đóng.")
     ctx.cite(cite(70, 6) if scheme == "compulsory" else cite(102, 5))
     return True, f"Đủ điều kiện ({label}); nếu cũng đủ điều kiện lương hưu thì được chọn lương hưu hoặc một lần."
+
+
+# ---------------------------------------------------------------- survivors (tử tuất)
+
+STATUSES: dict[str, str] = {
+    "contributing": "đang đóng BHXH",
+    "reserved": "đã nghỉ việc, đang bảo lưu thời gian đóng",
+    "retired": "đang hưởng lương hưu",
+}
+SURVIVOR_SCHEMES: dict[str, str] = {**SCHEMES, "both": "vừa BHXH bắt buộc vừa BHXH tự nguyện"}
+
+
+@dataclass(frozen=True)
+class SurvivorBenefits:
+    on: dt.date  # the date of death: the reference level of that month applies
+    status: str
+    scheme: str
+    total_months: int
+    compulsory_months: int
+    funeral_eligible: bool
+    funeral_allowance: int  # 0 when not eligible
+    lump_sum: int | None  # trợ cấp tuất một lần (None when the figures to compute it are missing)
+    lump_sum_months_of_base: float | None  # in months of the average base (or of the pension)
+    monthly_eligible: bool  # the deceased's record allows a monthly survivor benefit
+    monthly_per_relative: int
+    monthly_per_relative_no_carer: int
+    relatives_counted: int
+    monthly_total: int | None  # for the relatives given; None when none were given
+    monthly_start: dt.date | None
+    work_death_allowance: int  # OSH Law Art. 53 (36 × the base salary) when death was from work
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def survivor_benefits(
+    status: str,
+    on: dt.date,
+    *,
+    scheme: str = "compulsory",
+    years_before_2014: int = 0,
+    months_before_2014: int = 0,
+    years_from_2014: int = 0,
+    months_from_2014: int = 0,
+    average_base: float | None = None,
+    compulsory_years: int | None = None,
+    compulsory_months: int = 0,
+    pension: float | None = None,
+    months_on_pension: int | None = None,
+    relatives: int = 0,
+    relatives_no_carer: int = 0,
+    died_at_work: bool = False,
+    table: ParameterTable | None = None,
+) -> SurvivorBenefits:
+    """Funeral allowance, one-time and monthly survivor benefits when an insured person dies on `on`.
+
+    Contributing or reserved (Điều 88 khoản 1 điểm a, Điều 89 khoản 1; voluntary:
+    Điều 110 khoản 2): 1.5 months of the average base per year before 2014, 2 per
+    year from 2014 (odd months before 2014 move to the later period; odd months
+    count ½ or 1 year, Điều 5 khoản 6); at least 3 months for compulsory (and
+    mixed, Điều 110 khoản 3) records; a voluntary record under 60 months gets
+    what was paid (estimated as rate × base × months). Pensioner (Điều 89 khoản
+    2, Điều 110 khoản 4): 48 months of pension, 0.5 month less per month drawn
+    from the third, at least 3. Monthly (Điều 86, 87): ≥ 15 compulsory years, a
+    compulsory pensioner, or death from work; 50% (70% without a carer) of the
+    reference level per relative, at most 4 relatives.
+    """
+    ctx = _Context(table, on)
+    _check_choice(status, STATUSES, "Tình trạng của người chết")
+    _check_choice(scheme, SURVIVOR_SCHEMES, "Loại hình BHXH")
+    before = _check_duration(years_before_2014, months_before_2014, " trước năm 2014")
+    after = _check_duration(years_from_2014, months_from_2014, " từ năm 2014")
+    total = before + after
+    n_relatives = _check_int(relatives, "Số thân nhân hưởng tuất hằng tháng", 0, 20)
+    n_no_carer = _check_int(relatives_no_carer, "Số thân nhân không có người trực tiếp nuôi dưỡng", 0, 20)
+    if scheme == "both":
+        if compulsory_years is None:
+            raise CalculatorInputError("Người vừa đóng bắt buộc vừa đóng tự nguyện: hãy cho biết số năm đóng "
+                                       "BHXH bắt buộc (để xét trợ cấp mai táng và tuất hằng tháng).")
+        compulsory = _check_duration(compulsory_years, compulsory_months, " BHXH bắt buộc")
+        if compulsory > total:
+            raise CalculatorInputError(f"Thời gian đóng bắt buộc ({format_duration(compulsory)}) không thể dài "
+                                       f"hơn tổng thời gian đóng ({format_duration(total)}).")
+    else:
+        compulsory = total if scheme == "compulsory" else 0
+    if status != "retired" and total == 0 and not died_at_work:
+        raise CalculatorInputError("Hãy cho biết thời gian người mất đã đóng BHXH (ít nhất 1 tháng).")
+    base = _check_money(average_base, "Mức bình quân tiền lương làm căn cứ đóng") \
+        if average_base is not None else None
+    pension_amount = _check_money(pension, "Lương hưu hằng tháng") if pension is not None else None
+    drawn = _check_int(months_on_pension, "Số tháng đã hưởng lương hưu", 0, 12 * 80) \
+        if months_on_pension is not None else None
+    reference = ctx.value("reference_level")
+    steps = [f"Người mất {STATUSES[status]}, tham gia {SURVIVOR_SCHEMES[scheme]}; chết ngày {format_date(on)} "
+             f"nên tính theo mức tham chiếu của tháng đó: {_m(reference)} (Điều 85 khoản 2, Điều 89 khoản 4)."]
+    ctx.cite(cite(85, 2), cite(89, 4))
+
+    # funeral allowance (Điều 85; Điều 109; Nghị định 158/2025/NĐ-CP, Điều 21, khoản 2)
+    multiple = ctx.value("funeral_allowance_multiple", False)
+    min_compulsory = int(ctx.value("funeral_min_months_compulsory", False))
+    min_voluntary = int(ctx.value("funeral_min_months_voluntary", False))
+    if status == "retired":
+        funeral_ok, why = True, "người đang hưởng lương hưu"
+        ctx.cite(cite(85, 1, "c") if scheme != "voluntary" else cite(109, 1, "b"))
+    elif died_at_work:
+        funeral_ok, why = True, "chết do tai nạn lao động, bệnh nghề nghiệp"
+        ctx.cite(cite(85, 1, "b"))
+    elif compulsory >= min_compulsory:
+        funeral_ok, why = True, f"có từ đủ {min_compulsory} tháng đóng BHXH bắt buộc"
+        ctx.cite(cite(85, 1, "a"))
+    elif scheme != "compulsory" and total >= min_voluntary:
+        funeral_ok, why = True, f"có từ đủ {min_voluntary} tháng đóng BHXH"
+        ctx.cite(cite(109, 1, "a"))
+    else:
+        funeral_ok = False
+        why = (f"chưa đủ {min_compulsory} tháng đóng BHXH bắt buộc" if scheme == "compulsory" else
+               f"chưa đủ {min_compulsory} tháng đóng bắt buộc hoặc {min_voluntary} tháng đóng BHXH")
+        ctx.cite(cite(85, 1, "a") if scheme == "compulsory" else cite(109, 1, "a"))
+    if scheme == "both":
+        ctx.cite("Nghị định 158/2025/NĐ-CP, Điều 21, khoản 2")
+    funeral = whole_dong(multiple * reference) if funeral_ok else 0
+    if funeral_ok:
+        steps.append(f"Trợ cấp mai táng ({why}): {_n(multiple)} × {_m(reference)} = {_m(funeral)}, trả một lần "
+                     "cho người lo mai táng.")
+        ctx.cite(cite(85, 2) if scheme != "voluntary" else cite(109, 2))
+    else:
+        steps.append(f"Không có trợ cấp mai táng từ quỹ BHXH vì {why}.")
+
+    # monthly survivor benefit: does the record allow it?
+    min_monthly = int(ctx.value("survivor_monthly_min_years", False))
+    if died_at_work:
+        monthly_ok, monthly_why = True, "chết do tai nạn lao động, bệnh nghề nghiệp"
+        ctx.cite(cite(86, 1, "c"))
+    elif scheme == "voluntary":
+        monthly_ok = False
+        monthly_why = "người chỉ tham gia BHXH tự nguyện thì thân nhân chỉ hưởng tuất một lần"
+        ctx.cite(cite(110, 1))
+    elif status == "retired":
+        monthly_ok = compulsory >= min_monthly * 12 or scheme == "compulsory"
+        monthly_why = "người đang hưởng lương hưu" if monthly_ok else \
+            f"lương hưu không dựa trên đủ {min_monthly} năm đóng BHXH bắt buộc"
+        ctx.cite(cite(86, 1, "b"))
+    else:
+        monthly_ok = compulsory >= min_monthly * 12
+        monthly_why = (f"có {format_duration(compulsory)} đóng BHXH bắt buộc, từ đủ {min_monthly} năm" if monthly_ok
+                       else f"mới có {format_duration(compulsory)} đóng BHXH bắt buộc, chưa đủ {min_monthly} năm")
+        ctx.cite(cite(86, 1, "a"))
+    if scheme == "both":
+        ctx.cite(cite(111, 1, "b"))
+    per, per_no_carer = ctx.value("survivor_monthly_rate", False), ctx.value("survivor_monthly_rate_no_carer", False)
+    per_amount, per_amount_no_carer = whole_dong(per / 100 * reference), whole_dong(per_no_carer / 100 * reference)
+    max_relatives = int(ctx.value("survivor_monthly_max_relatives", False))
+    counted = min(n_relatives + n_no_carer, max_relatives)
+    counted_no_carer = min(n_no_carer, counted)
+    monthly_total = None
+    monthly_start = add_months(on.replace(day=1), 1) if monthly_ok else None
+    if monthly_ok:
+        steps.append(f"Tuất hằng tháng: người mất đủ điều kiện ({monthly_why}). Mỗi thân nhân đủ điều kiện "
+                     f"(con dưới 18 tuổi; vợ/chồng, cha mẹ đủ tuổi nghỉ hưu hoặc suy giảm khả năng lao động từ 81%, "
+                     f"không có thu nhập từ mức tham chiếu trở lên) được {_p(per)} × {_m(reference)} = "
+                     f"{_m(per_amount)}/tháng; thân nhân không có người trực tiếp nuôi dưỡng được {_p(per_no_carer)} "
+                     f"= {_m(per_amount_no_carer)}/tháng; tối đa {max_relatives} người, hưởng từ ngày "
+                     f"{format_date(monthly_start or on)}.")
+        ctx.cite(cite(86, 2), cite(86, 3), cite(87, 1), cite(87, 2), cite(87, 3))
+        if counted:
+            monthly_total = per_amount * (counted - counted_no_carer) + per_amount_no_carer * counted_no_carer
+            extra = (f" (có {n_relatives + n_no_carer} người nhưng chỉ tính tối đa {max_relatives})"
+                     if n_relatives + n_no_carer > max_relatives else "")
+            steps.append(f"Với {counted} thân nhân{extra}: {counted - counted_no_carer} × {_m(per_amount)}"
+                         + (f" + {counted_no_carer} × {_m(per_amount_no_carer)}" if counted_no_carer else "")
+                         + f" = {_m(monthly_total)}/tháng.")
+    else:
+        steps.append(f"Không có tuất hằng tháng: {monthly_why}.")
+
+    # one-time survivor benefit
+    lump: int | None = None
+    lump_months: Decimal | None = None
+    if status == "retired":
+        ctx.cite(cite(89, 2) if scheme != "voluntary" else cite(110, 4))
+        top = ctx.value("survivor_pensioner_max_months", False)
+        cut = ctx.value("survivor_pensioner_monthly_cut", False)
+        floor = ctx.value("survivor_lump_sum_min_months", False)
+        if drawn is None:
+            steps.append(f"Tuất một lần: {_n(top)} tháng lương hưu nếu chết trong 2 tháng đầu hưởng lương hưu, từ "
+                         f"tháng thứ ba mỗi tháng giảm {_n(cut)} tháng, thấp nhất {_n(floor)} tháng lương hưu; cho "
+                         "biết đã hưởng lương hưu bao lâu và mức lương hưu để tính ra số tiền.")
+        else:
+            lump_months = max(floor, top - cut * max(0, drawn - 2))
+            shown = (f"chết trong 2 tháng đầu: {_n(top)} tháng" if drawn <= 2 else
+                     f"{_n(top)} − {_n(cut)} × ({drawn} − 2) = {_n(top - cut * (drawn - 2))} tháng"
+                     + (f", thấp hơn mức tối thiểu nên lấy {_n(floor)} tháng" if lump_months == floor else ""))
+            steps.append(f"Tuất một lần: đã hưởng lương hưu {format_duration(drawn)} → {shown} lương hưu.")
+            if pension_amount is not None:
+                lump = whole_dong(lump_months * pension_amount)
+                steps.append(f"Tuất một lần = {_n(lump_months)} × {_m(pension_amount)} = {_m(lump)}.")
+            else:
+                steps.append("Cho biết mức lương hưu đang hưởng để tính ra số tiền.")
+    else:
+        article, clause = (89, 1) if scheme != "voluntary" else (110, 2)
+        refund_months = int(ctx.value("survivor_voluntary_refund_months", False))
+        if scheme == "voluntary" and total < refund_months:
+            rate = ctx.value("voluntary_rate", False)
+            ctx.cite(cite(110, 2, "c"))
+            if base is not None:
+                lump = whole_dong(rate / 100 * base * total)
+                lump_months = Decimal(lump) / base
+                steps.append(f"Tuất một lần: đóng {format_duration(total)}, chưa đủ {refund_months} tháng nên bằng số "
+                             f"tiền đã đóng, ước tính {_p(rate)} × {_m(base)} × {total} tháng = {_m(lump)}.")
+            else:
+                steps.append(f"Tuất một lần: đóng chưa đủ {refund_months} tháng nên bằng số tiền đã đóng.")
+        else:
+            per_before = ctx.value("survivor_lump_sum_months_before_2014", False)
+            per_after = ctx.value("survivor_lump_sum_months_from_2014", False)
+            if before and after and before % 12:
+                moved = before % 12
+                before, after = before - moved, after + moved
+                steps.append(f"{moved} tháng lẻ trước năm 2014 được chuyển sang giai đoạn từ năm 2014.")
+            yb, ya = odd_month_years(*divmod(before, 12)), odd_month_years(*divmod(after, 12))
+            lump_months = per_before * yb + per_after * ya
+            parts = []
+            if before:
+                parts.append(f"trước 2014: {format_duration(before)} tính là {format_years(yb)} × {_n(per_before)}")
+            if after:
+                parts.append(f"từ 2014: {format_duration(after)} tính là {format_years(ya)} × {_n(per_after)}")
+            text = "; ".join(parts) + f" → {_n(lump_months)} tháng mức bình quân"
+            ctx.cite(cite(article, clause, "a"), cite(article, clause, "b"), cite(5, 6))
+            floor = ctx.value("survivor_lump_sum_min_months", False)
+            if scheme != "voluntary" and lump_months < floor:
+                text += f", thấp hơn mức tối thiểu nên lấy {_n(floor)} tháng"
+                lump_months = floor
+                ctx.cite(cite(89, 1) if scheme == "compulsory" else cite(110, 3))
+            steps.append(f"Tuất một lần (tháng lẻ 1–6 tính nửa năm, 7–11 tính một năm): {text}.")
+            if base is not None:
+                lump = whole_dong(lump_months * base)
+                steps.append(f"Tuất một lần = {_n(lump_months)} × {_m(base)} = {_m(lump)}.")
+            else:
+                steps.append("Cho biết mức bình quân tiền lương (thu nhập) làm căn cứ đóng BHXH để tính ra số tiền.")
+    if monthly_ok:
+        steps.append("Thân nhân đủ điều kiện hưởng tuất hằng tháng có thể chọn tuất một lần thay cho hằng tháng; "
+                     "nếu không có thân nhân đủ điều kiện hằng tháng thì gia đình nhận tuất một lần.")
+        ctx.cite(cite(88, 2, "b"), cite(88, 2, "c"))
+    else:
+        ctx.cite(cite(88, 2, "a") if scheme != "voluntary" else cite(110, 1))
+
+    work_allowance = 0
+    if died_at_work:
+        work_multiple = ctx.value("oa_death_lump_sum_multiple")
+        work_allowance = whole_dong(work_multiple * reference)
+        steps.append(f"Chết do tai nạn lao động, bệnh nghề nghiệp: thân nhân còn được trợ cấp một lần "
+                     f"{_n(work_multiple)} × mức lương cơ sở (bằng mức tham chiếu) = {_m(work_allowance)}.")
+    if scheme == "both":
+        ctx.cite("Nghị định 158/2025/NĐ-CP, Điều 21, khoản 5, điểm a")
+        ctx.notes.append("Với người vừa đóng bắt buộc vừa đóng tự nguyện, mức bình quân là bình quân chung tiền lương "
+                         "và thu nhập đã đóng, do cơ quan BHXH tính.")
+    ctx.notes.append("Số tiền thực nhận do cơ quan BHXH tính trên hồ sơ (mức bình quân đã điều chỉnh theo chỉ số "
+                     "giá); hồ sơ nộp trong 90 ngày kể từ ngày người lao động mất.")
+    ctx.cite(cite(91) if scheme != "voluntary" else cite(112, 2))
+    return SurvivorBenefits(
+        on=on, status=status, scheme=scheme, total_months=total, compulsory_months=compulsory,
+        funeral_eligible=funeral_ok, funeral_allowance=funeral, lump_sum=lump,
+        lump_sum_months_of_base=None if lump_months is None else float(lump_months),
+        monthly_eligible=monthly_ok, monthly_per_relative=per_amount, monthly_per_relative_no_carer=per_amount_no_carer,
+        relatives_counted=counted, monthly_total=monthly_total, monthly_start=monthly_start,
+        work_death_allowance=work_allowance, steps=steps, sources=ctx.sources, notes=ctx.notes)
