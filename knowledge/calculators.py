@@ -1010,3 +1010,195 @@ def survivor_benefits(
         monthly_eligible=monthly_ok, monthly_per_relative=per_amount, monthly_per_relative_no_carer=per_amount_no_carer,
         relatives_counted=counted, monthly_total=monthly_total, monthly_start=monthly_start,
         work_death_allowance=work_allowance, steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+# ---------------------------------------------------------------- maternity (thai sản)
+
+ROLES: dict[str, str] = {"mother": "lao động nữ sinh con", "father": "lao động nam có vợ sinh con"}
+SECOND_CHILD_RULE_FROM = dt.date(2026, 7, 1)  # Population Law 2025 (not held): see the rows' basis
+SECOND_CHILD_SOURCE = "Luật 113/2025/QH15 (Luật Dân số; theo nguồn thứ cấp, chưa có văn bản gốc)"
+MAX_BABIES = 6
+
+
+@dataclass(frozen=True)
+class MaternityBenefit:
+    on: dt.date  # the birth date: the reference level of the birth month applies
+    role: str
+    scheme: str
+    babies: int
+    eligible: bool | None  # None when the months paid in the last 12 months were not given
+    lump_sum: int  # trợ cấp một lần khi sinh con (compulsory) or trợ cấp thai sản (voluntary)
+    average_salary: int | None
+    leave_months: int | None  # mother: months of leave under the held texts (Labour Code Art. 139)
+    leave_days: int | None  # father: working days
+    leave_pay: int | None  # trợ cấp thai sản for the leave
+    second_child_leave: int | None  # months (mother) or days (father) under the 2026 rule, if it may apply
+    second_child_leave_pay: int | None
+    total: int | None  # lump sum + leave pay (held-text leave)
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def maternity_benefit(
+    on: dt.date,
+    average_salary: float | None = None,
+    *,
+    role: str = "mother",
+    scheme: str = "compulsory",
+    babies: int = 1,
+    child_order: int | None = None,
+    caesarean: bool = False,
+    premature: bool = False,
+    months_paid_in_12: int | None = None,
+    mother_qualifies: bool = True,
+    table: ParameterTable | None = None,
+) -> MaternityBenefit:
+    """Maternity benefit for a birth on `on`.
+
+    Compulsory, mother (Điều 50 khoản 2, Điều 53 khoản 1, Điều 58, Điều 59):
+    2 × the reference level per baby, plus 100% of the average salary of the
+    last 6 months × the leave (6 months, +1 per baby from the second, Labour Code
+    Art. 139). Father (Điều 53 khoản 2, Điều 59 khoản 2): 5/7/10/14 working days,
+    a day = average / 24; he gets the lump sum only if the mother does not
+    qualify (Điều 58 khoản 1). Voluntary (Điều 94, 95): a flat amount per baby.
+    A second child born from 1/7/2026 is reported to get longer leave (Population
+    Law 2025, not held): both figures are shown and the longer one is flagged.
+    """
+    ctx = _Context(table, on)
+    _check_choice(role, ROLES, "Người hưởng")
+    _check_choice(scheme, SCHEMES, "Loại hình BHXH")
+    n = _check_int(babies, "Số con sinh ra trong lần sinh", 1, MAX_BABIES)
+    order = _check_int(child_order, "Con thứ mấy", 1, 20) if child_order is not None else None
+    paid = _check_int(months_paid_in_12, "Số tháng đã đóng trong 12 tháng trước khi sinh", 0, 12) \
+        if months_paid_in_12 is not None else None
+    salary = _check_money(average_salary, "Bình quân tiền lương đóng BHXH 6 tháng gần nhất") \
+        if average_salary is not None else None
+    reference = ctx.value("reference_level")
+    steps: list[str] = []
+    need = int(ctx.value("maternity_min_months_in_12", False))
+    eligible = None if paid is None else paid >= need
+    condition = (f"đóng BHXH {'bắt buộc ' if scheme == 'compulsory' else ''}từ đủ {need} tháng trở lên trong 12 "
+                 "tháng trước khi sinh con")
+    if eligible is None:
+        steps.append(f"Điều kiện: {condition} (bạn chưa cho biết, nên kết quả dưới đây giả định đã đủ).")
+    elif eligible:
+        steps.append(f"Điều kiện: {condition} — bạn đã đóng {paid} tháng nên đủ điều kiện.")
+    else:
+        steps.append(f"Chưa đủ điều kiện: cần {condition}; bạn mới đóng {paid} tháng." + (
+            " Nếu đã đóng đủ 12 tháng trở lên và phải nghỉ dưỡng thai theo chỉ định thì chỉ cần đủ 3 tháng "
+            "(Điều 50 khoản 3)." if scheme == "compulsory" and role == "mother" else ""))
+    ctx.cite(cite(50, 2) if scheme == "compulsory" else cite(94, 1))
+    if eligible is False:
+        return MaternityBenefit(on=on, role=role, scheme=scheme, babies=n, eligible=False, lump_sum=0,
+                                average_salary=None if salary is None else int(salary), leave_months=None,
+                                leave_days=None, leave_pay=None, second_child_leave=None,
+                                second_child_leave_pay=None, total=0, steps=steps, sources=ctx.sources,
+                                notes=ctx.notes)
+    second_rule_applies = on >= SECOND_CHILD_RULE_FROM and order in (2, None)
+
+    if scheme == "voluntary":
+        per_child = ctx.value("voluntary_maternity_allowance")
+        lump = whole_dong(per_child * n)
+        steps.append(f"BHXH tự nguyện: trợ cấp thai sản {_m(per_child)} cho mỗi con × {n} = {_m(lump)}.")
+        ctx.notes.append("Nếu cả cha và mẹ cùng đủ điều kiện thì chỉ một người được hưởng; nếu đủ điều kiện cả "
+                         "BHXH bắt buộc thì hưởng theo BHXH bắt buộc (Điều 94 khoản 3, 4).")
+        ctx.cite(cite(94, 3), cite(94, 4))
+        return MaternityBenefit(on=on, role=role, scheme=scheme, babies=n, eligible=eligible, lump_sum=lump,
+                                average_salary=None, leave_months=None, leave_days=None, leave_pay=None,
+                                second_child_leave=None, second_child_leave_pay=None, total=lump, steps=steps,
+                                sources=ctx.sources, notes=ctx.notes)
+
+    multiple = ctx.value("childbirth_lump_sum_multiple", False)
+    gets_lump = role == "mother" or not mother_qualifies
+    lump = whole_dong(multiple * reference * n) if gets_lump else 0
+    if gets_lump:
+        who = "" if role == "mother" else " (người mẹ không đủ điều kiện nên người cha nhận)"
+        steps.append(f"Trợ cấp một lần khi sinh con{who}: {_n(multiple)} × mức tham chiếu tháng sinh "
+                     f"{_m(reference)} × {n} con = {_m(lump)}.")
+        ctx.cite(cite(58, 1), cite(58, 4))
+    else:
+        steps.append("Trợ cấp một lần khi sinh con do người mẹ nhận (người cha chỉ nhận khi người mẹ không đủ "
+                     "điều kiện).")
+        ctx.cite(cite(58, 1))
+    if salary is not None:
+        ceiling = ctx.value("wage_ceiling_multiple", False) * reference
+        if salary > ceiling:
+            steps.append(f"Tiền lương đóng BHXH không vượt quá {_m(ceiling)} (20 lần mức tham chiếu) nên lấy mức này.")
+            salary = Decimal(whole_dong(ceiling))
+            ctx.cite(cite(31, 1))
+    rate = ctx.value("maternity_benefit_rate", False)
+    ctx.cite(cite(59, 1))
+    leave_months = leave_days = leave_pay = second = second_pay = None
+
+    if role == "mother":
+        months = ctx.value("maternity_leave_months")
+        extra = ctx.value("maternity_leave_extra_months_per_baby", False)
+        leave_months = int(months + extra * (n - 1))
+        ctx.cite(cite(53, 1))
+        twins = f" + {_n(extra)} tháng × {n - 1} con từ con thứ hai" if n > 1 else ""
+        total_text = f"{_n(months)} tháng{twins} = {leave_months} tháng" if n > 1 else f"{leave_months} tháng"
+        steps.append(f"Thời gian nghỉ sinh con: {total_text} (Bộ luật Lao động, "
+                     "Điều 139 khoản 1; tính cả ngày lễ, tết, nghỉ hằng tuần).")
+        if salary is not None:
+            monthly = whole_dong(rate / 100 * salary)
+            leave_pay = monthly * leave_months
+            steps.append(f"Trợ cấp thai sản mỗi tháng = {_p(rate)} × bình quân tiền lương 6 tháng {_m(salary)} = "
+                         f"{_m(monthly)}; cả {leave_months} tháng = {_m(leave_pay)}.")
+        if second_rule_applies:
+            new_months = ctx.table.value("maternity_leave_months_second_child", on)
+            second = int(Decimal(str(new_months)) + extra * (n - 1))
+            text = (f"Sinh con thứ hai từ 01/07/2026: Luật Dân số 2025 được đưa tin là nâng thời gian nghỉ lên "
+                    f"{_n(new_months)} tháng; chúng tôi chưa có văn bản gốc nên chưa khẳng định, bạn hỏi cơ quan "
+                    "BHXH (1900 9068) để chắc chắn")
+            if salary is not None:
+                second_pay = whole_dong(rate / 100 * salary) * second
+                text += f". Nếu đúng, nghỉ {second} tháng và trợ cấp là {_m(second_pay)}"
+            steps.append(text + ("." if order == 2 else " (nếu đây là con thứ hai)."))
+            ctx.cite(SECOND_CHILD_SOURCE)
+        ctx.notes.append("Sau khi hết nghỉ sinh, trong 30 ngày đầu đi làm mà sức khỏe chưa phục hồi thì có thể được "
+                         f"nghỉ dưỡng sức 5–10 ngày, mỗi ngày {_p(ctx.value('recovery_leave_daily_rate', False))} mức "
+                         "tham chiếu (Điều 60).")
+        ctx.cite(cite(60, 2), cite(60, 3))
+    else:
+        if n >= 2:
+            days = ctx.value("paternity_leave_days_twins_surgery" if caesarean else "paternity_leave_days_twins",
+                             False)
+            days += ctx.value("paternity_leave_extra_days_per_baby", False) * (n - 2)
+            point = "d" if caesarean else "c"
+        else:
+            days = ctx.value("paternity_leave_days_surgery" if caesarean or premature else "paternity_leave_days",
+                             False)
+            point = "b" if caesarean or premature else "a"
+        leave_days = int(days)
+        ctx.cite(cite(53, 2, point), cite(53, 3), cite(59, 2))
+        divisor = ctx.value("daily_benefit_divisor", False)
+        steps.append(f"Thời gian nghỉ của người chồng: {leave_days} ngày làm việc, trong 60 ngày kể từ ngày vợ sinh.")
+        if salary is not None:
+            daily = rate / 100 * salary / divisor
+            leave_pay = whole_dong(daily * leave_days)
+            steps.append(f"Trợ cấp một ngày = {_p(rate)} × {_m(salary)} ÷ {_n(divisor)} = {_m(whole_dong(daily))}; "
+                         f"{leave_days} ngày = {_m(leave_pay)}.")
+        if second_rule_applies and n == 1 and not (caesarean or premature):
+            new_days = int(ctx.table.value("paternity_leave_days_second_child", on))
+            text = (f"Vợ sinh con thứ hai từ 01/07/2026: được đưa tin là người chồng được nghỉ {new_days} ngày làm "
+                    "việc (Luật Dân số 2025, chúng tôi chưa có văn bản gốc)")
+            second = new_days
+            if salary is not None:
+                second_pay = whole_dong(rate / 100 * salary / divisor * new_days)
+                text += f"; nếu đúng, trợ cấp là {_m(second_pay)}"
+            steps.append(text + ("." if order == 2 else " (nếu đây là con thứ hai)."))
+            ctx.cite(SECOND_CHILD_SOURCE)
+    if salary is None:
+        steps.append("Cho biết bình quân tiền lương đóng BHXH 6 tháng gần nhất để tính tiền trợ cấp thời gian nghỉ.")
+    total = lump + leave_pay if leave_pay is not None else None
+    if total is not None:
+        steps.append(f"Tổng cộng (theo quy định đã có văn bản): {_m(lump)} + {_m(leave_pay or 0)} = {_m(total)}.")
+    ctx.notes.append("Thời gian nghỉ sinh con được tính là thời gian đóng BHXH; người lao động và công ty không phải "
+                     "đóng cho thời gian này (Điều 53 khoản 8).")
+    ctx.cite(cite(53, 8))
+    return MaternityBenefit(
+        on=on, role=role, scheme=scheme, babies=n, eligible=eligible, lump_sum=lump,
+        average_salary=None if salary is None else int(salary), leave_months=leave_months, leave_days=leave_days,
+        leave_pay=leave_pay, second_child_leave=second, second_child_leave_pay=second_pay, total=total,
+        steps=steps, sources=ctx.sources, notes=ctx.notes)
