@@ -1202,3 +1202,250 @@ def maternity_benefit(
         average_salary=None if salary is None else int(salary), leave_months=leave_months, leave_days=leave_days,
         leave_pay=leave_pay, second_child_leave=second, second_child_leave_pay=second_pay, total=total,
         steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+# ---------------------------------------------------------------- sickness (ốm đau)
+
+SICKNESS_KINDS: dict[str, str] = {
+    "own": "bản thân ốm đau, tai nạn (không phải tai nạn lao động)",
+    "long_term": "mắc bệnh thuộc danh mục bệnh cần chữa trị dài ngày",
+    "child": "nghỉ chăm con dưới 7 tuổi ốm đau",
+}
+CHILD_SICK_AGE_LIMIT = 7  # Điều 42 khoản 1 điểm e: "con dưới 07 tuổi"
+CHILD_SICK_YOUNG_AGE = 3  # Điều 44 khoản 1: "con dưới 03 tuổi"
+OSH = "Luật 84/2015/QH13"
+
+
+@dataclass(frozen=True)
+class SicknessBenefit:
+    on: dt.date
+    kind: str
+    salary: int
+    days: int
+    annual_limit: int  # working days a year at the ordinary rate
+    days_at_full_rate: int  # days paid at 75%
+    days_at_long_term_rate: int  # long-term illness days beyond the annual limit
+    days_unpaid: int
+    rate_percent: float | int
+    long_term_rate_percent: float | int | None
+    daily_amount: int  # at the ordinary rate
+    amount: int
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def sickness_benefit(
+    on: dt.date,
+    salary: float,
+    days: int,
+    *,
+    kind: str = "own",
+    years_paid: int = 0,
+    months_paid: int = 0,
+    heavy_work: bool = False,
+    days_used: int = 0,
+    child_age: int | None = None,
+    table: ParameterTable | None = None,
+) -> SicknessBenefit:
+    """Sickness benefit for `days` working days off (Điều 43–45).
+
+    A day is 75% of last month's contribution salary ÷ 24; the days a year at
+    that rate depend on the years paid (30/40/60, or 40/50/70 in heavy work) or,
+    for a sick child, on its age (20 under 3, 15 from 3 to under 7). Long-term
+    illness continues beyond the annual limit at 65% / 55% / 50% by years paid.
+    """
+    ctx = _Context(table, on)
+    _check_choice(kind, SICKNESS_KINDS, "Trường hợp nghỉ ốm")
+    pay = _check_money(salary, "Tiền lương đóng BHXH tháng gần nhất")
+    n_days = _check_int(days, "Số ngày nghỉ (ngày làm việc)", 1, 366)
+    used = _check_int(days_used, "Số ngày đã nghỉ hưởng chế độ trong năm", 0, 366)
+    total = _check_duration(years_paid, months_paid)
+    reference = ctx.value("reference_level")
+    steps: list[str] = []
+    ceiling = ctx.value("wage_ceiling_multiple", False) * reference
+    if pay > ceiling:
+        steps.append(f"Tiền lương đóng BHXH không vượt quá {_m(ceiling)} (20 lần mức tham chiếu) nên lấy mức này.")
+        pay = Decimal(whole_dong(ceiling))
+        ctx.cite(cite(31, 1))
+    mid, high = int(ctx.value("sickness_years_mid", False)), int(ctx.value("sickness_years_high", False))
+    band = "low" if total < mid * 12 else "mid" if total < high * 12 else "high"
+    band_text = {"low": f"dưới {mid} năm", "mid": f"từ đủ {mid} đến dưới {high} năm",
+                 "high": f"từ đủ {high} năm trở lên"}[band]
+    if kind == "child":
+        if child_age is None:
+            raise CalculatorInputError("Hãy cho biết tuổi của con (dưới 7 tuổi) để tính số ngày được nghỉ chăm con ốm.")
+        age = _check_int(child_age, "Tuổi của con", 0, 17)
+        if age >= CHILD_SICK_AGE_LIMIT:
+            raise CalculatorInputError(f"Chế độ chăm con ốm chỉ áp dụng khi con dưới {CHILD_SICK_AGE_LIMIT} tuổi; "
+                                       f"con bạn {age} tuổi.")
+        limit = int(ctx.value("child_sick_days_under_3" if age < CHILD_SICK_YOUNG_AGE else "child_sick_days_under_7",
+                              False))
+        steps.append(f"Con {age} tuổi: mỗi năm được nghỉ tối đa {limit} ngày làm việc cho mỗi con (nếu cả cha và mẹ "
+                     "cùng đóng BHXH thì mỗi người đều được).")
+        ctx.cite(cite(42, 1, "e"), cite(44, 1), cite(44, 2))
+    else:
+        name = f"sickness_days_{'heavy' if heavy_work else 'normal'}_{band}"
+        limit = int(ctx.value(name, False))
+        work = "nghề nặng nhọc, độc hại hoặc vùng đặc biệt khó khăn" if heavy_work else "điều kiện bình thường"
+        steps.append(f"Đóng BHXH bắt buộc {format_duration(total)} ({band_text}), làm việc trong {work}: mỗi năm được "
+                     f"nghỉ hưởng chế độ ốm đau tối đa {limit} ngày làm việc (không kể lễ, tết, nghỉ hằng tuần).")
+        ctx.cite(cite(42, 1), cite(43, 1, "b" if heavy_work else "a"))
+    remaining = max(0, limit - used)
+    full_days = min(n_days, remaining)
+    rest = n_days - full_days
+    if used:
+        steps.append(f"Trong năm đã nghỉ {used} ngày nên còn {remaining} ngày.")
+    rate = ctx.value("sickness_benefit_rate", False)
+    divisor = ctx.value("daily_benefit_divisor", False)
+    daily = rate / 100 * pay / divisor
+    ctx.cite(cite(45, 1, "a"), cite(45, 2), cite(45, 5))
+    amount = whole_dong(daily * full_days)
+    steps.append(f"Trợ cấp một ngày = {_p(rate)} × {_m(pay)} ÷ {_n(divisor)} = {_m(whole_dong(daily))}; "
+                 f"{full_days} ngày = {_m(amount)}.")
+    long_rate: Decimal | None = None
+    long_days = unpaid = 0
+    if rest and kind == "long_term":
+        long_rate = ctx.value(f"sickness_long_term_rate_{band}", False)
+        long_days = rest
+        long_amount = whole_dong(long_rate / 100 * pay / divisor * long_days)
+        steps.append(f"Bệnh cần chữa trị dài ngày, {long_days} ngày vượt {limit} ngày được hưởng tiếp {_p(long_rate)} "
+                     f"(đóng {band_text}): {_p(long_rate)} × {_m(pay)} ÷ {_n(divisor)} × {long_days} = "
+                     f"{_m(long_amount)}.")
+        amount += long_amount
+        ctx.cite(cite(43, 2), cite(45, 3))
+    elif rest:
+        unpaid = rest
+        steps.append(f"{rest} ngày vượt quá số ngày tối đa trong năm không được trợ cấp ốm đau (trừ bệnh thuộc danh "
+                     "mục cần chữa trị dài ngày).")
+    if rest or full_days != n_days or long_days:
+        steps.append(f"Tổng trợ cấp: {_m(amount)}.")
+    ctx.notes.append("Tiền lương tính là tiền lương đóng BHXH của tháng liền trước tháng nghỉ; nghỉ dưới nửa ngày tính "
+                     "nửa ngày, từ nửa ngày trở lên tính một ngày (Điều 45 khoản 5). Hồ sơ nộp cho công ty trong 45 "
+                     "ngày kể từ ngày trở lại làm việc.")
+    ctx.cite(cite(48, 1))
+    if kind != "child" and n_days >= 30:
+        ctx.notes.append("Nghỉ ốm từ 30 ngày trở lên trong năm mà sức khỏe chưa phục hồi thì có thể được nghỉ dưỡng "
+                         f"sức 5–10 ngày, mỗi ngày {_p(ctx.value('recovery_leave_daily_rate', False))} mức tham chiếu "
+                         "(Điều 46).")
+        ctx.cite(cite(46, 1), cite(46, 3))
+    return SicknessBenefit(
+        on=on, kind=kind, salary=int(pay), days=n_days, annual_limit=limit, days_at_full_rate=full_days,
+        days_at_long_term_rate=long_days, days_unpaid=unpaid, rate_percent=_num(rate),
+        long_term_rate_percent=None if long_rate is None else _num(long_rate), daily_amount=whole_dong(daily),
+        amount=amount, steps=steps, sources=ctx.sources, notes=ctx.notes)
+
+
+# ---------------------------------------------------------------- occupational accident (tai nạn lao động)
+
+
+@dataclass(frozen=True)
+class OccupationalAllowance:
+    on: dt.date  # the month the allowance starts (treatment finished / medical assessment)
+    lost_capacity_percent: int
+    years_paid: int
+    salary: int | None
+    kind: str  # "none" | "lump_sum" | "monthly"
+    degree_part: int  # the part set by the degree of lost capacity
+    years_part: int | None  # the part set by the years paid into the fund (needs the salary)
+    attendant_allowance: int
+    amount: int | None  # one-time amount, or the monthly amount
+    steps: list[str]
+    sources: list[str]
+    notes: list[str]
+
+
+def occupational_allowance(
+    on: dt.date,
+    lost_capacity_percent: int,
+    salary: float | None = None,
+    years_paid: int = 0,
+    *,
+    attendant: bool = False,
+    table: ParameterTable | None = None,
+) -> OccupationalAllowance:
+    """Occupational accident / disease allowance (OSH Law 84/2015/QH13, Điều 48, 49, 52).
+
+    5–30% lost capacity: a one-time allowance of 5 × the base salary (+0.5 per
+    1% above 5%) plus 0.5 month of salary for the first year paid into the fund
+    (+0.3 month per further year). From 31%: a monthly allowance of 30% of the
+    base salary (+2% per 1% above 31%) plus 0.5% of salary for the first year
+    (+0.3% per further year). From 81% with the listed injuries: + 1 × the base
+    salary a month for an attendant. The base salary equals the reference level
+    (Law 41/2024 Điều 141 khoản 13); `salary` is that of the month before the accident.
+    """
+    ctx = _Context(table, on)
+    degree = _check_int(lost_capacity_percent, "Mức suy giảm khả năng lao động (%)", 0, 100)
+    years = _check_int(years_paid, "Số năm đóng vào quỹ tai nạn lao động, bệnh nghề nghiệp", 0, 70)
+    pay = _check_money(salary, "Tiền lương đóng BHXH tháng trước khi bị tai nạn") if salary is not None else None
+    reference = ctx.value("reference_level")
+    ctx.cite(cite(141, 13))
+    minimum = int(ctx.value("oa_min_degree"))
+    lump_max = int(ctx.value("oa_lump_sum_max_degree"))
+    monthly_min = int(ctx.value("oa_monthly_min_degree"))
+    steps = [f"Mức lương cơ sở dùng để tính bằng mức tham chiếu tháng hưởng: {_m(reference)}."]
+    counted_years = max(years, 1)
+    if degree < minimum:
+        steps.append(f"Suy giảm {degree}% khả năng lao động, dưới {minimum}%: không được trợ cấp tai nạn lao động, "
+                     "bệnh nghề nghiệp (vẫn được người sử dụng lao động chi trả chi phí y tế và tiền lương ngày nghỉ "
+                     "điều trị).")
+        return OccupationalAllowance(on=on, lost_capacity_percent=degree, years_paid=years,
+                                     salary=None if pay is None else int(pay), kind="none", degree_part=0,
+                                     years_part=None, attendant_allowance=0, amount=0, steps=steps,
+                                     sources=ctx.sources, notes=ctx.notes)
+    years_part: int | None = None
+    attendant_amount = 0
+    if degree <= lump_max:
+        kind = "lump_sum"
+        first, step = ctx.value("oa_lump_sum_base_multiple"), ctx.value("oa_lump_sum_step_multiple")
+        multiple = first + step * (degree - minimum)
+        degree_part = whole_dong(multiple * reference)
+        steps.append(f"Suy giảm {degree}% (từ {minimum}% đến {lump_max}%): trợ cấp một lần. Phần theo mức suy giảm = "
+                     f"({_n(first)} + {_n(step)} × ({degree} − {minimum})) × {_m(reference)} = {_n(multiple)} × "
+                     f"{_m(reference)} = {_m(degree_part)}.")
+        y_first, y_step = ctx.value("oa_lump_sum_years_first_months"), ctx.value("oa_lump_sum_years_step_months")
+        y_months = y_first + y_step * (counted_years - 1)
+        unit = "tháng tiền lương"
+        if pay is not None:
+            years_part = whole_dong(y_months * pay)
+            steps.append(f"Phần theo số năm đóng quỹ ({years} năm; từ 1 năm trở xuống tính {_n(y_first)} tháng, "
+                         f"mỗi năm thêm {_n(y_step)} tháng) = {_n(y_months)} {unit} × {_m(pay)} = {_m(years_part)}.")
+    else:
+        kind = "monthly"
+        first, step = ctx.value("oa_monthly_base_rate"), ctx.value("oa_monthly_step_rate")
+        rate = first + step * (degree - monthly_min)
+        degree_part = whole_dong(rate / 100 * reference)
+        steps.append(f"Suy giảm {degree}% (từ {monthly_min}% trở lên): trợ cấp hằng tháng. Phần theo mức suy giảm = "
+                     f"({_p(first)} + {_p(step)} × ({degree} − {monthly_min})) × {_m(reference)} = {_p(rate)} × "
+                     f"{_m(reference)} = {_m(degree_part)}/tháng.")
+        y_first, y_step = ctx.value("oa_monthly_years_first_rate"), ctx.value("oa_monthly_years_step_rate")
+        y_rate = y_first + y_step * (counted_years - 1)
+        if pay is not None:
+            years_part = whole_dong(y_rate / 100 * pay)
+            steps.append(f"Phần theo số năm đóng quỹ ({years} năm; từ 1 năm trở xuống tính {_p(y_first)}, mỗi năm thêm "
+                         f"{_p(y_step)}) = {_p(y_rate)} × {_m(pay)} = {_m(years_part)}/tháng.")
+        if attendant:
+            if degree >= 81:
+                multiple = ctx.value("oa_attendant_allowance_multiple")
+                attendant_amount = whole_dong(multiple * reference)
+                steps.append(f"Trợ cấp phục vụ (suy giảm từ 81% và liệt cột sống, mù hai mắt, cụt hoặc liệt hai chi, "
+                             f"tâm thần): {_n(multiple)} × {_m(reference)} = {_m(attendant_amount)}/tháng.")
+            else:
+                steps.append("Trợ cấp phục vụ chỉ dành cho người suy giảm từ 81% trở lên.")
+                ctx.cite(f"{OSH}, Điều 52")
+    if pay is None:
+        steps.append("Cho biết tiền lương đóng BHXH của tháng trước khi bị tai nạn để tính phần theo số năm đóng quỹ.")
+        amount = None
+    else:
+        amount = degree_part + (years_part or 0) + attendant_amount
+        per = "" if kind == "lump_sum" else "/tháng"
+        steps.append(f"Tổng {'trợ cấp một lần' if kind == 'lump_sum' else 'trợ cấp hằng tháng'}: {_m(amount)}{per}.")
+    ctx.notes.append("Số năm đóng quỹ được tính theo năm tròn; cách tính tháng lẻ do văn bản hướng dẫn quy định "
+                     "(chúng tôi chưa có toàn văn), nên số tiền có thể chênh một ít.")
+    ctx.notes.append("Tiền lương làm căn cứ là tiền lương đóng vào quỹ của tháng liền kề trước tháng bị tai nạn "
+                     "(hoặc của chính tháng đó nếu bị tai nạn ngay tháng đầu tham gia).")
+    ctx.cite(f"{OSH}, Điều 50, khoản 1")
+    return OccupationalAllowance(
+        on=on, lost_capacity_percent=degree, years_paid=years, salary=None if pay is None else int(pay), kind=kind,
+        degree_part=degree_part, years_part=years_part, attendant_allowance=attendant_amount, amount=amount,
+        steps=steps, sources=ctx.sources, notes=ctx.notes)
