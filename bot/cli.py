@@ -21,7 +21,18 @@ def _kb_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
         return 1
-    print(f"OK: {len(kb.entries)} entries, {len(kb.parameters.parameters)} parameters.")
+    from knowledge.registry import report, review_flags
+
+    # Currency: amendments noted after an entry's review are errors; age and unknown scope warn.
+    flags = review_flags(kb, max_age_days=args.max_age_days)
+    for line in report(flags):
+        print(line, file=sys.stderr)
+    errors = sum(f.severity == "error" for f in flags)
+    if errors:
+        print(f"{errors} entr(y/ies) cite a document changed since their review.", file=sys.stderr)
+        return 1
+    print(f"OK: {len(kb.entries)} entries, {len(kb.parameters.parameters)} parameters, "
+          f"{len(flags)} review warning(s).")
     return 0
 
 
@@ -198,7 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    kb_sub.add_parser("check", help="validate entries and parameters").set_defaults(func=_kb_check)
+    check = kb_sub.add_parser("check", help="validate entries and parameters; flag entries to re-review")
+    check.add_argument("--max-age-days", type=int, default=None,
+                       help="review age (default: BHXH_REVIEW_AGE_DAYS or 365)")
+    check.set_defaults(func=_kb_check)
     kb_stats = kb_sub.add_parser("stats", help="counts per topic")
     kb_stats.add_argument("--json", action="store_true")
     kb_stats.set_defaults(func=_kb_stats)

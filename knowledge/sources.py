@@ -1,4 +1,7 @@
-"""Legal documents the knowledge base may cite, and the citation format.
+"""Legal documents the knowledge base may cite (the registry), and the citation format.
+
+The registry (knowledge/documents.yaml) is the one list of cited documents with their status:
+in force from, amended by, replaced by. `knowledge/registry.py` turns it into review flags.
 
 A citation is written "<document> <number>, Điều N[, khoản K][, điểm x]", for
 example "Luật 41/2024/QH15, Điều 70, khoản 1, điểm đ". Parsing it lets tests
@@ -7,47 +10,76 @@ check that the cited article exists in the full texts under ../shared/legal/.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# number → (short title, full-text file under shared/legal/ or None)
-DOCUMENTS: dict[str, tuple[str, str | None]] = {
-    "41/2024/QH15": ("Luật Bảo hiểm xã hội 2024", "luat-bhxh-41-2024-QH15.md"),
-    "158/2025/NĐ-CP": ("Nghị định hướng dẫn BHXH bắt buộc", "nghi-dinh-158-2025-ND-CP.md"),
-    "159/2025/NĐ-CP": ("Nghị định hướng dẫn BHXH tự nguyện", None),
-    "161/2026/NĐ-CP": ("Nghị định về mức lương cơ sở", "nghi-dinh-161-2026-ND-CP.md"),
-    "162/2026/NĐ-CP": ("Nghị định điều chỉnh lương hưu, trợ cấp BHXH từ 01/7/2026",
-                       "nghi-dinh-162-2026-ND-CP.md"),
-    "14/2026/TT-BNV": ("Thông tư hướng dẫn điều chỉnh lương hưu từ 01/7/2026", "thong-tu-14-2026-TT-BNV.md"),
-    "85/2026/NĐ-CP": ("Nghị định về bảo hiểm hưu trí bổ sung", "nghi-dinh-85-2026-ND-CP.md"),
-    "283/2026/NĐ-CP": ("Nghị định xử phạt vi phạm hành chính lĩnh vực lao động, BHXH",
-                       "nghi-dinh-283-2026-ND-CP.ocr-b.md"),
-    "100/2015/QH13": ("Bộ luật Hình sự 2015 (sửa đổi 2017)", "blhs-2015-dieu-214-216.md"),
-    # The Labour Code and the OSH Law are held as code compilations (pháp điển): their
-    # articles are found through the note "(Điều N Bộ luật số 45/2019/QH14 …)" under each head.
-    "45/2019/QH14": ("Bộ luật Lao động 2019", "phap-dien-lao-dong.md"),
-    "84/2015/QH13": ("Luật An toàn, vệ sinh lao động", "phap-dien-an-toan-ve-sinh-lao-dong.md"),
-    "135/2020/NĐ-CP": ("Nghị định quy định tuổi nghỉ hưu", None),
-    "176/2025/NĐ-CP": ("Nghị định về trợ cấp hưu trí xã hội", None),
-    "274/2025/NĐ-CP": ("Nghị định về chậm đóng, trốn đóng BHXH", None),
-    "12/2022/NĐ-CP": ("Nghị định xử phạt (đã được thay thế từ 10/9/2026)", None),
-    "74/2025/QH15": ("Luật Việc làm 2025", None),
-    "374/2025/NĐ-CP": ("Nghị định hướng dẫn Luật Việc làm về bảo hiểm thất nghiệp", None),
-    "25/2008/QH12": ("Luật Bảo hiểm y tế (sửa đổi)", None),
-    "51/2024/QH15": ("Luật sửa đổi, bổ sung một số điều của Luật Bảo hiểm y tế", None),
-    "188/2025/NĐ-CP": ("Nghị định hướng dẫn Luật Bảo hiểm y tế", None),
-    "113/2025/QH15": ("Luật Dân số 2025", None),
-    "168/2026/NĐ-CP": ("Nghị định hướng dẫn Luật Dân số", None),
-    "07/2021/NĐ-CP": ("Nghị định quy định chuẩn nghèo 2021–2025", None),
-    "351/2025/NĐ-CP": ("Nghị định quy định chuẩn nghèo 2026–2030", None),
-    "73/2024/NĐ-CP": ("Nghị định về mức lương cơ sở (đến 30/6/2026)", None),
-    "75/2024/NĐ-CP": ("Nghị định điều chỉnh lương hưu từ 01/7/2024 (đến 30/6/2026)", None),
-    "142/2025/QH15": ("Luật sửa đổi một số điều, trong đó có Điều 37 Luật BHXH", None),
-    "293/2025/NĐ-CP": ("Nghị định về lương tối thiểu vùng", None),
-    "05/2019/NQ-HĐTP": ("Nghị quyết hướng dẫn Điều 214, 215, 216 BLHS", None),
-    "78/2025/UBTVQH15": ("Nghị quyết về thời gian đóng của chủ hộ kinh doanh", None),
-}
+import yaml
+
+REGISTRY_FILE = Path(__file__).parent / "documents.yaml"
+CHANGE_KINDS = {"amended", "replaced"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """An amendment or replacement of a registered document."""
+
+    kind: str  # "amended" | "replaced"
+    by: str  # number of the amending or replacing document
+    on: dt.date  # in force from
+    noted: dt.date  # the day it entered the registry: entries reviewed earlier are flagged
+    articles: tuple[int, ...] | None  # articles touched; None = whole document or unknown
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    number: str
+    title: str
+    text: str | None  # full-text file under shared/legal/, or None when not held
+    in_force: dt.date
+    changes: tuple[Change, ...] = ()
+
+
+def _date(value: object, where: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{where}: bad date {value!r}") from exc
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Document]:
+    """Read documents.yaml; raise ValueError naming the document and field on any problem."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path.name}: expected a mapping of document numbers")
+    out: dict[str, Document] = {}
+    for number, body in raw.items():
+        where = f"{path.name}: document {number!r}"
+        if not isinstance(body, dict) or not body.get("title") or "in_force" not in body:
+            raise ValueError(f"{where}: needs 'title' and 'in_force'")
+        changes = []
+        for n, c in enumerate(body.get("changes") or []):
+            cw = f"{where}, change {n + 1}"
+            if not isinstance(c, dict) or c.get("kind") not in CHANGE_KINDS or not c.get("by") or "in_force" not in c:
+                raise ValueError(f"{cw}: needs 'kind' (amended|replaced), 'by' and 'in_force'")
+            on = _date(c["in_force"], cw)
+            articles = c.get("articles")
+            if articles is not None and not (isinstance(articles, list) and all(isinstance(a, int) for a in articles)):
+                raise ValueError(f"{cw}: 'articles' must be a list of article numbers")
+            changes.append(Change(c["kind"], str(c["by"]), on, _date(c.get("noted", on), cw),
+                                  tuple(articles) if articles else None, str(c.get("note") or "")))
+        out[str(number)] = Document(str(number), str(body["title"]), body.get("text"),
+                                    _date(body["in_force"], where), tuple(changes))
+    return out
+
+
+REGISTRY: dict[str, Document] = load_registry()
+# number → (short title, full-text file under shared/legal/ or None): the view citation checks use.
+DOCUMENTS: dict[str, tuple[str, str | None]] = {n: (d.title, d.text) for n, d in REGISTRY.items()}
 
 # Full texts that are code compilations (pháp điển) rather than one document.
 COMPILATIONS = {"phap-dien-lao-dong.md", "phap-dien-an-toan-ve-sinh-lao-dong.md"}

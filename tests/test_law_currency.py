@@ -81,3 +81,40 @@ def test_pension_adjustment_follows_the_date_asked():
     # Decree 162/2026 is held (and agrees with Circular 14/2026): no caution; the older figures have one.
     assert KB.caution(entry, dt.date(2026, 7, 1)) == ""
     assert KB.caution(entry, dt.date(2026, 6, 30))
+
+
+# ------------------------------------------------------------------ the registry of cited documents
+
+
+def test_a_planted_amendment_flags_the_entries_that_cite_the_article(tmp_path):
+    from knowledge.registry import review_flags
+    from knowledge.sources import REGISTRY_FILE, load_registry
+
+    text = REGISTRY_FILE.read_text(encoding="utf-8").replace(
+        '"158/2025/NĐ-CP": {',
+        '"158/2025/NĐ-CP": {changes: [{kind: amended, by: 999/2027/NĐ-CP, in_force: 2027-01-01, articles: [14]}], ')
+    planted = tmp_path / "documents.yaml"
+    planted.write_text(text, encoding="utf-8")
+    registry = load_registry(planted)
+    flags = review_flags(KB, dt.date(2027, 1, 2), registry=registry, max_age_days=10_000)
+    errors = {f.entry_id for f in flags if f.severity == "error"}
+    citing = {e.id for e in KB.entries.values()
+              if any(s.startswith("Nghị định 158/2025/NĐ-CP, Điều 14") for s in e.sources)}
+    assert citing and errors == citing
+    flag = next(f for f in flags if f.severity == "error")
+    assert "999/2027/NĐ-CP" in flag.reason and "Điều 14" in flag.reason
+    # The real registry flags nothing as an error: every entry was re-checked after the changes noted.
+    assert not [f for f in review_flags(KB, TODAY) if f.severity == "error"]
+
+
+def test_a_replacement_flags_every_citing_entry_and_age_only_warns():
+    from knowledge.registry import entry_flags
+    from knowledge.sources import REGISTRY, Change, Document
+
+    entry = next(e for e in KB.entries.values() if any("161/2026/NĐ-CP" in s for s in e.sources))
+    doc = REGISTRY["161/2026/NĐ-CP"]
+    replaced = Document(doc.number, doc.title, doc.text, doc.in_force, (
+        Change("replaced", "1/2027/NĐ-CP", dt.date(2027, 7, 1), dt.date(2027, 5, 1), None),))
+    flags = entry_flags(entry, dt.date(2027, 5, 2), registry={**REGISTRY, doc.number: replaced}, max_age_days=30)
+    assert [f.severity for f in flags].count("error") == 1
+    assert any(f.severity == "warning" and "review age 30" in f.reason for f in flags)
