@@ -15,15 +15,18 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from knowledge.facts import Facts, extract_facts
 from retrieval.normalize import fold_accents, nfc
 
 VOLUNTARY, PENSION, LUMP_SUM = "voluntary_contribution", "pension_estimate", "lump_sum"
-CLI_COMMANDS = {VOLUNTARY: "tu-nguyen", PENSION: "luong-huu", LUMP_SUM: "mot-lan"}
+SURVIVOR, MATERNITY, SICKNESS, OCCUPATIONAL = "survivor", "maternity", "sickness", "occupational_accident"
+CLI_COMMANDS = {VOLUNTARY: "tu-nguyen", PENSION: "luong-huu", LUMP_SUM: "mot-lan", SURVIVOR: "tu-tuat",
+                MATERNITY: "thai-san", SICKNESS: "om-dau", OCCUPATIONAL: "tai-nan"}
 
 
 @dataclass(frozen=True)
 class CalcRequest:
-    calculator: str  # "voluntary_contribution" | "pension_estimate" | "lump_sum"
+    calculator: str  # one of CLI_COMMANDS' keys
     amount: int | None = None  # chosen income (voluntary) or average base (pension, lump sum), đồng
     years: int | None = None  # years of contributions
     months: int | None = None  # odd months of contributions
@@ -31,6 +34,7 @@ class CalcRequest:
     sex: str | None = None  # "male" | "female"
     groups: tuple[str, ...] = ()  # support groups for the voluntary calculator
     period_months: int | None = None  # 1, 3, 6 or 12 months per payment
+    facts: Facts | None = None  # what the letter states (survivor, maternity, sickness, accident calculators)
 
     @property
     def cli_command(self) -> str:
@@ -126,14 +130,23 @@ _LUMP_SUM = re.compile(
 _PAY_AT_ONCE = re.compile(r"\bdong\s+(?:tien\s+)?(?:1|mot)\s*lan\b")  # paying ahead is not withdrawing
 _VOLUNTARY = re.compile(r"\btu nguyen\b|\bbhxh\s*tn\b|\bbhxhtn\b")
 _PAYING = re.compile(r"\b(?:dong|muc|thu nhap|chon)\b")
+_SURVIVOR = re.compile(r"\b(?:tuat|tu tuat|tien tuat|mai tang|ma chay)\b")
+_MATERNITY = re.compile(r"\b(?:thai san|sinh con|sinh be|sinh em be|nghi sinh|vo sinh|vo toi sinh|vo em sinh|"
+                        r"de con|sinh doi|sinh mo|sinh thuong|du sinh)\b")
+_SICKNESS = re.compile(r"\b(?:om dau|nghi om|bi om|con om|cham con|nam vien|nhap vien|che do om)\b")
+_ACCIDENT = re.compile(r"\b(?:tai nan lao dong|tnld|benh nghe nghiep|bnn)\b")
+_ASK_BENEFIT = re.compile(r"\b(?:duoc|nhan|huong|lanh|linh)\b[^.?!]{0,40}\b(?:gi|nhung gi|che do gi|khoan gi|"
+                          r"quyen loi gi|tien gi)\b")
 
 
 def detect_calculator_request(text: str) -> CalcRequest | None:
     """Which calculator a message asks for, with the figures it contains; None for other questions."""
     folded = fold_accents(nfc(text).lower())
     asks = bool(_HOW_MUCH.search(folded) or _CALCULATE.search(folded))
-    if not asks:
+    if not asks and not _ASK_BENEFIT.search(folded):
         return None
+    if not asks:  # "gia đình được những khoản gì": only a benefit calculator with a story
+        return _benefit_request(text, folded, asks)
     try:
         amounts = _amounts(folded)
     except InvalidOperation:
@@ -147,6 +160,9 @@ def detect_calculator_request(text: str) -> CalcRequest | None:
     groups = tuple(g for g, pattern in _GROUPS if pattern.search(folded))
     figures = amount is not None or years is not None or age is not None
 
+    benefit = _benefit_request(text, folded, asks)
+    if benefit is not None:
+        return benefit
     if _LUMP_SUM.search(folded) and not _PAY_AT_ONCE.search(folded):
         return CalcRequest(LUMP_SUM, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded))
     if _PENSION.search(folded) and (figures or _CALCULATE.search(folded)):
@@ -155,6 +171,48 @@ def detect_calculator_request(text: str) -> CalcRequest | None:
     if voluntary and (amount is not None or groups or _CALCULATE.search(folded)) and not _PENSION.search(folded):
         return CalcRequest(VOLUNTARY, amount=amount, groups=groups, period_months=_period(folded))
     return None
+
+
+def _benefit_request(text: str, folded: str, asks: bool) -> CalcRequest | None:
+    """Survivor, maternity, sickness or accident calculation asked about a story's facts.
+
+    Asking "how much" with the topic's words is enough (the reply asks for missing
+    figures); "được những gì / khoản gì" counts only when the letter holds the
+    figures a computation needs.
+    """
+    survivor_words = bool(_SURVIVOR.search(folded))
+    topic = None
+    if _ACCIDENT.search(folded) and not survivor_words:
+        topic = OCCUPATIONAL
+    elif survivor_words:
+        topic = SURVIVOR
+    elif _MATERNITY.search(folded):
+        topic = MATERNITY
+    elif _SICKNESS.search(folded):
+        topic = SICKNESS
+    facts = extract_facts(text)
+    if topic is None and facts.deceased and facts.deceased_relation is not None:
+        topic = SURVIVOR  # "bố tôi mất … gia đình được bao nhiêu"
+    if topic is None:
+        return None
+    if topic == OCCUPATIONAL and facts.deceased:
+        topic = SURVIVOR
+    if not asks and not _enough(topic, facts):
+        return None
+    return CalcRequest(topic, amount=facts.salary, years=facts.years_paid, months=facts.months_paid,
+                       age=facts.age, sex=facts.sex, facts=facts)
+
+
+def _enough(calculator: str, facts: Facts) -> bool:
+    """Whether the facts let the calculator give an amount."""
+    if calculator == SURVIVOR:
+        return (facts.pension_amount is not None and facts.months_on_pension is not None) or (
+            facts.total_months_paid is not None and facts.salary is not None)
+    if calculator == MATERNITY:
+        return facts.salary is not None or facts.scheme == "voluntary"
+    if calculator == SICKNESS:
+        return facts.salary is not None and facts.sick_days is not None
+    return facts.lost_capacity_percent is not None
 
 
 def _period(folded: str) -> int | None:

@@ -839,8 +839,9 @@ def survivor_benefits(
     drawn = _check_int(months_on_pension, "Số tháng đã hưởng lương hưu", 0, 12 * 80) \
         if months_on_pension is not None else None
     reference = ctx.value("reference_level")
-    steps = [f"Người mất {STATUSES[status]}, tham gia {SURVIVOR_SCHEMES[scheme]}; chết ngày {format_date(on)} "
-             f"nên tính theo mức tham chiếu của tháng đó: {_m(reference)} (Điều 85 khoản 2, Điều 89 khoản 4)."]
+    steps = [f"Người mất {STATUSES[status]}, tham gia {SURVIVOR_SCHEMES[scheme]}; mất vào tháng "
+             f"{on.month:02d}/{on.year} nên tính theo mức tham chiếu của tháng đó: {_m(reference)} "
+             "(Điều 85 khoản 2, Điều 89 khoản 4)."]
     ctx.cite(cite(85, 2), cite(89, 4))
 
     # funeral allowance (Điều 85; Điều 109; Nghị định 158/2025/NĐ-CP, Điều 21, khoản 2)
