@@ -3,6 +3,11 @@
     bhxh calc tu-nguyen --thu-nhap 1500000 --nhom can-ngheo --ky 1 --ngay 2026-03-01 [--json]
     bhxh calc luong-huu --gioi-tinh nam --ngay-sinh 1966-05-10 --nam 18 --thang 7 --binh-quan 8000000
     bhxh calc mot-lan --nam-truoc-2014 5 --nam-tu-2014 6 --thang-tu-2014 4 --binh-quan 5000000
+    bhxh calc tu-tuat --ngay 2026-03-15 --nam-tu-2014 10 --binh-quan 8000000 [--tinh-trang huu --luong-huu 6tr
+                      --thang-huong 36] [--than-nhan 2]
+    bhxh calc thai-san --ngay 2026-08-10 --binh-quan 7500000 [--nguoi cha --sinh-mo] [--con-thu 2] [--so-con 2]
+    bhxh calc om-dau --luong 6000000 --so-ngay 10 --nam 12 [--loai dai-ngay|con-om --tuoi-con 2]
+    bhxh calc tai-nan --suy-giam 35 --luong 9000000 --nam 8
 
 Every option also has an English alias (--income, --group, --period, --date, …).
 Bad input prints one Vietnamese sentence on stderr and exits with code 2.
@@ -24,12 +29,20 @@ from knowledge.calculators import (
     REASONS,
     CalculatorInputError,
     LumpSum,
+    MaternityBenefit,
+    OccupationalAllowance,
     PensionEstimate,
+    SicknessBenefit,
+    SurvivorBenefits,
     VoluntaryContribution,
     format_date,
     lump_sum,
+    maternity_benefit,
+    occupational_allowance,
     pension_estimate,
     result_to_dict,
+    sickness_benefit,
+    survivor_benefits,
     voluntary_contribution,
 )
 from knowledge.params import format_money as money
@@ -149,6 +162,79 @@ def _lump_sum(args: argparse.Namespace) -> LumpSum:
     )
 
 
+STATUS_ALIASES = {"dang-dong": "contributing", "contributing": "contributing", "bao-luu": "reserved",
+                  "reserved": "reserved", "nghi-viec": "reserved", "huu": "retired", "luong-huu": "retired",
+                  "retired": "retired"}
+SURVIVOR_SCHEME_ALIASES = {**SCHEMES, "ca-hai": "both", "both": "both"}
+ROLE_ALIASES = {"me": "mother", "mother": "mother", "cha": "father", "bo": "father", "father": "father"}
+SICKNESS_ALIASES = {"ban-than": "own", "own": "own", "dai-ngay": "long_term", "long-term": "long_term",
+                    "con-om": "child", "child": "child"}
+
+
+def _survivor(args: argparse.Namespace) -> SurvivorBenefits:
+    if args.ngay is None:
+        raise CalculatorInputError("Thiếu ngày mất (--ngay 2026-03-15): mức tham chiếu của tháng mất được dùng "
+                                   "để tính.")
+    return survivor_benefits(
+        _choice(args.tinh_trang, STATUS_ALIASES, "Tình trạng"),
+        _date(args.ngay, "Ngày mất"),
+        scheme=_choice(args.che_do, SURVIVOR_SCHEME_ALIASES, "Loại hình BHXH"),
+        years_before_2014=_int(args.nam_truoc_2014, "Số năm đóng trước 2014"),
+        months_before_2014=_int(args.thang_truoc_2014, "Số tháng lẻ trước 2014"),
+        years_from_2014=_int(args.nam_tu_2014, "Số năm đóng từ 2014"),
+        months_from_2014=_int(args.thang_tu_2014, "Số tháng lẻ từ 2014"),
+        average_base=_money(args.binh_quan, "Mức bình quân làm căn cứ đóng (--binh-quan)", required=False),
+        compulsory_years=_int(args.nam_bat_buoc, "Số năm đóng bắt buộc") if args.nam_bat_buoc is not None else None,
+        compulsory_months=_int(args.thang_bat_buoc, "Số tháng lẻ đóng bắt buộc"),
+        pension=_money(args.luong_huu, "Lương hưu (--luong-huu)", required=False),
+        months_on_pension=_int(args.thang_huong, "Số tháng đã hưởng lương hưu") if args.thang_huong is not None
+        else None,
+        relatives=_int(args.than_nhan, "Số thân nhân (--than-nhan)"),
+        relatives_no_carer=_int(args.khong_nguoi_nuoi, "Số thân nhân không có người nuôi dưỡng"),
+        died_at_work=args.tai_nan,
+    )
+
+
+def _maternity(args: argparse.Namespace) -> MaternityBenefit:
+    if args.ngay is None:
+        raise CalculatorInputError("Thiếu ngày sinh con (--ngay 2026-08-10).")
+    return maternity_benefit(
+        _date(args.ngay, "Ngày sinh con"),
+        _money(args.binh_quan, "Bình quân tiền lương 6 tháng (--binh-quan)", required=False),
+        role=_choice(args.nguoi, ROLE_ALIASES, "Người hưởng"),
+        scheme=_choice(args.che_do, SCHEMES, "Loại hình BHXH"),
+        babies=_int(args.so_con, "Số con sinh (--so-con)", 1),
+        child_order=_int(args.con_thu, "Con thứ (--con-thu)") if args.con_thu is not None else None,
+        caesarean=args.sinh_mo,
+        months_paid_in_12=_int(args.thang_dong_12, "Số tháng đóng trong 12 tháng") if args.thang_dong_12 is not None
+        else None,
+    )
+
+
+def _sickness(args: argparse.Namespace) -> SicknessBenefit:
+    return sickness_benefit(
+        _date(args.ngay),
+        _money(args.luong, "Tiền lương đóng BHXH tháng gần nhất (--luong)") or 0,
+        _int(args.so_ngay, "Số ngày nghỉ (--so-ngay)", None),
+        kind=_choice(args.loai, SICKNESS_ALIASES, "Trường hợp"),
+        years_paid=_int(args.nam, "Số năm đã đóng (--nam)"),
+        months_paid=_int(args.thang, "Số tháng lẻ (--thang)"),
+        heavy_work=args.nang_nhoc,
+        days_used=_int(args.da_nghi, "Số ngày đã nghỉ trong năm (--da-nghi)"),
+        child_age=_int(args.tuoi_con, "Tuổi của con (--tuoi-con)") if args.tuoi_con is not None else None,
+    )
+
+
+def _accident(args: argparse.Namespace) -> OccupationalAllowance:
+    return occupational_allowance(
+        _date(args.ngay),
+        _int(args.suy_giam, "Mức suy giảm khả năng lao động (--suy-giam)", None),
+        _money(args.luong, "Tiền lương tháng trước khi bị tai nạn (--luong)", required=False),
+        _int(args.nam, "Số năm đóng quỹ (--nam)"),
+        attendant=args.phuc_vu,
+    )
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -172,6 +258,36 @@ def _summary(result: Any) -> list[str]:
                 lines.append(f"  Lương hưu hằng tháng: {money(result.monthly_pension)}")
         else:
             lines.append("  Chưa đủ điều kiện hưởng lương hưu")
+    elif isinstance(result, SurvivorBenefits):
+        lines = [f"Chế độ tử tuất – ước tính (mất tháng {result.on.month:02d}/{result.on.year})",
+                 f"  Trợ cấp mai táng: {money(result.funeral_allowance)}" if result.funeral_eligible
+                 else "  Không có trợ cấp mai táng"]
+        if result.lump_sum is not None:
+            lines.append(f"  Tuất một lần: {money(result.lump_sum)}")
+        lines.append(f"  Tuất hằng tháng: {money(result.monthly_per_relative)}/tháng mỗi thân nhân"
+                     if result.monthly_eligible else "  Không đủ điều kiện tuất hằng tháng")
+        if result.monthly_total is not None:
+            lines.append(f"  Tuất hằng tháng cho {result.relatives_counted} thân nhân: {money(result.monthly_total)}")
+    elif isinstance(result, MaternityBenefit):
+        lines = [f"Thai sản – ước tính (sinh ngày {format_date(result.on)})",
+                 f"  Trợ cấp một lần: {money(result.lump_sum)}"]
+        if result.leave_pay is not None:
+            leave = f"{result.leave_months} tháng" if result.leave_months else f"{result.leave_days} ngày"
+            lines.append(f"  Trợ cấp thời gian nghỉ ({leave}): {money(result.leave_pay)}")
+        if result.second_child_leave_pay is not None:
+            lines.append(f"  Nếu quy định mới cho con thứ hai áp dụng: {money(result.second_child_leave_pay)} "
+                         "(chưa đối chiếu văn bản gốc)")
+    elif isinstance(result, SicknessBenefit):
+        lines = [f"Ốm đau – ước tính (theo quy định ngày {format_date(result.on)})",
+                 f"  Trợ cấp {result.days} ngày: {money(result.amount)}"]
+    elif isinstance(result, OccupationalAllowance):
+        lines = [f"Tai nạn lao động, bệnh nghề nghiệp – ước tính (tháng {result.on.month:02d}/{result.on.year})"]
+        if result.kind == "none":
+            lines.append("  Chưa đến mức được trợ cấp")
+        else:
+            label = "Trợ cấp một lần" if result.kind == "lump_sum" else "Trợ cấp hằng tháng"
+            value = result.amount if result.amount is not None else result.degree_part
+            lines.append(f"  {label}: {money(value)}")
     else:
         lines = [f"BHXH một lần – ước tính (theo quy định ngày {format_date(result.on)})",
                  f"  Số tiền: {money(result.amount)}",
@@ -214,8 +330,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `calc` (tu-nguyen, luong-huu, mot-lan) on a sub-parser collection."""
-    calc = subparsers.add_parser("calc", help="công cụ tính BHXH (tự nguyện, lương hưu, một lần)")
+    """Register `calc` (tu-nguyen, luong-huu, mot-lan, tu-tuat, thai-san, om-dau, tai-nan)."""
+    calc = subparsers.add_parser("calc", help="công cụ tính BHXH (tự nguyện, lương hưu, một lần, tử tuất, thai sản, "
+                                              "ốm đau, tai nạn lao động)")
     sub = calc.add_subparsers(dest="calc_command", required=True)
 
     p = sub.add_parser("tu-nguyen", aliases=["voluntary"], help="số tiền đóng BHXH tự nguyện")
@@ -257,4 +374,60 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--che-do", "--scheme", dest="che_do", default="tu-nguyen", metavar="tu-nguyen|bat-buoc")
     _common(p)
     p.set_defaults(func=_runner(_lump_sum, "mot-lan"))
+
+    p = sub.add_parser("tu-tuat", aliases=["survivor"], help="trợ cấp mai táng, tuất một lần, tuất hằng tháng")
+    for flag, english, dest in [("--nam-truoc-2014", "--years-before-2014", "nam_truoc_2014"),
+                                ("--thang-truoc-2014", "--months-before-2014", "thang_truoc_2014"),
+                                ("--nam-tu-2014", "--years-from-2014", "nam_tu_2014"),
+                                ("--thang-tu-2014", "--months-from-2014", "thang_tu_2014"),
+                                ("--nam-bat-buoc", "--compulsory-years", "nam_bat_buoc"),
+                                ("--thang-bat-buoc", "--compulsory-months", "thang_bat_buoc"),
+                                ("--thang-huong", "--months-on-pension", "thang_huong"),
+                                ("--than-nhan", "--relatives", "than_nhan"),
+                                ("--khong-nguoi-nuoi", "--relatives-no-carer", "khong_nguoi_nuoi")]:
+        p.add_argument(flag, english, dest=dest, metavar="SỐ")
+    p.add_argument("--binh-quan", "--average-base", dest="binh_quan", metavar="SỐ_TIỀN")
+    p.add_argument("--luong-huu", "--pension", dest="luong_huu", metavar="SỐ_TIỀN")
+    p.add_argument("--tinh-trang", "--status", dest="tinh_trang", default="dang-dong",
+                   help="dang-dong, bao-luu, huu (đang hưởng lương hưu)")
+    p.add_argument("--che-do", "--scheme", dest="che_do", default="bat-buoc", metavar="bat-buoc|tu-nguyen|ca-hai")
+    p.add_argument("--tai-nan", "--work-death", dest="tai_nan", action="store_true",
+                   help="chết do tai nạn lao động, bệnh nghề nghiệp")
+    _common(p)
+    p.set_defaults(func=_runner(_survivor, "tu-tuat"))
+
+    p = sub.add_parser("thai-san", aliases=["maternity"], help="trợ cấp thai sản khi sinh con")
+    p.add_argument("--binh-quan", "--average-salary", dest="binh_quan", metavar="SỐ_TIỀN",
+                   help="bình quân tiền lương đóng BHXH 6 tháng gần nhất")
+    p.add_argument("--nguoi", "--role", dest="nguoi", default="me", metavar="me|cha")
+    p.add_argument("--che-do", "--scheme", dest="che_do", default="bat-buoc", metavar="bat-buoc|tu-nguyen")
+    p.add_argument("--so-con", "--babies", dest="so_con", metavar="SỐ", help="số con trong lần sinh")
+    p.add_argument("--con-thu", "--child-order", dest="con_thu", metavar="SỐ", help="con thứ mấy")
+    p.add_argument("--sinh-mo", "--caesarean", dest="sinh_mo", action="store_true")
+    p.add_argument("--thang-dong-12", "--months-paid-in-12", dest="thang_dong_12", metavar="SỐ",
+                   help="số tháng đã đóng trong 12 tháng trước khi sinh")
+    _common(p)
+    p.set_defaults(func=_runner(_maternity, "thai-san"))
+
+    p = sub.add_parser("om-dau", aliases=["sickness"], help="trợ cấp ốm đau")
+    p.add_argument("--luong", "--salary", dest="luong", metavar="SỐ_TIỀN", help="tiền lương đóng BHXH tháng gần nhất")
+    p.add_argument("--so-ngay", "--days", dest="so_ngay", metavar="SỐ", help="số ngày làm việc nghỉ")
+    p.add_argument("--nam", "--years", dest="nam", metavar="NĂM")
+    p.add_argument("--thang", "--months", dest="thang", metavar="THÁNG")
+    p.add_argument("--loai", "--kind", dest="loai", default="ban-than", metavar="ban-than|dai-ngay|con-om")
+    p.add_argument("--tuoi-con", "--child-age", dest="tuoi_con", metavar="TUỔI")
+    p.add_argument("--da-nghi", "--days-used", dest="da_nghi", metavar="SỐ")
+    p.add_argument("--nang-nhoc", "--heavy-work", dest="nang_nhoc", action="store_true")
+    _common(p)
+    p.set_defaults(func=_runner(_sickness, "om-dau"))
+
+    p = sub.add_parser("tai-nan", aliases=["accident"], help="trợ cấp tai nạn lao động, bệnh nghề nghiệp")
+    p.add_argument("--suy-giam", "--degree", dest="suy_giam", metavar="%", help="mức suy giảm khả năng lao động")
+    p.add_argument("--luong", "--salary", dest="luong", metavar="SỐ_TIỀN",
+                   help="tiền lương đóng BHXH tháng trước khi bị tai nạn")
+    p.add_argument("--nam", "--years", dest="nam", metavar="NĂM", help="số năm đã đóng vào quỹ")
+    p.add_argument("--phuc-vu", "--attendant", dest="phuc_vu", action="store_true",
+                   help="suy giảm từ 81% và liệt cột sống, mù hai mắt, cụt/liệt hai chi hoặc tâm thần")
+    _common(p)
+    p.set_defaults(func=_runner(_accident, "tai-nan"))
     return calc
