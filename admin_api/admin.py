@@ -393,6 +393,15 @@ def _api_router(service: Service) -> APIRouter:
         return _csv_response("topics.csv", ["day", "topic", "label", "questions", "answered", "choices", "declined"],
                              rows)
 
+    @router.get("/review")
+    def review(_: StaffDep) -> Any:
+        """Entries to re-review: a cited document changed since their review (error), or the scope
+        is unknown or the review is old (warning). Same list as `bhxh kb check`."""
+        from knowledge.registry import review_flags
+
+        return [{"entry_id": f.entry_id, "file": f.file, "severity": f.severity, "reason": f.reason,
+                 "reviewed_on": f.reviewed_on.isoformat()} for f in review_flags(service.engine.kb)]
+
     @router.get("/entries", response_model=list[skb.EntrySummary])
     def entries(_: StaffDep, topic: TopicQ = None, q: Contains = None) -> Any:
         """Entries in force (YAML merged with staff records)."""
@@ -583,6 +592,19 @@ SECURITY_HEADERS = {
 }
 
 
+def _review_list(kb: Any) -> list[dict[str, Any]]:
+    """Entries to re-review, one row per entry (errors first), for the dashboard panel."""
+    from knowledge.registry import review_flags
+
+    rows: dict[str, dict[str, Any]] = {}
+    for f in review_flags(kb):
+        row = rows.setdefault(f.entry_id, {"entry_id": f.entry_id, "file": f.file, "error": False,
+                                           "reviewed_on": f.reviewed_on.isoformat(), "reasons": []})
+        row["error"] |= f.severity == "error"
+        row["reasons"].append(f.reason)
+    return sorted(rows.values(), key=lambda r: (not r["error"], r["reviewed_on"], r["entry_id"]))
+
+
 def _dashboard_context(service: Service, days: int, channel: str | None) -> dict[str, Any]:
     store, engine = service.store, service.engine
     trends = an.topic_trends(store, days, channel)
@@ -608,6 +630,7 @@ def _dashboard_context(service: Service, days: int, channel: str | None) -> dict
             outcomes={o: v[window] for o, v in series.outcomes.items()})),
         "outcome_legend": [(OUTCOME_LABELS[o], swatch(OUTCOME_COLOURS[o])) for o in an.OUTCOMES],
         "sparks": {t: sparkline(v) for t, v in spark.items()},
+        "review": _review_list(engine.kb),
         "kpi": {
             "total": trends.total_current, "previous": trends.total_previous,
             "change_pct": (round(100 * (trends.total_current - trends.total_previous) / trends.total_previous)
