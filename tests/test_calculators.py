@@ -14,14 +14,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.calc_cli import add_calc_parser
-from knowledge.calc_intent import LUMP_SUM, PENSION, VOLUNTARY, detect_calculator_request, parse_amount
+from bot.calculator_replies import calculator_reply
+from knowledge.calc_intent import (
+    LUMP_SUM,
+    MATERNITY,
+    OCCUPATIONAL,
+    PENSION,
+    SICKNESS,
+    SURVIVOR,
+    VOLUNTARY,
+    detect_calculator_request,
+    parse_amount,
+)
 from knowledge.calculators import (
     PAYMENT_PERIODS,
     SUPPORT_GROUPS,
     CalculatorInputError,
     lump_sum,
+    maternity_benefit,
+    occupational_allowance,
     pension_estimate,
     result_to_dict,
+    sickness_benefit,
+    survivor_benefits,
     voluntary_contribution,
 )
 from knowledge.params import ParameterTable, default_table
@@ -466,3 +481,317 @@ def test_absurd_amounts_get_a_clear_message_not_a_crash():
             voluntary_contribution(income, "other", 1, dt.date(2026, 3, 1))
     with pytest.raises(CalculatorInputError):
         lump_sum(1, 0, 1, 0, 1e300, dt.date(2026, 3, 1))
+
+
+# ================================================================ survivor, maternity, sickness, accident
+# Reference level: 2.340.000 đồng until 30/6/2026, 2.530.000 đồng from 1/7/2026 (parameter table).
+
+MARCH, AUGUST = dt.date(2026, 3, 15), dt.date(2026, 8, 10)
+
+
+# ---------------------------------------------------------------- survivors
+
+
+def test_survivor_ten_years_from_2014() -> None:
+    # 10 years from 2014 × 2 months = 20 months × 8.000.000 = 160.000.000;
+    # funeral 10 × 2.340.000 (March 2026) = 23.400.000; under 15 compulsory years: no monthly benefit.
+    r = survivor_benefits("contributing", MARCH, years_from_2014=10, average_base=8_000_000)
+    assert (r.lump_sum, r.lump_sum_months_of_base, r.funeral_allowance) == (160_000_000, 20, 23_400_000)
+    assert not r.monthly_eligible and r.monthly_total is None
+    assert "Luật 41/2024/QH15, Điều 89, khoản 1, điểm b" in r.sources
+    assert any("160.000.000 đồng" in s for s in r.steps)
+
+
+def test_survivor_odd_months_before_2014_move_and_round() -> None:
+    # 5y4m before 2014 + 6y4m from 2014: the 4 odd months move → 5y and 6y8m (= 7 years);
+    # 1,5 × 5 + 2 × 7 = 21,5 months × 5.000.000 = 107.500.000; funeral 10 × 2.530.000 = 25.300.000.
+    r = survivor_benefits("reserved", AUGUST, years_before_2014=5, months_before_2014=4, years_from_2014=6,
+                          months_from_2014=4, average_base=5_000_000)
+    assert (r.lump_sum, r.lump_sum_months_of_base, r.funeral_allowance) == (107_500_000, 21.5, 25_300_000)
+
+
+def test_survivor_floor_of_three_months_and_no_funeral_under_12_months() -> None:
+    # 8 months from 2014 → 1 year × 2 = 2 months, below the floor of 3: 3 × 6.000.000 = 18.000.000.
+    r = survivor_benefits("contributing", AUGUST, months_from_2014=8, average_base=6_000_000)
+    assert (r.lump_sum, r.lump_sum_months_of_base) == (18_000_000, 3)
+    assert not r.funeral_eligible and r.funeral_allowance == 0
+
+
+def test_survivor_monthly_for_relatives_capped_at_four() -> None:
+    # 8 years before + 12 from 2014: 1,5 × 8 + 2 × 12 = 36 months × 10.000.000 = 360.000.000.
+    # Monthly (≥ 15 compulsory years): 50% × 2.530.000 = 1.265.000; no carer 70% = 1.771.000.
+    # 2 relatives + 1 without a carer: 2 × 1.265.000 + 1.771.000 = 4.301.000, from 01/10/2026.
+    death = dt.date(2026, 9, 20)
+    r = survivor_benefits("contributing", death, years_before_2014=8, years_from_2014=12,
+                          average_base=10_000_000, relatives=2, relatives_no_carer=1)
+    assert r.lump_sum == 360_000_000 and r.monthly_eligible
+    assert (r.monthly_per_relative, r.monthly_per_relative_no_carer, r.monthly_total) == (1_265_000, 1_771_000,
+                                                                                       4_301_000)
+    assert r.monthly_start == dt.date(2026, 10, 1)
+    # 5 relatives: at most 4 are paid, 4 × 1.265.000 = 5.060.000.
+    r5 = survivor_benefits("contributing", death, years_from_2014=20, average_base=10_000_000, relatives=5)
+    assert (r5.relatives_counted, r5.monthly_total) == (4, 5_060_000)
+
+
+@pytest.mark.parametrize(("drawn", "months", "amount"), [
+    (1, 48, 288_000_000),  # died in the first 2 months: 48 × 6.000.000
+    (36, 31, 186_000_000),  # 48 − 0,5 × (36 − 2) = 31 months × 6.000.000
+    (100, 3, 18_000_000),  # 48 − 0,5 × 98 < 3: the floor, 3 × 6.000.000
+])
+def test_survivor_of_a_pensioner(drawn: int, months: float, amount: int) -> None:
+    r = survivor_benefits("retired", dt.date(2026, 4, 12), pension=6_000_000, months_on_pension=drawn)
+    assert (r.lump_sum_months_of_base, r.lump_sum) == (months, amount)
+    assert r.funeral_allowance == 23_400_000 and r.monthly_eligible
+
+
+def test_survivor_voluntary_short_record_gets_what_was_paid() -> None:
+    # Voluntary, 36 months (< 60): the contributions, 22% × 3.000.000 × 36 = 23.760.000; no funeral (< 60 months).
+    r = survivor_benefits("contributing", AUGUST, scheme="voluntary", years_from_2014=3, average_base=3_000_000)
+    assert r.lump_sum == 23_760_000 and not r.funeral_eligible and not r.monthly_eligible
+    assert "Luật 41/2024/QH15, Điều 110, khoản 2, điểm c" in r.sources
+    # 6 voluntary years: 2 × 6 = 12 × 3.000.000 = 36.000.000, funeral 25.300.000.
+    r6 = survivor_benefits("contributing", AUGUST, scheme="voluntary", years_from_2014=6, average_base=3_000_000)
+    assert (r6.lump_sum, r6.funeral_allowance) == (36_000_000, 25_300_000)
+
+
+def test_survivor_mixed_record_needs_15_compulsory_years_for_monthly() -> None:
+    r = survivor_benefits("reserved", AUGUST, scheme="both", years_from_2014=15, compulsory_years=12,
+                          average_base=5_000_000)
+    assert not r.monthly_eligible and r.funeral_eligible and r.lump_sum == 150_000_000  # 30 × 5.000.000
+    with pytest.raises(CalculatorInputError, match="bắt buộc"):
+        survivor_benefits("reserved", AUGUST, scheme="both", years_from_2014=5, average_base=5_000_000)
+
+
+def test_survivor_death_at_work() -> None:
+    # 2 years: 4 months × 7.000.000 = 28.000.000; monthly allowed; OSH Art. 53: 36 × 2.530.000 = 91.080.000.
+    r = survivor_benefits("contributing", AUGUST, years_from_2014=2, average_base=7_000_000, died_at_work=True)
+    assert (r.lump_sum, r.work_death_allowance) == (28_000_000, 91_080_000) and r.monthly_eligible
+    assert "Luật 84/2015/QH13, Điều 53" in r.sources
+
+
+@pytest.mark.parametrize(("call", "fragment"), [
+    (lambda: survivor_benefits("dead", AUGUST, years_from_2014=2), "Tình trạng"),
+    (lambda: survivor_benefits("contributing", AUGUST), "ít nhất 1 tháng"),
+    (lambda: survivor_benefits("contributing", AUGUST, years_from_2014=2, months_from_2014=14), "0 đến 11"),
+    (lambda: survivor_benefits("contributing", AUGUST, years_from_2014=2, average_base=-5), "lớn hơn 0"),
+    (lambda: survivor_benefits("contributing", dt.date(2024, 5, 1), years_from_2014=2), "Chưa có số liệu"),
+])
+def test_survivor_refuses_bad_input(call, fragment: str) -> None:
+    with pytest.raises(CalculatorInputError, match=fragment):
+        call()
+
+
+# ---------------------------------------------------------------- maternity
+
+
+def test_maternity_mother_before_july_2026() -> None:
+    # 2 × 2.340.000 = 4.680.000; 6 months × 100% × 7.500.000 = 45.000.000; total 49.680.000.
+    r = maternity_benefit(dt.date(2026, 3, 10), 7_500_000)
+    assert (r.lump_sum, r.leave_months, r.leave_pay, r.total) == (4_680_000, 6, 45_000_000, 49_680_000)
+    assert r.second_child_leave is None
+    assert "Bộ luật 45/2019/QH14, Điều 139, khoản 1" in r.sources
+
+
+def test_maternity_second_child_from_july_2026_is_flagged_not_asserted() -> None:
+    # 2 × 2.530.000 = 5.060.000; held law: 6 × 7.500.000 = 45.000.000; reported rule: 7 × 7.500.000 = 52.500.000.
+    r = maternity_benefit(AUGUST, 7_500_000, child_order=2)
+    assert (r.lump_sum, r.leave_months, r.leave_pay) == (5_060_000, 6, 45_000_000)
+    assert (r.second_child_leave, r.second_child_leave_pay) == (7, 52_500_000)
+    assert any("chưa có văn bản gốc" in s and "52.500.000 đồng" in s for s in r.steps)
+    first = maternity_benefit(AUGUST, 7_500_000, child_order=1)
+    assert first.second_child_leave is None
+
+
+def test_maternity_twins_and_ceiling() -> None:
+    # Twins: 2 × 2.340.000 × 2 = 9.360.000; 6 + 1 = 7 months × 6.000.000 = 42.000.000.
+    r = maternity_benefit(dt.date(2026, 3, 10), 6_000_000, babies=2)
+    assert (r.lump_sum, r.leave_months, r.leave_pay) == (9_360_000, 7, 42_000_000)
+    # 60 million is above the contribution ceiling 20 × 2.340.000 = 46.800.000: 6 × 46.800.000 = 280.800.000.
+    assert maternity_benefit(dt.date(2026, 3, 10), 60_000_000).leave_pay == 280_800_000
+
+
+@pytest.mark.parametrize(("kwargs", "days", "pay"), [
+    ({"caesarean": True}, 7, 2_625_000),  # 7 × 9.000.000 ÷ 24 = 7 × 375.000
+    ({}, 5, 1_875_000),  # 5 × 375.000
+    ({"babies": 2, "caesarean": True}, 14, 5_250_000),
+    ({"babies": 3}, 13, 4_875_000),  # twins 10 + 3 for the third
+])
+def test_maternity_father(kwargs: dict, days: int, pay: int) -> None:
+    r = maternity_benefit(dt.date(2026, 3, 10), 9_000_000, role="father", **kwargs)
+    assert (r.leave_days, r.leave_pay, r.lump_sum) == (days, pay, 0)
+
+
+def test_maternity_conditions_and_voluntary() -> None:
+    r = maternity_benefit(AUGUST, 7_000_000, months_paid_in_12=4)
+    assert r.eligible is False and r.total == 0 and "Chưa đủ điều kiện" in r.steps[0]
+    v = maternity_benefit(AUGUST, scheme="voluntary", babies=2)  # 2.000.000 per child
+    assert v.lump_sum == 4_000_000 and v.total == 4_000_000
+    with pytest.raises(CalculatorInputError, match="Số con"):
+        maternity_benefit(AUGUST, 7_000_000, babies=0)
+
+
+# ---------------------------------------------------------------- sickness
+
+
+def test_sickness_ordinary_days() -> None:
+    # 75% × 6.000.000 ÷ 24 = 187.500 a day × 10 = 1.875.000.
+    r = sickness_benefit(ON, 6_000_000, 10, years_paid=12)
+    assert (r.daily_amount, r.amount, r.annual_limit) == (187_500, 1_875_000, 30)
+    assert "Luật 41/2024/QH15, Điều 45, khoản 5" in r.sources
+
+
+def test_sickness_limit_long_term_and_heavy_work() -> None:
+    # 35 days, under 15 years: 30 paid × 187.500 = 5.625.000, 5 unpaid.
+    r = sickness_benefit(ON, 6_000_000, 35, years_paid=12)
+    assert (r.days_at_full_rate, r.days_unpaid, r.amount) == (30, 5, 5_625_000)
+    # Long-term illness, 20 years: 40 × 187.500 = 7.500.000 + 10 × 55% × 6.000.000 ÷ 24 (137.500) = 8.875.000.
+    r = sickness_benefit(ON, 6_000_000, 50, years_paid=20, kind="long_term")
+    assert (r.days_at_long_term_rate, r.long_term_rate_percent, r.amount) == (10, 55, 8_875_000)
+    assert sickness_benefit(ON, 6_000_000, 1, years_paid=16, heavy_work=True).annual_limit == 50
+    assert sickness_benefit(ON, 6_000_000, 1, years_paid=30).annual_limit == 60
+    # 25 days already used of 30: 5 of 10 days paid.
+    assert sickness_benefit(ON, 6_000_000, 10, days_used=25).days_at_full_rate == 5
+
+
+def test_sickness_child() -> None:
+    # 75% × 8.000.000 ÷ 24 = 250.000 × 5 = 1.250.000; limit 20 days under 3, 15 from 3 to under 7.
+    r = sickness_benefit(ON, 8_000_000, 5, kind="child", child_age=2)
+    assert (r.amount, r.annual_limit) == (1_250_000, 20)
+    assert sickness_benefit(ON, 8_000_000, 5, kind="child", child_age=5).annual_limit == 15
+    with pytest.raises(CalculatorInputError, match="dưới 7 tuổi"):
+        sickness_benefit(ON, 8_000_000, 5, kind="child", child_age=7)
+    with pytest.raises(CalculatorInputError, match="1 đến 366"):
+        sickness_benefit(ON, 8_000_000, 0)
+
+
+# ---------------------------------------------------------------- occupational accident
+
+
+def test_accident_monthly() -> None:
+    # (30% + 2% × (35 − 31)) × 2.340.000 = 38% × 2.340.000 = 889.200;
+    # (0,5% + 0,3% × (8 − 1)) × 9.000.000 = 2,6% × 9.000.000 = 234.000; total 1.123.200 a month.
+    r = occupational_allowance(ON, 35, 9_000_000, 8)
+    assert (r.kind, r.degree_part, r.years_part, r.amount) == ("monthly", 889_200, 234_000, 1_123_200)
+    assert "Luật 84/2015/QH13, Điều 49, khoản 2, điểm b" in r.sources
+
+
+def test_accident_lump_sum() -> None:
+    # (5 + 0,5 × (20 − 5)) × 2.530.000 = 12,5 × 2.530.000 = 31.625.000;
+    # (0,5 + 0,3 × 7) × 9.000.000 = 2,6 × 9.000.000 = 23.400.000; total 55.025.000.
+    r = occupational_allowance(AUGUST, 20, 9_000_000, 8)
+    assert (r.kind, r.degree_part, r.years_part, r.amount) == ("lump_sum", 31_625_000, 23_400_000, 55_025_000)
+    # 5%, 1 year: 5 × 2.530.000 = 12.650.000 + 0,5 × 6.000.000 = 3.000.000 → 15.650.000.
+    assert occupational_allowance(AUGUST, 5, 6_000_000, 1).amount == 15_650_000
+
+
+def test_accident_attendant_and_thresholds() -> None:
+    # 85%: (30% + 2% × 54) = 138% × 2.530.000 = 3.491.400; 0 years → 0,5% × 10.000.000 = 50.000;
+    # attendant 1 × 2.530.000; total 6.071.400.
+    r = occupational_allowance(AUGUST, 85, 10_000_000, 0, attendant=True)
+    assert (r.degree_part, r.years_part, r.attendant_allowance, r.amount) == (3_491_400, 50_000, 2_530_000,
+                                                                             6_071_400)
+    assert occupational_allowance(AUGUST, 3, 10_000_000, 5).kind == "none"
+    assert occupational_allowance(AUGUST, 40).amount is None  # no salary: only the degree part
+    for bad in (101, -1):
+        with pytest.raises(CalculatorInputError, match="0 đến 100"):
+            occupational_allowance(AUGUST, bad, 10_000_000, 5)
+
+
+@pytest.mark.skipif(not LAW_TEXT.exists(), reason="shared legal texts not available")
+def test_new_calculators_cite_existing_articles() -> None:
+    law = _law_structure()
+    results = [
+        survivor_benefits("contributing", AUGUST, years_before_2014=8, years_from_2014=12, average_base=10_000_000,
+                          relatives=1),
+        survivor_benefits("retired", AUGUST, pension=6_000_000, months_on_pension=30),
+        survivor_benefits("contributing", AUGUST, scheme="voluntary", years_from_2014=3, average_base=3_000_000),
+        survivor_benefits("reserved", AUGUST, scheme="both", years_from_2014=15, compulsory_years=12,
+                          average_base=5_000_000, died_at_work=True),
+        maternity_benefit(AUGUST, 7_500_000, child_order=2),
+        maternity_benefit(AUGUST, 7_500_000, role="father", babies=2, caesarean=True),
+        maternity_benefit(AUGUST, scheme="voluntary"),
+        sickness_benefit(ON, 6_000_000, 50, years_paid=20, kind="long_term"),
+        sickness_benefit(ON, 6_000_000, 5, kind="child", child_age=2),
+    ]
+    for source in (s for r in results for s in r.sources):
+        citation = parse_citation(source)
+        if citation.number != "41/2024/QH15":
+            continue
+        assert citation.article in law, source
+        if citation.clause is not None:
+            assert citation.clause in law[citation.article], source
+        if citation.point is not None:
+            assert citation.point in law[citation.article][citation.clause], source
+
+
+# ---------------------------------------------------------------- triggering from letters
+
+
+@pytest.mark.parametrize(("text", "calculator"), [
+    ("bố tôi đóng bhxh 10 năm, lương bình quân 8 triệu, mất tháng 3/2026, gia đình được tuất một lần bao nhiêu?",
+     SURVIVOR),
+    ("bo toi dong bhxh 10 nam, luong binh quan 8 trieu, mat thang 3/2026, gia dinh duoc tuat mot lan bao nhieu?",
+     SURVIVOR),
+    ("Chồng tôi đóng bảo hiểm 16 năm ở công ty, lương 9 triệu, mất tháng 9/2026. Gia đình tôi được những khoản gì?",
+     SURVIVOR),
+    ("ba em dang huong luong huu 5tr, ve huu duoc 2 nam thi mat thang 10/2026, nha em duoc nhan bao nhieu tien",
+     SURVIVOR),
+    ("Em lương đóng BHXH 7,5 triệu, dự sinh con tháng 8/2026, nghỉ thai sản được bao nhiêu tiền ạ?", MATERNITY),
+    ("em luong 7tr, sinh con thu 2 vao thang 9/2026 thi duoc huong thai san bao nhieu", MATERNITY),
+    ("tôi nghỉ ốm 10 ngày, lương đóng bảo hiểm 6 triệu, được bao nhiêu tiền", SICKNESS),
+    ("toi bi tai nan lao dong suy giam 35%, luong 9 trieu, dong 8 nam, duoc tro cap bao nhieu", OCCUPATIONAL),
+])
+def test_letters_trigger_the_benefit_calculators(text: str, calculator: str) -> None:
+    request = detect_calculator_request(text)
+    assert request is not None and request.calculator == calculator
+    reply = calculator_reply(request, dt.date(2026, 12, 3), default_table())
+    assert reply is not None and reply.kind == "calculator" and "Căn cứ:" in reply.text
+
+
+def test_letter_reply_shows_the_worked_amounts() -> None:
+    text = "bố tôi đóng bhxh 10 năm, lương bình quân 8 triệu, mất tháng 3/2026, gia đình được tuất một lần bao nhiêu?"
+    reply = calculator_reply(detect_calculator_request(text), dt.date(2026, 12, 3), default_table())  # type: ignore
+    assert reply is not None
+    assert "160.000.000 đồng" in reply.text and "23.400.000 đồng" in reply.text and "Giả định" in reply.text
+    assert reply.topic == "survivors"
+
+
+@pytest.mark.parametrize("text", [
+    "tuất một lần là gì",
+    "tuat mot lan la gi",
+    "điều kiện hưởng tuất hằng tháng",
+    "dieu kien huong tuat hang thang",
+    "hồ sơ hưởng chế độ tử tuất gồm những gì",
+    "nghỉ thai sản được bao nhiêu tháng",
+    "nghi om duoc bao nhieu ngay mot nam",
+    "tai nạn lao động là gì",
+    "mất bao lâu thì nhận được tiền thai sản",
+    "tôi bị mất sổ bhxh thì làm thế nào",
+])
+def test_ordinary_questions_are_not_calculations(text: str) -> None:
+    assert detect_calculator_request(text) is None
+
+
+def test_how_much_without_figures_asks_the_knowledge_base() -> None:
+    request = detect_calculator_request("sinh con được bao nhiêu tiền")
+    assert request is not None and request.calculator == MATERNITY
+    assert calculator_reply(request, dt.date(2026, 12, 3), default_table()) is None
+
+
+def test_cli_new_calculators(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["calc", "tu-tuat", "--ngay", "2026-03-15", "--nam-tu-2014", "10", "--binh-quan",
+                            "8000000", "--json"], capsys)
+    assert code == 0 and json.loads(out)["lump_sum"] == 160_000_000
+    code, out, _ = run_cli(["calc", "thai-san", "--ngay", "2026-08-10", "--binh-quan", "7,5tr", "--con-thu", "2"],
+                           capsys)
+    assert code == 0 and "52.500.000 đồng" in out and "45.000.000 đồng" in out
+    code, out, _ = run_cli(["calc", "sickness", "--salary", "6000000", "--days", "10", "--years", "12",
+                            "--date", "2026-03-01", "--json"], capsys)
+    assert code == 0 and json.loads(out)["amount"] == 1_875_000
+    code, out, _ = run_cli(["calc", "tai-nan", "--suy-giam", "35", "--luong", "9000000", "--nam", "8", "--ngay",
+                            "2026-03-01"], capsys)
+    assert code == 0 and "1.123.200 đồng" in out
+    code, out, err = run_cli(["calc", "tai-nan", "--suy-giam", "135"], capsys)
+    assert code == 2 and "0 đến 100" in err
+    code, out, err = run_cli(["calc", "tu-tuat", "--nam-tu-2014", "3"], capsys)
+    assert code == 2 and "ngày mất" in err
