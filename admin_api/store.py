@@ -44,6 +44,7 @@ SCHEMA_VERSION = 2  # 2: inbox
 INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
 INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
 INBOX_MEMORY = 10_000  # deliveries remembered in memory while the database refuses writes
+LOGGED_CHARS = 4000  # the longest question text kept in the log (the engine reads 2,000)
 
 
 def utcnow() -> str:
@@ -200,8 +201,10 @@ class Store:
             "channel": q.channel,
             "user_hash": self.hash_user(q.channel, q.user_id),
             "message_id": q.message_id,
-            "text": valid_unicode(redact_pii(q.text)[:4000]),
-            "normalized": valid_unicode(redact_pii(q.normalized)[:4000]),
+            # redact_pii cuts the text to LOGGED_CHARS before any other work (linear, bounded cost:
+            # the raw text may be 20,000 characters) and stores it as the engine read it.
+            "text": valid_unicode(redact_pii(q.text, LOGGED_CHARS)),
+            "normalized": valid_unicode(redact_pii(q.normalized, LOGGED_CHARS)),
             "topic": q.topic,
             "entry_id": q.entry_id,
             "score": round(float(q.score), 4),

@@ -62,74 +62,9 @@ def folded_tokens(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- PII
 
-# Each pattern is anchored on non-digit boundaries so that a longer run of
-# digits (an amount of money, a date) is never half-redacted.
-_PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
-    # 12-digit citizen ID (CCCD), also written in groups of 3, 4 or 6 digits.
-    ("[CCCD]", re.compile(
-        r"(?<![\d.,])(?:\d{12}|\d{3}[ .-]\d{3}[ .-]\d{3}[ .-]\d{3}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{6}[ .-]\d{6})"
-        r"(?![\d.,]\d)")),
-    # Vietnamese phone numbers: 0, or 84 / +84 / 0084 / (+84) optionally followed by 0 or (0),
-    # then 9 digits: mobile prefixes 3/5/7/8/9, landlines 02x (area code possibly in brackets);
-    # spaces, dots or hyphens allowed between digits.
-    (
-        "[SĐT]",
-        re.compile(
-            r"(?<![\d.,])(?:\(?(?:\+|00)?84\)?[ .-]?(?:\(0\)[ .-]?|0[ .-]?)?|\(?0)"
-            r"[ .-]?[235789][ .-]?\d\)?(?:[ .-]?\d){7,8}(?![\d.,]?\d)"
-        ),
-    ),
-    # 10-digit social-insurance number (mã số BHXH); checked after phones so a
-    # "09…" mobile number is labelled as a phone.
-    ("[MÃ BHXH]", re.compile(r"(?<![\d.,])\d{10}(?![\d.,]?\d)")),
-    # Old 9-digit identity card (CMND) only when introduced as such.
-    ("[CMND]", re.compile(r"(?i)(?<=cmnd)(?:\s*(?:số|so|:)\s*)*\d{9}(?!\d)")),
-]
-
-# Names introduced in the first person: "tôi tên là Nguyễn Văn A", "tên tôi là …", "tôi là Trần Văn B".
-_INTRO = (r"(?:tôi|toi|em|con|cháu|chau|mình|minh)\s+(?:tên\s+là|ten\s+la|tên|ten)"
-          r"|(?:tên|ten)\s+(?:tôi|toi|em|con|cháu|chau|mình|minh)\s+(?:là|la)")
-_NAME_INTRO = re.compile(rf"(?i)\b({_INTRO})\s*[:,]?\s*([\wÀ-ỹ]+(?:\s+[\wÀ-ỹ]+){{0,4}})")
-# "tôi là" introduces a name only when two or more capitalized words follow.
-_I_AM = re.compile(r"(?i)\b((?:tôi|toi|em|mình|minh)\s+(?:là|la))\s+([\wÀ-ỹ]+(?:\s+[\wÀ-ỹ]+){1,4})")
-# Where a name typed in lower case ends ("tôi tên là lan muốn hỏi…"): words no name is made of.
-_NOT_NAME = frozenset(
-    "muốn hỏi xin năm nay đang có ở làm sinh em tôi mình bị đã được cho về và là thì nhưng quê sống hiện "
-    "nghỉ đóng tham hay với vừa mới ạ nha nhé cần không bhxh bảo tuổi hiện muon hoi dang co lam "
-    "toi minh bi da duoc ve va thi nhung que song nghi dong tham voi vua moi can khong ko k dc".split())
-
-
-def _redact_name(m: re.Match[str]) -> str:
-    """The introduced name as [TÊN]: a run of capitalized words, or lower-case words up to one
-    that no name is made of (the first word after "tên là" is the name either way)."""
-    words = list(re.finditer(r"\S+", m.group(2)))
-    if words[0].group()[0].isupper():
-        n = next((i for i, w in enumerate(words) if not w.group()[0].isupper()), len(words))
-    else:
-        n = next((i for i, w in enumerate(words) if w.group().lower() in _NOT_NAME or w.group()[0].isdigit()),
-                 len(words))
-    n = max(n, 1)
-    return f"{m.group(1)} [TÊN]{m.group(2)[words[n - 1].end():]}"
-
-
-def redact_pii(text: str) -> str:
-    """Replace ID numbers, insurance numbers, phones, e-mails and self-introduced names."""
-    text = nfc(text)
-    for label, pattern in _PII_PATTERNS:
-        text = pattern.sub(label, text)
-    text = _NAME_INTRO.sub(_redact_name, text)
-    return _I_AM.sub(_redact_i_am, text)
-
-
-def _redact_i_am(m: re.Match[str]) -> str:
-    """"tôi là Nguyễn Văn An" (two or more capitalized words) → "tôi là [TÊN]"; "tôi là người…" stays."""
-    words = list(re.finditer(r"\S+", m.group(2)))
-    n = next((i for i, w in enumerate(words) if not w.group()[0].isupper()), len(words))
-    if n < 2:
-        return m.group(0)
-    return f"{m.group(1)} [TÊN]{m.group(2)[words[n - 1].end():]}"
-
+# Redaction lives in retrieval/pii.py (its own module: bounded, linear, every written form);
+# re-exported here because every caller has always imported it from this module.
+from retrieval.pii import MAX_REDACT_CHARS, redact_pii  # noqa: E402, F401
 
 # ---------------------------------------------------------------- boilerplate
 

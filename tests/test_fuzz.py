@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import re
 import sqlite3
 import time
 import unicodedata
@@ -26,6 +27,7 @@ from fakes.zalo import FakeZaloBot, FakeZaloOA, bot_update, oa_event
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_pii import _name_form, _number_form
 
 from admin_api.app import MAX_BODY_BYTES, create_app
 from admin_api.store import Store
@@ -617,3 +619,42 @@ def test_phone_and_id_forms_found_by_fuzzing_are_redacted(text: str) -> None:
     redacted = redact_pii(f"liên hệ {text} nhé")
     assert not any(ch.isdigit() for ch in redacted), redacted
     assert "[SĐT]" in redacted or "[CCCD]" in redacted
+
+
+# The security review's forms (F2): numbers grouped and split any way (NBSP, newlines, " - ", "/", markup,
+# full-width digits), names after form labels and sign-offs, e-mails without a domain ending. Sent through
+# /api/ask and a webhook; then the stored values and the raw bytes of the database and its WAL are read.
+_review_case = st.one_of(
+    _number_form().map(lambda c: (c[0], c[1], "number")),
+    _name_form().map(lambda c: (c[0], c[1], "name")),
+    st.builds(lambda u, d: (f"mail {u}@{d}", u, "email"),
+              st.from_regex(r"[a-z][a-z0-9.]{4,12}[a-z0-9]", fullmatch=True), st.sampled_from(["gmail", "yahoo"])),
+)
+
+
+@settings(FUZZ, max_examples=40)
+@given(case=_review_case, channel=st.sampled_from(CHANNELS),
+       wrap=st.sampled_from(["{}", "Kính gửi BHXH,\n{}\nEm hỏi rút một lần ạ.", "<p>{}</p> hỏi thai sản"]))
+def test_review_pii_forms_never_reach_the_database_or_its_wal(world: SimpleNamespace, case: tuple[str, str, str],
+                                                             channel: str, wrap: str) -> None:
+    form, secret, kind = case
+    question = wrap.format(form)
+    before = question_count(world.service)
+    assert_polite(world.client.post("/api/ask", json={"question": question, "user_id": "pii-review"}))
+    user = f"u-pii-{next(_ids)}"
+    response = post_webhook(world, channel, json.dumps(message(channel, question, user), ensure_ascii=False).encode())
+    assert response.json() == {"ok": True}
+    wait_for(lambda: question_count(world.service) == before + 2)
+    texts, files = stored(world.db)
+    if kind == "number":  # no six consecutive digits of the number, however they were grouped
+        with contextlib.closing(sqlite3.connect(world.db)) as con:
+            logged = [v for row in con.execute("SELECT text, normalized FROM questions WHERE id > ?", [before])
+                      for v in row] + [json.dumps(json.loads(p), ensure_ascii=False)
+                                   for (p,) in con.execute("SELECT payload FROM inbox WHERE payload IS NOT NULL")]
+        for value in logged:
+            digits = re.sub(r"[\s.\-/_()]", "", unicodedata.normalize("NFKC", value or ""))
+            assert not any(secret[i:i + 6] in digits for i in range(len(secret) - 5)), (form, value)
+    else:
+        assert secret not in texts, (form, secret)
+    for raw in {secret, form}:
+        assert raw.encode() not in files, raw
