@@ -98,7 +98,7 @@ def _print_reply(reply, as_json: bool) -> None:
     else:
         print(reply.full_text(), flush=True)
         if reply.related:
-            print("\nCâu hỏi liên quan:\n" + "\n".join(f"- {c.question}" for c in reply.related))
+            print("\nCó thể bạn muốn hỏi:\n" + "\n".join(f"- {c.question}" for c in reply.related))
         print(flush=True)
 
 

@@ -56,7 +56,8 @@ class Thresholds:
     min_confidence: float = 0.84
     coverage_weight: float = 0.0
     oos_margin: float = -0.01
-    choice_margin: float = 0.05
+    choice_margin: float = 0.01  # closer than this to the best: truly indistinguishable, ask to choose
+    alternative_margin: float = 0.08  # closer than this: answer the best, offer these as "Có thể bạn muốn hỏi"
     min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
     max_choices: int = 3
 
@@ -236,7 +237,8 @@ class Engine:
         close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
         if close:
             return "choices", [top, *close], score
-        return "answer", [top], score
+        alternatives = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.alternative_margin]
+        return "answer", [top, *alternatives], score
 
     def decide(self, text: str, candidates: list[Candidate], on: dt.date,
                thresholds: Thresholds | None = None) -> Reply:
@@ -255,7 +257,9 @@ class Engine:
             choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen)
             return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:", topic=top.topic,
                          score=score, choices=choices, normalized=normalized, candidates=ranked)
-        return self.answer(top, on, score=score, normalized=normalized, candidates=ranked)
+        alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen[1:])
+        return self.answer(top, on, score=score, normalized=normalized, candidates=ranked,
+                           alternatives=alternatives)
 
     @staticmethod
     def _outside_wins(outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
@@ -266,8 +270,10 @@ class Engine:
     # ------------------------------------------------------------ replies
 
     def answer(self, entry: Entry, on: dt.date, *, score: float = 1.0, normalized: str = "",
-               candidates: tuple[str, ...] = ()) -> Reply:
-        related = tuple(Choice(r, self.kb.entries[r].question) for r in entry.related if r in self.kb.entries)
+               candidates: tuple[str, ...] = (), alternatives: tuple[Choice, ...] = ()) -> Reply:
+        """The entry's answer for `on`; close runners-up (`alternatives`) lead the related questions."""
+        related = alternatives + tuple(Choice(r, self.kb.entries[r].question) for r in entry.related
+                                       if r in self.kb.entries and r not in {a.entry_id for a in alternatives})
         text = self.kb.render_answer(entry, on)
         caution = self.kb.caution(entry, on)
         if caution:
@@ -314,6 +320,8 @@ class Engine:
         if computed is not None:
             return replace(computed, notice=notice) if notice else computed
         reply = self.decide(clean, self.candidates(clean), on)
+        if reply.kind in ("answer", "choices"):
+            reply = self.answer_each_question(clean, on) or reply
         if request is not None and reply.kind in ("answer", "choices"):
             reply = replace(reply, calculator=request.calculator)
         if _PERSONAL.search(folded):
@@ -324,6 +332,42 @@ class Engine:
         if notice:
             reply = replace(reply, notice=notice)
         return reply
+
+    def answer_each_question(self, text: str, on: dt.date) -> Reply | None:
+        """Two questions about different things in one message get two labelled answers.
+
+        Each question is searched with the story around it (not with the other
+        question); only when both are confidently answered, by different entries,
+        does the reply hold both. Otherwise the single best answer stands.
+        """
+        letter = read_letter(text)
+        if len(letter.questions) < 2:
+            return None
+        story = tuple(s for s in letter.sentences if s not in letter.questions)
+        chosen: list[tuple[Entry, float]] = []
+        for question in letter.questions[:3]:
+            sub = Letter(" ".join((*story, question)), (*story, question), (question,))
+            found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(question)
+            kind, best, score = self.classify(found, self.thresholds)
+            if kind != "answer":
+                continue
+            entry = self.kb.entries[best[0].entry_id]
+            if all(entry.id != e.id for e, _ in chosen):
+                chosen.append((entry, score))
+        if len(chosen) < 2:
+            return None
+        chosen = chosen[:2]
+        parts, sources = [f"Bạn hỏi {len(chosen)} ý, tôi trả lời lần lượt:"], []
+        for n, (entry, _) in enumerate(chosen, start=1):
+            single = self.answer(entry, on)
+            parts.append(f"{n}. {entry.question}\n{single.text}")
+            sources += [s for s in entry.sources if s not in sources]
+        first = chosen[0][0]
+        related = tuple(Choice(r, self.kb.entries[r].question) for r in first.related
+                        if r in self.kb.entries and r != chosen[1][0].id)
+        return Reply("answer", "\n\n".join(parts), entry_id=first.id, topic=first.topic,
+                     score=min(score for _, score in chosen), sources=tuple(sources), related=related[:3],
+                     normalized=normalize_query(text), candidates=tuple(e.id for e, _ in chosen))
 
     def entry_reply(self, entry_id: str, on: dt.date | None = None) -> Reply | None:
         """The answer for a chosen entry (a button press or "1", "2", "3")."""

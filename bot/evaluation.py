@@ -120,7 +120,7 @@ def tune(engine: Engine, scored: list[Scored]) -> tuple[Thresholds, dict[str, fl
         [0.84, 0.86, 0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.93],  # min_confidence
         [0.0, 0.02, 0.05, 0.1],  # coverage_weight
         [-0.02, -0.01, 0.0, 0.01, 0.02, 0.05],  # oos_margin
-        [0.0, 0.01, 0.02, 0.03, 0.05],  # choice_margin
+        [0.0, 0.005, 0.01, 0.02, 0.03],  # choice_margin
     )
     for min_conf, cov_w, oos_margin, margin in grid:
         t = replace(engine.thresholds, min_confidence=min_conf, coverage_weight=cov_w, oos_margin=oos_margin,

@@ -58,12 +58,16 @@ def real_files(eval_dir: Path = EVAL_DIR) -> list[Path]:
 def load_real(paths: Iterable[Path] | None = None) -> list[RealQuestion]:
     out: list[RealQuestion] = []
     seen: set[str] = set()
+    seen_texts: dict[str, str] = {}
     for path in paths if paths is not None else real_files():
         for n, row in enumerate(yaml.safe_load(path.read_text(encoding="utf-8")) or []):
             qid = str(row.get("id", f"{path.stem}:{n}"))
             problems = []
             if qid in seen:
                 problems.append("duplicate id")
+            text_key = " ".join(fact_form(str(row.get("question") or "")).split())
+            if text_key in seen_texts:
+                problems.append(f"same question as {seen_texts[text_key]!r}")
             if row.get("style") not in STYLES:
                 problems.append(f"style {row.get('style')!r} not in {STYLES}")
             if row.get("split") not in ("tune", "heldout"):
@@ -77,6 +81,7 @@ def load_real(paths: Iterable[Path] | None = None) -> list[RealQuestion]:
             if problems:
                 raise ValueError(f"{path.name}: question {qid!r}: " + "; ".join(problems))
             seen.add(qid)
+            seen_texts[text_key] = qid
             out.append(RealQuestion(qid, str(row["question"]).strip(), str(row["area"]), row["style"], facts,
                                     frozenset(row.get("expected") or ()), row["split"], str(row.get("source", ""))))
     return out

@@ -73,7 +73,7 @@ def test_zalo_bot_answers_once_with_sources(zb):
     assert sent["chat_id"] == "u-lan-01"
     assert sent["text"].startswith("❓ " + engine().kb.entries[expected.entry_id].question)
     assert "Căn cứ: " + expected.sources[0] in sent["text"] and len(sent["text"]) <= ZALO_LIMIT
-    assert "Bạn có thể hỏi tiếp:" in sent["text"]
+    assert "Có thể bạn muốn hỏi:" in sent["text"]
     assert question_count(zb.service) == 1
 
 

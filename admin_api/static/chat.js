@@ -119,7 +119,7 @@
       box.appendChild(src);
     }
     if (data.choices && data.choices.length) buttonList(box, "Chọn câu hỏi phù hợp:", data.choices, "choice", true);
-    if (data.related && data.related.length) buttonList(box, "Câu hỏi liên quan:", data.related, "rel", false);
+    if (data.related && data.related.length) buttonList(box, "Có thể bạn muốn hỏi:", data.related, "rel", false);
     if (data.answered && data.entry_id) feedbackRow(box, data);
     scrollDown();
   }

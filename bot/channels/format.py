@@ -17,7 +17,7 @@ ZALO_LIMIT = 2000
 BUTTON_LABEL_LIMIT = 60
 
 SOURCES_LABEL = "Căn cứ:"
-RELATED_LABEL = "Bạn có thể hỏi tiếp:"
+RELATED_LABEL = "Có thể bạn muốn hỏi:"
 _ENTITY_TAIL = re.compile(r"&[#a-zA-Z0-9]{0,8}$")
 
 
