@@ -135,6 +135,10 @@ _MATERNITY = re.compile(r"\b(?:thai san|sinh con|sinh be|sinh em be|nghi sinh|vo
                         r"de con|sinh doi|sinh mo|sinh thuong|du sinh)\b")
 _SICKNESS = re.compile(r"\b(?:om dau|nghi om|bi om|con om|cham con|nam vien|nhap vien|che do om)\b")
 _ACCIDENT = re.compile(r"\b(?:tai nan lao dong|tnld|benh nghe nghiep|bnn)\b")
+# "(mỗi tháng) đóng bao nhiêu": asks what to pay, not what is received
+_ASKS_CONTRIBUTION = re.compile(
+    r"(?<!lao )(?<!hop )\bdong\b(?:\s+(?:bhxh|bao hiem|xa hoi|tien|tu nguyen|hang thang|moi thang|1 thang|mot thang|"
+    r"them|tiep)){0,3}\s+(?:bao nhieu|bnhieu|bn|may tien|het bao nhieu)\b")
 _ASK_BENEFIT = re.compile(r"\b(?:duoc|nhan|huong|lanh|linh)\b[^.?!]{0,40}\b(?:gi|nhung gi|che do gi|khoan gi|"
                           r"quyen loi gi|tien gi)\b")
 
@@ -190,6 +194,9 @@ def _benefit_request(text: str, folded: str, asks: bool) -> CalcRequest | None:
         topic = MATERNITY
     elif _SICKNESS.search(folded):
         topic = SICKNESS
+    if topic in (MATERNITY, SICKNESS) and (_PENSION.search(folded) or _LUMP_SUM.search(folded)
+                                           or _ASKS_CONTRIBUTION.search(folded)):
+        return None  # a pension, withdrawal or contribution question that mentions a birth or an illness
     facts = extract_facts(text)
     if topic is None and facts.deceased and facts.deceased_relation is not None:
         topic = SURVIVOR  # "bố tôi mất … gia đình được bao nhiêu"

@@ -795,3 +795,13 @@ def test_cli_new_calculators(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "0 đến 100" in err
     code, out, err = run_cli(["calc", "tu-tuat", "--nam-tu-2014", "3"], capsys)
     assert code == 2 and "ngày mất" in err
+
+
+@pytest.mark.parametrize(("text", "calculator"), [
+    ("tôi bị ốm nặng, đóng 18 năm, 55 tuổi, lương hưu được bao nhiêu", PENSION),
+    ("đóng bhxh tự nguyện mức 2 triệu có được hưởng thai sản không, mỗi tháng đóng bao nhiêu", VOLUNTARY),
+    ("dang mang thai muon rut bhxh 1 lan duoc bao nhieu, dong 6 nam luong 7tr", LUMP_SUM),
+])
+def test_older_calculators_keep_their_questions(text: str, calculator: str) -> None:
+    request = detect_calculator_request(text)
+    assert request is not None and request.calculator == calculator
