@@ -157,6 +157,8 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
     app.state.service = service
     # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
     ip_limiter = RateLimiter(ip_limit or int(os.environ.get("BHXH_IP_RATE_LIMIT", "60")), ip_window)
+    # Votes: the same allowance per IP address, counted apart from the questions.
+    feedback_limiter = RateLimiter(ip_limiter.limit, ip_window)
 
     app.add_middleware(LimitBody, limit=MAX_BODY_BYTES)
 
@@ -220,12 +222,27 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
             support_per_period=r.support_per_period, net_per_period=r.net_per_period,
             steps=list(r.steps), sources=list(r.sources), notes=list(r.notes))
 
-    @app.post("/api/feedback", tags=["public"])
-    def feedback(body: FeedbackRequest, request: Request) -> dict[str, bool]:
+    @app.post("/api/feedback", tags=["public"],
+              responses={403: {"description": "the question was asked by someone else"},
+                         422: {"description": "neither a question of this visitor nor a known entry"},
+                         429: {"description": "too many votes from this address"}})
+    def feedback(body: FeedbackRequest, request: Request) -> Any:
+        """👍/👎 on an answer: on the visitor's own question (`question_id`, with the `user_id` it was asked
+        with), else on an existing entry; one vote per visitor and question, a new one replaces it."""
+        client = request.client.host if request.client else "unknown"
+        if not feedback_limiter.allow(client):
+            return JSONResponse({"detail": "Bạn gửi đánh giá quá nhanh, vui lòng thử lại sau ít phút."},
+                                status_code=429)
         if body.value == 0:
             return {"ok": False}
-        service.feedback("web", body.user_id or f"ip:{request.client.host if request.client else ''}",
-                         body.value, entry_id=body.entry_id, question_id=body.question_id)
+        entry_id = body.entry_id if body.entry_id in service.engine.kb.entries else None
+        if body.question_id is None and entry_id is None:
+            return JSONResponse({"detail": "Đánh giá cần một câu hỏi của bạn hoặc một câu trả lời có thật."},
+                                status_code=422)
+        if not service.feedback("web", body.user_id or f"ip:{client}", body.value, entry_id=entry_id,
+                                question_id=body.question_id):
+            return JSONResponse({"detail": "Bạn chỉ có thể đánh giá câu trả lời cho câu hỏi của mình."},
+                                status_code=403)
         return {"ok": True}
 
     if STATIC_DIR.exists():

@@ -126,6 +126,8 @@ class Store:
                         "channel": str, "user_hash": str,
                     }, pk="id")
                     db["feedback"].create_index(["entry_id"])
+                # One vote per (user, question): looked up on every vote.
+                db.execute("CREATE INDEX IF NOT EXISTS feedback_user_question ON feedback (user_hash, question_id)")
                 if "audit" not in db.table_names():
                     db["audit"].create({"id": int, "ts": str, "actor": str, "action": str, "target": str,
                                         "detail": str}, pk="id")
@@ -228,17 +230,37 @@ class Store:
             return row is not None
 
     def record_feedback(self, *, channel: str, user_id: str, value: int, entry_id: str | None = None,
-                        question_id: int | None = None) -> None:
+                        question_id: int | None = None) -> bool:
+        """One vote per user and question (or entry): a second vote replaces the first. A vote on a
+        question must come from the user who asked it, and rates that question's own entry; otherwise
+        nothing is written and False is returned."""
         value = 1 if value > 0 else -1
+        user_hash = self.hash_user(channel, user_id)
+        with self._lock:
+            try:
+                if question_id is not None:  # a read: possible while the database refuses writes
+                    row = self.db.execute("SELECT user_hash, entry_id FROM questions WHERE id = ? AND channel = ?",
+                                          [question_id, channel]).fetchone()
+                    if row is None or not hmac.compare_digest(str(row[0]), user_hash):
+                        return False
+                    entry_id = row[1]
+                    same = ("question_id = ?", question_id)
+                else:
+                    same = ("question_id IS NULL AND entry_id = ?", entry_id)
+                if self._pending:  # the database refuses writes: queue the vote rather than wait twice
+                    raise sqlite3.OperationalError("writes are being queued")
+                updated = self.db.execute(f"UPDATE feedback SET value = ?, ts = ? WHERE user_hash = ? AND channel = ? "
+                                          f"AND {same[0]}", [value, utcnow(), user_hash, channel, same[1]]).rowcount
+                if question_id is not None:
+                    self.db.execute("UPDATE questions SET feedback = ? WHERE id = ?", [value, question_id])
+            except sqlite3.DatabaseError as exc:  # locked, read-only, full, corrupt: the vote is queued below
+                log.warning("could not check or update feedback: %s", exc)
+                updated = 0
+            if updated:
+                return True
         self._write("feedback", {"ts": utcnow(), "question_id": question_id, "entry_id": entry_id,
-                                 "value": value, "channel": channel,
-                                 "user_hash": self.hash_user(channel, user_id)})
-        if question_id is not None:
-            with self._lock:
-                try:
-                    self.db["questions"].update(question_id, {"feedback": value})
-                except Exception as exc:
-                    log.warning("could not attach feedback to question %s: %s", question_id, exc)
+                                 "value": value, "channel": channel, "user_hash": user_hash})
+        return True
 
     def delete_older_than(self, days: int) -> int:
         """Retention: delete questions and feedback older than `days` days."""

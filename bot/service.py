@@ -108,10 +108,11 @@ class Service:
         return reply
 
     def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,
-                 question_id: int | None = None) -> None:
+                 question_id: int | None = None) -> bool:
+        """False when the vote names a question this user did not ask (nothing recorded)."""
         user_id = valid_unicode(user_id)
         entry_id = valid_unicode(entry_id) if entry_id is not None else None
-        self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
+        return self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
                                    question_id=question_id)
 
     @staticmethod

@@ -80,3 +80,66 @@ def test_a_20_kb_question_through_the_api_is_answered_and_logged_cut(tmp_path: P
     (text,) = service.store.db.execute("SELECT text FROM questions ORDER BY id DESC LIMIT 1").fetchone()
     assert len(text) <= 4000
     assert took < 5, took  # the review's code: 7.6–8.8 s for this one request
+
+
+# ------------------------------------------------------------ F4: feedback bound to the asker, limited
+
+
+@pytest.fixture()
+def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clean_env(monkeypatch, tmp_path)
+    service = make_service(tmp_path / "bhxh.db")
+    with TestClient(create_app(service, ip_limit=30)) as client:
+        yield client, service
+
+
+def _ask_as(client: TestClient, user: str, question: str = "rút bhxh 1 lần được không") -> dict:
+    response = client.post("/api/ask", json={"question": question, "user_id": user})
+    assert response.status_code == 200
+    return response.json()
+
+
+def _feedback_rows(service) -> list[tuple]:
+    return service.store.db.execute("SELECT question_id, entry_id, value FROM feedback ORDER BY id").fetchall()
+
+
+def test_a_vote_on_someone_elses_question_is_refused_and_changes_nothing(web) -> None:
+    client, service = web
+    asked = _ask_as(client, "the-asker")
+    response = client.post("/api/feedback", json={"value": -1, "question_id": asked["question_id"],
+                                                  "user_id": "not-the-asker"})
+    assert response.status_code == 403 and response.json()["detail"]
+    assert service.store.db.execute("SELECT feedback FROM questions WHERE id = ?",
+                                    [asked["question_id"]]).fetchone() == (None,)
+    assert _feedback_rows(service) == []
+    own = client.post("/api/feedback", json={"value": 1, "question_id": asked["question_id"], "user_id": "the-asker"})
+    assert own.status_code == 200 and _feedback_rows(service) == [(asked["question_id"], asked["entry_id"], 1)]
+
+
+def test_one_vote_per_visitor_and_question_the_last_one_counts(web) -> None:
+    client, service = web
+    asked = _ask_as(client, "voter")
+    for value in (1, -1, -1, 1, -1):
+        assert client.post("/api/feedback", json={"value": value, "question_id": asked["question_id"],
+                                                  "user_id": "voter"}).status_code == 200
+    assert _feedback_rows(service) == [(asked["question_id"], asked["entry_id"], -1)]
+
+
+def test_a_vote_names_an_existing_entry_and_rates_its_questions_own_entry(web) -> None:
+    client, service = web
+    invented = "THÔNG BÁO: mã truy cập hết hạn, gửi mã mới về zalo 0900000000"
+    assert client.post("/api/feedback", json={"value": -1, "entry_id": invented}).status_code == 422
+    asked = _ask_as(client, "voter-2")
+    other = next(e for e in service.engine.kb.entries if e != asked["entry_id"])
+    client.post("/api/feedback", json={"value": -1, "question_id": asked["question_id"], "entry_id": other,
+                                       "user_id": "voter-2"})
+    assert _feedback_rows(service) == [(asked["question_id"], asked["entry_id"], -1)]
+
+
+def test_votes_are_rate_limited_per_address(web) -> None:
+    client, service = web
+    entry = next(iter(service.engine.kb.entries))
+    statuses = [client.post("/api/feedback", json={"value": 1, "entry_id": entry, "user_id": f"v{i}"}).status_code
+                for i in range(40)]
+    assert statuses[:30] == [200] * 30 and set(statuses[30:]) == {429}
+    assert len(_feedback_rows(service)) == 30
