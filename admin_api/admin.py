@@ -28,7 +28,11 @@ import hmac
 import io
 import logging
 import os
+import secrets
 import sqlite3
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -54,6 +58,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SESSION_COOKIE = "bhxh_staff_session"
+SESSION_SECONDS = 12 * 3600  # a dashboard session ends this long after login, or at logout
+MAX_SESSIONS = 1000
 NAME_COOKIE = "bhxh_staff_name"  # who signed in, for the audit log of dashboard actions
 DEFAULT_RETENTION_DAYS = 365
 MIN_TOKEN_CHARS = 16
@@ -178,31 +184,73 @@ bearer_scheme = HTTPBearer(auto_error=False, scheme_name="StaffToken",
 
 
 class StaffAuth:
-    """FastAPI dependency: the bearer token (or, for GET, the dashboard's session cookie)."""
+    """FastAPI dependency: the bearer token (or, for GET, the dashboard's session cookie).
 
-    def __init__(self, token: str) -> None:
+    Dashboard sessions are kept on the server (in memory): a random id per login, valid for
+    SESSION_SECONDS, ended by logout; the cookie holds only that id, and the form's CSRF value is
+    derived from it. A restart ends every session (staff sign in again)."""
+
+    def __init__(self, token: str, *, session_seconds: float = SESSION_SECONDS) -> None:
         self._token = token.encode()
+        self.session_seconds = session_seconds
+        self._sessions: OrderedDict[str, float] = OrderedDict()  # sha256 of the session id -> expiry (epoch s)
+        self._sessions_lock = threading.Lock()
 
     def _derive(self, purpose: bytes) -> str:
         return hmac.new(self._token, purpose, hashlib.sha256).hexdigest()
 
-    @property
-    def session_value(self) -> str:
-        return self._derive(b"bhxh-dashboard-session-v1")
+    @staticmethod
+    def _session_key(session_id: str) -> str:
+        return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
 
-    @property
-    def csrf_value(self) -> str:
-        return self._derive(b"bhxh-dashboard-csrf-v1")
+    def start_session(self) -> str:
+        """A new session id (the cookie value), valid for `session_seconds`."""
+        session_id = secrets.token_hex(32)
+        now = time.time()
+        with self._sessions_lock:
+            for key in [k for k, expiry in self._sessions.items() if expiry <= now]:
+                del self._sessions[key]
+            self._sessions[self._session_key(session_id)] = now + self.session_seconds
+            while len(self._sessions) > MAX_SESSIONS:  # logins need the token and are rate-limited; still bounded
+                self._sessions.popitem(last=False)
+        return session_id
+
+    def end_session(self, request: Request) -> None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            with self._sessions_lock:
+                self._sessions.pop(self._session_key(cookie), None)
+
+    def _session_id(self, request: Request) -> str | None:
+        """The request's session id if it names a live session."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        key = self._session_key(cookie)
+        with self._sessions_lock:
+            expiry = self._sessions.get(key)
+            if expiry is None:
+                return None
+            if expiry <= time.time():
+                del self._sessions[key]
+                return None
+        return cookie
+
+    def csrf_for(self, request: Request) -> str:
+        """The dashboard form's CSRF value: bound to the session (or, with the bearer header, fixed)."""
+        session_id = self._session_id(request)
+        if session_id is None:
+            return self._derive(b"bhxh-dashboard-csrf-v1")
+        return self._derive(b"bhxh-dashboard-csrf-v2:" + session_id.encode())
 
     def token_ok(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self._token)
 
     def session_ok(self, request: Request) -> bool:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        return cookie is not None and hmac.compare_digest(cookie.encode(), self.session_value.encode())
+        return self._session_id(request) is not None
 
-    def csrf_ok(self, presented: str | None) -> bool:
-        return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_value.encode())
+    def csrf_ok(self, request: Request, presented: str | None) -> bool:
+        return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_for(request).encode())
 
     def __call__(
         self,
@@ -676,14 +724,15 @@ def _dashboard_router(service: Service, auth: StaffAuth) -> APIRouter:
         if not auth.token_ok(data.get("token", "").strip()):
             return page("dashboard.html", 401, view="login", error=True)
         response = RedirectResponse("/admin/dashboard", status_code=303)
-        cookie = {"max_age": 12 * 3600, "path": "/admin", "httponly": True, "samesite": "strict",
+        cookie = {"max_age": int(auth.session_seconds), "path": "/admin", "httponly": True, "samesite": "strict",
                   "secure": request.url.scheme == "https"}
-        response.set_cookie(SESSION_COOKIE, auth.session_value, **cookie)  # type: ignore[arg-type]
+        response.set_cookie(SESSION_COOKIE, auth.start_session(), **cookie)  # type: ignore[arg-type]
         response.set_cookie(NAME_COOKIE, quote(staff_name(data.get("name"))), **cookie)  # type: ignore[arg-type]
         return response
 
     @router.post("/logout")
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        auth.end_session(request)  # the cookie stops working on the server, not only in this browser
         response = RedirectResponse("/admin/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/admin")
         response.delete_cookie(NAME_COOKIE, path="/admin")
@@ -697,13 +746,13 @@ def _dashboard_router(service: Service, auth: StaffAuth) -> APIRouter:
         if not authorized(request):
             return RedirectResponse("/admin/login", status_code=303)
         context = _dashboard_context(service, days, channel or None)
-        return page("dashboard.html", view="dashboard", csrf=auth.csrf_value, message=msg, ok=bool(ok),
+        return page("dashboard.html", view="dashboard", csrf=auth.csrf_for(request), message=msg, ok=bool(ok),
                     staff=staff_name(request.cookies.get(NAME_COOKIE)), **context)
 
     @router.post("/dashboard/attach")
     async def dashboard_attach(request: Request) -> Response:
         data = await form(request)
-        if not authorized(request) or not auth.csrf_ok(data.get("csrf")):
+        if not authorized(request) or not auth.csrf_ok(request, data.get("csrf")):
             return JSONResponse({"detail": "Phiên đăng nhập không hợp lệ."}, status_code=403)
         back = {"days": data.get("days", "14"), "channel": data.get("channel", "")}
         entry_id = data.get("entry_id", "")

@@ -3,6 +3,7 @@ one test (or more) per finding fixed, each failing on the code the review tested
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,3 +144,50 @@ def test_votes_are_rate_limited_per_address(web) -> None:
                 for i in range(40)]
     assert statuses[:30] == [200] * 30 and set(statuses[30:]) == {429}
     assert len(_feedback_rows(service)) == 30
+
+
+# ------------------------------------------------------------ F5: staff sessions on the server
+
+STAFF_TOKEN = "test-admin-token-0123456789"  # fakes.service.clean_env
+
+
+def _login(client: TestClient) -> str:
+    response = client.post("/admin/login", data={"token": STAFF_TOKEN}, follow_redirects=False)
+    assert response.status_code == 303
+    return client.cookies["bhxh_staff_session"]
+
+
+def test_a_session_cookie_stops_working_at_logout(web) -> None:
+    client, _ = web
+    cookie = _login(client)
+    assert client.get("/admin/questions").status_code == 200
+    assert client.post("/admin/logout", follow_redirects=False).status_code == 303
+    client.cookies.set("bhxh_staff_session", cookie, path="/admin")  # a copy kept by someone else
+    assert client.get("/admin/questions").status_code == 401
+    assert client.get("/admin/dashboard", follow_redirects=False).status_code == 303  # back to the login page
+
+
+def test_each_login_gets_its_own_session_and_csrf_value(web) -> None:
+    client, service = web
+    for n in range(5):  # an unanswered cluster, so the dashboard shows its attach form (with the CSRF field)
+        service.store.log_question(LoggedQuestion("web", f"x{n}", "thủ tục xyz ở đâu", "thủ tục xyz ở đâu", None,
+                                                  None, 0.5, "declined", "not_sure", 1.0))
+    first = _login(client)
+    csrf_first = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/admin/dashboard").text).group(1)
+    client.cookies.clear()
+    second = _login(client)
+    csrf_second = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/admin/dashboard").text).group(1)
+    assert first != second and csrf_first != csrf_second
+    # The first session's CSRF value is refused inside the second session.
+    attach = {"csrf": csrf_first, "question_id": "1", "entry_id": "x"}
+    assert client.post("/admin/dashboard/attach", data=attach, follow_redirects=False).status_code == 403
+
+
+def test_a_session_expires_on_the_server(web) -> None:
+    client, _ = web
+    client.app.state.staff_auth.session_seconds = 1.0
+    cookie = _login(client)
+    assert client.get("/admin/questions").status_code == 200
+    time.sleep(1.2)
+    client.cookies.set("bhxh_staff_session", cookie, path="/admin")  # whatever the browser's Max-Age said
+    assert client.get("/admin/questions").status_code == 401
