@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from admin_api.store import LoggedQuestion, Store
@@ -24,25 +24,41 @@ RATE_LIMITED_TEXT = ("Bạn đang gửi tin nhắn hơi nhanh. Vui lòng chờ m
 
 
 class RateLimiter:
-    """Sliding-window limit: at most `limit` events per `window` seconds per key."""
+    """Sliding-window limit: at most `limit` events per `window` seconds per key.
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._events: dict[str, deque[float]] = defaultdict(deque)
+    Memory is bounded and every call is O(1) amortized: keys are kept in order of last use, keys
+    idle for a whole window are dropped from the front as calls come in, and past `max_keys` the
+    least recently used key is dropped (that user gets a fresh allowance; a flood of new keys cannot
+    grow the table)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._events: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def allow(self, key: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         with self._lock:
-            events = self._events[key]
-            while events and now - events[0] > self.window:
-                events.popleft()
+            while self._events:  # forget keys idle for a whole window (least recently used first)
+                oldest = next(iter(self._events.values()))
+                if oldest and now - oldest[-1] <= self.window:
+                    break
+                self._events.popitem(last=False)
+            events = self._events.get(key)
+            if events is None:
+                events = self._events[key] = []
+                while len(self._events) > self.max_keys:
+                    self._events.popitem(last=False)
+            else:
+                self._events.move_to_end(key)
+            expired = next((i for i, t in enumerate(events) if now - t <= self.window), len(events))
+            del events[:expired]
             if len(events) >= self.limit:
                 return False
             events.append(now)
-            if len(self._events) > 100_000:  # forget idle keys so memory stays bounded
-                for k in [k for k, v in self._events.items() if not v][:50_000]:
-                    del self._events[k]
             return True
 
 

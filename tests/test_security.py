@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
 from admin_api.store import LoggedQuestion, Store
+from bot.service import RateLimiter
 from retrieval.normalize import redact_pii
 
 # ------------------------------------------------------------ F1: no request may freeze the server
@@ -191,3 +192,29 @@ def test_a_session_expires_on_the_server(web) -> None:
     time.sleep(1.2)
     client.cookies.set("bhxh_staff_session", cookie, path="/admin")  # whatever the browser's Max-Age said
     assert client.get("/admin/questions").status_code == 401
+
+
+# ------------------------------------------------------------ F6: rate limiters with bounded memory
+
+
+def test_rate_limiter_forgets_idle_users_and_stays_fast() -> None:
+    limiter = RateLimiter(20, 60.0)
+    for i in range(100_000):  # the review: 100,000 one-message users
+        limiter.allow(f"web:user-{i}", now=float(i) / 1000)
+    later = 100.0 + 7200
+    cost_big = _cost(lambda: [limiter.allow(f"web:new-{i}", now=later) for i in range(200)])
+    assert len(limiter) <= 200  # the idle users are gone (the review's code kept all 100,200)
+    small = RateLimiter(20, 60.0)
+    cost_small = _cost(lambda: [small.allow(f"web:new-{i}", now=later) for i in range(200)])
+    assert cost_big < 8 * cost_small + 0.05  # the review's code: 5.5 ms per call, >1 s for 200
+
+
+def test_rate_limiter_table_is_capped_even_within_one_window() -> None:
+    limiter = RateLimiter(20, 60.0, max_keys=1_000)
+    for i in range(5_000):
+        assert limiter.allow(f"web:flood-{i}", now=1.0)
+    assert len(limiter) == 1_000
+    for _ in range(20):
+        limiter.allow("web:steady", now=2.0)
+    assert not limiter.allow("web:steady", now=3.0)  # the limit itself still holds
+    assert limiter.allow("web:steady", now=62.5)  # and frees up after the window
