@@ -247,6 +247,11 @@ class DenseEncoder:
     def encode_passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, batch_size)
 
+    def encode_queries_exact(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Query-side vectors from the float32 model, whatever the query precision: training data
+        (the entry classifier's) must not depend on the CPU it was built on."""
+        return self._encode(texts, self.query_prompt, batch_size)
+
 
 def _model_fingerprint(name: str) -> str:
     """Identify a model for the cache, independent of where a local copy lives.
@@ -299,12 +304,20 @@ class EmbeddingCache:
             self._vectors = {}
 
     def encode_passages(self, encoder: DenseEncoder, texts: Sequence[str]) -> np.ndarray:
-        keys = [text_key(encoder.passage_prompt, t) for t in texts]
+        return self._cached(encoder, texts, encoder.passage_prompt, encoder.encode_passages)
+
+    def encode_queries(self, encoder: DenseEncoder, texts: Sequence[str]) -> np.ndarray:
+        """Float32 query-side vectors (the entry classifier's training texts), cached like passages."""
+        return self._cached(encoder, texts, encoder.query_prompt, encoder.encode_queries_exact)
+
+    def _cached(self, encoder: DenseEncoder, texts: Sequence[str], prompt: str,
+                encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        keys = [text_key(prompt, t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:
-            vectors = encoder.encode_passages([t for _, t in missing])
+            vectors = encode([t for _, t in missing])
             for (key, _), vec in zip(missing, vectors, strict=True):
                 self._vectors[key] = vec
             self.save()
