@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -34,6 +35,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE_TEXT = "Nội dung gửi lên quá lớn."
 DB_BUSY_TEXT = "Cơ sở dữ liệu đang bận, vui lòng thử lại sau."
+TOO_SLOW_TEXT = "Yêu cầu gửi lên quá chậm."
+# Slow clients (review F7): a request's head must arrive within HEADER_TIMEOUT seconds of the connection
+# (or of the previous response), each read of its body within BODY_READ_TIMEOUT; idle keep-alive
+# connections close after KEEP_ALIVE_TIMEOUT; at most MAX_CONNECTIONS at once (then 503), well below
+# the process's file-descriptor limit. A reverse proxy in front should still buffer and time out clients.
+HEADER_TIMEOUT = float(os.environ.get("BHXH_HEADER_TIMEOUT", "10"))
+BODY_READ_TIMEOUT = float(os.environ.get("BHXH_BODY_TIMEOUT", "10"))
+KEEP_ALIVE_TIMEOUT = 5
+MAX_CONNECTIONS = int(os.environ.get("BHXH_MAX_CONNECTIONS", "1000"))
 
 
 class AskRequest(BaseModel):
@@ -97,13 +107,19 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, TOO_LARGE_TEXT)
 
 
+class ClientTooSlow(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(408, TOO_SLOW_TEXT)
+
+
 class LimitBody:
     """413 for request bodies over `limit` bytes: announced by Content-Length, or counted as they
     stream in (chunked uploads carry no length). Whatever a route makes of the cut-off body, the
-    client gets the 413."""
+    client gets the 413. 408 when the body stops arriving: each read of it may wait at most
+    `read_timeout` seconds (a slow-body client must not hold a connection and a worker for ever)."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, read_timeout: float = BODY_READ_TIMEOUT) -> None:
+        self.app, self.limit, self.read_timeout = app, limit, read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,11 +129,18 @@ class LimitBody:
         if length.isdigit() and int(length) > self.limit:
             await JSONResponse({"detail": TOO_LARGE_TEXT}, status_code=413)(scope, receive, send)
             return
-        received, too_large, started = 0, False, False
+        received, too_large, too_slow, started, body_done = 0, False, False, False, False
 
         async def limited() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+            nonlocal received, too_large, too_slow, body_done
+            if body_done:  # after the body only a disconnect can come: wait for it as long as it takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                too_slow = True
+                raise ClientTooSlow() from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > self.limit:
                 too_large = True
@@ -126,15 +149,18 @@ class LimitBody:
 
         async def guarded(message: Message) -> None:
             nonlocal started
-            if too_large and not started:
-                return  # the route's own answer to the cut-off body is replaced by the 413 below
+            if (too_large or too_slow) and not started:
+                return  # the route's own answer to the cut-off body is replaced by the 413/408 below
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        with contextlib.suppress(BodyTooLarge):
+        with contextlib.suppress(BodyTooLarge, ClientTooSlow):
             await self.app(scope, limited, guarded)
         if too_large and not started:
             await JSONResponse({"detail": TOO_LARGE_TEXT}, status_code=413)(scope, receive, send)
+        elif too_slow and not started:
+            await JSONResponse({"detail": TOO_SLOW_TEXT}, status_code=408,
+                               headers={"Connection": "close"})(scope, receive, send)
 
 
 def _valid(value: Any) -> Any:
@@ -160,7 +186,7 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
     # Votes: the same allowance per IP address, counted apart from the questions.
     feedback_limiter = RateLimiter(ip_limiter.limit, ip_window)
 
-    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES)
+    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=BODY_READ_TIMEOUT)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -284,3 +310,62 @@ def build_service(settings=None) -> Service:
         cores = os.cpu_count() or 2
         engine.index.encoder.enable_batching(threads=1, workers=min(cores, 4))
     return Service(engine, store)
+
+
+def _header_timeout_protocol(header_timeout: float) -> type:
+    """uvicorn's HTTP protocol (httptools if installed, else h11) that closes a connection whose
+    request head has not fully arrived `header_timeout` seconds after it opened or after the last
+    response: uvicorn itself waits for ever for a head sent one byte at a time (slowloris)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # httptools is optional
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+
+    class HeaderTimeoutProtocol(Base):  # type: ignore[misc, valid-type]
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._await_head()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._await_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _await_head(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(header_timeout, self._head_overdue)
+
+        def _head_overdue(self) -> None:
+            waiting_for_head = self.cycle is None or self.cycle.response_complete  # no request under way
+            if waiting_for_head and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
+
+
+def server_options(*, header_timeout: float = HEADER_TIMEOUT, max_connections: int = MAX_CONNECTIONS) -> dict[str, Any]:
+    """uvicorn settings of `bhxh serve` (review F7): timeouts and limits for slow or many clients."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:  # keep descriptors for the database, models and logs
+            max_connections = max(16, min(max_connections, soft - 64))
+    except (ImportError, ValueError, OSError):
+        pass
+    return {"http": _header_timeout_protocol(header_timeout), "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+            "limit_concurrency": max_connections, "h11_max_incomplete_event_size": 16 * 1024}
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run `app` with uvicorn and the settings of `server_options`."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", **server_options())

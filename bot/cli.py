@@ -133,9 +133,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from admin_api.app import build_service, create_app
+    from admin_api.app import build_service, create_app, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -144,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"bhxh serve: {exc}", file=sys.stderr)
         return 2
     print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, args.host, args.port)  # with timeouts and limits for slow clients (admin_api.app.server_options)
     return 0
 
 

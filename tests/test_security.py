@@ -3,11 +3,16 @@ one test (or more) per finding fixed, each failing on the code the review tested
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fakes.service import clean_env, make_service
 from fastapi.testclient import TestClient
@@ -218,3 +223,90 @@ def test_rate_limiter_table_is_capped_even_within_one_window() -> None:
         limiter.allow("web:steady", now=2.0)
     assert not limiter.allow("web:steady", now=3.0)  # the limit itself still holds
     assert limiter.allow("web:steady", now=62.5)  # and frees up after the window
+
+
+# ------------------------------------------------------------ F7: slow clients time out
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """`bhxh serve` itself (lexical search only, to start fast) with 1-second head and body timeouts."""
+    data = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))}
+    env.update(BHXH_DATA_DIR=str(data), BHXH_EMBED_MODEL="none", BHXH_ADMIN_TOKEN=STAFF_TOKEN,
+               BHXH_HEADER_TIMEOUT="1", BHXH_BODY_TIMEOUT="1")
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("bhxh serve did not start")
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes | None = None) -> tuple[bool, bytes]:
+    """Whether the server closed the connection within `seconds` (sending `trickle` every 0.3 s)."""
+    sock.settimeout(0.3)
+    received = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return True, received
+            received += chunk
+        except TimeoutError:
+            pass
+        except OSError:
+            return True, received
+        if trickle:
+            try:
+                sock.sendall(trickle)
+            except OSError:
+                return True, received
+    return False, received
+
+
+def test_a_request_head_sent_slowly_is_cut_off(served: int) -> None:
+    """Slowloris: the review's connections sending one header every 10 s were all open after 70 s."""
+    with socket.create_connection(("127.0.0.1", served)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        closed, _ = _closed_within(sock, 6, trickle=b"X-a: b\r\n")
+    assert closed
+
+
+def test_a_body_sent_slowly_is_answered_408_and_closed(served: int) -> None:
+    with socket.create_connection(("127.0.0.1", served)) as sock:
+        sock.sendall(b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 60000\r\n\r\n{\"question\": \"")
+        closed, received = _closed_within(sock, 6)
+    assert closed and received.startswith(b"HTTP/1.1 408"), received[:100]
+
+
+def test_the_server_answers_while_slow_connections_are_held(served: int) -> None:
+    slow = [socket.create_connection(("127.0.0.1", served)) for _ in range(100)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        assert httpx.get(f"http://127.0.0.1:{served}/healthz", timeout=10).status_code == 200
+        time.sleep(2.5)
+        assert all(_closed_within(sock, 0.5)[0] for sock in slow)  # all cut off after the head timeout
+    finally:
+        for sock in slow:
+            sock.close()
