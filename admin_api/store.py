@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -40,11 +41,22 @@ from retrieval.normalize import redact_pii, valid_unicode
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: inbox
+SCHEMA_VERSION = 3  # 2: inbox; 3: message and delivery keys stored as keyed hashes
 INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
 INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
 INBOX_MEMORY = 10_000  # deliveries remembered in memory while the database refuses writes
 LOGGED_CHARS = 4000  # the longest question text kept in the log (the engine reads 2,000)
+
+
+_HASHED_KEY = re.compile(r"h:[0-9a-f]{32}")
+_INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
+
+
+def hash_delivery_key(hash_key: bytes, key: str) -> str:
+    """`key` as the store keeps it: "h:" + a keyed HMAC-SHA256 (see Store.delivery_key); idempotent."""
+    if _HASHED_KEY.fullmatch(key):
+        return key
+    return "h:" + hmac.new(hash_key, b"delivery:" + key.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
 
 
 def utcnow() -> str:
@@ -143,14 +155,37 @@ class Store:
                     db["inbox"].create_index(["channel", "done_ts"])
                 if "meta" not in db.table_names():
                     db["meta"].create({"key": str, "value": str}, pk="key")
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is not None and int(row[0]) < 3:
+                    self._hash_stored_keys()
                 db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
         except sqlite3.OperationalError as exc:
             log.error("could not migrate %s: %s", self.path, exc)
+
+    def _hash_stored_keys(self) -> None:
+        """Schema 3: keys written in clear by earlier versions ("tg:<chat id>:<message id>") hashed in place."""
+        self.db.conn.create_function("bhxh_delivery_key", 1, self.delivery_key, deterministic=True)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE questions SET message_id = bhxh_delivery_key(message_id) "
+                            "WHERE message_id IS NOT NULL AND message_id NOT LIKE 'h:%'")
+            self.db.execute("UPDATE inbox SET delivery_key = bhxh_delivery_key(delivery_key) "
+                            "WHERE delivery_key NOT LIKE 'h:%'")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------ helpers
 
     def hash_user(self, channel: str, user_id: str) -> str:
         return hmac.new(self._hash_key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def delivery_key(self, key: str) -> str:
+        """A platform message or delivery key as stored: a keyed hash, like user ids (a Telegram key
+        "tg:<chat id>:<message id>" names its sender: in a private chat the chat id is the user id).
+        Idempotent: a key already hashed is returned as it is."""
+        return hash_delivery_key(self._hash_key, key)
 
     def _write(self, table: str, row: dict[str, Any]) -> int | None:
         """Insert a row, or queue it if the database refuses; returns the row id if written."""
@@ -202,7 +237,7 @@ class Store:
             "ts": q.ts or utcnow(),
             "channel": q.channel,
             "user_hash": self.hash_user(q.channel, q.user_id),
-            "message_id": q.message_id,
+            "message_id": self.delivery_key(q.message_id) if q.message_id else q.message_id,
             # redact_pii cuts the text to LOGGED_CHARS before any other work (linear, bounded cost:
             # the raw text may be 20,000 characters) and stores it as the engine read it.
             "text": valid_unicode(redact_pii(q.text, LOGGED_CHARS)),
@@ -218,6 +253,7 @@ class Store:
 
     def seen_message(self, channel: str, message_id: str) -> bool:
         """Has this channel delivery already been logged (duplicate webhook)?"""
+        message_id = self.delivery_key(message_id)
         with self._lock:
             if any(t == "questions" and r.get("channel") == channel and r.get("message_id") == message_id
                    for t, r in self._pending):
@@ -287,7 +323,7 @@ class Store:
         """Record a webhook delivery before acknowledging it: True if new, False if already accepted.
         `payload` must already be redacted. If the database refuses, the delivery is remembered in
         memory only (processed, but lost if the process dies before answering it)."""
-        key = valid_unicode(key)
+        raw_key, key = valid_unicode(key), self.delivery_key(valid_unicode(key))
         with self._lock:
             if (channel, key) in self._inbox_memory:
                 return False
@@ -296,7 +332,7 @@ class Store:
                     # ASCII JSON: a lone surrogate (a "\ud800" escape in a webhook body) cannot be stored as UTF-8.
                     cursor = self.db.execute(
                         "INSERT OR IGNORE INTO inbox (channel, delivery_key, payload, received_ts) VALUES (?, ?, ?, ?)",
-                        [channel, key, json.dumps(payload), utcnow()])
+                        [channel, key, json.dumps({_INBOX_KEY: raw_key, "payload": payload}), utcnow()])
                     return cursor.rowcount == 1
             except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
                 log.warning("inbox: could not record a %s delivery (%s); keeping it in memory only", channel, exc)
@@ -308,7 +344,7 @@ class Store:
     def inbox_done(self, channel: str, key: str) -> None:
         """The delivery has been processed: clear its payload (no message text lingers), keep its key."""
         with self._lock:
-            self._inbox_undone.add((channel, valid_unicode(key)))
+            self._inbox_undone.add((channel, self.delivery_key(valid_unicode(key))))
             try:
                 with self._inbox_write():
                     if time.monotonic() - self._inbox_pruned > 3600:
@@ -332,7 +368,16 @@ class Store:
             except sqlite3.OperationalError as exc:
                 log.warning("inbox: cannot read pending deliveries: %s", exc)
                 return []
-            return [(key, json.loads(payload)) for key, payload in rows if (channel, key) not in self._inbox_undone]
+            pending = []
+            for key, payload in rows:
+                if (channel, key) in self._inbox_undone:
+                    continue
+                stored = json.loads(payload)
+                if isinstance(stored, dict) and _INBOX_KEY in stored:
+                    pending.append((stored[_INBOX_KEY], stored["payload"]))
+                else:  # written by an earlier version: its key is hashed now, which inbox_done accepts
+                    pending.append((key, stored))
+            return pending
 
     def inbox_prune(self, older_than_days: float) -> int:
         """Delete done inbox rows older than that (their keys only served to catch redeliveries)."""

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes.server import wait_for
 from fakes.service import clean_env, make_service
+from fakes.telegram import FakeTelegram, text_update
 from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
@@ -310,3 +312,54 @@ def test_the_server_answers_while_slow_connections_are_held(served: int) -> None
     finally:
         for sock in slow:
             sock.close()
+
+
+# ------------------------------------------------------------ F3: no raw platform ids in stored keys
+
+TG_TOKEN, TG_SECRET = "123456789:AAHsecurityTestToken_abcdefghijkl", "security-webhook-secret_01"
+CHAT_ID = 424242
+
+
+def test_telegram_keys_are_stored_hashed_not_with_the_chat_id(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_env(monkeypatch, tmp_path)
+    with FakeTelegram(TG_TOKEN) as tg:
+        for name, value in {"TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+                            "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_API_FILE_URL": tg.file_url}.items():
+            monkeypatch.setenv(name, value)
+        service = make_service(tmp_path / "bhxh.db")
+        with TestClient(create_app(service)) as client:
+            update = text_update("lương hưu tính thế nào", user={"id": CHAT_ID, "is_bot": False, "first_name": "Lan"})
+            response = client.post("/webhooks/telegram", json=update,
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+            assert response.status_code == 200
+            wait_for(lambda: tg.sent())
+            wait_for(lambda: service.store.db.execute("SELECT count(*) FROM inbox WHERE done_ts IS NULL")
+                     .fetchone()[0] == 0)
+            # A redelivery is still recognised by its hashed key.
+            again = client.post("/webhooks/telegram", json=update,
+                                headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+            assert again.json().get("duplicate") is True and len(tg.sent()) == 1
+    db = service.store.db
+    keys = [k for (k,) in db.execute("SELECT message_id FROM questions")] + \
+        [k for (k,) in db.execute("SELECT delivery_key FROM inbox")]
+    assert keys and all(re.fullmatch(r"h:[0-9a-f]{32}", k) for k in keys), keys
+    for table in ("questions", "inbox", "conversations", "feedback"):
+        for row in db.execute(f"SELECT * FROM {table}"):
+            assert not any(str(CHAT_ID) in str(v) for v in row), (table, row)
+
+
+def test_keys_stored_in_clear_by_an_earlier_version_are_hashed_at_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "bhxh.db", b"k")
+    store.db.execute("INSERT INTO questions (ts, channel, message_id, outcome) VALUES "
+                     "('2026-12-01T00:00:00Z', 'telegram', 'tg:424242:77', 'answered')")
+    store.db.execute("INSERT INTO inbox (channel, delivery_key, payload, received_ts) VALUES "
+                     "('telegram', 'tg:424242:77', NULL, '2026-12-01T00:00:00Z')")
+    store.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    store.db.conn.close()
+    upgraded = Store(tmp_path / "bhxh.db", b"k")
+    stored = [r[0] for r in upgraded.db.execute("SELECT message_id FROM questions UNION ALL "
+                                                "SELECT delivery_key FROM inbox")]
+    assert stored == [upgraded.delivery_key("tg:424242:77")] * 2 and stored[0].startswith("h:")
+    assert upgraded.seen_message("telegram", "tg:424242:77")  # still a duplicate
+    assert upgraded.inbox_accept("telegram", "tg:424242:77", {}) is False
