@@ -199,9 +199,9 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
         log.warning("%s %s: text that cannot be encoded: %s", request.method, request.url.path, exc.reason)
         return JSONResponse({"detail": "Yêu cầu không hợp lệ: văn bản chứa ký tự lỗi."}, status_code=400)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def database_busy(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
-        """Locked, read-only or full database on a path that cannot queue (staff reads and edits)."""
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def database_busy(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        """Locked, read-only, full or corrupt database on a path that cannot queue (staff reads and edits)."""
         log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": DB_BUSY_TEXT}, status_code=503, headers={"Retry-After": "5"})
 
@@ -209,7 +209,8 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
     def healthz() -> dict[str, Any]:
         encoder = service.engine.index.encoder
         return {"ok": True, "entries": len(service.engine.kb.entries), "dense": service.engine.index.has_dense,
-                "pending_log_writes": service.store.pending,
+                "pending_log_writes": service.store.pending, "dropped_log_writes": service.store.dropped,
+                "database": "memory only" if service.store.in_memory else "file",
                 **({"encoder": encoder.describe()} if encoder is not None else {})}
 
     @app.post("/api/ask", response_model=AskResponse, tags=["public"],

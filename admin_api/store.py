@@ -45,6 +45,7 @@ SCHEMA_VERSION = 3  # 2: inbox; 3: message and delivery keys stored as keyed has
 INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
 INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
 INBOX_MEMORY = 10_000  # deliveries remembered in memory while the database refuses writes
+MAX_PENDING = 20_000  # queued log writes kept in memory while the database refuses them (~0.7 KB each)
 LOGGED_CHARS = 4000  # the longest question text kept in the log (the engine reads 2,000)
 
 
@@ -107,14 +108,59 @@ class Store:
         self._inbox_memory: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._inbox_undone: set[tuple[str, str]] = set()
         self._inbox_pruned = 0.0
-        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
+        self.dropped = 0  # queued writes dropped because the queue was full
+        self.in_memory = False  # True when the file could not be opened at all: nothing is kept
+        self.db = sqlite_utils.Database(self._open_checked(timeout))
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.OperationalError as exc:  # read-only media: still serve reads
+        except sqlite3.DatabaseError as exc:  # read-only media: still serve reads
             log.warning("could not enable WAL on %s: %s", self.path, exc)
         self.migrate()
+
+    def _connect(self, target: str, timeout: float) -> sqlite3.Connection:
+        return sqlite3.connect(target, timeout=timeout, check_same_thread=False, isolation_level=None)
+
+    def _open_checked(self, timeout: float) -> sqlite3.Connection:
+        """The database, checked at start (review F8). A file that is not a database or fails SQLite's
+        quick_check is moved aside to `<name>.corrupt-<UTC time>` (with its -wal and -shm) and a new
+        one is started, so the bot answers and logs again; the old rows can be salvaged from the copy
+        (`sqlite3 bhxh.db.corrupt-… .recover | sqlite3 recovered.db`). If no file can be opened
+        (a folder at that path, no permission), the log is kept in memory until the next start."""
+        problem = None
+        try:
+            conn = self._connect(str(self.path), timeout)
+            result = [row[0] for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+            if result == ["ok"]:
+                return conn
+            conn.close()
+            problem = "; ".join(result)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):  # a lock is not corruption: wait for it as before
+                log.warning("could not check %s: %s", self.path, exc)
+                return self._connect(str(self.path), timeout)
+            log.error("DATABASE UNAVAILABLE: cannot open %s (%s). The bot keeps answering; questions are "
+                      "logged in memory only until a restart with a usable file.", self.path, exc)
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            problem = str(exc)
+        if problem is not None:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
+            log.error("DATABASE CORRUPT: %s failed its check (%s). Moved aside to %s and starting a new, empty "
+                      "database; to salvage rows: sqlite3 %s .recover | sqlite3 recovered.db",
+                      self.path, problem, aside, aside)
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    source = self.path.with_name(self.path.name + suffix)
+                    if source.exists():
+                        source.rename(aside.with_name(aside.name + suffix))
+                conn = self._connect(str(self.path), timeout)
+                conn.execute("PRAGMA quick_check(1)").fetchall()
+                return conn
+            except (OSError, sqlite3.DatabaseError) as exc:
+                log.error("DATABASE UNAVAILABLE: could not start a new %s (%s): logging in memory only",
+                          self.path, exc)
+        self.in_memory = True
+        return self._connect(":memory:", timeout)
 
     # ------------------------------------------------------------ schema
 
@@ -159,7 +205,7 @@ class Store:
                 if row is not None and int(row[0]) < 3:
                     self._hash_stored_keys()
                 db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             log.error("could not migrate %s: %s", self.path, exc)
 
     def _hash_stored_keys(self) -> None:
@@ -193,10 +239,13 @@ class Store:
             try:
                 self._flush_locked()
                 return self._insert(table, row)
-            except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
+            except sqlite3.DatabaseError as exc:  # locked, read-only, disk full, I/O error
                 log.warning("database write to %s failed (%s); queued (%d pending)", table, exc,
                             len(self._pending) + 1)
                 self._pending.append((table, row))
+                if len(self._pending) > MAX_PENDING:  # bounded memory: the oldest queued write is dropped
+                    self._pending.popleft()
+                    self.dropped += 1
                 return None
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
@@ -222,7 +271,7 @@ class Store:
         with self._lock:
             try:
                 self._flush_locked()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 log.warning("database still refuses writes: %s", exc)
             return len(self._pending)
 
@@ -261,7 +310,7 @@ class Store:
             try:
                 row = self.db.execute("SELECT 1 FROM questions WHERE channel = ? AND message_id = ?",
                                       [channel, message_id]).fetchone()
-            except sqlite3.OperationalError:
+            except sqlite3.DatabaseError:
                 return False
             return row is not None
 
@@ -334,7 +383,7 @@ class Store:
                         "INSERT OR IGNORE INTO inbox (channel, delivery_key, payload, received_ts) VALUES (?, ?, ?, ?)",
                         [channel, key, json.dumps({_INBOX_KEY: raw_key, "payload": payload}), utcnow()])
                     return cursor.rowcount == 1
-            except sqlite3.OperationalError as exc:  # locked, read-only, disk full, I/O error
+            except sqlite3.DatabaseError as exc:  # locked, read-only, disk full, I/O error
                 log.warning("inbox: could not record a %s delivery (%s); keeping it in memory only", channel, exc)
                 self._inbox_memory[(channel, key)] = None
                 while len(self._inbox_memory) > INBOX_MEMORY:
@@ -350,7 +399,7 @@ class Store:
                     if time.monotonic() - self._inbox_pruned > 3600:
                         self._inbox_pruned = time.monotonic()
                         self.inbox_prune(INBOX_KEEP_DAYS)
-            except sqlite3.OperationalError as exc:  # retried on the next inbox write, else replayed on start
+            except sqlite3.DatabaseError as exc:  # retried on the next inbox write, else replayed on start
                 log.warning("inbox: could not mark %d deliveries done: %s", len(self._inbox_undone), exc)
 
     def _retry_done_locked(self) -> None:
@@ -365,7 +414,7 @@ class Store:
             try:
                 rows = self.db.execute("SELECT delivery_key, payload FROM inbox WHERE channel = ? AND done_ts IS NULL "
                                        "ORDER BY id", [channel]).fetchall()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 log.warning("inbox: cannot read pending deliveries: %s", exc)
                 return []
             pending = []
@@ -393,7 +442,7 @@ class Store:
                 self.db.execute("INSERT INTO conversations (key, state, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) "
                                 "DO UPDATE SET state = excluded.state, updated_ts = excluded.updated_ts",
                                 [key, json.dumps(state, ensure_ascii=False), utcnow()])
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 log.warning("could not save conversation state: %s", exc)
 
     def clear_state(self, key: str) -> None:
@@ -401,14 +450,14 @@ class Store:
         with self._lock:
             try:
                 self.db.execute("DELETE FROM conversations WHERE key = ?", [key])
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 log.warning("could not clear conversation state: %s", exc)
 
     def load_state(self, key: str) -> dict[str, Any]:
         with self._lock:
             try:
                 row = self.db.execute("SELECT state FROM conversations WHERE key = ?", [key]).fetchone()
-            except sqlite3.OperationalError:
+            except sqlite3.DatabaseError:
                 return {}
             return json.loads(row[0]) if row else {}
 

@@ -3,9 +3,12 @@ one test (or more) per finding fixed, each failing on the code the review tested
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +23,7 @@ from fakes.telegram import FakeTelegram, text_update
 from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
-from admin_api.store import LoggedQuestion, Store
+from admin_api.store import MAX_PENDING, LoggedQuestion, Store
 from bot.service import RateLimiter
 from retrieval.normalize import redact_pii
 
@@ -363,3 +366,70 @@ def test_keys_stored_in_clear_by_an_earlier_version_are_hashed_at_start(tmp_path
     assert stored == [upgraded.delivery_key("tg:424242:77")] * 2 and stored[0].startswith("h:")
     assert upgraded.seen_message("telegram", "tg:424242:77")  # still a duplicate
     assert upgraded.inbox_accept("telegram", "tg:424242:77", {}) is False
+
+
+# ------------------------------------------------------------ F8: a corrupt database at start
+
+
+def _corrupt_questions_root_page(path: Path) -> None:
+    """The review's reproduction: the root page of `questions` overwritten with random bytes."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'questions'").fetchone()[0]
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(os.urandom(page_size))
+
+
+@pytest.mark.parametrize("damage", ["one bad page", "random bytes", "truncated"])
+def test_a_corrupt_database_is_moved_aside_at_start_and_the_bot_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    db = tmp_path / "bhxh.db"
+    first = make_service(db)
+    for n in range(30):
+        first.handle("web", f"u{n}", f"lương hưu tháng {n}")
+    first.store.db.conn.close()
+    if damage == "one bad page":
+        _corrupt_questions_root_page(db)
+    elif damage == "random bytes":
+        db.write_bytes(os.urandom(100_000))
+    else:
+        db.write_bytes(db.read_bytes()[:3000])
+        db.with_name("bhxh.db-wal").unlink(missing_ok=True)
+    clean_env(monkeypatch, tmp_path)
+    with caplog.at_level(logging.ERROR, logger="admin_api.store"):
+        service = make_service(db)
+    assert "DATABASE CORRUPT" in caplog.text and ".recover" in caplog.text
+    assert list(tmp_path.glob("bhxh.db.corrupt-*"))  # kept for salvage
+    with TestClient(create_app(service)) as client:
+        response = client.post("/api/ask", json={"question": "lương hưu", "user_id": "after"})
+        assert response.status_code == 200 and response.json()["question_id"] is not None
+        assert client.get("/healthz").json()["database"] == "file"
+    assert service.store.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+def test_a_database_path_that_cannot_be_opened_leaves_the_bot_answering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bhxh.db").mkdir()  # a folder where the file should be
+    clean_env(monkeypatch, tmp_path)
+    service = make_service(tmp_path / "bhxh.db")
+    with TestClient(create_app(service)) as client:
+        response = client.post("/api/ask", json={"question": "lương hưu", "user_id": "x"})
+        assert response.status_code == 200 and response.json()["answer"]
+        assert client.get("/healthz").json()["database"] == "memory only"
+
+
+def test_the_queue_of_refused_writes_is_bounded(tmp_path: Path) -> None:
+    """Review F11: while the database refuses writes, queued rows may not grow without limit."""
+    store = Store(tmp_path / "bhxh.db", b"k")
+    blocker = sqlite3.connect(tmp_path / "bhxh.db", timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.db.execute("PRAGMA busy_timeout = 0")
+    try:
+        for n in range(MAX_PENDING + 50):
+            store.record_feedback(channel="web", user_id=f"u{n}", value=1, entry_id="e")
+        assert store.pending == MAX_PENDING and store.dropped == 50
+    finally:
+        blocker.rollback()
+        blocker.close()
