@@ -37,13 +37,14 @@ TOO_LARGE_TEXT = "Nội dung gửi lên quá lớn."
 DB_BUSY_TEXT = "Cơ sở dữ liệu đang bận, vui lòng thử lại sau."
 TOO_SLOW_TEXT = "Yêu cầu gửi lên quá chậm."
 # Slow clients (review F7): a request's head must arrive within HEADER_TIMEOUT seconds of the connection
-# (or of the previous response), each read of its body within BODY_READ_TIMEOUT; idle keep-alive
-# connections close after KEEP_ALIVE_TIMEOUT; at most MAX_CONNECTIONS at once (then 503), well below
-# the process's file-descriptor limit. A reverse proxy in front should still buffer and time out clients.
+# (or of the previous response), its whole body within BODY_READ_TIMEOUT (64 KiB at 2G speed: ~7 s); idle keep-alive
+# connections close after KEEP_ALIVE_TIMEOUT; at most MAX_CONNECTIONS at once (then 503; by default the
+# process's file-descriptor limit less a reserve for the database, models and logs, so the server never
+# runs out of descriptors). A reverse proxy in front should still buffer, time out and cap clients per IP.
 HEADER_TIMEOUT = float(os.environ.get("BHXH_HEADER_TIMEOUT", "10"))
-BODY_READ_TIMEOUT = float(os.environ.get("BHXH_BODY_TIMEOUT", "10"))
+BODY_READ_TIMEOUT = float(os.environ.get("BHXH_BODY_TIMEOUT", "20"))
 KEEP_ALIVE_TIMEOUT = 5
-MAX_CONNECTIONS = int(os.environ.get("BHXH_MAX_CONNECTIONS", "1000"))
+MAX_CONNECTIONS = int(os.environ.get("BHXH_MAX_CONNECTIONS") or 0)  # 0: the descriptor limit less 64
 
 
 class AskRequest(BaseModel):
@@ -115,8 +116,9 @@ class ClientTooSlow(HTTPException):
 class LimitBody:
     """413 for request bodies over `limit` bytes: announced by Content-Length, or counted as they
     stream in (chunked uploads carry no length). Whatever a route makes of the cut-off body, the
-    client gets the 413. 408 when the body stops arriving: each read of it may wait at most
-    `read_timeout` seconds (a slow-body client must not hold a connection and a worker for ever)."""
+    client gets the 413. 408 when the whole body has not arrived `read_timeout` seconds after the
+    route first asks for it (a client sending a byte now and then must not hold a connection and a
+    worker for ever)."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, read_timeout: float = BODY_READ_TIMEOUT) -> None:
         self.app, self.limit, self.read_timeout = app, limit, read_timeout
@@ -130,13 +132,16 @@ class LimitBody:
             await JSONResponse({"detail": TOO_LARGE_TEXT}, status_code=413)(scope, receive, send)
             return
         received, too_large, too_slow, started, body_done = 0, False, False, False, False
+        deadline: float | None = None
 
         async def limited() -> Message:
-            nonlocal received, too_large, too_slow, body_done
+            nonlocal received, too_large, too_slow, body_done, deadline
             if body_done:  # after the body only a disconnect can come: wait for it as long as it takes
                 return await receive()
+            now = asyncio.get_running_loop().time()
+            deadline = deadline or now + self.read_timeout
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+                message = await asyncio.wait_for(receive(), max(deadline - now, 0.001))
             except TimeoutError:
                 too_slow = True
                 raise ClientTooSlow() from None
@@ -358,9 +363,10 @@ def server_options(*, header_timeout: float = HEADER_TIMEOUT, max_connections: i
 
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY:  # keep descriptors for the database, models and logs
-            max_connections = max(16, min(max_connections, soft - 64))
+            max_connections = max(16, min(max_connections or soft, soft - 64))
     except (ImportError, ValueError, OSError):
         pass
+    max_connections = max_connections or 10_000
     return {"http": _header_timeout_protocol(header_timeout), "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
             "limit_concurrency": max_connections, "h11_max_incomplete_event_size": 16 * 1024}
 
