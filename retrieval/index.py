@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -99,14 +99,30 @@ class HybridIndex:
             texts_by_id.setdefault(id_, []).append(text)
         cache = self.cache
 
-        def encode(texts: list[str]) -> np.ndarray:
-            return cache.encode_queries(encoder, texts) if cache is not None else encoder.encode_queries_exact(texts)
+        config = self.config.classifier
+        if config.inputs == "passage":  # the passage vectors this index already holds (all cache hits)
+            prepare: Callable[[str], str] = normalize_document
+            held = self.vectors if self.vectors is not None else np.zeros((0, encoder.dim), dtype=np.float32)
+            passages = dict(zip((normalize_document(t) for t in self.texts), held, strict=True))
 
-        def prepare(raw: str) -> str:  # what the encoder would read, had a user typed `raw`
-            return self.restored(self.normalize_query(raw), raw)
+            def encode(texts: list[str]) -> np.ndarray:
+                missing = [t for t in texts if t not in passages]
+                if missing:  # only reached for texts the index does not hold
+                    passages.update(zip(missing, encoder.encode_passages(missing), strict=True))
+                return np.stack([passages[t] for t in texts])
+
+            config = replace(config, augment=False)
+        else:
+            def prepare(raw: str) -> str:  # what the encoder would read, had a user typed `raw`
+                return self.restored(self.normalize_query(raw), raw)
+
+            def encode(texts: list[str]) -> np.ndarray:
+                if cache is not None:
+                    return cache.encode_queries(encoder, texts)
+                return encoder.encode_queries_exact(texts)
 
         self.classifier, self.classifier_report = EntryClassifier.build(
-            self.ids, texts_by_id, encode, prepare=prepare, config=self.config.classifier,
+            self.ids, texts_by_id, encode, prepare=prepare, config=config,
             cache_path=cache_dir / f"classifier-{encoder.fingerprint}.npz" if cache_dir is not None else None)
 
     @property

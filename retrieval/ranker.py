@@ -7,10 +7,12 @@ once, which directions of the embedding space tell the ids apart:
 
     logit_c(q) = scale · w_c·q + b_c        (multinomial logistic regression)
 
-trained on the query-side e5 vectors of every id's texts (question and
-paraphrases, put through the same normalization as a user's question), plus
-augmented copies typed without accents and in teen-code. The index blends the
-min-max normalised logits with its lexical/dense fusion (SearchConfig.classifier_weight).
+trained by default on the e5 passage vectors the index already holds for every
+id's texts (question and paraphrases), so it costs no extra encoding; it can
+instead be trained on query-side vectors of the same texts plus copies typed
+without accents and in teen-code (ClassifierConfig.inputs = "query"). The index
+blends the min-max normalised logits with its lexical/dense fusion
+(SearchConfig.classifier_weight).
 
 The trained weights are cached under the index cache directory, keyed by the
 model and by a hash of each id's texts:
@@ -43,15 +45,19 @@ RANKER_VERSION = "lr-1"
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    # What the classifier is trained on: "passage" = the index's own passage vectors of each text
+    # (nothing new to encode; best on both tuning sets, see benchmarks/ranking.py), or "query" =
+    # each text encoded as a user's question (+ augmented copies): 2-3x the encoding at build time.
+    inputs: str = "passage"
     scale: float = 20.0  # logit temperature: cosines live in a narrow band, so they are scaled up
     weight_decay: float = 1e-4
     max_iter: int = 150  # L-BFGS iterations of a full training
-    augment: bool = True  # accent-stripped and teen-code copies of every text
+    augment: bool = True  # with query inputs: accent-stripped and teen-code copies of every text
     # Patch (refit only the changed ids) while at most this share of ids differs from the last full training.
     max_patched_share: float = 0.10
 
     def key(self) -> str:
-        return f"{RANKER_VERSION}:{self.scale}:{self.weight_decay}:{self.max_iter}:{self.augment}"
+        return f"{RANKER_VERSION}:{self.inputs}:{self.scale}:{self.weight_decay}:{self.max_iter}:{self.augment}"
 
 
 # ------------------------------------------------------------------ augmentation
