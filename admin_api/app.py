@@ -168,6 +168,39 @@ class LimitBody:
                                headers={"Connection": "close"})(scope, receive, send)
 
 
+# No script-src yet: the browser tests drive the page with Playwright's evaluate(), which a script-src
+# policy blocks (eval); the page itself has no inline script or style, so it can be added with them.
+PUBLIC_PAGE_HEADERS = [
+    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class PublicPageHeaders:
+    """The chat page `/` and its `/static/` files (review F18): no framing by other sites (clickjacking),
+    no <base> or plugin tricks, no MIME sniffing, no referrer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != "/" and not path.startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *(h for h in PUBLIC_PAGE_HEADERS if h[0] not in names)]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def _valid(value: Any) -> Any:
     """`value` as strict JSON, since validation errors echo the input back: strings made encodable
     (lone surrogates), NaN and ±Infinity (which Python's JSON parser accepts) as strings."""
@@ -183,7 +216,8 @@ def _valid(value: Any) -> Any:
 
 
 def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
-    app = FastAPI(title="Trợ lý BHXH", version="0.1.0",
+    # redirect_slashes=False: Starlette's trailing-slash redirect copies the Host header into Location (F16).
+    app = FastAPI(title="Trợ lý BHXH", version="0.1.0", redirect_slashes=False,
                   description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.")
     app.state.service = service
     # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
@@ -192,6 +226,7 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
     feedback_limiter = RateLimiter(ip_limiter.limit, ip_window)
 
     app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=BODY_READ_TIMEOUT)
+    app.add_middleware(PublicPageHeaders)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -98,7 +98,16 @@ def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
 class Store:
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Only the service's own user may read the log (review F17): a folder it creates is 0700, the
+        # database 0600 (SQLite gives its -wal and -shm files the database file's mode).
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            for file in (self.path, self.path.with_name(self.path.name + "-wal"),
+                         self.path.with_name(self.path.name + "-shm")):
+                if file.is_file() and file.stat().st_mode & 0o077:  # group/other bits off, the rest kept
+                    os.chmod(file, file.stat().st_mode & 0o700)
         self._hash_key = hash_key
         self._lock = threading.RLock()
         self._pending: deque[tuple[str, dict[str, Any]]] = deque()
@@ -348,11 +357,14 @@ class Store:
         return True
 
     def delete_older_than(self, days: int) -> int:
-        """Retention: delete questions and feedback older than `days` days."""
+        """Retention: delete questions, feedback, audit entries (their details may quote questions) and
+        conversation states older than `days` days (review F20); returns how many questions."""
         cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S")
         with self._lock:
             n = self.db.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
             self.db.execute("DELETE FROM feedback WHERE ts < ?", [cutoff])
+            self.db.execute("DELETE FROM audit WHERE ts < ?", [cutoff])
+            self.db.execute("DELETE FROM conversations WHERE updated_ts < ?", [cutoff])
             return n
 
     # ------------------------------------------------------------ webhook inbox

@@ -433,3 +433,41 @@ def test_the_queue_of_refused_writes_is_bounded(tmp_path: Path) -> None:
     finally:
         blocker.rollback()
         blocker.close()
+
+
+# ------------------------------------------------------------ low findings fixed on the way
+
+
+def test_database_files_are_private_to_the_service(tmp_path: Path) -> None:
+    """F17: the log was created 0644 in a 0755 folder."""
+    store = Store(tmp_path / "data" / "bhxh.db", b"k")
+    store.log_question(LoggedQuestion("web", "u", "lương hưu", "lương hưu", None, None, 0.0, "declined",
+                                      "not_sure", 1.0))
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    for name in ("bhxh.db", "bhxh.db-wal", "bhxh.db-shm"):
+        assert (tmp_path / "data" / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_retention_also_clears_audit_details_and_conversations(tmp_path: Path) -> None:
+    """F20: question texts quoted in the audit log and old conversation states outlived retention."""
+    store = Store(tmp_path / "bhxh.db", b"k")
+    store.db.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, 'cb', 'attach', 'e', ?)",
+                     ["2020-01-01T00:00:00Z", '{"text": "câu hỏi cũ"}'])
+    store.db.execute("INSERT INTO conversations (key, state, updated_ts) VALUES ('web:x', '{}', ?)",
+                     ["2020-01-01T00:00:00Z"])
+    store.audit("cb", "attach", "e", {"text": "câu hỏi mới"})
+    store.delete_older_than(365)
+    assert [r[0] for r in store.db.execute("SELECT detail FROM audit")] == ['{"text": "câu hỏi mới"}']
+    assert store.db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 0
+
+
+def test_public_page_has_security_headers_and_redirects_do_not_echo_the_host(web) -> None:
+    """F18: the chat page could be framed; F16: Host was copied into trailing-slash redirects."""
+    client, _ = web
+    for path in ("/", "/static/chat.js"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-frame-options"] == "DENY"
+    redirect = client.get("/admin/questions/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert "evil.example" not in redirect.headers.get("location", "") and redirect.status_code == 404
