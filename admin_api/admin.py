@@ -60,6 +60,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 SESSION_COOKIE = "bhxh_staff_session"
 SESSION_SECONDS = 12 * 3600  # a dashboard session ends this long after login, or at logout
 MAX_SESSIONS = 1000
+BEARER_FAILURES_PER_MINUTE = 10  # wrong bearer tokens one IP address may send a minute (then 429)
 NAME_COOKIE = "bhxh_staff_name"  # who signed in, for the audit log of dashboard actions
 DEFAULT_RETENTION_DAYS = 365
 MIN_TOKEN_CHARS = 16
@@ -80,8 +81,10 @@ def admin_token() -> str:
             "BHXH_ADMIN_TOKEN is not set: the staff API (/admin/) refuses to run without a token. "
             "Set it to a long random secret, e.g. BHXH_ADMIN_TOKEN=$(python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))')")
-    if len(token) < MIN_TOKEN_CHARS:
-        log.warning("BHXH_ADMIN_TOKEN is shorter than %d characters; use a long random secret", MIN_TOKEN_CHARS)
+    if len(token) < MIN_TOKEN_CHARS:  # a short token can be guessed (review F14): refuse, do not just warn
+        raise RuntimeError(
+            f"BHXH_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters: use a long random secret, e.g. "
+            "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return token
 
 
@@ -195,6 +198,8 @@ class StaffAuth:
         self.session_seconds = session_seconds
         self._sessions: OrderedDict[str, float] = OrderedDict()  # sha256 of the session id -> expiry (epoch s)
         self._sessions_lock = threading.Lock()
+        # Wrong bearer tokens per IP address (review F14: guessing was unlimited; the login form had a limit).
+        self._failures = RateLimiter(BEARER_FAILURES_PER_MINUTE, 60.0)
 
     def _derive(self, purpose: bytes) -> str:
         return hmac.new(self._token, purpose, hashlib.sha256).hexdigest()
@@ -260,6 +265,8 @@ class StaffAuth:
     ) -> Staff:
         if credentials is not None and self.token_ok(credentials.credentials):
             return Staff(staff_name(x_staff_name))
+        if credentials is not None and not self._failures.allow(request.client.host if request.client else ""):
+            raise HTTPException(status_code=429, detail="Sai mã truy cập quá nhiều lần. Vui lòng chờ một phút.")
         if request.method in ("GET", "HEAD") and self.session_ok(request):
             return Staff(staff_name(x_staff_name))
         message = "Thiếu mã truy cập của cán bộ." if credentials is None else "Mã truy cập không đúng."

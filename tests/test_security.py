@@ -471,3 +471,15 @@ def test_public_page_has_security_headers_and_redirects_do_not_echo_the_host(web
         assert response.headers["x-frame-options"] == "DENY"
     redirect = client.get("/admin/questions/", headers={"Host": "evil.example"}, follow_redirects=False)
     assert "evil.example" not in redirect.headers.get("location", "") and redirect.status_code == 404
+
+
+def test_bearer_token_guessing_is_limited_and_short_tokens_are_refused(web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """F14: 200 wrong bearer tokens in a row were all 401; a 5-character token was accepted."""
+    client, service = web
+    statuses = [client.get("/admin/questions", headers={"Authorization": f"Bearer guess-{i}"}).status_code
+                for i in range(15)]
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    assert client.get("/admin/questions", headers={"Authorization": f"Bearer {STAFF_TOKEN}"}).status_code == 200
+    monkeypatch.setenv("BHXH_ADMIN_TOKEN", "short")
+    with pytest.raises(RuntimeError, match="shorter than 16"):
+        create_app(service)
