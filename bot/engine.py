@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 OUT_OF_SCOPE_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "out_of_scope.yaml"
 OOS_PREFIX = "oos:"
+COMMERCIAL_INTENT = "ngoai-pham-vi-bao-hiem-thuong-mai"
+# A question sentence with this many content words is searched on its own, without the story.
+SELF_CONTAINED_WORDS = 3
 MAX_QUESTION_CHARS = 2000
 HOTLINE = "1900 9068"
 
@@ -83,6 +86,17 @@ _PERSONAL = re.compile(
     r"|(?:ma so|so so)\s+bhxh\s+cua\s+(?:em|toi|minh)"
 )
 _TAGS = re.compile(r"<[^>]{0,200}>")
+# Unmistakable commercial insurance, with no word of the State's insurance beside it: the
+# nearest BHXH entry can look close ("đóng phí một lần" ~ "rút một lần"), so these are declined
+# by their words before retrieval has a say (accent-folded).
+_COMMERCIAL_INSURANCE = re.compile(
+    r"\b(?:bao hiem nhan tho|nhan tho|hop dong bao hiem|(?<!chi )phi bao hiem|goi bao hiem|dai ly bao hiem"
+    r"|doanh nghiep bao hiem|cong ty bao hiem|bao hiem (?:xe|o to|oto|xe may|du lich|chay no|tai san|trach nhiem"
+    r"|tien gui|khoan vay|vat chat|than vo|nong nghiep|cay trong|vat nuoi|suc khoe tu nhan|suc khoe ca nhan|hang hoa"
+    r"|cong trinh|lien ket|dau tu))\b")
+_STATE_INSURANCE = re.compile(
+    r"\b(?:bhxh|bao hiem xa hoi|bhyt|bao hiem y te|bhtn|that nghiep|luong huu|thai san|om dau|tu tuat|tuat"
+    r"|tai nan lao dong|benh nghe nghiep|vssid|so bao hiem|huu tri)\b")
 
 
 def _fold(text: str) -> str:
@@ -247,9 +261,7 @@ class Engine:
         ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
         kind, chosen, score = self.classify(candidates, t)
         if kind == "out_of_scope":
-            reply_text = self.out_of_scope[chosen[0].entry_id][0]
-            return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
-                         score=score, normalized=normalized, candidates=ranked)
+            return self.out_of_scope_reply(chosen[0].entry_id, normalized, score=score, ranked=ranked)
         if kind == "not_sure":
             return self.not_sure(normalized, ranked, score=score)
         top = self.kb.entries[chosen[0].entry_id]
@@ -260,6 +272,12 @@ class Engine:
         alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen[1:])
         return self.answer(top, on, score=score, normalized=normalized, candidates=ranked,
                            alternatives=alternatives)
+
+    def out_of_scope_reply(self, intent: str, normalized: str, *, score: float = 1.0,
+                           ranked: tuple[str, ...] = ()) -> Reply:
+        reply_text = self.out_of_scope[intent][0]
+        return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
+                     score=score, normalized=normalized, candidates=ranked)
 
     @staticmethod
     def _outside_wins(outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
@@ -315,6 +333,8 @@ class Engine:
         if _THANKS.match(folded):
             return Reply("smalltalk", "Không có gì ạ. Chúc bạn nhiều sức khỏe! Nếu còn thắc mắc về BHXH, "
                          "bạn cứ nhắn cho tôi nhé.", normalized=folded)
+        if _COMMERCIAL_INSURANCE.search(folded) and not _STATE_INSURANCE.search(folded):
+            return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, normalize_query(clean))
         request = detect_calculator_request(clean)
         computed = calculator_reply(request, on, self.kb.parameters, normalize_query(clean)) if request else None
         if computed is not None:
@@ -336,9 +356,10 @@ class Engine:
     def answer_each_question(self, text: str, on: dt.date) -> Reply | None:
         """Two questions about different things in one message get two labelled answers.
 
-        Each question is searched with the story around it (not with the other
-        question); only when both are confidently answered, by different entries,
-        does the reply hold both. Otherwise the single best answer stands.
+        Each question is searched on its own, or with the story when it is too
+        short to stand alone (never with the other question); only when both are
+        confidently answered, by different entries, does the reply hold both.
+        Otherwise the single best answer stands.
         """
         letter = read_letter(text)
         if len(letter.questions) < 2:
@@ -346,8 +367,11 @@ class Engine:
         story = tuple(s for s in letter.sentences if s not in letter.questions)
         chosen: list[tuple[Entry, float]] = []
         for question in letter.questions[:3]:
-            sub = Letter(" ".join((*story, question)), (*story, question), (question,))
-            found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(question)
+            if len(self.content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
+                found = self.candidates(question)
+            else:  # "nếu được thì bao nhiêu?": only the story says about what
+                sub = Letter(" ".join((*story, question)), (*story, question), (question,))
+                found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
             kind, best, score = self.classify(found, self.thresholds)
             if kind != "answer":
                 continue

@@ -1,0 +1,75 @@
+"""The decision rule's outcomes, two questions in one message, and commercial-insurance near misses."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine import OOS_PREFIX, Candidate, Thresholds
+
+T = Thresholds(min_confidence=0.85, coverage_weight=0.0, oos_margin=0.0, choice_margin=0.01, alternative_margin=0.08)
+
+
+def _c(entry_id: str, fused: float, dense: float) -> Candidate:
+    return Candidate(entry_id, fused, lexical=1.0, dense=dense, coverage=0.5)
+
+
+def test_a_likely_entry_is_answered_and_close_ones_are_offered(engine) -> None:
+    kind, chosen, score = engine.classify([_c("a", 0.90, 0.91), _c("b", 0.85, 0.90), _c("c", 0.60, 0.86)], T)
+    assert kind == "answer" and [c.entry_id for c in chosen] == ["a", "b"]  # b within 0.08: "Có thể bạn muốn hỏi"
+    assert score == pytest.approx(0.91)
+
+
+def test_indistinguishable_entries_ask_to_choose(engine) -> None:
+    kind, chosen, _ = engine.classify([_c("a", 0.900, 0.91), _c("b", 0.895, 0.91), _c("c", 0.5, 0.8)], T)
+    assert kind == "choices" and [c.entry_id for c in chosen] == ["a", "b"]
+
+
+def test_low_confidence_is_not_sure_and_a_closer_decline_example_declines(engine) -> None:
+    assert engine.classify([_c("a", 0.9, 0.80)], T)[0] == "not_sure"
+    kind, chosen, _ = engine.classify([_c(OOS_PREFIX + "x", 0.95, 0.93), _c("a", 0.9, 0.90)], T)
+    assert kind == "out_of_scope" and chosen[0].entry_id == OOS_PREFIX + "x"
+
+
+def test_close_alternatives_reach_the_reply(engine) -> None:
+    reply = engine.ask("đóng bhxh tự nguyện thấp nhất bao nhiêu tiền 1 tháng")
+    assert reply.kind == "answer"
+    assert len({c.entry_id for c in reply.related}) == len(reply.related) and reply.entry_id not in {
+        c.entry_id for c in reply.related}
+
+
+def test_two_questions_get_two_labelled_answers(engine) -> None:
+    text = ("Chào anh chị, em năm nay 35 tuổi, đã đóng BHXH bắt buộc 8 năm ở công ty may, tháng trước em nghỉ việc. "
+            "Em muốn hỏi em có được hưởng trợ cấp thất nghiệp không? "
+            "Và nếu em muốn rút BHXH một lần thì phải chờ bao lâu?")
+    reply = engine.ask(text)
+    assert reply.kind == "answer"
+    assert reply.text.startswith("Bạn hỏi 2 ý")
+    topics = {engine.kb.entries[e].topic for e in reply.candidates[:2]}
+    assert topics == {"unemployment", "lump_sum"}, reply.candidates
+    assert "\n\n1. " in reply.text and "\n\n2. " in reply.text
+
+
+def test_one_question_asked_twice_gets_one_answer(engine) -> None:
+    reply = engine.ask("Mẹ tôi đóng bảo hiểm xã hội tự nguyện 20 năm, năm nay 58 tuổi. Mẹ tôi có được lương hưu "
+                       "không? Nếu được thì bao giờ mẹ tôi được nhận lương hưu?")
+    assert not reply.text.startswith("Bạn hỏi 2 ý")
+
+
+@pytest.mark.parametrize("text", [
+    "Đóng phí bảo hiểm nhân thọ được 3 năm rồi muốn hủy hợp đồng thì có lấy lại tiền không?",
+    "hop dong bao hiem suc khoe ca nhan bi tu choi boi thuong thi lam sao",
+    "Bảo hiểm vật chất xe ô tô có đền khi xe bị ngập nước không?",
+])
+def test_commercial_insurance_is_declined_with_the_reason(engine, text) -> None:
+    reply = engine.ask(text)
+    assert reply.kind == "out_of_scope"
+    assert "bảo hiểm thương mại" in reply.text and "1900 9068" in reply.text
+
+
+@pytest.mark.parametrize("text", [
+    "Tính giúp tôi tổng chi phí bảo hiểm cho người lao động lương 10 triệu",
+    "công ty bảo hiểm xã hội cho nhân viên thế nào",
+    "bảo hiểm thất nghiệp được bao nhiêu tháng",
+])
+def test_state_insurance_words_are_not_taken_for_commercial(engine, text) -> None:
+    assert engine.ask(text).kind != "out_of_scope"
