@@ -239,6 +239,18 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
         log.warning("%s %s: text that cannot be encoded: %s", request.method, request.url.path, exc.reason)
         return JSONResponse({"detail": "Yêu cầu không hợp lệ: văn bản chứa ký tự lỗi."}, status_code=400)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        """JSON nested thousands deep (review F12: a 500 and a traceback per request on /webhooks/zalo-oa)."""
+        log.warning("%s %s: input nested too deeply", request.method, request.url.path)
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ: dữ liệu lồng nhau quá sâu."}, status_code=400)
+
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
+        """A number too large for SQLite's 64-bit integers (review F13: a staff cursor id of 10^20)."""
+        log.warning("%s %s: number out of range: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "Yêu cầu không hợp lệ: số quá lớn."}, status_code=422)
+
     @app.exception_handler(sqlite3.DatabaseError)
     async def database_busy(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
         """Locked, read-only, full or corrupt database on a path that cannot queue (staff reads and edits)."""

@@ -483,3 +483,26 @@ def test_bearer_token_guessing_is_limited_and_short_tokens_are_refused(web, monk
     monkeypatch.setenv("BHXH_ADMIN_TOKEN", "short")
     with pytest.raises(RuntimeError, match="shorter than 16"):
         create_app(service)
+
+
+def test_deeply_nested_json_and_huge_cursor_ids_are_4xx_not_500(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """F12: 30,000 nested arrays to /webhooks/zalo-oa gave a 500 (JSON parsed before the MAC check);
+    F13: a staff cursor with id 10^20 gave a 500 (OverflowError in SQLite)."""
+    import base64
+
+    clean_env(monkeypatch, tmp_path)
+    for name, value in {"ZALO_OA_APP_ID": "50554360515256678", "ZALO_OA_SECRET_KEY": "oaSecurityTestKey-0123",
+                        "ZALO_OA_APP_SECRET": "appSecurityTest-0123", "ZALO_OA_ACCESS_TOKEN": "at-sec",
+                        "ZALO_OA_REFRESH_TOKEN": "rt-sec", "ZALO_OA_API_BASE_URL": "http://127.0.0.1:9",
+                        "ZALO_OA_OAUTH_BASE_URL": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(name, value)
+    service = make_service(tmp_path / "bhxh.db")
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        deep = ('{"a":' + "[" * 30_000 + "]" * 30_000 + "}").encode()
+        response = client.post("/webhooks/zalo-oa", content=deep, headers={"Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, response.status_code
+        cursor = base64.urlsafe_b64encode(b"2026|99999999999999999999").decode().rstrip("=")
+        response = client.get("/admin/questions", params={"cursor": cursor},
+                              headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+        assert 400 <= response.status_code < 500, response.status_code
