@@ -168,6 +168,7 @@ def _bench(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
+    from bot import real_eval
     from bot.engine import Engine
     from bot.evaluation import EVAL_FILE, bench, load_eval
     from bot.settings import load_settings, resolve_model
@@ -175,7 +176,13 @@ def _bench(args: argparse.Namespace) -> int:
     from retrieval.dense import DenseEncoder
 
     settings = load_settings()
-    questions = [q.question for q in load_eval(EVAL_FILE)] if EVAL_FILE.exists() else ["rút bhxh một lần"]
+    ours = load_eval(EVAL_FILE) if EVAL_FILE.exists() else []
+    real = real_eval.load_real()
+    groups = {
+        "short questions": [q.question for q in ours if q.variant != "letter"] or ["rút bhxh một lần"],
+        "letters": [q.question for q in ours if q.variant == "letter"]
+        + [q.question for q in real if q.style == "letter"],
+    }
     model = resolve_model(settings)
     t0 = time.perf_counter()
     encoder = DenseEncoder(model) if model else None
@@ -190,7 +197,7 @@ def _bench(args: argparse.Namespace) -> int:
     warm_s = time.perf_counter() - t0
     print(f"model load: {load_s:.2f} s; index build cold (encode every text): {cold_s:.2f} s; "
           f"from cache: {warm_s:.2f} s")
-    print(bench(lambda: Engine.from_settings(settings), questions, repeats=args.repeats))
+    print(bench(lambda: Engine.from_settings(settings), {k: v for k, v in groups.items() if v}, repeats=args.repeats))
     return 0
 
 

@@ -223,32 +223,33 @@ def end_to_end(engine: Engine, questions: list[EvalQuestion], thresholds: Thresh
             sum(r.outcome == "declined" for q, r in off) / n_off, declined / n_in, chose / n_in]
 
 
-def bench(engine_factory, questions: list[str], repeats: int = 3) -> str:
-    """Warm `ask` latency, and engine start-up time (cold cache vs warm cache).
+def bench(engine_factory, groups: dict[str, list[str]], repeats: int = 3) -> str:
+    """Warm `ask` latency per group of questions (short ones, letters), and start-up time.
 
     The first pass asks each question for the first time (its query vector is
     computed); later passes repeat them, which the encoder's recent-query cache
-    answers. Both are reported: real traffic is a mix.
+    answers. Both are reported, per group: real traffic is a mix.
     """
     started = time.perf_counter()
     engine = engine_factory()
     ready = time.perf_counter() - started
     for q in ["xin chào, cho hỏi về bảo hiểm", "mức đóng bảo hiểm y tế hộ gia đình", "phạt chậm đóng"]:
-        engine.ask(q)  # warm-up, on texts that are not in the question list
-    passes: list[list[float]] = []
-    for _ in range(max(repeats, 1)):
-        times = []
-        for q in questions:
-            t0 = time.perf_counter()
-            engine.ask(q)
-            times.append(time.perf_counter() - t0)
-        passes.append(times)
-    first = latency_summary(passes[0])
-    lines = [f"start-up to ready (warm cache): {ready:.2f} s",
-             f"ask, each question the first time ({len(passes[0])} calls): median {first['median_ms']:.1f} ms, "
-             f"p99 {first['p99_ms']:.1f} ms"]
-    if len(passes) > 1:
-        again = latency_summary([t for times in passes[1:] for t in times])
-        lines.append(f"ask, repeated questions ({sum(map(len, passes[1:]))} calls): median {again['median_ms']:.1f} ms,"
-                     f" p99 {again['p99_ms']:.1f} ms")
+        engine.ask(q)  # warm-up, on texts that are not in the question lists
+    lines = [f"start-up to ready (warm cache): {ready:.2f} s"]
+    for label, questions in groups.items():
+        passes: list[list[float]] = []
+        for _ in range(max(repeats, 1)):
+            times = []
+            for q in questions:
+                t0 = time.perf_counter()
+                engine.ask(q)
+                times.append(time.perf_counter() - t0)
+            passes.append(times)
+        first = latency_summary(passes[0])
+        lines.append(f"{label}, each the first time ({len(passes[0])} calls): median {first['median_ms']:.1f} ms, "
+                     f"p99 {first['p99_ms']:.1f} ms")
+        if len(passes) > 1:
+            again = latency_summary([t for times in passes[1:] for t in times])
+            lines.append(f"{label}, repeated ({sum(map(len, passes[1:]))} calls): median {again['median_ms']:.1f} ms,"
+                         f" p99 {again['p99_ms']:.1f} ms")
     return "\n".join(lines)

@@ -112,8 +112,12 @@ def test_the_most_common_question_leads_with_who_may_still_withdraw(engine, text
     assert first == "ml-ai-con-duoc-rut-mot-lan", reply
 
 
-def test_latency_bench_reports_first_time_and_repeated_questions(lexical_engine):
+def test_latency_bench_reports_short_questions_and_letters_apart(lexical_engine):
     from bot.evaluation import bench
 
-    report = bench(lambda: lexical_engine, ["rút bhxh 1 lần", "lương hưu tính thế nào"], repeats=2)
-    assert "each question the first time (2 calls)" in report and "repeated questions (2 calls)" in report
+    letter = ("Kính gửi BHXH, bố tôi đóng bảo hiểm 12 năm rồi nghỉ việc, tháng trước bố tôi mất. "
+              "Mẹ tôi 62 tuổi. Gia đình tôi được hưởng chế độ gì?")
+    report = bench(lambda: lexical_engine, {"short questions": ["rút bhxh 1 lần", "lương hưu tính thế nào"],
+                                            "letters": [letter]}, repeats=2)
+    assert "short questions, each the first time (2 calls)" in report and "short questions, repeated (2 calls)" in report
+    assert "letters, each the first time (1 calls)" in report
