@@ -101,8 +101,11 @@ _SPELLED_RUN = re.compile(rf"(?i)\b(?:{_SPELLED})\b(?:[ \t,.\-]++(?:{_SPELLED})\
 _CURRENCY = re.compile(r"(?i)[ \t]*+(?:đồng|đ\b|dong\b|vnđ|vnd|d\b|triệu|trieu|tr\b|tỷ|tỉ|ty\b|ti\b|nghìn|"
                        r"nghin|ngàn|ngan|k\b|usd|\$|%)")
 _THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+|[1-9]\d{0,2}(?:,\d{3})+")
-_DATE = r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)\d{2}|\d{1,2}[/.\-](?:19|20)\d{2}|(?:19|20)\d{2}"
+_DAY, _MONTH, _YEAR = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])", r"(?:19|20)\d{2}"
+_DATE = (rf"{_DAY}[/.\-]{_MONTH}[/.\-]{_YEAR}|{_MONTH}[/.\-]{_YEAR}|{_YEAR}"
+         rf"|{_DAY}[/.\-]{_MONTH}(?=[ \t\n./\-]{{1,3}}\d)")  # "10/1-09/7/2022": a day/month before another date
 _DATES = re.compile(rf"(?:{_DATE})(?:[ \t\n./\-]{{1,3}}(?:{_DATE}))*")
+_A_YEAR = re.compile(rf"(?<!\d){_YEAR}(?!\d)")
 # What the words just before a number say it is (accent-folded, lower case, last one wins).
 _KEYWORDS: list[tuple[str, str]] = [
     (r"cmnd|cmt|chung minh", "[CMND]"),
@@ -150,8 +153,8 @@ def _label_for_number(run: str, text: str, start: int, end: int) -> str | None:
         return None
     if _CURRENCY.match(text, end):
         return None  # "số tiền 123456789012345 đồng"
-    if n <= 24 and _DATES.fullmatch(run):
-        return None  # "01/01/2020 - 31/12/2025", "2015 2016 2017"
+    if n <= 24 and _DATES.fullmatch(run) and _A_YEAR.search(run):
+        return None  # "01/01/2020 - 31/12/2025", "10/1-09/7/2022", "2015 2016 2017"
     id_keyword = keyword_label is not None and keyword_label != "[SĐT]"
     if not id_keyword and digits[0] != "0" and (_THOUSANDS.fullmatch(run) or (run.isdigit() and n <= 10
                                                                              and digits.endswith("000"))):
@@ -229,9 +232,17 @@ def _name_length(words: list[re.Match[str]], *, lower_case_allowed: bool) -> int
                 len(words))
 
 
+_FORM_LABEL = re.compile(r"(?i)(?:họ|ho|người|nguoi|ký|kí|ky|ki|full)\b")
+
+
 def _redact_intro(m: re.Match[str]) -> str:
-    """After an intro the first word is the name whatever its case; the name ends as `_name_length` says."""
+    """After an intro the first word is the name whatever its case; the name ends as `_name_length` says.
+    A form label without a colon ("người gửi tiền") introduces a name only if it is capitalized."""
     words = list(_WORD.finditer(m.group(2)))
+    separator = m.string[m.end(1):m.start(2)]
+    if (_FORM_LABEL.match(m.group(1)) and ":" not in separator and "\n" not in separator
+            and not words[0].group()[0].isupper()):
+        return m.group(0)
     n = max(_name_length(words, lower_case_allowed=True), 1)
     return f"{m.group(1)}{m.string[m.end(1):m.start(2)]}[TÊN]{m.group(2)[words[n - 1].end():]}"
 
@@ -257,9 +268,15 @@ def _ends_word(text: str, index: int) -> bool:
 
 
 def _redact_sign_off(m: re.Match[str]) -> str:
+    """The name under a sign-off is a line of its own: "Cảm ơn ạ.\nThời gian đóng…" is not one."""
     words = list(_WORD.finditer(m.group(2)))
     n = _name_length(words, lower_case_allowed=False)
     if n == 0:
+        return m.group(0)
+    name_end = m.start(2) + words[n - 1].end()
+    line_end = m.string.find("\n", name_end, name_end + 80)
+    rest = m.string[name_end:line_end if line_end >= 0 else name_end + 80]
+    if rest.strip(" \t.,!;:"):
         return m.group(0)
     return f"{m.group(1)}[TÊN]{m.group(2)[words[n - 1].end():]}"
 

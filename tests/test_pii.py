@@ -154,6 +154,10 @@ KEEP = [
     "tỷ lệ hưởng 75%",
     "rút bhxh 1 lần dc ko",
     "Lương 15.000.000 đồng, đóng 10,5% là 1.575.000 đồng",
+    # found in eval/real_questions_*.yaml: a date range, a sentence after a thank-you, a depositor
+    "nghỉ thai sản từ ngày 10/1-09/7/2022, đi làm trở lại ngày 11/7/2022",
+    "Em xin cảm ơn ạ.\nThời gian đóng bảo hiểm của em chia làm 2 giai đoạn",
+    "Nếu ngân hàng bị phá sản, người gửi tiền được Nhà nước chi trả bảo hiểm không",
 ]
 
 
