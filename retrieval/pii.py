@@ -268,15 +268,14 @@ def _ends_word(text: str, index: int) -> bool:
 
 
 def _redact_sign_off(m: re.Match[str]) -> str:
-    """The name under a sign-off is a line of its own: "Cảm ơn ạ.\nThời gian đóng…" is not one."""
+    """The name under a sign-off ends its line or its clause: "Cảm ơn ạ.\nThời gian đóng…" is not one."""
     words = list(_WORD.finditer(m.group(2)))
     n = _name_length(words, lower_case_allowed=False)
     if n == 0:
         return m.group(0)
     name_end = m.start(2) + words[n - 1].end()
-    line_end = m.string.find("\n", name_end, name_end + 80)
-    rest = m.string[name_end:line_end if line_end >= 0 else name_end + 80]
-    if rest.strip(" \t.,!;:"):
+    after = m.string[name_end:name_end + 20].lstrip(" \t")
+    if after[:1] not in ("", "\n", "\r", ",", ".", ";", "!", ":", "-", ")"):
         return m.group(0)
     return f"{m.group(1)}[TÊN]{m.group(2)[words[n - 1].end():]}"
 
