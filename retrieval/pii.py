@@ -199,7 +199,8 @@ _NAME_INTRO = re.compile(
     r"[ \t]*+(?:[:,.\-][ \t]*+)?(?:\n[ \t]*+)?"
     r"(\w++(?:[ \t]++\w++){0,4})")
 # "tôi là" introduces a name when capitalized words follow ("tôi là Nguyễn Văn An", "Em là Lan,").
-_I_AM = re.compile(r"(?i)\b((?:tôi|toi|em|mình|minh)[ \t]++(?:là|la))[ \t]++(\w++(?:[ \t]++\w++){0,4})")
+_I_AM = re.compile(r"(?i)\b((?:tôi|toi|em|mình|minh)[ \t]++(?:là|la)(?:[ \t]++(?:ông|bà|anh|chị|cô|chú|bác))?)"
+                   r"[ \t]++(\w++(?:[ \t]++\w++){0,4})")  # "Bố tôi là ông Phạm Văn Lừng"
 # The name under a letter's sign-off: "Trân trọng,\nĐỗ Thị Hồng", "Xin cảm ơn!\nLan".
 _SIGN_OFF = re.compile(
     r"(?i)\b((?:trân[ \t]++trọng|tran[ \t]++trong|kính[ \t]++thư|kinh[ \t]++thu|thân[ \t]++ái|than[ \t]++ai)"

@@ -40,6 +40,8 @@ FORMS: list[tuple[str, list[str]]] = [
     ("TÔI TÊN LÀ NGUYỄN THỊ LAN", ["NGUYỄN THỊ LAN"]),
     ("mẹ tôi tên là Hồ Thị Thư", ["Hồ Thị Thư"]),
     ("tên em là Dương Ánh", ["Dương Ánh"]),
+    ("Bố tôi là ông Phạm Văn Lừng, sinh năm 1950", ["Phạm Văn Lừng", "Lừng"]),
+    ("Người hỏi: Phạm Thị Hoa, điện thoại 0912345678", ["Phạm Thị Hoa", "0912345678"]),
     # CMND (9 digits)
     ("CMND 012345678", ["012345678"]),
     ("số CMND là 012345678", ["012345678"]),
@@ -147,6 +149,7 @@ KEEP = [
     "Nghị định 158/2025/NĐ-CP",
     "gọi tổng đài 1900 9068",
     "tôi là người lao động tự do",
+    "tôi là anh cả trong nhà",
     "Tôi là Giáo viên",
     "em là công nhân, nghỉ việc 2 tháng",
     "địa chỉ cơ quan BHXH quận 1 ở đâu?",
