@@ -87,7 +87,7 @@ class HybridIndex:
                 self.vectors = encoder.encode_passages(documents)
         self.classifier: EntryClassifier | None = None
         self.classifier_report: TrainingReport | None = None
-        if encoder is not None and self.config.classifier_weight > 0:
+        if encoder is not None and self.config.classifier_weight > 0 and self.ids:
             self.build_classifier(pairs, cache_dir)
 
     def build_classifier(self, pairs: list[tuple[str, str]], cache_dir: Path | None) -> None:

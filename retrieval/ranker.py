@@ -51,7 +51,9 @@ class ClassifierConfig:
     inputs: str = "passage"
     scale: float = 20.0  # logit temperature: cosines live in a narrow band, so they are scaled up
     weight_decay: float = 1e-4
-    max_iter: int = 150  # L-BFGS iterations of a full training
+    # L-BFGS iterations of a full training: 50 ranks as well as 150 on the tuning splits (own .902 vs .915,
+    # real .611 vs .588 top-1) and trains in 3 s instead of 30 s on this 2-core machine.
+    max_iter: int = 50
     augment: bool = True  # with query inputs: accent-stripped and teen-code copies of every text
     # Patch (refit only the changed ids) while at most this share of ids differs from the last full training.
     max_patched_share: float = 0.10

@@ -122,3 +122,5 @@ def test_classifier_off_is_todays_ranking(encoder, kb_slice, cache_dir):
     lexical_only = HybridIndex(items_of(kb_slice), config=LEARNED)  # no encoder: nothing to train
     assert lexical_only.classifier is None
     assert lexical_only.search(kb_slice[0].question, k=1)[0].id == kb_slice[0].id
+    empty = HybridIndex([], encoder=encoder, cache_dir=cache_dir, config=LEARNED)
+    assert empty.classifier is None and empty.search("rút bảo hiểm xã hội một lần") == []
