@@ -43,6 +43,7 @@ bench: model
 	$(BHXH) bench-retrieval
 	$(BHXH) eval
 	$(BHXH) bench
+	$(PY) -m benchmarks.peer_stack
 	$(PY) -m benchmarks.admin_bench
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --profile $(BHXH_DATA_DIR)/load-profile.raw
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --repeats

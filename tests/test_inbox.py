@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from starlette.requests import ClientDisconnect
 
-from admin_api.store import Store
+from admin_api.store import Store, hash_delivery_key, load_hash_key
 from bot.channels import entry_title
 from bot.channels.format import telegram_messages, zalo_messages
 from bot.channels.telegram_bot import inbox_payload
@@ -70,7 +70,7 @@ def test_accept_is_a_duplicate_check_that_survives_a_new_store(store, tmp_path):
     restarted = Store(tmp_path / "bhxh.db", b"k")
     assert restarted.inbox_accept("telegram", "tg:1:1", {"n": 1}) is False
     assert restarted.inbox_pending("telegram") == [("tg:1:1", {"n": 1})]
-    assert restarted.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert restarted.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
 
 
 def test_done_clears_the_payload_and_pending_lists_only_what_is_not_done(store):
@@ -79,7 +79,8 @@ def test_done_clears_the_payload_and_pending_lists_only_what_is_not_done(store):
     store.inbox_done("zalo_bot", "m1")
     assert store.inbox_pending("zalo_bot") == [("m0", {"text": "câu hỏi 0"}), ("m2", {"text": "câu hỏi 2"})]
     assert store.inbox_pending("telegram") == []
-    row = store.db.execute("SELECT payload, done_ts FROM inbox WHERE delivery_key = 'm1'").fetchone()
+    row = store.db.execute("SELECT payload, done_ts FROM inbox WHERE delivery_key = ?",
+                           [store.delivery_key("m1")]).fetchone()
     assert row[0] is None and row[1]
     assert store.inbox_accept("zalo_bot", "m1", {}) is False  # the key outlives the payload
 
@@ -95,9 +96,10 @@ def test_prune_deletes_old_done_rows_only(store):
     store.inbox_accept("telegram", "old", {})
     store.inbox_accept("telegram", "pending", {})
     store.inbox_done("telegram", "old")
-    store.db.execute("UPDATE inbox SET done_ts = '2020-01-01T00:00:00.000000Z' WHERE delivery_key = 'old'")
+    store.db.execute("UPDATE inbox SET done_ts = '2020-01-01T00:00:00.000000Z' WHERE delivery_key = ?",
+                     [store.delivery_key("old")])
     assert store.inbox_prune(7) == 1
-    assert [r[0] for r in store.db.execute("SELECT delivery_key FROM inbox")] == ["pending"]
+    assert [r[0] for r in store.db.execute("SELECT delivery_key FROM inbox")] == [store.delivery_key("pending")]
 
 
 def test_locked_database_falls_back_to_memory(tmp_path):
@@ -495,6 +497,9 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_update_and_answers_none_tw
             started = time.monotonic()
             acked, killed_at = asyncio.run(_burst(base, updates, clients=32, seconds=1.0,
                                                   kill_after=len(updates) // 2, server=server))
+            hash_key = load_hash_key(tmp_path)  # message ids are stored as keyed hashes (review F3)
+            for u in updates:
+                u["log_id"] = hash_delivery_key(hash_key, u["log_id"])
             server.wait(timeout=10)
             assert server.returncode == -signal.SIGKILL
             time.sleep(0.5)  # requests the dead server had sent are all recorded by now
