@@ -269,14 +269,16 @@ def _ends_word(text: str, index: int) -> bool:
 
 
 def _redact_sign_off(m: re.Match[str]) -> str:
-    """The name under a sign-off ends its line or its clause: "Cảm ơn ạ.\nThời gian đóng…" is not one."""
+    """The name under a sign-off: a one-word name ends its line or its clause ("Cảm ơn ạ.\nThời gian
+    đóng…" is not one); two or more capitalized words are a name whatever follows them on the line
+    ("Kính thư,\nNguyễn Văn Lan hỏi thai sản", as an HTML letter reads once its tags are gone)."""
     words = list(_WORD.finditer(m.group(2)))
     n = _name_length(words, lower_case_allowed=False)
     if n == 0:
         return m.group(0)
     name_end = m.start(2) + words[n - 1].end()
     after = m.string[name_end:name_end + 20].lstrip(" \t")
-    if after[:1] not in ("", "\n", "\r", ",", ".", ";", "!", ":", "-", ")"):
+    if n < 2 and after[:1] not in ("", "\n", "\r", ",", ".", ";", "!", ":", "-", ")"):
         return m.group(0)
     return f"{m.group(1)}[TÊN]{m.group(2)[words[n - 1].end():]}"
 

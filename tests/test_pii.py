@@ -275,3 +275,12 @@ def test_long_text_is_cut_to_the_limit_and_a_number_cut_there_leaves_no_fragment
         redacted = redact_pii(text)
         assert len(redacted) <= 4000
         assert not any(ch.isdigit() for ch in redacted), (pad, redacted[-40:])
+
+
+@pytest.mark.parametrize("text", [
+    "<p>Kính thư,\nNguyễn Văn Lan</p> hỏi thai sản",  # found by hypothesis in CI: the tags go, the line runs on
+    "Trân trọng,\nĐỗ Thị Hồng hỏi về lương hưu",
+])
+def test_a_full_name_under_a_sign_off_is_redacted_even_when_the_line_runs_on(text: str) -> None:
+    out = redact_pii(text)
+    assert "[TÊN]" in out and "Lan" not in out and "Hồng" not in out
