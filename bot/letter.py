@@ -24,7 +24,7 @@ from retrieval.normalize import fold_accents
 LETTER_MIN_WORDS = 30
 # Question sentences shorter than this get the sentence before them as context.
 SHORT_QUESTION_WORDS = 14
-FOCUS_MAX_WORDS = 70
+FOCUS_MAX_WORDS = 100  # most letters (median ~58 words) fit whole, minus greetings; very long ones are cut
 
 _SENTENCE_END = re.compile(r"(?<=[.?!;…])\s+|\n+|(?<=[?!])(?=\S)")
 _WORD = re.compile(r"\w+")
