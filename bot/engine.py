@@ -64,7 +64,7 @@ class Thresholds:
     # runners-up as "Có thể bạn muốn hỏi".
     min_confidence: float = 0.92
     coverage_weight: float = 0.05
-    oos_margin: float = -0.02
+    oos_margin: float = -0.03
     choice_margin: float = 0.01  # closer than this to the best: too close to tell, ask to choose
     alternative_margin: float = 0.08  # closer than this: answer the best, offer these as "Có thể bạn muốn hỏi"
     min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
@@ -239,7 +239,7 @@ class Engine:
         outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
         if not candidates:
             return "not_sure", [], 0.0
-        if outside and (not entries or self._outside_wins(outside[0], entries[0], t)):
+        if outside and (not entries or self._outside_wins(outside[0], candidates, entries, t)):
             return "out_of_scope", outside[:1], outside[0].dense
         top = entries[0]
         score = self.confidence(top, t)
@@ -277,10 +277,18 @@ class Engine:
                      score=score, normalized=normalized, candidates=ranked)
 
     @staticmethod
-    def _outside_wins(outside: Candidate, entry: Candidate, t: Thresholds) -> bool:
+    def _outside_wins(outside: Candidate, candidates: list[Candidate], entries: list[Candidate],
+                      t: Thresholds) -> bool:
+        """A decline example wins when it ranks among the first few and is about as close as the best
+        of the leading entries: one far down the ranking that happens to share a letter's style
+        ("mẹ em… nhà em phải làm gì ạ?") must not turn away a survivors' letter."""
+        if not entries:
+            return True
         if outside.lexical_only:
-            return outside.fused >= entry.fused
-        return outside.dense >= entry.dense + t.oos_margin
+            return outside.fused >= entries[0].fused
+        if candidates.index(outside) >= t.max_choices:
+            return False
+        return outside.dense >= max(c.dense for c in entries[:t.max_choices]) + t.oos_margin
 
     # ------------------------------------------------------------ replies
 

@@ -24,6 +24,8 @@ from retrieval.normalize import fold_accents
 LETTER_MIN_WORDS = 30
 # Question sentences shorter than this get the sentence before them as context.
 SHORT_QUESTION_WORDS = 14
+# "Cho em hỏi, bố em đóng BHXH 9 năm thì mất…" (no question word) opens a story past this length.
+ASKING_MAX_WORDS = 15
 FOCUS_MAX_WORDS = 100  # most letters (median ~58 words) fit whole, minus greetings; very long ones are cut
 
 _SENTENCE_END = re.compile(r"(?<=[.?!;…])\s+|\n+|(?<=[?!])(?=\S)")
@@ -96,8 +98,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 def is_question(sentence: str) -> bool:
+    """Ends with "?", holds a question word, or is a short "cho em hỏi…" (a long one opens the story)."""
     folded = _folded(sentence)
-    return sentence.rstrip().endswith("?") or bool(_ASKING.match(folded)) or bool(_QUESTION_WORDS.search(folded))
+    if sentence.rstrip().endswith("?") or _QUESTION_WORDS.search(folded):
+        return True
+    return bool(_ASKING.match(folded)) and len(_WORD.findall(folded)) <= ASKING_MAX_WORDS
 
 
 def strip_boilerplate(sentence: str) -> str:

@@ -73,3 +73,12 @@ def test_commercial_insurance_is_declined_with_the_reason(engine, text) -> None:
 ])
 def test_state_insurance_words_are_not_taken_for_commercial(engine, text) -> None:
     assert engine.ask(text).kind != "out_of_scope"
+
+
+def test_a_survivors_letter_is_not_turned_away_by_a_decline_example_of_the_same_style(engine) -> None:
+    # A commercial-insurance decline example written as a letter ("mẹ em… nhà em phải làm gì ạ?") ranked
+    # 7th and was as close as the best entry by cosine; it used to decline this letter.
+    reply = engine.ask("Cho em hỏi, bố em đóng BHXH ở công ty được 9 năm thì mất vì bệnh, mẹ em 58 tuổi ở nhà làm "
+                       "ruộng. Gia đình em được nhận những khoản gì ạ?")
+    assert reply.kind == "answer" and reply.topic == "survivors"
+    assert "mai táng" in reply.text and "tuất một lần" in reply.text

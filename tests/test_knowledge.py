@@ -240,3 +240,10 @@ def test_duplicate_ids_and_bad_yaml_are_reported(tmp_path):
         load_knowledge(d)
     text = "\n".join(err.value.problems)
     assert "field 'id': duplicate id" in text and "entries/c.yaml: invalid YAML" in text
+
+
+def test_answers_carry_no_markdown_emphasis():
+    """Channels send answers as plain text (Zalo) or escaped HTML (Telegram): "**" would show as typed."""
+    kb = load_knowledge()
+    marked = [e.id for e in kb.entries.values() if re.search(r"\*\*|__", e.answer + e.details)]
+    assert not marked, marked

@@ -43,6 +43,7 @@ def test_questions_are_recognised(sentence: str) -> None:
 
 
 @pytest.mark.parametrize("sentence", [
+    "Cho em hỏi, bố em đóng BHXH ở công ty được 9 năm thì mất vì bệnh, mẹ em 58 tuổi ở nhà làm ruộng.",
     "Bố tôi đóng BHXH được 12 năm.",
     "Tháng 3 vừa rồi bố tôi không may qua đời.",
     "Em làm công nhân ở Bình Dương từ năm 2010.",
