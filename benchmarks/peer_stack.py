@@ -133,8 +133,9 @@ def table(ours: list[Row], peer: list[Row]) -> str:
 
 def latency(ours: list[Row], peer: list[Row]) -> str:
     rows = []
-    for label, pick in (("short (not letter)", lambda r: r.style != "letter"), ("letter", lambda r: r.style == "letter"),
-                        ("all", lambda r: True)):
+    groups = (("short (not letter)", lambda r: r.style != "letter"), ("letter", lambda r: r.style == "letter"),
+              ("all", lambda r: True))
+    for label, pick in groups:
         o = [r.seconds * 1000 for r in ours if pick(r)]
         p = [r.seconds * 1000 for r in peer if pick(r)]
         if not o:

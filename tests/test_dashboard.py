@@ -109,7 +109,8 @@ def test_the_dashboard_shows_trends_rising_topics_clusters_and_feedback(client, 
 
 def test_user_text_is_escaped(client, service):
     for n in range(400):  # the largest unanswered cluster, so the page shows it
-        service.store.log_question(LoggedQuestion("web", f"x{n}", "&lt;script&gt;alert('xss')&lt;/script&gt; thẻ &lt;b&gt;đỏ&lt;/b&gt;",
+        service.store.log_question(LoggedQuestion("web", f"x{n}", "&lt;script&gt;alert('xss')&lt;/script&gt; thẻ "
+                                                    "&lt;b&gt;đỏ&lt;/b&gt;",
                                                   "script alert xss thẻ b đỏ b", None, None, 0.5, "declined",
                                                   "not_sure", 1.0))
     login(client)

@@ -119,5 +119,6 @@ def test_latency_bench_reports_short_questions_and_letters_apart(lexical_engine)
               "Mẹ tôi 62 tuổi. Gia đình tôi được hưởng chế độ gì?")
     report = bench(lambda: lexical_engine, {"short questions": ["rút bhxh 1 lần", "lương hưu tính thế nào"],
                                             "letters": [letter]}, repeats=2)
-    assert "short questions, each the first time (2 calls)" in report and "short questions, repeated (2 calls)" in report
+    assert "short questions, each the first time (2 calls)" in report
+    assert "short questions, repeated (2 calls)" in report
     assert "letters, each the first time (1 calls)" in report
