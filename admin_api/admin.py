@@ -50,9 +50,9 @@ from pydantic import BaseModel, Field
 
 from admin_api import analytics as an
 from admin_api import staff_kb as skb
-from admin_api.store import Store
 from bot.service import RateLimiter, Service
 from knowledge.topics import TOPICS
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Staff analytics over the question log: topic trends, the log itself, unanswered clusters, feedback.
 
-Read-only queries over the tables `admin_api.store` owns, plus what this module owns and
+Read-only queries over the tables `storage.store` owns, plus what this module owns and
 creates in `migrate()` (called when the staff API is registered):
 
 * indexes for the staff queries: `(ts, topic, channel)` covers the topic windows,
@@ -31,10 +31,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from admin_api.store import Store
 from bot.engine import OOS_PREFIX, STOPWORDS, Engine
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, tokenize
+from storage.store import Store
 
 ANALYTICS_VERSION = "1"
 LOCAL_OFFSET = dt.timedelta(hours=7)  # Asia/Ho_Chi_Minh, no daylight saving

@@ -348,9 +348,9 @@ def _include_optional_routers(app: FastAPI, service: Service) -> None:
 
 def build_service(settings=None) -> Service:
     from admin_api.staff_kb import load_knowledge_with_staff
-    from admin_api.store import Store, load_hash_key
     from bot.engine import Engine
     from bot.settings import load_settings
+    from storage.store import Store, load_hash_key
 
     settings = settings or load_settings()
     store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))

@@ -25,12 +25,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin_api.store import Store, utcnow
 from bot.engine import Engine
 from bot.service import Service
 from knowledge.params import ParameterTable
 from knowledge.schema import ENTRY_DIR, KnowledgeBase, KnowledgeError, load_knowledge
 from retrieval.normalize import collapse_spaces, nfc, redact_pii
+from storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -59,8 +59,8 @@ def generate_into(directory: str, days: int, per_day: int) -> None:
     """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
     as it is in production: generation leaves large caches behind that slow the garbage collector)."""
     from admin_api import analytics
-    from admin_api.store import Store, load_hash_key
     from bot.demo_traffic import generate
+    from storage.store import Store, load_hash_key
 
     store = Store(Path(directory) / "bhxh.db", load_hash_key(Path(directory)))
     analytics.migrate(store)
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from admin_api import analytics
     from admin_api.app import create_app
-    from admin_api.store import Store, load_hash_key
     from bot.service import Service
+    from storage.store import Store, load_hash_key
 
     os.environ.setdefault("BHXH_ADMIN_TOKEN", "benchmark-token-0123456789abcdef")
     headers = {"Authorization": f"Bearer {os.environ['BHXH_ADMIN_TOKEN']}"}

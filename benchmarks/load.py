@@ -137,7 +137,7 @@ async def drive(base: str, seconds: float, clients: int, pool: list[str]) -> dic
 
 def utc_stamp() -> str:
     """Now, formatted like the question log's `ts` column."""
-    from admin_api.store import utcnow
+    from storage.store import utcnow
 
     return utcnow()
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from admin_api.store import LoggedQuestion, Store, load_hash_key
 from knowledge.schema import KnowledgeBase, load_knowledge
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, normalize_query, redact_pii
+from storage.store import LoggedQuestion, Store, load_hash_key
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
 CHANNELS = {"zalo": 0.45, "web": 0.30, "telegram": 0.25}

@@ -14,10 +14,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from admin_api.store import LoggedQuestion, Store
 from bot.engine import Engine
 from bot.reply import Choice, Reply
 from retrieval.normalize import valid_unicode
+from storage.store import LoggedQuestion, Store
 
 RATE_LIMITED_TEXT = ("Bạn đang gửi tin nhắn hơi nhanh. Vui lòng chờ một chút rồi hỏi tiếp nhé; "
                      "tôi vẫn ở đây để hỗ trợ bạn.")

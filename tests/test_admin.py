@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from admin_api import analytics as an
 from admin_api import staff_kb
 from admin_api.app import create_app
-from admin_api.store import LoggedQuestion, Store, load_hash_key
 from bot.demo_traffic import generate
 from bot.engine import Engine
 from bot.service import Service
 from bot.settings import load_settings
 from knowledge.schema import load_knowledge
 from knowledge.topics import TOPICS
+from storage.store import LoggedQuestion, Store, load_hash_key
 
 TOKEN = "test-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

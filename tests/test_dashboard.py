@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 
 from admin_api.admin import SESSION_COOKIE
 from admin_api.app import create_app
-from admin_api.store import LoggedQuestion, Store, load_hash_key
 from bot.demo_traffic import generate
 from bot.engine import Engine
 from bot.service import Service
 from bot.settings import load_settings
 from knowledge.schema import load_knowledge
+from storage.store import LoggedQuestion, Store, load_hash_key
 
 TOKEN = "dashboard-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from admin_api.admin import prepare_database
 from admin_api.app import DB_BUSY_TEXT, create_app
-from admin_api.store import LoggedQuestion, Store
 from bot.service import Service
+from storage.store import LoggedQuestion, Store
 
 ADMIN = {"Authorization": "Bearer test-admin-token-0123456789"}  # the token clean_env sets
 ANSWER_Q = "rút bhxh 1 lần được không"

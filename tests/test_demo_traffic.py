@@ -9,11 +9,11 @@ import re
 import pytest
 
 from admin_api import analytics as an
-from admin_api.store import Store, load_hash_key
 from bot.demo_traffic import CHANNELS, add_demo_traffic_parser, generate
 from bot.engine import Engine
 from knowledge.schema import load_knowledge
 from knowledge.topics import TOPICS
+from storage.store import Store, load_hash_key
 
 NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 

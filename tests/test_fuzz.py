@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from test_pii import _name_form, _number_form
 
 from admin_api.app import MAX_BODY_BYTES, create_app
-from admin_api.store import Store
 from bot.channels import zalo_oa
 from bot.service import Service
 from retrieval.normalize import redact_pii
+from storage.store import Store
 
 TG_TOKEN, TG_SECRET = "123456789:AAHfuzzTokenForTestsOnly_abcdefghijkl", "fuzz-webhook-secret_0123"
 ZB_TOKEN, ZB_SECRET = "4417239846:zbFuzzTokenForTests_0123456789abcdef", "zalo-bot-fuzz-secret-01"

@@ -35,11 +35,11 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from starlette.requests import ClientDisconnect
 
-from admin_api.store import Store, hash_delivery_key, load_hash_key
 from bot.channels import entry_title
 from bot.channels.format import telegram_messages, zalo_messages
 from bot.channels.telegram_bot import inbox_payload
 from bot.service import Service
+from storage.store import Store, hash_delivery_key, load_hash_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TG_TOKEN = "123456:inboxTestToken_abcdefghij"

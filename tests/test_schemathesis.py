@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from admin_api.app import create_app  # noqa: E402
-from admin_api.store import Store, load_hash_key  # noqa: E402
 from bot.demo_traffic import generate  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from knowledge.schema import load_knowledge  # noqa: E402
+from storage.store import Store, load_hash_key  # noqa: E402
 
 TOKEN = "schemathesis-token-0123456789abcdef"
 MAX_EXAMPLES = int(os.environ.get("BHXH_SCHEMATHESIS_EXAMPLES", "20"))

@@ -23,9 +23,9 @@ from fakes.telegram import FakeTelegram, text_update
 from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
-from admin_api.store import MAX_PENDING, LoggedQuestion, Store
 from bot.service import RateLimiter
 from retrieval.normalize import redact_pii
+from storage.store import MAX_PENDING, LoggedQuestion, Store
 
 # ------------------------------------------------------------ F1: no request may freeze the server
 
@@ -403,7 +403,7 @@ def test_a_corrupt_database_is_moved_aside_at_start_and_the_bot_answers(
         db.write_bytes(db.read_bytes()[:3000])
         db.with_name("bhxh.db-wal").unlink(missing_ok=True)
     clean_env(monkeypatch, tmp_path)
-    with caplog.at_level(logging.ERROR, logger="admin_api.store"):
+    with caplog.at_level(logging.ERROR, logger="storage.store"):
         service = make_service(db)
     assert "DATABASE CORRUPT" in caplog.text and ".recover" in caplog.text
     assert list(tmp_path.glob("bhxh.db.corrupt-*"))  # kept for salvage

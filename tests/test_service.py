@@ -2,8 +2,8 @@
 
 import pytest
 
-from admin_api.store import Store
 from bot.service import RateLimiter, Service
+from storage.store import Store
 
 
 @pytest.fixture

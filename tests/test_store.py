@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from admin_api.store import LoggedQuestion, Store, load_hash_key
+from storage.store import LoggedQuestion, Store, load_hash_key
 
 
 def question(text="Tôi tên là Nguyễn Văn An, CCCD 001203004567, hỏi lương hưu", message_id=None, **kw):

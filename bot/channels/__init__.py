@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from admin_api.store import Store
 from bot.reply import Reply
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

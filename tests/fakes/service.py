@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from admin_api.store import Store
 from bot.engine import Engine
 from bot.service import Service
 from knowledge.schema import load_knowledge
+from storage.store import Store
 
 CHANNEL_ENV = [
     "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_API_BASE_URL",
