@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BHXH := $(VENV)/bin/bhxh
 export BHXH_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test setup model browser bench lint clean
+.PHONY: run test setup model browser postgres bench lint clean
 
 # torch is pinned to the local CPU wheel first, so nothing pulls CUDA packages.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (run as root to install it)"; fi; }
 
+# Debian's PostgreSQL 15 for the second storage backend's tests (tests/pg.py starts a throwaway cluster).
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: PostgreSQL store tests will be skipped (run as root to install it)"; fi; }
+
 # The staff API refuses to run without a token; for a laptop, `make run` makes one
 # (kept in $(BHXH_DATA_DIR)/admin.token, mode 0600) unless BHXH_ADMIN_TOKEN is set.
 run: model
@@ -36,7 +42,7 @@ run: model
 	@test -n "$$BHXH_ADMIN_TOKEN" || echo "Staff token: $(BHXH_DATA_DIR)/admin.token (dashboard: /admin/dashboard)"
 	BHXH_ADMIN_TOKEN="$${BHXH_ADMIN_TOKEN:-$$(cat $(BHXH_DATA_DIR)/admin.token)}" $(BHXH) serve
 
-test: model browser
+test: model browser postgres
 	BHXH_MODEL_DIR=$(BHXH_DATA_DIR)/models/multilingual-e5-small $(PY) -m pytest
 
 bench: model
