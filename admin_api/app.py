@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from admin_api.api_docs import add_local_docs
 from bot.service import RateLimiter, Service
 from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
 from retrieval.normalize import valid_unicode
@@ -217,8 +218,9 @@ def _valid(value: Any) -> Any:
 
 def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
     # redirect_slashes=False: Starlette's trailing-slash redirect copies the Host header into Location (F16).
-    app = FastAPI(title="Trợ lý BHXH", version="0.1.0", redirect_slashes=False,
+    app = FastAPI(title="Trợ lý BHXH", version="0.1.0", redirect_slashes=False, docs_url=None, redoc_url=None,
                   description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.")
+    add_local_docs(app)  # /docs from local files, not a CDN (F15)
     app.state.service = service
     # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
     ip_limiter = RateLimiter(ip_limit or int(os.environ.get("BHXH_IP_RATE_LIMIT", "60")), ip_window)
