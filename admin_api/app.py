@@ -342,10 +342,11 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
 
 def _include_optional_routers(app: FastAPI, service: Service) -> None:
     """Channel webhooks and the staff API live in their own modules."""
-    from admin_api import admin, webhooks
+    from admin_api import admin, field_kit, webhooks
 
     webhooks.register(app, service)
     admin.register(app, service)
+    app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 
 
 def build_service(settings=None) -> Service:
