@@ -187,19 +187,22 @@ def _redact_numbers(text: str) -> str:
 
 # ---------------------------------------------------------------- names
 
-_PRONOUN = r"(?:tôi|toi|em|con|cháu|chau|mình|minh)"
+# The first person as people write it to an office ("con", "cháu"), to a peer ("mình", "tớ") or in
+# chat shorthand ("e", "a", "c"), and the kinship pronouns used of oneself ("anh", "chị", "cô", "chú", "bác").
+_PRONOUN = (r"(?:tôi|toi|em|e|con|cháu|chau|mình|minh|tớ|anh|a|chị|chi|c|cô|chú|chu|bác|bac)")
 # First-person intros ("tôi tên là", "tên em là") and form labels ("Họ và tên:", "Người gửi:").
 # Atomic groups: "tôi tên là" never falls back to "tôi tên" (which would take "là" for the name).
 _NAME_INTRO = re.compile(
-    rf"(?i)\b((?>{_PRONOUN}[ \t]++(?:tên[ \t]++là|ten[ \t]++la|tên|ten)"
-    rf"|(?:tên|ten)[ \t]++{_PRONOUN}[ \t]++(?:là|la)"
+    rf"(?i)\b((?>{_PRONOUN}[ \t]++(?:tên[ \t]++là(?!\w)|ten[ \t]++la(?!\w)|tên|ten)"
+    rf"|(?:tên|ten)[ \t]++{_PRONOUN}[ \t]++(?:là|la)(?!\w)"
     r"|(?:họ|ho)[ \t]++(?:(?:và|va)[ \t]++)?(?:tên|ten)(?:[ \t]++(?:đầy[ \t]++đủ|day[ \t]++du))?"
     r"|(?:người|nguoi)[ \t]++(?:gửi|gui|viết|viet|hỏi|hoi|làm[ \t]++đơn|lam[ \t]++don)"
     r"|(?:ký|kí|ky|ki)[ \t]++(?:tên|ten)|full[ \t]?name))"
     r"[ \t]*+(?:[:,.\-][ \t]*+)?(?:\n[ \t]*+)?"
     r"(\w++(?:[ \t]++\w++){0,4})")
 # "tôi là" introduces a name when capitalized words follow ("tôi là Nguyễn Văn An", "Em là Lan,").
-_I_AM = re.compile(r"(?i)\b((?:tôi|toi|em|mình|minh)[ \t]++(?:là|la)(?:[ \t]++(?:ông|bà|anh|chị|cô|chú|bác))?)"
+_I_AM_PRONOUN = r"(?:tôi|toi|em|e|con|cháu|chau|mình|minh|tớ|anh|chị|chi|cô|chú|chu|bác|bac)"
+_I_AM = re.compile(rf"(?i)\b({_I_AM_PRONOUN}[ \t]++(?:là|la)(?:[ \t]++(?:ông|bà|anh|chị|cô|chú|bác))?)"
                    r"[ \t]++(\w++(?:[ \t]++\w++){0,4})")  # "Bố tôi là ông Phạm Văn Lừng"
 # The name under a letter's sign-off: "Trân trọng,\nĐỗ Thị Hồng", "Xin cảm ơn!\nLan".
 _SIGN_OFF = re.compile(
