@@ -8,10 +8,16 @@ export BHXH_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: run test setup model browser postgres bench lint clean
 
-# torch is pinned to the local CPU wheel first, so nothing pulls CUDA packages.
+# torch 2.13.0, CPU build, chosen the same way on every machine: a wheel pip's find-links already hold
+# (offline machines), else PyTorch's CPU index (TORCH_INDEX, override for a mirror), never PyPI's CUDA build.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+HOST ?= 127.0.0.1
+PORT ?= 8000
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --no-deps --no-index torch==2.13.0 2>/dev/null || \
+	  $(PY) -m pip install --quiet --index-url $(TORCH_INDEX) torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0  # its dependencies, from the usual index
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -40,7 +46,7 @@ run: model
 	@test -n "$$BHXH_ADMIN_TOKEN" || test -s $(BHXH_DATA_DIR)/admin.token || \
 	  (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(BHXH_DATA_DIR)/admin.token)
 	@test -n "$$BHXH_ADMIN_TOKEN" || echo "Staff token: $(BHXH_DATA_DIR)/admin.token (dashboard: /admin/dashboard)"
-	BHXH_ADMIN_TOKEN="$${BHXH_ADMIN_TOKEN:-$$(cat $(BHXH_DATA_DIR)/admin.token)}" $(BHXH) serve
+	BHXH_ADMIN_TOKEN="$${BHXH_ADMIN_TOKEN:-$$(cat $(BHXH_DATA_DIR)/admin.token)}" $(BHXH) serve --host $(HOST) --port $(PORT)
 
 test: model browser postgres
 	BHXH_MODEL_DIR=$(BHXH_DATA_DIR)/models/multilingual-e5-small $(PY) -m pytest
