@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from admin_api.admin import SESSION_COOKIE
+from admin_api.auth import SESSION_COOKIE
 from admin_api.app import create_app
 from bot.demo_traffic import generate
 from bot.engine import Engine
