@@ -1,10 +1,11 @@
-"""The guided voluntary-contribution calculator of the chat channels.
+"""The guided voluntary-contribution calculator of the chat channels, as pure functions.
 
 Steps: support group → payment period → the user types the income → the result.
-The step reached is kept in the Service's store under the same key as the
-pending choices ({"calc": {"step": …, "group": …, "months": …}}), so a restart
-in the middle of the flow loses nothing. Channels only draw the questions
-(Telegram as buttons, Zalo as numbered lists).
+The step reached is a `FlowState` inside the user's `ConversationState`, which
+`Service` loads and saves (so a restart in the middle of the flow loses nothing);
+nothing here touches storage. Every channel runs the typed flow ("tính", then
+"1", "2", …, then the income); Telegram also draws the steps as buttons
+(`press`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from bot.service import Service
+from bot.conversation import FlowState, parse_pick
 from knowledge.calc_intent import parse_amount
 from knowledge.calculators import GROUP_LABELS, PAYMENT_PERIODS, CalculatorInputError, voluntary_contribution
-from knowledge.params import format_money
+from knowledge.params import ParameterTable, format_money
 
 GROUPS: tuple[str, ...] = ("poor", "near_poor", "ethnic_minority", "island", "other")
 GROUP_BUTTONS: dict[str, str] = {
@@ -37,14 +37,15 @@ ASK_PERIOD = "Bước 2/3: bạn đóng theo phương thức nào?"
 ASK_INCOME = ("Bước 3/3: bạn gõ thu nhập tháng chọn làm căn cứ đóng, ví dụ: 2 triệu, 2tr hoặc 2.000.000.")
 RETRY_INCOME = "Tôi chưa đọc được số tiền. Bạn gõ lại thu nhập, ví dụ: 2 triệu hoặc 2.000.000."
 START_WORDS = frozenset({"tính", "tinh", "/tinh", "/tính", "máy tính", "may tinh"})
-STEPS = ("group", "period", "income")
 
 
 @dataclass(frozen=True)
-class FlowState:
-    step: str
-    group: str | None = None
-    months: int | None = None
+class Turn:
+    """The flow's answer to one typed message: the new step (None = the flow is over) and the text to
+    send (None = the message is not part of the flow: answer it as an ordinary question)."""
+
+    state: FlowState | None
+    text: str | None
 
 
 def is_start(text: object) -> bool:
@@ -52,72 +53,60 @@ def is_start(text: object) -> bool:
     return isinstance(text, str) and re.sub(r"\s+", " ", text.strip().lower()) in START_WORDS
 
 
-def _key(service: Service, channel: str, user_id: str) -> str:
-    return service._state_key(channel, user_id)
+def press(state: FlowState | None, action: str, value: str = "") -> FlowState | None:
+    """A button: "start", "g" <group>, "m" <months>. None when unknown or out of step (a stale button)."""
+    if action == "start":
+        return FlowState("group")
+    if action == "g" and value in GROUPS and state is not None:
+        return FlowState("period", value)
+    if (action == "m" and value.isdecimal() and int(value) in PERIODS and state is not None
+            and state.group is not None):
+        return FlowState("income", state.group, int(value))
+    return None
 
 
-def load(service: Service, channel: str, user_id: str) -> FlowState | None:
-    raw: Any = service.store.load_state(_key(service, channel, user_id)).get("calc")
-    if not isinstance(raw, dict) or raw.get("step") not in STEPS:
-        return None
-    group = raw.get("group") if raw.get("group") in GROUPS else None
-    months = raw.get("months") if raw.get("months") in PERIODS else None
-    return FlowState(str(raw["step"]), group, months)
+def typed(state: FlowState | None, text: object, table: ParameterTable, on: dt.date) -> Turn:
+    """The flow's reply to a typed message: "tính" starts it, numbers pick, then the income."""
+    if not isinstance(text, str):
+        return Turn(state, None)
+    if is_start(text):
+        return Turn(FlowState("group"), group_menu())
+    if state is None:
+        return Turn(None, None)
+    pick = parse_pick(text)
+    if state.step == "group":
+        if pick is not None and 1 <= pick <= len(GROUPS):
+            group = GROUPS[pick - 1]
+            return Turn(FlowState("period", group), f"Nhóm: {GROUP_BUTTONS[group]}.\n\n{period_menu()}")
+        return Turn(None, None)
+    if state.step == "period":
+        if pick is not None and 1 <= pick <= len(PERIODS) and state.group is not None:
+            months = PERIODS[pick - 1]
+            return Turn(FlowState("income", state.group, months),
+                        f"Phương thức: {PERIOD_BUTTONS[months].lower()}.\n\n{ASK_INCOME}")
+        return Turn(None, None)
+    return take_income(state, text, table, on)
 
 
-def _save(service: Service, channel: str, user_id: str, state: FlowState | None) -> None:
-    value = {} if state is None else {"calc": {"step": state.step, "group": state.group, "months": state.months}}
-    service.store.save_state(_key(service, channel, user_id), value)
-
-
-def start(service: Service, channel: str, user_id: str) -> None:
-    _save(service, channel, user_id, FlowState("group"))
-
-
-def cancel(service: Service, channel: str, user_id: str) -> None:
-    _save(service, channel, user_id, None)
-
-
-def choose_group(service: Service, channel: str, user_id: str, group: str) -> bool:
-    """False when the group is unknown or the flow is not at that step any more."""
-    state = load(service, channel, user_id)
-    if group not in GROUPS or state is None:
-        return False
-    _save(service, channel, user_id, FlowState("period", group))
-    return True
-
-
-def choose_period(service: Service, channel: str, user_id: str, months: int) -> bool:
-    state = load(service, channel, user_id)
-    if months not in PERIODS or state is None or state.group is None:
-        return False
-    _save(service, channel, user_id, FlowState("income", state.group, months))
-    return True
-
-
-def take_income(service: Service, channel: str, user_id: str, text: str,
-                on: dt.date | None = None) -> str | None:
-    """The reply to a message typed at the income step; None if the flow is not waiting for an income
-    (or the message has no figure at all: the flow ends and the message is a question)."""
-    state = load(service, channel, user_id)
-    if state is None or state.step != "income" or state.group is None or state.months is None:
-        return None
+def take_income(state: FlowState, text: str, table: ParameterTable, on: dt.date) -> Turn:
+    """At the income step: the result, a request to type it again, or the end of the flow
+    (a message with no figure at all is a question)."""
+    if state.group is None or state.months is None:
+        return Turn(None, None)
     amount = parse_amount(text)
     if amount is None:
         if any(ch.isdigit() for ch in text):
-            return RETRY_INCOME
-        cancel(service, channel, user_id)
-        return None
+            return Turn(state, RETRY_INCOME)
+        return Turn(None, None)
     try:
-        reply = result_text(service, amount, state.group, state.months, on or dt.date.today())
+        reply = result_text(table, amount, state.group, state.months, on)
     except CalculatorInputError as exc:  # out of range: the message states the range; ask again
-        return f"{exc}\n\nBạn gõ lại thu nhập nhé."
-    cancel(service, channel, user_id)
-    return reply
+        return Turn(state, f"{exc}\n\nBạn gõ lại thu nhập nhé.")
+    return Turn(None, reply)
 
 
-def result_text(service: Service, income: float, group: str, months: int, on: dt.date) -> str:
-    r = voluntary_contribution(income, group, months, on, table=service.engine.kb.parameters)
+def result_text(table: ParameterTable, income: float, group: str, months: int, on: dt.date) -> str:
+    r = voluntary_contribution(income, group, months, on, table=table)
     lines = [TITLE, "",
              f"Thu nhập {format_money(r.income)}/tháng, nhóm {GROUP_LABELS[r.group]}:",
              f"- Phải đóng: {format_money(r.contribution_per_month)}/tháng",
@@ -131,9 +120,6 @@ def result_text(service: Service, income: float, group: str, months: int, on: dt
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------ numbered steps (channels without buttons)
-
-
 def group_menu() -> str:
     lines = [f"{n}. {GROUP_BUTTONS[g]}" for n, g in enumerate(GROUPS, start=1)]
     return f"{ASK_GROUP}\n" + "\n".join(lines) + f"\n\nGõ 1, 2, 3, 4 hoặc {len(GROUPS)} để chọn nhóm."
@@ -142,31 +128,3 @@ def group_menu() -> str:
 def period_menu() -> str:
     lines = [f"{n}. {PERIOD_BUTTONS[m]}" for n, m in enumerate(PERIODS, start=1)]
     return f"{ASK_PERIOD}\n" + "\n".join(lines) + "\n\nGõ 1, 2, 3 hoặc 4 để chọn."
-
-
-def numbered_reply(service: Service, channel: str, user_id: str, text: object,
-                   on: dt.date | None = None) -> str | None:
-    """The flow's reply to a typed message: "tính" starts it, numbers pick, then the income.
-    None when the message is not part of the flow (it is then an ordinary question)."""
-    if not isinstance(text, str):
-        return None
-    if is_start(text):
-        start(service, channel, user_id)
-        return group_menu()
-    state = load(service, channel, user_id)
-    if state is None:
-        return None
-    pick = int(text.strip()) if text.strip().isdecimal() and len(text.strip()) <= 2 else None  # not isdigit: '²'
-    if state.step == "group":
-        if pick is not None and 1 <= pick <= len(GROUPS):
-            choose_group(service, channel, user_id, GROUPS[pick - 1])
-            return f"Nhóm: {GROUP_BUTTONS[GROUPS[pick - 1]]}.\n\n{period_menu()}"
-        cancel(service, channel, user_id)
-        return None
-    if state.step == "period":
-        if pick is not None and 1 <= pick <= len(PERIODS):
-            choose_period(service, channel, user_id, PERIODS[pick - 1])
-            return f"Phương thức: {PERIOD_BUTTONS[PERIODS[pick - 1]].lower()}.\n\n{ASK_INCOME}"
-        cancel(service, channel, user_id)
-        return None
-    return take_income(service, channel, user_id, text, on)

@@ -103,6 +103,7 @@ def _print_reply(reply, as_json: bool) -> None:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from bot.conversation import parse_pick
     from bot.engine import Engine
 
     engine = Engine.from_settings()
@@ -123,11 +124,9 @@ def _ask(args: argparse.Namespace) -> int:
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
-        choice = line.strip()
-        if pending and choice.isdigit() and 1 <= int(choice) <= len(pending):
-            reply = engine.entry_reply(pending[int(choice) - 1].entry_id)
-        else:
-            reply = engine.ask(line)
+        pick = parse_pick(line)  # the same reading of "1/2/3" as every channel ("²" is not a pick)
+        chosen = engine.entry_reply(pending[pick - 1].entry_id) if pick and 1 <= pick <= len(pending) else None
+        reply = chosen or engine.ask(line)
         pending = list(reply.choices) if reply.choices else []
         _print_reply(reply, args.json)
 

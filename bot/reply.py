@@ -43,6 +43,7 @@ class Reply:
     normalized: str = ""
     notice: str = ""  # e.g. "your message was shortened"
     calculator: str | None = None  # which calculator to offer
+    calc_step: str | None = None  # a step of the guided calculator waiting for this ("group", "period", "income")
     candidates: tuple[str, ...] = field(default=(), compare=False)  # ranked entry ids (for eval)
 
     @property

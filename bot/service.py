@@ -1,8 +1,9 @@
 """What every channel calls: one message from one user → one logged Reply.
 
 The service adds what the engine itself does not know about: duplicate
-deliveries, per-user rate limits, pending choices ("reply 1, 2 or 3") that
-survive a restart, logging every question once (redacted) before the reply is
+deliveries, per-user rate limits, the conversation state (pending choices
+"reply 1, 2 or 3" and the guided calculator's step, `bot.conversation`) that
+survives a restart, logging every question once (redacted) before the reply is
 sent, and feedback.
 """
 
@@ -14,8 +15,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
+from bot import calc_flow
+from bot.conversation import ConversationState, parse_pick
 from bot.engine import Engine
-from bot.reply import Choice, Reply
+from bot.reply import Reply
 from retrieval.normalize import valid_unicode
 from storage.store import LoggedQuestion, Store
 
@@ -71,17 +74,39 @@ class Handled:
 
 
 class Service:
+    """Owns each user's `ConversationState`: loaded once per message, saved or deleted once."""
+
     def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0) -> None:
         self.engine = engine
         self.store = store
         self.limiter = RateLimiter(user_limit, user_window)
 
+    # ------------------------------------------------------------ conversation state
+
     def _state_key(self, channel: str, user_id: str) -> str:
         return f"{channel}:{self.store.hash_user(channel, user_id)}"
 
+    def conversation(self, channel: str, user_id: str) -> ConversationState:
+        return self._load(self._state_key(channel, valid_unicode(user_id)))
+
+    def _load(self, key: str) -> ConversationState:
+        return ConversationState.from_json(self.store.load_state(key), groups=calc_flow.GROUPS,
+                                           periods=calc_flow.PERIODS)
+
+    def _save(self, key: str, before: ConversationState, after: ConversationState) -> None:
+        if after == before:
+            return
+        if after.empty:
+            self.store.clear_state(key)
+        else:
+            self.store.save_state(key, after.to_json())
+
+    # ------------------------------------------------------------ messages
+
     def handle(self, channel: str, user_id: str, text: object, *, message_id: str | None = None,
                on: dt.date | None = None) -> Handled:
-        """Answer one message. Returns None-free results; duplicates are flagged, not re-answered."""
+        """Answer one message. Returns None-free results; duplicates are flagged, not re-answered.
+        Steps of the guided calculator are answered but not logged (they are not questions)."""
         user_id = valid_unicode(user_id)
         text = valid_unicode(text) if isinstance(text, str) else text
         message_id = valid_unicode(message_id) if message_id is not None else None
@@ -91,11 +116,21 @@ class Service:
             return Handled(Reply("invalid", RATE_LIMITED_TEXT), None, rate_limited=True)
         started = time.perf_counter()
         key = self._state_key(channel, user_id)
-        reply = self._pick_choice(key, text, on) or self.engine.ask(text, on)
+        state = self._load(key)
+        turn = calc_flow.typed(state.calc, text, self.engine.kb.parameters, on or dt.date.today())
+        if turn.text is not None:  # a step of the guided calculator
+            self._save(key, state, ConversationState((), turn.state))  # the flow replaces pending choices
+            step = turn.state.step if turn.state is not None else None
+            return Handled(Reply("calculator", turn.text, calculator="voluntary_contribution", calc_step=step), None)
+        state_left = ConversationState(state.choices, turn.state)  # the flow may have ended
+        reply = self._pick_choice(state_left, text, on) or self.engine.ask(text, on)
         if reply.choices:
-            self.store.save_state(key, {"choices": [c.to_json() for c in reply.choices]})
-        elif reply.kind in ("answer", "personal"):
-            self.store.clear_state(key)
+            after = ConversationState(reply.choices)
+        elif reply.answered:
+            after = ConversationState()
+        else:
+            after = state_left
+        self._save(key, state, after)
         latency_ms = (time.perf_counter() - started) * 1000
         question_id = self.store.log_question(LoggedQuestion(
             channel=channel, user_id=user_id, text=text if isinstance(text, str) else "",
@@ -103,25 +138,32 @@ class Service:
             outcome=reply.outcome, kind=reply.kind, latency_ms=latency_ms, message_id=message_id))
         return Handled(reply, question_id)
 
-    def _pick_choice(self, key: str, text: object, on: dt.date | None) -> Reply | None:
+    def _pick_choice(self, state: ConversationState, text: object, on: dt.date | None) -> Reply | None:
         """A reply of "1", "2", "3" picks from the choices last offered to this user."""
-        # isdecimal, not isdigit: "¹" or "①" are digits that int() refuses
-        if not isinstance(text, str) or not text.strip().isdecimal() or len(text.strip()) > 2:
+        n = parse_pick(text)
+        if n is None or not 1 <= n <= len(state.choices):
             return None
-        choices = self.store.load_state(key).get("choices") or []
-        n = int(text.strip())
-        if not 1 <= n <= len(choices):
-            return None
-        reply = self.engine.entry_reply(choices[n - 1]["entry_id"], on)
-        return replace(reply, normalized=text.strip()) if reply else None
+        reply = self.engine.entry_reply(state.choices[n - 1].entry_id, on)
+        return replace(reply, normalized=str(n)) if reply else None
 
     def choose(self, channel: str, user_id: str, entry_id: str, on: dt.date | None = None) -> Reply | None:
         """A button press naming an entry directly (stale ids after an edit give None)."""
         user_id, entry_id = valid_unicode(user_id), valid_unicode(entry_id)
         reply = self.engine.entry_reply(entry_id, on)
         if reply is not None:
-            self.store.clear_state(self._state_key(channel, user_id))
+            key = self._state_key(channel, user_id)
+            self._save(key, self._load(key), ConversationState())
         return reply
+
+    def calculator_button(self, channel: str, user_id: str, action: str, value: str = "") -> bool:
+        """A guided-calculator button ("start", "g" <group>, "m" <months>); False if stale or unknown."""
+        key = self._state_key(channel, valid_unicode(user_id))
+        state = self._load(key)
+        step = calc_flow.press(state.calc, action, value)
+        if step is None:
+            return False
+        self._save(key, state, ConversationState((), step))
+        return True
 
     def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,
                  question_id: int | None = None) -> bool:
@@ -130,7 +172,3 @@ class Service:
         entry_id = valid_unicode(entry_id) if entry_id is not None else None
         return self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
                                    question_id=question_id)
-
-    @staticmethod
-    def choice_list(choices: tuple[Choice, ...]) -> str:
-        return "\n".join(f"{n}. {c.question}" for n, c in enumerate(choices, start=1))

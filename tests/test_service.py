@@ -26,10 +26,11 @@ def test_numbered_reply_picks_a_pending_choice_even_after_restart(service, lexic
     question = next(q for q in ["bhxh tu nguyen", "thai san", "bhyt", "luong huu", "mot lan"]
                     if service.handle("zalo", "u2", q).reply.choices)
     assert question
-    pending = service.store.load_state(service._state_key("zalo", "u2"))["choices"]
+    pending = service.conversation("zalo", "u2").choices
     restarted = Service(lexical_engine, Store(tmp_path / "db", b"k"))
     reply = restarted.handle("zalo", "u2", "2").reply
-    assert reply.kind == "answer" and reply.entry_id == pending[1]["entry_id"]
+    assert reply.kind == "answer" and reply.entry_id == pending[1].entry_id
+    assert restarted.conversation("zalo", "u2").choices == ()  # answered: the state is deleted
 
 
 def test_a_number_without_pending_choices_is_just_a_question(service):
@@ -50,3 +51,27 @@ def test_rate_limiter_window_slides():
 
 def test_stale_choice_is_none(service):
     assert service.choose("telegram", "u5", "khong-ton-tai") is None
+
+
+def test_a_superscript_digit_is_not_a_pick(service):
+    question = next(q for q in ["bhxh tu nguyen", "thai san", "bhyt"] if service.handle("web", "u6", q).reply.choices)
+    assert question
+    assert service.handle("web", "u6", "²").reply.kind != "answer"
+    assert service.conversation("web", "u6").choices  # still pending
+
+
+def test_the_calculator_flow_and_pending_choices_share_one_state(service):
+    service.handle("zalo", "u7", "đóng bhxh tự nguyện bao nhiêu")
+    service.handle("zalo", "u7", "tính")
+    state = service.conversation("zalo", "u7")
+    assert state.calc is not None and state.calc.step == "group" and state.choices == ()
+    assert service.handle("zalo", "u7", "2").reply.calc_step == "period"
+    assert service.handle("zalo", "u7", "1").reply.calc_step == "income"
+    result = service.handle("zalo", "u7", "2 triệu")
+    assert "Bạn thực đóng" in result.reply.text and result.question_id is None  # steps are not logged
+    assert service.conversation("zalo", "u7").calc is None
+    assert service.store.db["questions"].count == 1
+    assert not service.calculator_button("zalo", "u7", "m", "3")  # a stale button
+    assert service.calculator_button("zalo", "u7", "start")
+    assert service.calculator_button("zalo", "u7", "g", "poor")
+    assert service.conversation("zalo", "u7").calc.step == "period"

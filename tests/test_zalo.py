@@ -308,6 +308,21 @@ def test_oa_choices_then_number(oa):
     assert second.startswith("❓ " + expected.choices[1].question)
 
 
+def test_oa_runs_the_guided_calculator_like_every_channel(oa, tmp_path):
+    """Typing "tính" on Zalo OA used to be just a question: the flow lived in two of the three channels."""
+    oa.post(oa_event("tính", app_id=APP_ID))
+    assert "Gõ 1, 2, 3, 4 hoặc 5 để chọn nhóm." in oa.fake.wait_messages(1)[0]["message"]["text"]
+    oa.post(oa_event("1", app_id=APP_ID))
+    assert "Nhóm: Hộ nghèo." in oa.fake.wait_messages(2)[1]["message"]["text"]
+    oa.post(oa_event("4", app_id=APP_ID))
+    assert "Bước 3/3" in oa.fake.wait_messages(3)[2]["message"]["text"]
+    oa.post(oa_event("2 triệu", app_id=APP_ID))
+    r = voluntary_contribution(2_000_000, "poor", 12, dt.date.today(), table=engine().kb.parameters)
+    result = oa.fake.wait_messages(4)[3]["message"]["text"]
+    assert f"Bạn thực đóng: {format_money(r.net_per_month)}/tháng" in result
+    assert format_money(r.net_per_period) in result and question_count(oa.service) == 0
+
+
 def test_oa_follow_echo_image_and_malformed(oa):
     assert oa.client.post("/webhooks/zalo-oa", content=b"nope",
                           headers={"X-ZEvent-Signature": "mac=00"}).status_code == 400

@@ -110,6 +110,14 @@ def _rows(buttons: list[tuple[str, str]]) -> list[list[InlineKeyboardButton]]:
             for label, data in buttons if _callback(data)]
 
 
+def group_rows() -> list[list[InlineKeyboardButton]]:
+    return _rows([(calc_flow.GROUP_BUTTONS[g], f"c:g:{g}") for g in calc_flow.GROUPS])
+
+
+def period_rows() -> list[list[InlineKeyboardButton]]:
+    return _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
+
+
 class TelegramBot:
     """The handlers: one per intent, state only in Service/Store."""
 
@@ -134,6 +142,10 @@ class TelegramBot:
         help_text = self.service.engine.help_text()
         if reply.kind == "not_sure" or (reply.kind == "smalltalk" and reply.text.startswith(help_text)):
             rows += self.topic_rows()  # the topics as buttons, not just as a list
+        if reply.calc_step == "group":  # the typed flow ("tính"): its steps as buttons too
+            rows += group_rows()
+        elif reply.calc_step == "period":
+            rows += period_rows()
         if reply.calculator == "voluntary_contribution":
             rows += _rows([("🧮 Tính tiền đóng BHXH tự nguyện", "c:start")])
         if reply.answered and reply.entry_id:
@@ -181,11 +193,6 @@ class TelegramBot:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None:
             return
-        calc_reply = await in_thread(calc_flow.take_income, self.service, CHANNEL, str(user.id),
-                                             message.text)
-        if calc_reply is not None:
-            await context.bot.send_message(message.chat_id, calc_reply)
-            return
         # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
         handled = await in_thread(self.service.handle, CHANNEL, str(user.id), message.text,
                                           message_id=f"tg:{message.chat_id}:{message.message_id}")
@@ -229,12 +236,11 @@ class TelegramBot:
     async def calc_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None or update.effective_user is None:
             return
-        await in_thread(calc_flow.start, self.service, CHANNEL, str(update.effective_user.id))
+        await in_thread(self.service.calculator_button, CHANNEL, str(update.effective_user.id), "start")
         await self.ask_group(context, update.effective_chat.id)
 
     async def ask_group(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-        rows = _rows([(calc_flow.GROUP_BUTTONS[g], f"c:g:{g}") for g in calc_flow.GROUPS])
-        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=InlineKeyboardMarkup(rows))
+        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=InlineKeyboardMarkup(group_rows()))
 
     async def calc_step(self, query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
                         rest: str) -> bool:
@@ -242,17 +248,16 @@ class TelegramBot:
         user_id = str(query.from_user.id)
         step, _, value = rest.partition(":")
         if step == "start":
-            await in_thread(calc_flow.start, self.service, CHANNEL, user_id)
+            await in_thread(self.service.calculator_button, CHANNEL, user_id, "start")
             await _answer(query)
             await self.ask_group(context, chat_id)
             return True
-        if step == "g" and await in_thread(calc_flow.choose_group, self.service, CHANNEL, user_id, value):
+        if step == "g" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "g", value):
             await _answer(query, calc_flow.GROUP_BUTTONS[value])
-            rows = _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
-            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=InlineKeyboardMarkup(rows))
+            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD,
+                                           reply_markup=InlineKeyboardMarkup(period_rows()))
             return True
-        if step == "m" and value.isdecimal() and await in_thread(
-                calc_flow.choose_period, self.service, CHANNEL, user_id, int(value)):
+        if step == "m" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "m", value):
             await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
             await context.bot.send_message(chat_id, calc_flow.ASK_INCOME)
             return True

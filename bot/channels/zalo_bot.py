@@ -34,9 +34,8 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
-from bot import calc_flow
 from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
-from bot.channels.format import ZALO_LIMIT, split_text, zalo_messages
+from bot.channels.format import zalo_messages
 from bot.service import Service
 from retrieval.normalize import redact_pii
 
@@ -130,13 +129,6 @@ class ZaloBot:
     async def process(self, incoming: Incoming) -> None:
         """Answer one message (runs after the webhook has been acknowledged)."""
         try:
-            calc_reply = await in_thread(calc_flow.numbered_reply, self.service, CHANNEL, incoming.user_id,
-                                                 incoming.text)
-            if calc_reply is not None:  # the guided calculator ("tính", then numbered steps)
-                for chunk in split_text(calc_reply, ZALO_LIMIT):
-                    if not await self.send_text(incoming.chat_id, chunk):
-                        break
-                return
             message_id = f"zb:{incoming.message_id}" if incoming.message_id else None
             handled = await in_thread(self.service.handle, CHANNEL, incoming.user_id, incoming.text,
                                               message_id=message_id)
