@@ -1,0 +1,375 @@
+"""The store's behaviour on both backends (SQLite, the default, and PostgreSQL against a real throwaway
+server from tests/pg.py), then what only several workers on PostgreSQL can show: two stores on one
+database see each other's writes, a dead worker's leased deliveries are taken over, duplicate delivery
+keys are dropped under concurrency, staff edits reach another worker's listener, shared rate limits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.factory import open_store
+from storage.store import LoggedQuestion, Store
+from tests.pg import Cluster, pg_cluster, pg_url  # noqa: F401 (fixtures)
+
+HASH_KEY = b"k" * 32
+
+
+def question(text: str = "Tôi tên là Nguyễn Văn An, CCCD 001203004567, hỏi lương hưu", message_id: str | None = None,
+             **kw: Any) -> LoggedQuestion:
+    base: dict[str, Any] = dict(channel="web", user_id="user-1", text=text, normalized="hỏi lương hưu",
+                                topic="pension", entry_id="lh-1", score=0.9, outcome="answered", kind="answer",
+                                latency_ms=12.0, message_id=message_id)
+    base.update(kw)
+    return LoggedQuestion(**base)
+
+
+def rows(store: Any, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """A read in the test's own SQL (%s placeholders) on either backend."""
+    if isinstance(store, Store):
+        return [tuple(r) for r in store.db.execute(query.replace("%s", "?"), list(args)).fetchall()]
+    with store.pool.connection() as conn:
+        cursor = conn.execute(query, list(args))
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_one(request, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A function opening a store (another worker) on the test's one database, for either backend."""
+    if request.param == "sqlite":
+        target: str | Path = tmp_path / "bhxh.db"
+    else:
+        target = request.getfixturevalue("pg_url")
+    opened: list[Any] = []
+
+    def open_(**options: Any) -> Any:
+        store = open_store(target, HASH_KEY, **options)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        if hasattr(store, "close"):
+            store.close()
+
+
+@pytest.fixture
+def store(open_one: Callable[..., Any]) -> Any:
+    return open_one()
+
+
+# ---------------------------------------------------------------- both backends
+
+
+def test_logged_question_is_redacted_and_user_hashed(store):
+    qid = store.log_question(question())
+    assert isinstance(qid, int)
+    [(text, user_hash, topic)] = rows(store, "SELECT text, user_hash, topic FROM questions WHERE id = %s", qid)
+    assert "001203004567" not in text and "Nguyễn Văn An" not in text and "lương hưu" in text
+    assert user_hash == store.hash_user("web", "user-1") and "user-1" not in user_hash
+    assert topic == "pension"
+
+
+def test_duplicate_delivery_is_logged_once_and_seen(store):
+    assert not store.seen_message("telegram", "tg:1:2")
+    first = store.log_question(question(channel="telegram", message_id="tg:1:2"))
+    assert store.seen_message("telegram", "tg:1:2")
+    assert store.log_question(question(channel="telegram", message_id="tg:1:2")) == first
+    assert rows(store, "SELECT count(*) FROM questions")[0][0] == 1
+    [(stored,)] = rows(store, "SELECT message_id FROM questions")
+    assert stored.startswith("h:") and "tg:1:2" not in stored
+
+
+def test_text_sqlite_keeps_and_postgres_cannot_is_stored(store):
+    """A NUL and a lone surrogate (both can arrive in a webhook body) do not make the write fail."""
+    qid = store.log_question(question(text="lương\x00hưu \ud800 ?"))
+    assert qid is not None
+    [(text,)] = rows(store, "SELECT text FROM questions WHERE id = %s", qid)
+    assert text.startswith("lương") and text.endswith("?")
+
+
+def test_feedback_one_vote_per_user_and_question(store):
+    qid = store.log_question(question())
+    assert store.record_feedback(channel="web", user_id="user-1", value=1, question_id=qid)
+    assert store.record_feedback(channel="web", user_id="user-1", value=-1, question_id=qid)
+    assert not store.record_feedback(channel="web", user_id="someone-else", value=1, question_id=qid)
+    assert rows(store, "SELECT value, entry_id FROM feedback") == [(-1, "lh-1")]
+    assert rows(store, "SELECT feedback FROM questions WHERE id = %s", qid) == [(-1,)]
+    assert store.record_feedback(channel="web", user_id="user-2", value=1, entry_id="lh-9")
+    assert store.record_feedback(channel="web", user_id="user-2", value=1, entry_id="lh-9")
+    assert rows(store, "SELECT count(*) FROM feedback WHERE entry_id = 'lh-9'") == [(1,)]
+
+
+def test_retention_deletes_old_rows_only(store):
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store.log_question(question(ts=old))
+    store.log_question(question())
+    store.audit("staff", "edit", "lh-1", {"why": "test"})
+    assert store.delete_older_than(30) == 1
+    assert rows(store, "SELECT count(*) FROM questions") == [(1,)]
+    assert rows(store, "SELECT count(*) FROM audit") == [(1,)]
+
+
+def test_conversation_state_round_trip_and_clear(store):
+    assert store.load_state("web:u") == {}
+    store.save_state("web:u", {"choices": [{"entry_id": "lh-1", "question": "Lương hưu?"}]})
+    store.save_state("web:u", {"choices": [{"entry_id": "lh-2", "question": "Thai sản?"}]})
+    assert store.load_state("web:u") == {"choices": [{"entry_id": "lh-2", "question": "Thai sản?"}]}
+    store.clear_state("web:u")
+    assert store.load_state("web:u") == {}
+
+
+def test_audit_keeps_vietnamese_detail(store):
+    store.audit("cán bộ", "entry.update", "lh-1", {"ghi chú": "sửa mức hưởng"})
+    [(actor, detail)] = rows(store, "SELECT actor, detail FROM audit")
+    assert actor == "cán bộ" and "sửa mức hưởng" in detail
+
+
+def test_inbox_duplicate_done_pending_and_prune(store):
+    assert store.inbox_accept("zalo", "msg-1", {"text": "a"})
+    assert not store.inbox_accept("zalo", "msg-1", {"text": "a again"})
+    assert store.inbox_accept("zalo", "msg-2", {"text": "b"})
+    assert store.inbox_accept("telegram", "msg-1", {"text": "other channel"})
+    store.inbox_done("zalo", "msg-1")
+    assert rows(store, "SELECT payload FROM inbox WHERE done_ts IS NOT NULL") == [(None,)]
+    # Replay after a restart: a new store (the old one's leases must not hide its deliveries forever).
+    pending = _pending_after_restart(store, "zalo")
+    assert pending == [("msg-2", {"text": "b"})]
+    assert not store.inbox_accept("zalo", "msg-1", {"text": "redelivered after done"})
+    assert store.inbox_prune(-1) == 1  # done before a cutoff one day ahead
+    assert store.inbox_accept("zalo", "msg-1", {"text": "pruned keys are forgotten"})
+
+
+def _pending_after_restart(store: Any, channel: str) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(store, Store):
+        return store.inbox_pending(channel)
+    rows(store, "UPDATE inbox SET lease_until = now() - interval '1 second' WHERE done_ts IS NULL")
+    return store.inbox_pending(channel)
+
+
+def test_inbox_keeps_undecodable_text(store):
+    assert store.inbox_accept("web", "k-\ud800", {"text": "x \ud800 y"})
+    assert _pending_after_restart(store, "web")[0][1]["text"].startswith("x ")
+
+
+def test_two_stores_on_one_database_see_each_others_writes(open_one):
+    first, second = open_one(), open_one()
+    first.log_question(question(channel="telegram", message_id="tg:5:6"))
+    assert second.seen_message("telegram", "tg:5:6")
+    first.save_state("tg:5", {"calc": {"step": 2}})
+    assert second.load_state("tg:5") == {"calc": {"step": 2}}
+    assert first.inbox_accept("telegram", "tg:5:7", {"text": "x"})
+    assert not second.inbox_accept("telegram", "tg:5:7", {"text": "x"})
+
+
+def test_staff_entries_bump_the_kb_version(store):
+    if not hasattr(store, "put_staff_entry"):
+        pytest.skip("this backend has no staff-entry API yet (storage helper adds it to the SQLite Store)")
+    before = store.kb_version()
+    store.put_staff_entry("staff-1", {"id": "staff-1", "question": "Hỏi?"}, "cán bộ")
+    entries = store.staff_entries()
+    assert list(entries) == ["staff-1"]
+    assert entries["staff-1"]["record"] == {"id": "staff-1", "question": "Hỏi?"}
+    assert entries["staff-1"]["actor"] == "cán bộ" and entries["staff-1"]["updated_ts"].endswith("Z")
+    assert store.kb_version() > before
+    middle = store.kb_version()
+    store.delete_staff_entry("staff-1")
+    assert store.staff_entries() == {} and store.kb_version() > middle
+
+
+def test_inbox_claim_takes_the_oldest_pending(store):
+    if not hasattr(store, "inbox_claim"):
+        pytest.skip("this backend has no inbox_claim yet (storage helper adds it to the SQLite Store)")
+    for n in range(5):
+        store.inbox_accept("web", f"c-{n}", {"n": n})
+    if not isinstance(store, Store):
+        rows(store, "UPDATE inbox SET lease_until = NULL")
+    assert [payload["n"] for _, payload in store.inbox_claim("web", 3)] == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- PostgreSQL: several workers
+
+
+@pytest.fixture
+def pg_open(pg_url: str) -> Iterator[Callable[..., Any]]:  # noqa: F811 (the fixture)
+    from storage.postgres import PostgresStore
+
+    opened: list[PostgresStore] = []
+
+    def open_(**options: Any) -> PostgresStore:
+        store = PostgresStore(pg_url, HASH_KEY, **options)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+def test_migrations_are_the_sqlite_set_and_apply_once(pg_open):
+    from storage import postgres_schema
+
+    with ThreadPoolExecutor(3) as pool:  # three workers starting together
+        stores = list(pool.map(lambda _: pg_open(), range(3)))
+    assert all(s.migrated for s in stores)
+    applied = rows(stores[0], "SELECT name FROM bhxh_migrations ORDER BY applied_at, name")
+    assert sorted(n for (n,) in applied) == sorted(postgres_schema.MIGRATION_NAMES_PG)
+    assert stores[0].migrate() == []
+    try:
+        from storage import schema
+    except ImportError:
+        pytest.skip("storage.schema (the SQLite migration set) is not there yet")
+    assert postgres_schema.shared_names() == tuple(schema.MIGRATION_NAMES)
+
+
+def test_daily_counts_follow_the_log_in_local_time(pg_open):
+    store = pg_open()
+    store.log_question(question(ts="2026-12-02T18:30:00.000000Z"))  # 01:30 on 3 December in Vietnam
+    store.log_question(question(ts="2026-12-02T10:00:00.000000Z", outcome="unanswered"))
+    got = rows(store, "SELECT day::text, outcome, n FROM question_daily ORDER BY day")
+    assert got == [("2026-12-02", "unanswered", 1), ("2026-12-03", "answered", 1)]
+    store.delete_older_than(0)
+    assert rows(store, "SELECT sum(n) FROM question_daily") == [(0,)]
+
+
+def test_a_dead_workers_delivery_is_taken_over_after_its_lease(pg_open):
+    dead, alive = pg_open(lease_seconds=1.0, worker_id="w1"), pg_open(lease_seconds=1.0, worker_id="w2")
+    assert dead.inbox_accept("zalo", "m-1", {"text": "câu hỏi"})
+    dead.close()  # SIGKILL-like: never marks it done
+    assert alive.inbox_claim("zalo") == []  # still leased to w1
+    time.sleep(1.2)
+    assert alive.inbox_claim("zalo") == [("m-1", {"text": "câu hỏi"})]
+    assert rows(alive, "SELECT claimed_by FROM inbox") == [("w2",)]
+    assert alive.inbox_claim("zalo") == []  # leased to w2 now
+    alive.inbox_done("zalo", "m-1")
+    time.sleep(1.2)
+    assert alive.inbox_claim("zalo") == []  # done stays done
+
+
+def test_a_live_worker_can_renew_its_lease(pg_open):
+    slow, other = pg_open(lease_seconds=1.0, worker_id="slow"), pg_open(lease_seconds=1.0, worker_id="other")
+    slow.inbox_accept("zalo", "m-2", {})
+    for _ in range(3):
+        time.sleep(0.5)
+        assert slow.inbox_extend("zalo", "m-2")
+    assert other.inbox_claim("zalo") == []
+    time.sleep(1.2)
+    assert other.inbox_claim("zalo") == [("m-2", {})]
+    assert not slow.inbox_extend("zalo", "m-2")  # taken over: the slow worker knows it lost it
+
+
+def test_concurrent_claims_never_take_a_delivery_twice(pg_open):
+    first = pg_open(worker_id="a")
+    for n in range(60):
+        first.inbox_accept("web", f"d-{n}", {"n": n})
+    rows(first, "UPDATE inbox SET lease_until = NULL")  # as if the accepting worker had died
+    workers = [pg_open(worker_id=f"w{i}") for i in range(3)]
+    barrier = threading.Barrier(6)
+
+    def claim(store: Any) -> list[int]:
+        barrier.wait()
+        got = []
+        while batch := store.inbox_claim("web", 5):
+            got += [payload["n"] for _, payload in batch]
+        return got
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(claim, workers * 2))
+    taken = [n for r in results for n in r]
+    assert sorted(taken) == list(range(60))  # each exactly once
+
+
+def test_the_same_delivery_posted_to_three_workers_is_accepted_once(pg_open):
+    workers = [pg_open() for _ in range(3)]
+    barrier = threading.Barrier(9)
+
+    def accept(store: Any) -> bool:
+        barrier.wait()
+        return store.inbox_accept("telegram", "tg:1:99", {"text": "x"})
+
+    with ThreadPoolExecutor(9) as pool:
+        accepted = list(pool.map(accept, workers * 3))
+    assert accepted.count(True) == 1
+    assert rows(workers[0], "SELECT count(*) FROM inbox") == [(1,)]
+
+
+def test_a_staff_edit_reaches_another_workers_listener(pg_open):
+    editor, listener = pg_open(), pg_open()
+    heard: list[int] = []
+    changed = threading.Event()
+    watcher = listener.watch_kb_changes(lambda v: (heard.append(v), changed.set()), poll_seconds=30)
+    try:
+        assert watcher.listening.wait(5)
+        started = time.monotonic()
+        version = editor.put_staff_entry("staff-2", {"id": "staff-2"}, "cán bộ")
+        assert changed.wait(2.0), "no notification within 2 s"
+        assert time.monotonic() - started < 2.0 and heard[-1] == version == listener.kb_version()
+    finally:
+        watcher.stop()
+
+
+def test_a_missed_notification_is_caught_by_the_version_check(pg_open):
+    listener = pg_open()
+    changed = threading.Event()
+    watcher = listener.watch_kb_changes(lambda v: changed.set(), poll_seconds=0.5)
+    try:
+        assert watcher.listening.wait(5)
+        # A change whose NOTIFY never arrives (e.g. sent while this listener was reconnecting).
+        rows(listener, "UPDATE meta SET value = '41' WHERE key = 'kb_version'")
+        assert changed.wait(3.0) and watcher.version == 41
+    finally:
+        watcher.stop()
+
+
+def test_rate_limits_hold_across_workers(pg_open):
+    workers = [pg_open() for _ in range(3)]
+    now = 1_200_000.0  # the start of a 60 s window: the previous one is empty
+    allowed = [workers[n % 3].rate_hit("telegram:user-7", 5, 60, now=now) for n in range(12)]
+    assert allowed.count(True) == 5 and allowed[:5] == [True] * 5
+    assert workers[0].rate_hit("telegram:user-8", 5, 60, now=now)  # another user is not limited
+    # Half-way through the next window half of the previous count still weighs: 5 * 0.5 = 2.5.
+    later = [workers[n % 3].rate_hit("telegram:user-7", 5, 60, now=now + 90) for n in range(5)]
+    assert later.count(True) == 2
+
+
+def test_one_worker_at_a_time_holds_a_named_lock(pg_open):
+    first, second = pg_open(), pg_open()
+    with first.lock("zalo-oa-refresh") as held:
+        assert held
+        with second.lock("zalo-oa-refresh", wait=False) as other:
+            assert not other
+    with second.lock("zalo-oa-refresh", wait=False) as other:
+        assert other
+
+
+def test_unreachable_server_queues_writes_and_they_land_later(pg_cluster: Cluster):  # noqa: F811
+    from storage.postgres import PostgresStore
+
+    name = f"bhxh_late_{int(time.time() * 1000)}"
+    store = PostgresStore(pg_cluster.database_url(name), HASH_KEY, timeout=0.5)  # no such database yet
+    try:
+        assert not store.migrated
+        assert store.log_question(question()) is None and store.pending == 1
+        store.audit("staff", "x", "y", {})
+        assert store.pending == 2
+        assert store.inbox_accept("web", "k", {}) is True  # remembered in memory
+        assert not store.inbox_accept("web", "k", {})
+        assert store.load_state("web:u") == {} and not store.seen_message("web", "m")
+        with pg_cluster.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        deadline = time.monotonic() + 20
+        while store.flush() and time.monotonic() < deadline:  # the pool retries connecting with back-off
+            time.sleep(0.5)
+        assert store.pending == 0 and store.migrated
+        assert rows(store, "SELECT count(*) FROM questions") == [(1,)]
+    finally:
+        store.close()
+        pg_cluster.drop_database(name)
