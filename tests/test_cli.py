@@ -21,7 +21,7 @@ def test_parse_pick_reads_only_plain_decimal_numbers(text, pick):
 
 
 def _interactive(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lines: list[str]) -> str:
-    from bot.cli import main
+    from bhxh.cli import main
 
     feed: Iterator[str] = iter(lines)
 

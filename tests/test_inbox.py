@@ -379,7 +379,7 @@ def _start_server(data_dir: Path, port: int, tg: FakeTelegram, zb: FakeZaloBot, 
     for name in ("TELEGRAM_WEBHOOK_URL", "ZALO_OA_APP_ID", "ZALO_OA_SECRET_KEY", "BHXH_RETENTION_DAYS"):
         env.pop(name, None)
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", "bhxh.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -331,8 +331,7 @@ def test_run_telegram_polling_end_to_end(tmp_path, fake):
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url,
            "TELEGRAM_API_FILE_URL": fake.file_url, "BHXH_DATA_DIR": str(tmp_path), "BHXH_EMBED_MODEL": "none"}
     fake.updates.append(text_update(ANSWER_Q))
-    process = subprocess.Popen([sys.executable, "-c", "import sys; from bot.channels.telegram_bot import "
-                                "run_telegram_polling; sys.exit(run_telegram_polling())"],
+    process = subprocess.Popen([sys.executable, "-m", "bhxh.cli", "telegram"],
                                env=env, cwd=Path(__file__).resolve().parent.parent,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -348,7 +347,7 @@ def test_run_telegram_polling_end_to_end(tmp_path, fake):
 
 def test_polling_entry_point_needs_a_token(tmp_path, monkeypatch, capsys):
     clean_env(monkeypatch, tmp_path)
-    assert run_telegram_polling(make_service(tmp_path / "bhxh.db")) == 2
+    assert run_telegram_polling(lambda: make_service(tmp_path / "bhxh.db")) == 2
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
 
 

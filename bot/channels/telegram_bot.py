@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -330,16 +330,14 @@ def build_application(service: Service, config: TelegramConfig, *, webhook: bool
     return application
 
 
-def run_telegram_polling(service: Service | None = None) -> int:
-    """`bhxh telegram`: long polling (deletes any webhook first). Needs TELEGRAM_BOT_TOKEN."""
+def run_telegram_polling(build_service: Callable[[], Service]) -> int:
+    """`bhxh telegram`: long polling (deletes any webhook first). Needs TELEGRAM_BOT_TOKEN; the service
+    is built only once the token is known to be there."""
     config = TelegramConfig.from_env()
     if config is None:
         print("TELEGRAM_BOT_TOKEN chưa được đặt (lấy token từ @BotFather).", file=sys.stderr)
         return 2
-    if service is None:
-        from admin_api.app import build_service
-
-        service = build_service()
+    service = build_service()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = build_application(service, config)

@@ -1,0 +1,1 @@
+"""The `bhxh` command line: the composition root above `bot/`, `storage/` and `admin_api/`."""
