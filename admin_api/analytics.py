@@ -1,13 +1,9 @@
 """Staff analytics over the question log: topic trends, the log itself, unanswered clusters, feedback.
 
-Read-only queries over the tables `storage.store` owns, plus what this module owns and
-creates in `migrate()` (called when the staff API is registered):
-
-* indexes for the staff queries: `(ts, topic, channel)` covers the topic windows,
-  `(channel, ts)` serves the log filtered by channel;
-* `question_daily`: question counts per Vietnam day (UTC+7), topic, channel and outcome, kept
-  up to date by SQLite triggers on `questions` (insert, delete, update) and back-filled once,
-  so the dashboard's daily series and the topics CSV never scan the log.
+Read-only queries over the tables `storage/schema.py` creates, including the ones made for them
+(migration `0004_staff_counts`): indexes for the staff queries and `question_daily`, question
+counts per Vietnam day (UTC+7), topic, channel and outcome, kept up to date by SQLite triggers on
+`questions`, so the dashboard's daily series and the topics CSV never scan the log.
 
 Times in the log are UTC (`YYYY-mm-ddTHH:MM:SS.ffffffZ`); rolling windows are exact
 (`now - days` … `now`), daily series use Vietnam calendar days.
@@ -34,9 +30,9 @@ from pydantic import BaseModel, Field
 from bot.engine import OOS_PREFIX, STOPWORDS, Engine
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, tokenize
+from storage.schema import UNSURE_INDEX_WHERE
 from storage.store import Store
 
-ANALYTICS_VERSION = "1"
 LOCAL_OFFSET = dt.timedelta(hours=7)  # Asia/Ho_Chi_Minh, no daylight saving
 OUTCOMES = ("answered", "choices", "declined")
 Outcome = Literal["answered", "choices", "declined"]
@@ -63,74 +59,14 @@ MAX_DISTINCT_TEXTS = 5000
 LSH_BANDS, LSH_ROWS = 12, 3
 _PRIME = 2**31 - 1
 LOW_CONFIDENCE_MARGIN = 0.02
-# A partial covering index holds every question a staff member may call unanswered (min_score up
-# to 0.95): the query repeats this exact term so SQLite can use it.
-UNSURE_INDEX_WHERE = "outcome != 'answered' OR score < 0.95"
-
-
-# ---------------------------------------------------------------- schema
-
-_TRIGGERS = {
-    "questions_daily_ins": """
-        CREATE TRIGGER questions_daily_ins AFTER INSERT ON questions BEGIN
-          INSERT INTO question_daily (day, topic, channel, outcome, n)
-          VALUES (coalesce(date(NEW.ts, '+7 hours'), substr(NEW.ts, 1, 10)), coalesce(NEW.topic, ''),
-                  NEW.channel, NEW.outcome, 1)
-          ON CONFLICT (day, topic, channel, outcome) DO UPDATE SET n = n + 1;
-        END""",
-    "questions_daily_del": """
-        CREATE TRIGGER questions_daily_del AFTER DELETE ON questions BEGIN
-          UPDATE question_daily SET n = n - 1
-          WHERE day = coalesce(date(OLD.ts, '+7 hours'), substr(OLD.ts, 1, 10)) AND topic = coalesce(OLD.topic, '')
-            AND channel = OLD.channel AND outcome = OLD.outcome;
-        END""",
-    "questions_daily_upd": """
-        CREATE TRIGGER questions_daily_upd AFTER UPDATE OF ts, topic, channel, outcome ON questions BEGIN
-          UPDATE question_daily SET n = n - 1
-          WHERE day = coalesce(date(OLD.ts, '+7 hours'), substr(OLD.ts, 1, 10)) AND topic = coalesce(OLD.topic, '')
-            AND channel = OLD.channel AND outcome = OLD.outcome;
-          INSERT INTO question_daily (day, topic, channel, outcome, n)
-          VALUES (coalesce(date(NEW.ts, '+7 hours'), substr(NEW.ts, 1, 10)), coalesce(NEW.topic, ''),
-                  NEW.channel, NEW.outcome, 1)
-          ON CONFLICT (day, topic, channel, outcome) DO UPDATE SET n = n + 1;
-        END""",
-}
+# UNSURE_INDEX_WHERE: a partial covering index (storage/schema.py) holds every question a staff member
+# may call unanswered (min_score up to 0.95): the query repeats this exact term so SQLite can use it.
 
 
 def migrate(store: Store) -> None:
-    """Create the staff indexes, the daily counts table and its triggers (idempotent).
-
-    If any trigger is missing (first run, or the log table was rebuilt) the daily counts are
-    rebuilt from the log in the same transaction, so they never drift.
-    """
-    db = store.db
-    with store._lock:  # the store's writer lock: no question is logged half-way through
-        db.execute("CREATE INDEX IF NOT EXISTS idx_questions_ts_topic_channel ON questions (ts, topic, channel)")
-        db.execute("CREATE INDEX IF NOT EXISTS idx_questions_channel_ts ON questions (channel, ts)")
-        db.execute("CREATE INDEX IF NOT EXISTS idx_audit_ts ON audit (ts)")
-        db.execute(f"CREATE INDEX IF NOT EXISTS idx_questions_unsure ON questions "
-                   f"(ts, kind, outcome, score, channel, normalized) WHERE {UNSURE_INDEX_WHERE}")
-        db.execute("""CREATE TABLE IF NOT EXISTS question_daily (
-            day TEXT NOT NULL, topic TEXT NOT NULL, channel TEXT NOT NULL, outcome TEXT NOT NULL,
-            n INTEGER NOT NULL, PRIMARY KEY (day, topic, channel, outcome)) WITHOUT ROWID""")
-        present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
-        if set(_TRIGGERS) <= present:
-            return
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for name, sql in _TRIGGERS.items():
-                db.execute(f"DROP TRIGGER IF EXISTS {name}")
-                db.execute(sql)
-            db.execute("DELETE FROM question_daily")
-            db.execute("""INSERT INTO question_daily (day, topic, channel, outcome, n)
-                SELECT coalesce(date(ts, '+7 hours'), substr(ts, 1, 10)), coalesce(topic, ''), channel, outcome,
-                       COUNT(*)
-                FROM questions GROUP BY 1, 2, 3, 4""")
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('analytics_version', ?)", [ANALYTICS_VERSION])
-            db.execute("COMMIT")
-        except Exception:
-            db.execute("ROLLBACK")
-            raise
+    """Nothing left to do here: `storage/schema.py` creates the staff tables with the others when the
+    Store opens. Kept until its last callers (admin_api/admin.py, benchmarks/admin_bench.py) drop it."""
+    store.migrate()
 
 
 # ---------------------------------------------------------------- time helpers

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import logging
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from bot.service import Service
 from knowledge.params import ParameterTable
 from knowledge.schema import ENTRY_DIR, KnowledgeBase, KnowledgeError, load_knowledge
 from retrieval.normalize import collapse_spaces, nfc, redact_pii
-from storage.store import Store, utcnow
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -166,16 +165,7 @@ def yaml_records(directory: Path = ENTRY_DIR) -> list[tuple[str, dict[str, Any]]
 
 def staff_rows(store: Store) -> dict[str, dict[str, Any]]:
     """id → {record, updated_ts, actor} for every staff record."""
-    out = {}
-    for row in store.db.execute("SELECT id, record, updated_ts, actor FROM staff_entries ORDER BY id").fetchall():
-        try:
-            record = json.loads(row[1])
-        except ValueError:
-            log.warning("staff entry %r is not valid JSON; ignored", row[0])
-            continue
-        if isinstance(record, dict):
-            out[row[0]] = {"record": record, "updated_ts": row[2], "actor": row[3]}
-    return out
+    return store.staff_entries()
 
 
 def merged_records(yaml_recs: list[tuple[str, dict[str, Any]]], staff: dict[str, dict[str, Any]]
@@ -321,13 +311,10 @@ def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor
         log.exception("could not rebuild the engine for a staff edit of %r", entry_id)
         raise StaffEditError(503, f"Chưa áp dụng được thay đổi (không dựng lại được bộ tìm kiếm: {exc}). "
                                   "Vui lòng thử lại sau.") from exc
-    db = service.store.db
-    with service.store._lock:
-        if record is None:
-            db.execute("DELETE FROM staff_entries WHERE id = ?", [entry_id])
-        else:
-            db["staff_entries"].upsert({"id": entry_id, "record": json.dumps(record, ensure_ascii=False),
-                                        "updated_ts": utcnow(), "actor": actor}, pk="id")
+    if record is None:
+        service.store.delete_staff_entry(entry_id)
+    else:
+        service.store.put_staff_entry(entry_id, record, actor)
     service.store.audit(actor, action, entry_id, detail)
     service.engine = engine
     return kb

@@ -1,6 +1,9 @@
-"""The question log and everything else the service stores, on SQLite (sqlite-utils).
+"""The question log and everything else the service stores, on SQLite (sqlite-utils): the default
+backend of `storage.base.StoreBackend`.
 
-One owner for the schema: tables are created and migrated here on start.
+Tables are created and migrated on start by `storage/schema.py`, their only owner. Writes that no
+method covers go through `with store.write() as db:` (one transaction under the writer lock).
+
 Raw question text is never stored: only the PII-redacted text and the
 normalized text; user ids are stored as a keyed hash (HMAC-SHA256).
 
@@ -19,83 +22,48 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import hmac
 import json
 import logging
 import os
-import re
-import secrets
 import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from retrieval.normalize import redact_pii, valid_unicode
+from retrieval.normalize import valid_unicode
+from storage import schema
+from storage.base import (
+    INBOX_KEEP_DAYS,
+    INBOX_MEMORY,
+    INBOX_WAIT,
+    LOGGED_CHARS,
+    MAX_PENDING,
+    KeyHashing,
+    LoggedQuestion,
+    cutoff,
+    hash_delivery_key,
+    load_hash_key,
+    utcnow,
+)
+
+# Re-exported: callers import these from here.
+__all__ = ["INBOX_KEEP_DAYS", "INBOX_MEMORY", "INBOX_WAIT", "LOGGED_CHARS", "MAX_PENDING", "LoggedQuestion",
+           "Store", "hash_delivery_key", "load_hash_key", "utcnow"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 2: inbox; 3: message and delivery keys stored as keyed hashes
-INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
-INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
-INBOX_MEMORY = 10_000  # deliveries remembered in memory while the database refuses writes
-MAX_PENDING = 20_000  # queued log writes kept in memory while the database refuses them (~0.7 KB each)
-LOGGED_CHARS = 4000  # the longest question text kept in the log (the engine reads 2,000)
-
-
-_HASHED_KEY = re.compile(r"h:[0-9a-f]{32}")
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
 
 
-def hash_delivery_key(hash_key: bytes, key: str) -> str:
-    """`key` as the store keeps it: "h:" + a keyed HMAC-SHA256 (see Store.delivery_key); idempotent."""
-    if _HASHED_KEY.fullmatch(key):
-        return key
-    return "h:" + hmac.new(hash_key, b"delivery:" + key.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+class Store(KeyHashing):
+    """The SQLite backend (see storage.base.StoreBackend for the interface)."""
 
-
-def utcnow() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class LoggedQuestion:
-    channel: str
-    user_id: str
-    text: str  # raw; redacted before storage
-    normalized: str
-    topic: str | None
-    entry_id: str | None
-    score: float
-    outcome: str
-    kind: str
-    latency_ms: float
-    message_id: str | None = None
-    ts: str | None = None
-
-
-def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
-    """The HMAC key for user ids: configured, or generated once and kept in the data dir."""
-    if configured:
-        return configured.encode()
-    path = data_dir / "hash.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
-
-
-class Store:
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
         self.path = Path(path)
         # Only the service's own user may read the log (review F17): a folder it creates is 0700, the
@@ -173,74 +141,38 @@ class Store:
 
     # ------------------------------------------------------------ schema
 
-    def migrate(self) -> None:
-        db = self.db
-        try:
-            with self._lock:
-                if "questions" not in db.table_names():
-                    db["questions"].create({
-                        "id": int, "ts": str, "channel": str, "user_hash": str, "message_id": str,
-                        "text": str, "normalized": str, "topic": str, "entry_id": str, "score": float,
-                        "outcome": str, "kind": str, "latency_ms": float, "feedback": int,
-                    }, pk="id", not_null={"ts", "channel", "outcome"})
-                    db["questions"].create_index(["ts"])
-                    db["questions"].create_index(["topic", "ts"])
-                    db["questions"].create_index(["outcome", "ts"])
-                    db["questions"].create_index(["channel", "message_id"], unique=True)
-                if "feedback" not in db.table_names():
-                    db["feedback"].create({
-                        "id": int, "ts": str, "question_id": int, "entry_id": str, "value": int,
-                        "channel": str, "user_hash": str,
-                    }, pk="id")
-                    db["feedback"].create_index(["entry_id"])
-                # One vote per (user, question): looked up on every vote.
-                db.execute("CREATE INDEX IF NOT EXISTS feedback_user_question ON feedback (user_hash, question_id)")
-                if "audit" not in db.table_names():
-                    db["audit"].create({"id": int, "ts": str, "actor": str, "action": str, "target": str,
-                                        "detail": str}, pk="id")
-                if "staff_entries" not in db.table_names():
-                    db["staff_entries"].create({"id": str, "record": str, "updated_ts": str, "actor": str}, pk="id")
-                if "conversations" not in db.table_names():
-                    db["conversations"].create({"key": str, "state": str, "updated_ts": str}, pk="key")
-                if "inbox" not in db.table_names():
-                    db["inbox"].create({"id": int, "channel": str, "delivery_key": str, "payload": str,
-                                        "received_ts": str, "done_ts": str}, pk="id",
-                                       not_null={"channel", "delivery_key", "received_ts"})
-                    db["inbox"].create_index(["channel", "delivery_key"], unique=True)
-                    db["inbox"].create_index(["channel", "done_ts"])
-                if "meta" not in db.table_names():
-                    db["meta"].create({"key": str, "value": str}, pk="key")
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is not None and int(row[0]) < 3:
-                    self._hash_stored_keys()
-                db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-        except sqlite3.DatabaseError as exc:
-            log.error("could not migrate %s: %s", self.path, exc)
+    def migrate(self) -> list[str]:
+        """Apply the pending schema migrations (storage/schema.py); returns their names. A database
+        that refuses (read-only, locked past the timeout) is logged and still served."""
+        with self._lock:
+            try:
+                return schema.migrate(self.db, self.delivery_key)
+            except sqlite3.DatabaseError as exc:
+                log.error("could not migrate %s: %s", self.path, exc)
+                return []
 
-    def _hash_stored_keys(self) -> None:
-        """Schema 3: keys written in clear by earlier versions ("tg:<chat id>:<message id>") hashed in place."""
-        self.db.conn.create_function("bhxh_delivery_key", 1, self.delivery_key, deterministic=True)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("UPDATE questions SET message_id = bhxh_delivery_key(message_id) "
-                            "WHERE message_id IS NOT NULL AND message_id NOT LIKE 'h:%'")
-            self.db.execute("UPDATE inbox SET delivery_key = bhxh_delivery_key(delivery_key) "
-                            "WHERE delivery_key NOT LIKE 'h:%'")
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One transaction under the store's writer lock: `with store.write() as db: db.execute(…)`.
+
+        Commits on exit, rolls back on an exception (which propagates: unlike the log methods, these
+        writes are not queued). SQLite's write lock is taken at the start (BEGIN IMMEDIATE), so a
+        read-then-write block sees no other process's write in between; nested blocks are savepoints."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
             self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     # ------------------------------------------------------------ helpers
-
-    def hash_user(self, channel: str, user_id: str) -> str:
-        return hmac.new(self._hash_key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def delivery_key(self, key: str) -> str:
-        """A platform message or delivery key as stored: a keyed hash, like user ids (a Telegram key
-        "tg:<chat id>:<message id>" names its sender: in a private chat the chat id is the user id).
-        Idempotent: a key already hashed is returned as it is."""
-        return hash_delivery_key(self._hash_key, key)
 
     def _write(self, table: str, row: dict[str, Any]) -> int | None:
         """Insert a row, or queue it if the database refuses; returns the row id if written."""
@@ -291,23 +223,7 @@ class Store:
     # ------------------------------------------------------------ question log
 
     def log_question(self, q: LoggedQuestion) -> int | None:
-        return self._write("questions", {
-            "ts": q.ts or utcnow(),
-            "channel": q.channel,
-            "user_hash": self.hash_user(q.channel, q.user_id),
-            "message_id": self.delivery_key(q.message_id) if q.message_id else q.message_id,
-            # redact_pii cuts the text to LOGGED_CHARS before any other work (linear, bounded cost:
-            # the raw text may be 20,000 characters) and stores it as the engine read it.
-            "text": valid_unicode(redact_pii(q.text, LOGGED_CHARS)),
-            "normalized": valid_unicode(redact_pii(q.normalized, LOGGED_CHARS)),
-            "topic": q.topic,
-            "entry_id": q.entry_id,
-            "score": round(float(q.score), 4),
-            "outcome": q.outcome,
-            "kind": q.kind,
-            "latency_ms": round(float(q.latency_ms), 2),
-            "feedback": None,
-        })
+        return self._write("questions", self.question_row(q))
 
     def seen_message(self, channel: str, message_id: str) -> bool:
         """Has this channel delivery already been logged (duplicate webhook)?"""
@@ -359,12 +275,12 @@ class Store:
     def delete_older_than(self, days: int) -> int:
         """Retention: delete questions, feedback, audit entries (their details may quote questions) and
         conversation states older than `days` days (review F20); returns how many questions."""
-        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S")
+        before = cutoff(days)
         with self._lock:
-            n = self.db.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
-            self.db.execute("DELETE FROM feedback WHERE ts < ?", [cutoff])
-            self.db.execute("DELETE FROM audit WHERE ts < ?", [cutoff])
-            self.db.execute("DELETE FROM conversations WHERE updated_ts < ?", [cutoff])
+            n = self.db.execute("DELETE FROM questions WHERE ts < ?", [before]).rowcount
+            self.db.execute("DELETE FROM feedback WHERE ts < ?", [before])
+            self.db.execute("DELETE FROM audit WHERE ts < ?", [before])
+            self.db.execute("DELETE FROM conversations WHERE updated_ts < ?", [before])
             return n
 
     # ------------------------------------------------------------ webhook inbox
@@ -442,9 +358,14 @@ class Store:
 
     def inbox_prune(self, older_than_days: float) -> int:
         """Delete done inbox rows older than that (their keys only served to catch redeliveries)."""
-        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%S")
         with self._lock:
-            return self.db.execute("DELETE FROM inbox WHERE done_ts IS NOT NULL AND done_ts < ?", [cutoff]).rowcount
+            return self.db.execute("DELETE FROM inbox WHERE done_ts IS NOT NULL AND done_ts < ?",
+                                   [cutoff(older_than_days)]).rowcount
+
+    def inbox_claim(self, channel: str, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+        """Deliveries to take over (a backend with several workers leases them); on SQLite, with one
+        process per file, simply the oldest pending ones."""
+        return self.inbox_pending(channel)[:limit]
 
     # ------------------------------------------------------------ conversation state
 
@@ -473,7 +394,48 @@ class Store:
                 return {}
             return json.loads(row[0]) if row else {}
 
-    # ------------------------------------------------------------ audit
+    # ------------------------------------------------------------ staff edits and audit
+
+    def staff_entries(self) -> dict[str, dict[str, Any]]:
+        """id → {"record": dict, "updated_ts", "actor"} for every staff record, by id."""
+        out = {}
+        with self._lock:
+            rows = self.db.execute("SELECT id, record, updated_ts, actor FROM staff_entries ORDER BY id").fetchall()
+        for entry_id, record_json, updated_ts, actor in rows:
+            try:
+                record = json.loads(record_json)
+            except (TypeError, ValueError):
+                log.warning("staff entry %r is not valid JSON; ignored", entry_id)
+                continue
+            if isinstance(record, dict):
+                out[entry_id] = {"record": record, "updated_ts": updated_ts, "actor": actor}
+        return out
+
+    def put_staff_entry(self, entry_id: str, record: dict[str, Any], actor: str) -> None:
+        """Save a staff record (replacing any earlier one) and bump kb_version. Raises if refused."""
+        with self.write() as db:
+            db.execute("INSERT INTO staff_entries (id, record, updated_ts, actor) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_ts = excluded.updated_ts, "
+                       "actor = excluded.actor", [entry_id, json.dumps(record, ensure_ascii=False), utcnow(), actor])
+            self._bump_kb_version(db)
+
+    def delete_staff_entry(self, entry_id: str) -> None:
+        """Remove a staff record (the YAML entry, if any, applies again) and bump kb_version."""
+        with self.write() as db:
+            db.execute("DELETE FROM staff_entries WHERE id = ?", [entry_id])
+            self._bump_kb_version(db)
+
+    def kb_version(self) -> int:
+        """A counter of staff edits: a process that sees it change reloads the staff records."""
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'kb_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump_kb_version(db: sqlite_utils.Database) -> None:
+        db.execute("INSERT INTO meta (key, value) VALUES ('kb_version', '1') "
+                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
 
     def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         self._write("audit", {"ts": utcnow(), "actor": actor, "action": action, "target": target,

@@ -1,0 +1,237 @@
+"""The SQLite schema: the only module that creates or alters tables.
+
+A numbered sqlite-utils migration set (`MIGRATIONS`, recorded in the `_sqlite_migrations` table).
+`migrate()` applies the pending steps in one `BEGIN IMMEDIATE` transaction, so two processes
+starting on the same file take turns and a failed step leaves the database as it was.
+
+Databases written before this set existed have no `_sqlite_migrations` table, so every step runs
+on them once: each step is written to be a no-op where its objects already exist (`IF NOT EXISTS`,
+triggers replaced and their counts rebuilt). Steps 1-3 reproduce the schema that `Store.migrate()`
+created up to its "schema version 3", step 4 what `admin_api/analytics.py` created for the staff
+dashboard. A new step is appended with the next number and never edited once released;
+`tests/test_migrations.py` checks that a fresh database and a migrated copy of an old one end equal.
+
+The PostgreSQL backend keeps its own DDL under the same step names (`MIGRATION_NAMES`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Migrations("bhxh")
+MIGRATION_NAMES: list[str] = []  # in order; the PostgreSQL DDL uses the same names
+
+# The version number of the numbering before this set ("schema version 3": delivery keys are stored
+# hashed). `meta.schema_version` keeps it so a release before 3, run on this file after a rollback,
+# is noticed: it writes a smaller number and keys in clear, which `migrate()` hashes again.
+LEGACY_SCHEMA_VERSION = 3
+DELIVERY_KEY_FUNCTION = "bhxh_delivery_key"  # SQL function registered by `migrate()` for the key hashing
+
+# Daily question counts per Vietnam day (UTC+7); a `ts` that SQLite cannot parse counts on its own date.
+_LOCAL_DAY = "coalesce(date({row}.ts, '+7 hours'), substr({row}.ts, 1, 10))"
+_COUNT_UP = f"""INSERT INTO question_daily (day, topic, channel, outcome, n)
+          VALUES ({_LOCAL_DAY.format(row="NEW")}, coalesce(NEW.topic, ''),
+                  NEW.channel, NEW.outcome, 1)
+          ON CONFLICT (day, topic, channel, outcome) DO UPDATE SET n = n + 1;"""
+_COUNT_DOWN = f"""UPDATE question_daily SET n = n - 1
+          WHERE day = {_LOCAL_DAY.format(row="OLD")} AND topic = coalesce(OLD.topic, '')
+            AND channel = OLD.channel AND outcome = OLD.outcome;"""
+DAILY_TRIGGERS = {
+    "questions_daily_ins": f"""CREATE TRIGGER questions_daily_ins AFTER INSERT ON questions BEGIN
+          {_COUNT_UP}
+        END""",
+    "questions_daily_del": f"""CREATE TRIGGER questions_daily_del AFTER DELETE ON questions BEGIN
+          {_COUNT_DOWN}
+        END""",
+    "questions_daily_upd": "CREATE TRIGGER questions_daily_upd AFTER UPDATE OF ts, topic, channel, outcome "
+                           f"""ON questions BEGIN
+          {_COUNT_DOWN}
+          {_COUNT_UP}
+        END""",
+}
+# The partial index behind the staff "unanswered" report; its query repeats this exact term.
+UNSURE_INDEX_WHERE = "outcome != 'answered' OR score < 0.95"
+
+
+Step = Callable[[sqlite_utils.Database], None]
+
+
+def _step(name: str) -> Callable[[Step], Step]:
+    """Register a migration step under `name` (appended to MIGRATION_NAMES)."""
+    MIGRATION_NAMES.append(name)
+    return MIGRATIONS(name=name)
+
+
+def _run(db: sqlite_utils.Database, *statements: str) -> None:
+    for sql in statements:
+        db.execute(sql)
+
+
+@_step("0001_core")
+def core(db: sqlite_utils.Database) -> None:
+    """The question log, feedback, audit, staff entries, conversation state and the meta table."""
+    _run(db, """CREATE TABLE IF NOT EXISTS "questions" (
+   "id" INTEGER PRIMARY KEY,
+   "ts" TEXT NOT NULL,
+   "channel" TEXT NOT NULL,
+   "user_hash" TEXT,
+   "message_id" TEXT,
+   "text" TEXT,
+   "normalized" TEXT,
+   "topic" TEXT,
+   "entry_id" TEXT,
+   "score" REAL,
+   "outcome" TEXT NOT NULL,
+   "kind" TEXT,
+   "latency_ms" REAL,
+   "feedback" INTEGER
+)""",
+         'CREATE INDEX IF NOT EXISTS "idx_questions_ts"\n    ON "questions" ("ts")',
+         'CREATE INDEX IF NOT EXISTS "idx_questions_topic_ts"\n    ON "questions" ("topic", "ts")',
+         'CREATE INDEX IF NOT EXISTS "idx_questions_outcome_ts"\n    ON "questions" ("outcome", "ts")',
+         # One log row per platform message: the duplicate-webhook check.
+         'CREATE UNIQUE INDEX IF NOT EXISTS "idx_questions_channel_message_id"\n'
+         '    ON "questions" ("channel", "message_id")',
+         """CREATE TABLE IF NOT EXISTS "feedback" (
+   "id" INTEGER PRIMARY KEY,
+   "ts" TEXT,
+   "question_id" INTEGER,
+   "entry_id" TEXT,
+   "value" INTEGER,
+   "channel" TEXT,
+   "user_hash" TEXT
+)""",
+         'CREATE INDEX IF NOT EXISTS "idx_feedback_entry_id"\n    ON "feedback" ("entry_id")',
+         # One vote per (user, question): looked up on every vote.
+         "CREATE INDEX IF NOT EXISTS feedback_user_question ON feedback (user_hash, question_id)",
+         """CREATE TABLE IF NOT EXISTS "audit" (
+   "id" INTEGER PRIMARY KEY,
+   "ts" TEXT,
+   "actor" TEXT,
+   "action" TEXT,
+   "target" TEXT,
+   "detail" TEXT
+)""",
+         """CREATE TABLE IF NOT EXISTS "staff_entries" (
+   "id" TEXT PRIMARY KEY,
+   "record" TEXT,
+   "updated_ts" TEXT,
+   "actor" TEXT
+)""",
+         """CREATE TABLE IF NOT EXISTS "conversations" (
+   "key" TEXT PRIMARY KEY,
+   "state" TEXT,
+   "updated_ts" TEXT
+)""",
+         """CREATE TABLE IF NOT EXISTS "meta" (
+   "key" TEXT PRIMARY KEY,
+   "value" TEXT
+)""")
+
+
+@_step("0002_inbox")
+def inbox(db: sqlite_utils.Database) -> None:
+    """The durable webhook inbox; its unique (channel, delivery_key) catches redeliveries."""
+    _run(db, """CREATE TABLE IF NOT EXISTS "inbox" (
+   "id" INTEGER PRIMARY KEY,
+   "channel" TEXT NOT NULL,
+   "delivery_key" TEXT NOT NULL,
+   "payload" TEXT,
+   "received_ts" TEXT NOT NULL,
+   "done_ts" TEXT
+)""",
+         'CREATE UNIQUE INDEX IF NOT EXISTS "idx_inbox_channel_delivery_key"\n'
+         '    ON "inbox" ("channel", "delivery_key")',
+         'CREATE INDEX IF NOT EXISTS "idx_inbox_channel_done_ts"\n    ON "inbox" ("channel", "done_ts")')
+
+
+@_step("0003_hashed_keys")
+def hashed_keys(db: sqlite_utils.Database) -> None:
+    """Message and delivery keys written in clear ("tg:<chat id>:<message id>") hashed in place."""
+    hash_clear_keys(db)
+
+
+@_step("0004_staff_counts")
+def staff_counts(db: sqlite_utils.Database) -> None:
+    """Indexes for the staff queries and `question_daily`, kept by triggers on `questions`.
+
+    `(ts, topic, channel)` covers the topic windows, `(channel, ts)` the log filtered by channel.
+    The triggers are replaced and the counts rebuilt from the log, so they match it whatever the
+    database held before (this step used to run only when the staff API was registered)."""
+    _run(db, "CREATE INDEX IF NOT EXISTS idx_questions_ts_topic_channel ON questions (ts, topic, channel)",
+         "CREATE INDEX IF NOT EXISTS idx_questions_channel_ts ON questions (channel, ts)",
+         "CREATE INDEX IF NOT EXISTS idx_audit_ts ON audit (ts)",
+         "CREATE INDEX IF NOT EXISTS idx_questions_unsure ON questions "
+         f"(ts, kind, outcome, score, channel, normalized) WHERE {UNSURE_INDEX_WHERE}",
+         """CREATE TABLE IF NOT EXISTS question_daily (
+            day TEXT NOT NULL, topic TEXT NOT NULL, channel TEXT NOT NULL, outcome TEXT NOT NULL,
+            n INTEGER NOT NULL, PRIMARY KEY (day, topic, channel, outcome)) WITHOUT ROWID""")
+    for name, sql in DAILY_TRIGGERS.items():
+        _run(db, f"DROP TRIGGER IF EXISTS {name}", sql)
+    _run(db, "DELETE FROM question_daily",
+         f"""INSERT INTO question_daily (day, topic, channel, outcome, n)
+             SELECT {_LOCAL_DAY.format(row="questions")}, coalesce(topic, ''), channel, outcome, COUNT(*)
+             FROM questions GROUP BY 1, 2, 3, 4""",
+         "DELETE FROM meta WHERE key = 'analytics_version'")  # an earlier marker nothing read
+
+
+def legacy_schema_version(db: sqlite_utils.Database) -> int | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def hash_clear_keys(db: sqlite_utils.Database) -> None:
+    """If a release before schema version 3 wrote to this database, hash the keys it stored in clear
+    (the SQL function `bhxh_delivery_key`, registered by `migrate()`, is `Store.delivery_key`).
+    No marker means a database these migrations created: nothing was ever stored in clear."""
+    version = legacy_schema_version(db)
+    if version is not None and version < LEGACY_SCHEMA_VERSION:
+        _run(db, f"UPDATE questions SET message_id = {DELIVERY_KEY_FUNCTION}(message_id) "
+                 "WHERE message_id IS NOT NULL AND message_id NOT LIKE 'h:%'",
+             f"UPDATE inbox SET delivery_key = {DELIVERY_KEY_FUNCTION}(delivery_key) WHERE delivery_key NOT LIKE 'h:%'")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", [str(LEGACY_SCHEMA_VERSION)])
+
+
+def pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the steps not applied to this database yet (a read; nothing is written)."""
+    return [m.name for m in MIGRATIONS.pending(db)]
+
+
+def migrate(db: sqlite_utils.Database, delivery_key: Callable[[str], str]) -> list[str]:
+    """Apply the pending steps in one transaction; returns their names (empty: nothing to do).
+
+    `delivery_key` hashes a key as the store does (steps that rewrite stored keys need it).
+    Raises sqlite3.DatabaseError if the database refuses (read-only, locked, full)."""
+    db.conn.create_function(DELIVERY_KEY_FUNCTION, 1, delivery_key, deterministic=True)
+    todo = pending(db)
+    rollback_check = "0003_hashed_keys" not in todo
+    if not todo and legacy_schema_version(db) == LEGACY_SCHEMA_VERSION:
+        return []  # the usual start: reads only, no write lock taken
+    with db.atomic() if db.conn.in_transaction else _immediate(db):
+        todo = pending(db)  # again, under the write lock: another process may have applied them
+        MIGRATIONS.apply(db)
+        if rollback_check:
+            hash_clear_keys(db)  # a release before 3 wrote here after 0003 ran (a rollback)
+    if todo:
+        log.info("database migrated: %s", ", ".join(todo))
+    return todo
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): takes SQLite's write lock at the start."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
