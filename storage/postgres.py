@@ -69,6 +69,9 @@ _INBOX_KEY = "__inbox_key__"  # the delivery's own key inside its payload (same 
 # The server cannot be reached, a statement timed out or waited too long for a lock: writes are queued.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 _TABLES = frozenset({"questions", "feedback", "audit"})
+# After the server could not be reached, calls fail at once (writes are queued, reads give their
+# defaults) for this long instead of each waiting for a connection: the bot keeps answering at speed.
+RETRY_AFTER = 2.0
 
 
 def _text(value: str | None) -> str | None:
@@ -110,6 +113,7 @@ class PostgresStore:
         self.dropped = 0
         self.in_memory = False  # SQLite's "no file at all" mode has no PostgreSQL counterpart
         self.migrated = False
+        self._down_until = 0.0  # monotonic time before which the server is taken as unreachable
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
                                    open=False, name="bhxh-store", timeout=timeout)
         self.pool.open(wait=False)
@@ -129,7 +133,7 @@ class PostgresStore:
     def migrate(self) -> list[str]:
         """Apply missing migrations (under an advisory lock: workers starting together are safe)."""
         try:
-            with self.pool.connection() as conn:
+            with self._pooled() as conn:
                 applied = postgres_schema.migrate(conn)
             self.migrated = True
             return applied
@@ -139,12 +143,29 @@ class PostgresStore:
             return []
 
     @contextlib.contextmanager
+    def _pooled(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection; fails at once for RETRY_AFTER seconds after the server was unreachable."""
+        if time.monotonic() < self._down_until:
+            raise psycopg.OperationalError("PostgreSQL was unreachable a moment ago; retrying shortly")
+        try:
+            with self.pool.connection(timeout=timeout) as conn:
+                try:
+                    yield conn
+                except psycopg.OperationalError:
+                    if conn.broken or conn.closed:
+                        self._down_until = time.monotonic() + RETRY_AFTER
+                    raise
+        except PoolTimeout:
+            self._down_until = time.monotonic() + RETRY_AFTER
+            raise
+
+    @contextlib.contextmanager
     def _conn(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
         current = getattr(self._local, "conn", None)
         if current is not None:  # inside write(): the same transaction
             yield current
             return
-        with self.pool.connection(timeout=timeout) as conn:
+        with self._pooled(timeout) as conn:
             yield conn
 
     @contextlib.contextmanager
@@ -156,7 +177,7 @@ class PostgresStore:
             with current.transaction():
                 yield current
             return
-        with self.pool.connection() as conn, conn.transaction():
+        with self._pooled() as conn, conn.transaction():
             self._local.conn = conn
             try:
                 yield conn
@@ -222,6 +243,7 @@ class PostgresStore:
     def flush(self) -> int:
         """Retry queued writes; returns how many are still pending."""
         with self._lock:
+            self._down_until = 0.0  # an explicit retry: try the server now
             try:
                 self._flush_locked()
             except UNAVAILABLE as exc:
@@ -262,7 +284,7 @@ class PostgresStore:
             with self._conn() as conn:
                 row = conn.execute("SELECT 1 FROM questions WHERE channel = %s AND message_id = %s",
                                    [channel, message_id]).fetchone()
-        except (psycopg.Error, PoolTimeout):
+        except psycopg.Error:
             return False
         return row is not None
 
@@ -321,7 +343,7 @@ class PostgresStore:
         not wait seconds for a busy database); done marks refused earlier are retried in it."""
         with self._lock:
             undone = list(self._inbox_undone)
-        with self.pool.connection(timeout=INBOX_WAIT) as conn:
+        with self._pooled(INBOX_WAIT) as conn:
             with conn.transaction():
                 conn.execute(f"SET LOCAL statement_timeout = {int(INBOX_WAIT * 1000)}")
                 for channel, key in undone:
@@ -435,7 +457,7 @@ class PostgresStore:
         try:
             with self._conn() as conn:
                 row = conn.execute("SELECT state FROM conversations WHERE key = %s", [key]).fetchone()
-        except (psycopg.Error, PoolTimeout):
+        except psycopg.Error:
             return {}
         return json.loads(row[0]) if row else {}
 
@@ -531,7 +553,7 @@ class PostgresStore:
         on exit or when the connection dies). Yields True if held; with wait=False, False at once if
         another worker has it (a periodic job: only the worker that gets it runs it)."""
         key = _lock_id(name)
-        with self.pool.connection() as conn:
+        with self._pooled() as conn:
             if wait:
                 conn.execute("SELECT pg_advisory_lock(%s)", [key])
                 held = True
@@ -542,6 +564,34 @@ class PostgresStore:
             finally:
                 if held:
                     conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+    # ------------------------------------------------------------ channel tokens
+
+    def token_get(self, name: str) -> dict[str, Any] | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT token FROM channel_tokens WHERE name = %s", [name]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def token_put(self, name: str, token: dict[str, Any]) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO channel_tokens (name, token, updated_ts) VALUES (%s, %s, now()) "
+                         "ON CONFLICT (name) DO UPDATE SET token = excluded.token, updated_ts = excluded.updated_ts",
+                         [name, json.dumps(token)])
+
+    def token_refresh(self, name: str, stale: dict[str, Any] | None,
+                      refresh: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """A fresh token when `stale` (the one the caller saw fail) has expired, refreshed by exactly one
+        worker: under the lock the stored token is read again, and if another worker has replaced it
+        meanwhile that one is returned; otherwise `refresh(current)` runs (it may spend a single-use
+        refresh token) and its result is stored before the lock is released."""
+        with self.lock(f"token:{name}"):
+            current = self.token_get(name)
+            if current is not None and current != stale:
+                return current
+            fresh = refresh(current)
+            self.token_put(name, fresh)
+            return fresh
 
 
 class KbWatcher(threading.Thread):

@@ -131,6 +131,8 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             key text NOT NULL, window_start bigint NOT NULL, n integer NOT NULL,
             PRIMARY KEY (key, window_start))""",
         "INSERT INTO meta (key, value) VALUES ('kb_version', '0') ON CONFLICT (key) DO NOTHING",
+        # Channel credentials shared by the workers (the Zalo OA access and single-use refresh token).
+        "CREATE TABLE channel_tokens (name text PRIMARY KEY, token text NOT NULL, updated_ts timestamptz NOT NULL)",
     )),
 )
 

@@ -373,3 +373,113 @@ def test_unreachable_server_queues_writes_and_they_land_later(pg_cluster: Cluste
     finally:
         store.close()
         pg_cluster.drop_database(name)
+
+
+def test_a_token_is_refreshed_by_exactly_one_worker(pg_open):
+    workers = [pg_open() for _ in range(3)]
+    workers[0].token_put("zalo_oa", {"access": "a0", "refresh": "r0"})
+    stale = workers[1].token_get("zalo_oa")
+    calls: list[dict[str, Any] | None] = []
+    barrier = threading.Barrier(6)
+
+    def refresh(current: dict[str, Any] | None) -> dict[str, Any]:
+        calls.append(current)
+        time.sleep(0.2)  # the OAuth round trip: the others wait on the lock meanwhile
+        return {"access": "a1", "refresh": "r1"}
+
+    def expire(store: Any) -> dict[str, Any]:
+        barrier.wait()
+        return store.token_refresh("zalo_oa", stale, refresh)
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(expire, workers * 2))
+    assert calls == [{"access": "a0", "refresh": "r0"}]  # one refresh, spending the single-use r0 once
+    assert got == [{"access": "a1", "refresh": "r1"}] * 6
+
+
+def test_while_the_server_is_down_calls_fail_fast(pg_cluster: Cluster):  # noqa: F811
+    from storage.postgres import PostgresStore
+
+    store = PostgresStore(pg_cluster.database_url("no_such_database"), HASH_KEY, timeout=1.0)
+    try:
+        store.log_question(question())  # waits for a connection once
+        started = time.monotonic()
+        for _ in range(20):
+            assert store.log_question(question()) is None
+            assert store.load_state("k") == {} and store.inbox_accept("web", f"k{_}", {})
+        assert time.monotonic() - started < 0.5 and store.pending == 21
+    finally:
+        store.close()
+
+
+_WORKER = r"""
+import json, sys, time
+from storage.postgres import PostgresStore
+from storage.store import LoggedQuestion
+
+url, worker, role, keys = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+store = PostgresStore(url, b"k" * 32, lease_seconds=1.0, worker_id=worker)
+
+def process(key, how):
+    # As Service.handle: a delivery already logged is a duplicate and gets no reply; the log row and
+    # the (fake) reply commit together, then the inbox row is marked done.
+    with store.write() as conn:
+        if not store.seen_message("telegram", key):
+            store.log_question(LoggedQuestion("telegram", "u", "hỏi " + key, "hỏi", None, None, 0.0,
+                                              "answered", "answer", 1.0, message_id=key))
+            conn.execute("INSERT INTO replies (key, worker, how) VALUES (%s, %s, %s)", [key, worker, how])
+    store.inbox_done("telegram", key)
+    print("done", key, flush=True)
+
+accepted = [k for k in keys if store.inbox_accept("telegram", k, {"k": k})]
+print("accepted", len(accepted), flush=True)
+for key in accepted:
+    if role == "victim":
+        time.sleep(0.3)  # a slow send: SIGKILLed somewhere in here
+    process(key, "accepted")
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:  # take over what dead workers leave behind
+    for key, _ in store.inbox_claim("telegram", 10):
+        process(key, "claimed")
+    with store.pool.connection() as conn:
+        if conn.execute("SELECT count(*) FROM inbox WHERE done_ts IS NULL").fetchone()[0] == 0:
+            break
+    time.sleep(0.2)
+"""
+
+
+def test_sigkill_of_a_worker_mid_burst_loses_and_duplicates_nothing(pg_open, pg_url: str):  # noqa: F811
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    setup = pg_open()
+    rows(setup, "CREATE TABLE replies (key text NOT NULL, worker text NOT NULL, how text NOT NULL)")
+    keys = [f"tg:7:{n}" for n in range(40)]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def start(worker: str, role: str, its_keys: list[str]) -> subprocess.Popen[str]:
+        import json
+
+        return subprocess.Popen([sys.executable, "-c", _WORKER, pg_url, worker, role, json.dumps(its_keys)],
+                                cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+
+    victim = start("victim", "victim", keys[:20])
+    assert victim.stdout is not None
+    assert victim.stdout.readline().split() == ["accepted", "20"]
+    assert victim.stdout.readline().startswith("done")  # a burst under way: 1 answered, 19 leased
+    others = [start(f"w{n}", "normal", keys) for n in (1, 2)]  # every delivery posted again to both
+    time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    for proc in others:
+        assert proc.wait(60) == 0
+    assert rows(setup, "SELECT count(*) FROM inbox WHERE done_ts IS NULL") == [(0,)]
+    logged = rows(setup, "SELECT message_id, count(*) FROM questions GROUP BY 1")
+    assert len(logged) == 40 and all(n == 1 for _, n in logged)
+    replies = rows(setup, "SELECT key, count(*) FROM replies GROUP BY 1")
+    assert sorted(k for k, _ in replies) == sorted(keys) and all(n == 1 for _, n in replies)
+    taken_over = rows(setup, "SELECT count(*) FROM replies WHERE how = 'claimed'")[0][0]
+    assert taken_over >= 10  # the victim's leased deliveries, finished by the others
