@@ -367,6 +367,28 @@ class Store(KeyHashing):
         process per file, simply the oldest pending ones."""
         return self.inbox_pending(channel)[:limit]
 
+    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any]) -> None:
+        """Keep the rendered reply with a pending delivery (inside its payload as "_reply", with "_sent": 0),
+        so a replay after a crash sends what was not sent yet instead of nothing. Cleared with the payload
+        when the delivery is done. Best effort: a refusal is logged (the reply is still sent)."""
+        self._inbox_update(channel, key, "json_set(payload, '$.payload._reply', json(?), '$.payload._sent', 0)",
+                           [json.dumps(reply)])
+
+    def inbox_mark_sent(self, channel: str, key: str, count: int) -> None:
+        """The first `count` messages of the recorded reply are out (payload "_sent"); best effort."""
+        self._inbox_update(channel, key, "json_set(payload, '$.payload._sent', ?)", [int(count)])
+
+    def _inbox_update(self, channel: str, key: str, payload_sql: str, params: list[Any]) -> None:
+        with self._lock:
+            try:
+                with self._inbox_write():
+                    self.db.execute(
+                        f"UPDATE inbox SET payload = {payload_sql} WHERE channel = ? AND delivery_key = ? "
+                        f"AND done_ts IS NULL AND json_extract(payload, '$.{_INBOX_KEY}') IS NOT NULL",
+                        [*params, channel, self.delivery_key(valid_unicode(key))])
+            except sqlite3.DatabaseError as exc:
+                log.warning("inbox: could not record the reply progress of a %s delivery: %s", channel, exc)
+
     # ------------------------------------------------------------ conversation state
 
     def save_state(self, key: str, state: dict[str, Any]) -> None:

@@ -92,6 +92,20 @@ def test_undecodable_text_from_a_webhook_body_is_stored(store):
     assert store.inbox_pending("zalo_bot") == []
 
 
+def test_the_reply_and_how_much_of_it_was_sent_stay_with_a_pending_delivery_until_done(store):
+    store.inbox_accept("zalo_bot", "m1", {"text": "câu hỏi"})
+    reply = {"chat_id": "c1", "messages": [{"text": "Phần một"}, {"text": "Phần hai"}]}
+    store.inbox_record_reply("zalo_bot", "m1", reply)
+    assert store.inbox_pending("zalo_bot") == [("m1", {"text": "câu hỏi", "_reply": reply, "_sent": 0})]
+    store.inbox_mark_sent("zalo_bot", "m1", 1)
+    assert store.inbox_pending("zalo_bot")[0][1]["_sent"] == 1
+    store.inbox_done("zalo_bot", "m1")
+    store.inbox_mark_sent("zalo_bot", "m1", 2)  # after done: nothing to update, the payload stays cleared
+    store.inbox_record_reply("zalo_bot", "unknown", reply)  # no such delivery: a no-op
+    assert store.inbox_pending("zalo_bot") == []
+    assert store.db.execute("SELECT count(*) FROM inbox WHERE payload IS NOT NULL").fetchone()[0] == 0
+
+
 def test_prune_deletes_old_done_rows_only(store):
     store.inbox_accept("telegram", "old", {})
     store.inbox_accept("telegram", "pending", {})
