@@ -48,18 +48,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from retrieval.normalize import redact_pii, valid_unicode
+from retrieval.normalize import valid_unicode
 from storage import postgres_schema
-from storage.store import (
-    INBOX_KEEP_DAYS,
-    INBOX_MEMORY,
-    INBOX_WAIT,
-    LOGGED_CHARS,
-    MAX_PENDING,
-    LoggedQuestion,
-    hash_delivery_key,
-    utcnow,
-)
+from storage.base import INBOX_KEEP_DAYS, INBOX_MEMORY, INBOX_WAIT, MAX_PENDING, KeyHashing, LoggedQuestion, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +84,8 @@ def is_postgres_url(url: str) -> bool:
     return url.split("://", 1)[0] in ("postgresql", "postgres")
 
 
-class PostgresStore:
-    """The `Store` surface on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
+class PostgresStore(KeyHashing):
+    """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
 
     def __init__(self, url: str, hash_key: bytes, *, pool_size: int = 10, timeout: float = 5.0,
                  lease_seconds: float = INBOX_LEASE, worker_id: str | None = None) -> None:
@@ -186,12 +177,6 @@ class PostgresStore:
 
     # ------------------------------------------------------------ helpers
 
-    def hash_user(self, channel: str, user_id: str) -> str:
-        return hmac.new(self._hash_key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def delivery_key(self, key: str) -> str:
-        return hash_delivery_key(self._hash_key, key)
-
     def _write(self, table: str, row: dict[str, Any]) -> int | None:
         """Insert a row, or queue it if the server refuses; returns the row id if written."""
         if not self._pending and self.migrated:
@@ -257,21 +242,9 @@ class PostgresStore:
     # ------------------------------------------------------------ question log
 
     def log_question(self, q: LoggedQuestion) -> int | None:
-        return self._write("questions", {
-            "ts": q.ts or utcnow(),
-            "channel": q.channel,
-            "user_hash": self.hash_user(q.channel, q.user_id),
-            "message_id": self.delivery_key(q.message_id) if q.message_id else q.message_id,
-            "text": _text(redact_pii(q.text, LOGGED_CHARS)),
-            "normalized": _text(redact_pii(q.normalized, LOGGED_CHARS)),
-            "topic": q.topic,
-            "entry_id": q.entry_id,
-            "score": round(float(q.score), 4),
-            "outcome": q.outcome,
-            "kind": q.kind,
-            "latency_ms": round(float(q.latency_ms), 2),
-            "feedback": None,
-        })
+        row = self.question_row(q)
+        row["text"], row["normalized"] = _text(row["text"]), _text(row["normalized"])
+        return self._write("questions", row)
 
     def seen_message(self, channel: str, message_id: str) -> bool:
         """Has this channel delivery already been logged (by any worker)?"""
@@ -471,24 +444,30 @@ class PostgresStore:
         """{id: {"record": dict, "updated_ts": str, "actor": str}}, ordered by id."""
         with self._conn() as conn:
             rows = conn.execute("SELECT id, record, updated_ts, actor FROM staff_entries ORDER BY id").fetchall()
-        return {entry_id: {"record": json.loads(record), "updated_ts": _iso(updated), "actor": actor}
-                for entry_id, record, updated, actor in rows}
+        out = {}
+        for entry_id, record_json, updated_ts, actor in rows:
+            try:
+                record = json.loads(record_json)
+            except (TypeError, ValueError):
+                log.warning("staff entry %r is not valid JSON; ignored", entry_id)
+                continue
+            if isinstance(record, dict):
+                out[entry_id] = {"record": record, "updated_ts": _iso(updated_ts), "actor": actor}
+        return out
 
-    def put_staff_entry(self, entry_id: str, record: dict[str, Any], actor: str) -> int:
-        """Create or replace a staff entry; every worker hears of it (returns the new kb_version)."""
+    def put_staff_entry(self, entry_id: str, record: dict[str, Any], actor: str) -> None:
+        """Save a staff record (replacing any earlier one), bump kb_version and tell every worker."""
         with self.write() as conn:
             conn.execute("INSERT INTO staff_entries (id, record, updated_ts, actor) VALUES (%s, %s, now(), %s) "
                          "ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ts = excluded.updated_ts, "
                          "actor = excluded.actor", [entry_id, _text(json.dumps(record, ensure_ascii=False)), actor])
-            return self._bump_kb_version(conn)
-
-    def delete_staff_entry(self, entry_id: str) -> bool:
-        """Delete a staff entry; True if there was one (kb_version is bumped only then)."""
-        with self.write() as conn:
-            if conn.execute("DELETE FROM staff_entries WHERE id = %s", [entry_id]).rowcount == 0:
-                return False
             self._bump_kb_version(conn)
-            return True
+
+    def delete_staff_entry(self, entry_id: str) -> None:
+        """Remove a staff record (the YAML entry, if any, applies again), bump kb_version, tell every worker."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM staff_entries WHERE id = %s", [entry_id])
+            self._bump_kb_version(conn)
 
     # ------------------------------------------------------------ knowledge-base version across workers
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from storage.base import LoggedQuestion
 from storage.factory import open_store
-from storage.store import LoggedQuestion, Store
+from storage.store import Store
 from tests.pg import Cluster, pg_cluster, pg_url  # noqa: F401 (fixtures)
 
 HASH_KEY = b"k" * 32
@@ -309,9 +310,9 @@ def test_a_staff_edit_reaches_another_workers_listener(pg_open):
     try:
         assert watcher.listening.wait(5)
         started = time.monotonic()
-        version = editor.put_staff_entry("staff-2", {"id": "staff-2"}, "cán bộ")
+        editor.put_staff_entry("staff-2", {"id": "staff-2"}, "cán bộ")
         assert changed.wait(2.0), "no notification within 2 s"
-        assert time.monotonic() - started < 2.0 and heard[-1] == version == listener.kb_version()
+        assert time.monotonic() - started < 2.0 and heard[-1] == editor.kb_version() == listener.kb_version()
     finally:
         watcher.stop()
 
@@ -483,3 +484,18 @@ def test_sigkill_of_a_worker_mid_burst_loses_and_duplicates_nothing(pg_open, pg_
     assert sorted(k for k, _ in replies) == sorted(keys) and all(n == 1 for _, n in replies)
     taken_over = rows(setup, "SELECT count(*) FROM replies WHERE how = 'claimed'")[0][0]
     assert taken_over >= 10  # the victim's leased deliveries, finished by the others
+
+
+def test_postgres_store_has_the_whole_backend_interface():
+    import inspect
+
+    from storage.base import StoreBackend
+    from storage.postgres import PostgresStore
+
+    wanted = {name for name in vars(StoreBackend) if not name.startswith("_")} | set(StoreBackend.__annotations__)
+    assert wanted and not [n for n in wanted if not hasattr(PostgresStore, n) and n not in ("dropped", "in_memory")]
+    for name in wanted:
+        theirs = getattr(StoreBackend, name, None)
+        if inspect.isfunction(theirs):
+            assert list(inspect.signature(getattr(PostgresStore, name)).parameters)[:len(
+                inspect.signature(theirs).parameters)] == list(inspect.signature(theirs).parameters), name
