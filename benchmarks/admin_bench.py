@@ -59,7 +59,7 @@ def generate_into(directory: str, days: int, per_day: int) -> None:
     """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
     as it is in production: generation leaves large caches behind that slow the garbage collector)."""
     from admin_api import analytics
-    from bot.demo_traffic import generate
+    from admin_api.demo_traffic import generate
     from storage.store import Store, load_hash_key
 
     store = Store(Path(directory) / "bhxh.db", load_hash_key(Path(directory)))

@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--repeats", type=int, default=3)
     bn.set_defaults(func=_bench)
 
+    from admin_api.demo_traffic import add_demo_traffic_parser
     from bot.calc_cli import add_calc_parser
-    from bot.demo_traffic import add_demo_traffic_parser
 
     add_calc_parser(sub)
     add_demo_traffic_parser(sub)

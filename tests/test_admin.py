@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from admin_api import analytics as an
 from admin_api import staff_kb
 from admin_api.app import create_app
-from bot.demo_traffic import generate
+from admin_api.demo_traffic import generate
 from bot.engine import Engine
 from bot.service import Service
 from bot.settings import load_settings

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from admin_api.auth import SESSION_COOKIE
 from admin_api.app import create_app
-from bot.demo_traffic import generate
+from admin_api.auth import SESSION_COOKIE
+from admin_api.demo_traffic import generate
 from bot.engine import Engine
 from bot.service import Service
 from bot.settings import load_settings

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from admin_api import analytics as an
-from bot.demo_traffic import CHANNELS, add_demo_traffic_parser, generate
+from admin_api.demo_traffic import CHANNELS, add_demo_traffic_parser, generate
 from bot.engine import Engine
 from knowledge.schema import load_knowledge
 from knowledge.topics import TOPICS
@@ -20,9 +20,7 @@ NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    s = Store(tmp_path / "demo.db", load_hash_key(tmp_path))
-    an.migrate(s)
-    return s
+    return Store(tmp_path / "demo.db", load_hash_key(tmp_path))
 
 
 def test_fast_mode_fills_weeks_of_plausible_traffic(store):

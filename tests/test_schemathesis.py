@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from admin_api.app import create_app  # noqa: E402
-from bot.demo_traffic import generate  # noqa: E402
+from admin_api.demo_traffic import generate  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.settings import load_settings  # noqa: E402

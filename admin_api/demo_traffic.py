@@ -298,18 +298,11 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
 
 def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> int:
     """Insert the rows in one transaction; feedback rows point at their questions' ids."""
-    db = store.db
-    with store._lock:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            base = int(db.execute("SELECT coalesce(MAX(id), 0) FROM questions").fetchone()[0])
-            ids = [base + n + 1 for n in range(len(rows))]
-            db["questions"].insert_all(({"id": i, **r} for i, r in zip(ids, rows, strict=True)), batch_size=2000)
-            db["feedback"].insert_all(({"question_id": ids[n], **v} for n, v in votes), batch_size=2000)
-            db.execute("COMMIT")
-        except Exception:
-            db.execute("ROLLBACK")
-            raise
+    with store.write() as db:
+        base = int(db.execute("SELECT coalesce(MAX(id), 0) FROM questions").fetchone()[0])
+        ids = [base + n + 1 for n in range(len(rows))]
+        db["questions"].insert_all(({"id": i, **r} for i, r in zip(ids, rows, strict=True)), batch_size=2000)
+        db["feedback"].insert_all(({"question_id": ids[n], **v} for n, v in votes), batch_size=2000)
     return len(votes)
 
 
@@ -321,13 +314,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     db_path = Path(args.db) if args.db else settings.database
-    store = Store(db_path, load_hash_key(db_path.parent, settings.hash_key))
-    try:
-        from admin_api.analytics import migrate
-
-        migrate(store)  # daily counts are kept by triggers: create them before the bulk insert
-    except ImportError:
-        pass
+    store = Store(db_path, load_hash_key(db_path.parent, settings.hash_key))  # migrated: daily counts included
     engine = None
     if not args.fast:
         from bot.engine import Engine
