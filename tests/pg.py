@@ -55,6 +55,7 @@ class Cluster:
     directory: Path | None = None  # ours to delete; None for an external server
     run_as: list[str] = field(default_factory=list)
     bin_dir: Path | None = None
+    options: str = ""
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def database_url(self, dbname: str) -> str:
@@ -78,6 +79,15 @@ class Cluster:
     def drop_database(self, name: str) -> None:
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def restart(self) -> None:
+        """Stop (fast: open sessions are cut) and start again, as a failover or a server upgrade would."""
+        if self.directory is None or self.bin_dir is None:
+            raise RuntimeError("cannot restart a server these tests did not start")
+        subprocess.run([*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"),
+                        "-l", str(self.directory / "server.log"), "-o", self.options, "-m", "fast", "-w",
+                        "-t", str(START_TIMEOUT), "restart"], capture_output=True, timeout=START_TIMEOUT * 2,
+                       check=True)
 
     def stop(self) -> None:
         if self.directory is None or self.bin_dir is None:
@@ -116,17 +126,16 @@ def start_cluster() -> Cluster:
         os.chown(directory, owner.pw_uid, owner.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
     os.chmod(directory, 0o700)
+    # Socket only, in our private directory; durability off (a test cluster), small and quick.
+    options = (f"-k {directory} -c listen_addresses='' -p 5432 -c fsync=off -c synchronous_commit=off "
+               "-c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB")
     cluster = Cluster(host=str(directory), port=5432, user="postgres", directory=directory, run_as=run_as,
-                      bin_dir=bin_dir)
+                      bin_dir=bin_dir, options=options)
     data, logfile = directory / "data", directory / "server.log"
     try:
         subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                         "-E", "UTF8", "--no-locale", "--no-sync"],
                        capture_output=True, text=True, timeout=START_TIMEOUT * 4, check=True)
-        # Socket only, in our private directory; durability off (a test cluster), small and quick.
-        options = (f"-k {directory} -c listen_addresses='' -p {cluster.port} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-                   "-c shared_buffers=32MB")
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-o", options,
                         "-w", "-t", str(START_TIMEOUT), "start"],
                        capture_output=True, text=True, timeout=START_TIMEOUT * 2, check=True)

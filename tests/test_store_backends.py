@@ -499,3 +499,19 @@ def test_postgres_store_has_the_whole_backend_interface():
         if inspect.isfunction(theirs):
             assert list(inspect.signature(getattr(PostgresStore, name)).parameters)[:len(
                 inspect.signature(theirs).parameters)] == list(inspect.signature(theirs).parameters), name
+
+
+def test_a_server_restart_loses_no_logged_question(pg_cluster: Cluster, pg_open):  # noqa: F811
+    if pg_cluster.directory is None:
+        pytest.skip("the server is not ours to restart (BHXH_TEST_DATABASE_URL)")
+    store = pg_open(timeout=1.0)
+    assert store.log_question(question(message_id="m-1")) is not None
+    pg_cluster.restart()  # every pooled connection is cut
+    for n in range(2, 6):
+        store.log_question(question(message_id=f"m-{n}"))  # written, or queued while the pool reconnects
+    deadline = time.monotonic() + 20
+    while store.flush() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert store.pending == 0
+    assert rows(store, "SELECT count(*) FROM questions") == [(5,)]
+    assert store.inbox_accept("web", "after-restart", {}) and store.seen_message("web", "m-5")
