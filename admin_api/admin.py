@@ -3,10 +3,10 @@
 Modules: `auth` (token, sessions, CSRF), `staff_api` (JSON and CSV endpoints), `dashboard` (the
 page, drawn with `charts`), `retention` (start-up and daily upkeep, run by the app's lifespan).
 
-Environment
-    BHXH_ADMIN_TOKEN     required: without it `register` raises RuntimeError (no open admin).
-    BHXH_RETENTION_DAYS  days of question log to keep (default 365; 0 = keep forever); applied
-                         at start-up and then daily by a background task.
+Settings (bot.settings)
+    admin_token     BHXH_ADMIN_TOKEN, required: without it `register` raises RuntimeError (no open admin).
+    retention_days  BHXH_RETENTION_DAYS, days of question log to keep (default 365; 0 = keep forever);
+                    applied at start-up and then daily by the app's lifespan.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from admin_api import dashboard, staff_api
-from admin_api.auth import StaffAuth, admin_token
+from admin_api.auth import StaffAuth
 from admin_api.retention import prepare_database
 from admin_api.staff_kb import StaffEditError
 from bot.service import Service
+from bot.settings import Settings
 
 
-def register(app: FastAPI, service: Service) -> None:
-    """Mount the staff API and dashboard (refuses to start without BHXH_ADMIN_TOKEN)."""
-    auth = StaffAuth(admin_token())
+def register(app: FastAPI, service: Service, settings: Settings) -> None:
+    """Mount the staff API and dashboard (RuntimeError without a usable BHXH_ADMIN_TOKEN: no open admin)."""
+    auth = StaffAuth(settings.staff_token())
     app.state.staff_auth = auth
     prepare_database(service)  # before the first request, even when the app is used without its lifespan
 

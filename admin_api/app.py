@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from admin_api import retention
 from admin_api.api_docs import add_local_docs
 from bot.service import RateLimiter, Service
+from bot.settings import Settings, load_settings
 from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
 from retrieval.normalize import valid_unicode
 
@@ -46,10 +47,10 @@ TOO_SLOW_TEXT = "Yêu cầu gửi lên quá chậm."
 # connections close after KEEP_ALIVE_TIMEOUT; at most MAX_CONNECTIONS at once (then 503; by default the
 # process's file-descriptor limit less a reserve for the database, models and logs, so the server never
 # runs out of descriptors). A reverse proxy in front should still buffer, time out and cap clients per IP.
-HEADER_TIMEOUT = float(os.environ.get("BHXH_HEADER_TIMEOUT", "10"))
-BODY_READ_TIMEOUT = float(os.environ.get("BHXH_BODY_TIMEOUT", "20"))
+HEADER_TIMEOUT = 10.0  # defaults of Settings.header_timeout / body_timeout (BHXH_HEADER_TIMEOUT, BHXH_BODY_TIMEOUT)
+BODY_READ_TIMEOUT = 20.0
 KEEP_ALIVE_TIMEOUT = 5
-MAX_CONNECTIONS = int(os.environ.get("BHXH_MAX_CONNECTIONS") or 0)  # 0: the descriptor limit less 64
+MAX_CONNECTIONS = 0  # the descriptor limit less 64 (Settings.max_connections, BHXH_MAX_CONNECTIONS)
 
 
 class AskRequest(BaseModel):
@@ -236,19 +237,23 @@ def _lifespan(service: Service, retention_days: int) -> Callable[[FastAPI], Abst
     return lifespan
 
 
-def create_app(service: Service, *, ip_limit: int | None = None, ip_window: float = 60.0) -> FastAPI:
+def create_app(service: Service, *, settings: Settings | None = None, ip_limit: int | None = None,
+               ip_window: float = 60.0) -> FastAPI:
+    """The app around `service`; `settings` default to the environment's (RuntimeError names a bad value)."""
+    settings = settings or load_settings()
     # redirect_slashes=False: Starlette's trailing-slash redirect copies the Host header into Location (F16).
     app = FastAPI(title="Trợ lý BHXH", version="0.1.0", redirect_slashes=False, docs_url=None, redoc_url=None,
                   description="Hỏi đáp BHXH, BHYT, BHTN: API công khai, webhook kênh chat, API cho cán bộ.",
-                  lifespan=_lifespan(service, retention.retention_days()))
+                  lifespan=_lifespan(service, settings.retention_days))
     add_local_docs(app)  # /docs from local files, not a CDN (F15)
     app.state.service = service
-    # Per-IP limit on the public ask endpoint (requests per window); BHXH_IP_RATE_LIMIT overrides it.
-    ip_limiter = RateLimiter(ip_limit or int(os.environ.get("BHXH_IP_RATE_LIMIT", "60")), ip_window)
+    app.state.settings = settings
+    # Per-IP limit on the public ask endpoint (requests per window): BHXH_IP_RATE_LIMIT, unless `ip_limit` is given.
+    ip_limiter = RateLimiter(ip_limit or settings.ip_rate_limit, ip_window)
     # Votes: the same allowance per IP address, counted apart from the questions.
     feedback_limiter = RateLimiter(ip_limiter.limit, ip_window)
 
-    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=BODY_READ_TIMEOUT)
+    app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=settings.body_timeout)
     app.add_middleware(PublicPageHeaders)
 
     @app.exception_handler(RequestValidationError)
@@ -357,23 +362,22 @@ def create_app(service: Service, *, ip_limit: int | None = None, ip_window: floa
             return FileResponse(page, media_type="text/html")
         return JSONResponse({"detail": "web chat not installed"}, status_code=404)
 
-    _include_optional_routers(app, service)
+    _include_optional_routers(app, service, settings)
     return app
 
 
-def _include_optional_routers(app: FastAPI, service: Service) -> None:
+def _include_optional_routers(app: FastAPI, service: Service, settings: Settings) -> None:
     """Channel webhooks and the staff API live in their own modules."""
     from admin_api import admin, field_kit, webhooks
 
     webhooks.register(app, service)
-    admin.register(app, service)
+    admin.register(app, service, settings)
     app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 
 
-def build_service(settings=None) -> Service:
+def build_service(settings: Settings | None = None) -> Service:
     from admin_api.staff_kb import load_knowledge_with_staff
     from bot.engine import Engine
-    from bot.settings import load_settings
     from storage.store import Store, load_hash_key
 
     settings = settings or load_settings()
@@ -443,7 +447,9 @@ def server_options(*, header_timeout: float = HEADER_TIMEOUT, max_connections: i
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run `app` with uvicorn and the settings of `server_options`."""
+    """Run `app` with uvicorn and the settings of `server_options` (timeouts and limits from the app's Settings)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", **server_options())
+    settings: Settings = app.state.settings
+    options = server_options(header_timeout=settings.header_timeout, max_connections=settings.max_connections)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **options)

