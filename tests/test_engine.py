@@ -87,10 +87,14 @@ def test_lexical_only_engine_still_answers(lexical_engine):
 
 
 def test_every_reply_kind_has_an_outcome():
-    from bot.reply import Reply
+    from typing import get_args
 
-    for kind in OUTCOME:
-        assert Reply(kind, "x").outcome in ("answered", "choices", "declined")
+    from bot.reply import Kind, Outcome, Reply
+
+    # Iterate over Kind itself, not OUTCOME's keys: a new kind missing from OUTCOME must fail here.
+    for kind in get_args(Kind):
+        assert Reply(kind, "x").outcome in get_args(Outcome), kind
+    assert set(OUTCOME) == set(get_args(Kind))
 
 
 def test_cli_ask_json_file_prints_one_object_per_line(tmp_path):
