@@ -98,6 +98,7 @@ class PostgresStore(KeyHashing):
         self._pending: deque[tuple[str, dict[str, Any]]] = deque()
         self._inbox_memory: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._inbox_undone: set[tuple[str, str]] = set()
+        self._inbox_retrying = threading.Lock()
         self._inbox_pruned = 0.0
         self._rate_swept = 0.0
         self._local = threading.local()  # the connection of an open write() in this thread
@@ -313,19 +314,30 @@ class PostgresStore(KeyHashing):
     @contextlib.contextmanager
     def _inbox_conn(self) -> Iterator[psycopg.Connection]:
         """A connection within INBOX_WAIT, one transaction, statements cut at INBOX_WAIT (a webhook must
-        not wait seconds for a busy database); done marks refused earlier are retried in it."""
-        with self._lock:
-            undone = list(self._inbox_undone)
-        with self._pooled(INBOX_WAIT) as conn:
-            with conn.transaction():
-                conn.execute(f"SET LOCAL statement_timeout = {int(INBOX_WAIT * 1000)}")
-                for channel, key in undone:
-                    conn.execute("UPDATE inbox SET done_ts = now(), payload = NULL, claimed_by = NULL, "
-                                 "lease_until = NULL WHERE channel = %s AND delivery_key = %s AND done_ts IS NULL",
-                                 [channel, key])
-                yield conn
-            with self._lock:  # committed
-                self._inbox_undone.difference_update(undone)
+        not wait seconds for a busy database). Done marks refused earlier are retried in it, by one
+        thread at a time (threads retrying the same rows would wait on each other's row locks)."""
+        undone: list[tuple[str, str]] = []
+        retrying = bool(self._inbox_undone) and self._inbox_retrying.acquire(blocking=False)
+        try:
+            if retrying:
+                with self._lock:
+                    undone = list(self._inbox_undone)
+            with self._pooled(INBOX_WAIT) as conn:
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL statement_timeout = {int(INBOX_WAIT * 1000)}")
+                    for channel, key in undone:
+                        self._mark_done(conn, channel, key)
+                    yield conn
+                with self._lock:  # committed
+                    self._inbox_undone.difference_update(undone)
+        finally:
+            if retrying:
+                self._inbox_retrying.release()
+
+    @staticmethod
+    def _mark_done(conn: psycopg.Connection, channel: str, key: str) -> None:
+        conn.execute("UPDATE inbox SET done_ts = now(), payload = NULL, claimed_by = NULL, lease_until = NULL "
+                     "WHERE channel = %s AND delivery_key = %s AND done_ts IS NULL", [channel, key])
 
     def inbox_accept(self, channel: str, key: str, payload: dict[str, Any]) -> bool:
         """Record a webhook delivery before acknowledging it: True if new (leased to this worker, which
@@ -353,16 +365,19 @@ class PostgresStore(KeyHashing):
 
     def inbox_done(self, channel: str, key: str) -> None:
         """The delivery has been processed: clear its payload (no message text lingers), keep its key."""
-        with self._lock:
-            self._inbox_undone.add((channel, self.delivery_key(valid_unicode(key))))
+        key = self.delivery_key(valid_unicode(key))
         try:
-            with self._inbox_conn():
-                pass  # marked there
-            if time.monotonic() - self._inbox_pruned > 3600:
-                self._inbox_pruned = time.monotonic()
-                self.inbox_prune(INBOX_KEEP_DAYS)
+            with self._inbox_conn() as conn:
+                self._mark_done(conn, channel, key)
         except UNAVAILABLE as exc:  # retried on the next inbox write, else taken over after the lease
+            with self._lock:
+                self._inbox_undone.add((channel, key))
             log.warning("inbox: could not mark %d deliveries done: %s", len(self._inbox_undone), exc)
+            return
+        if time.monotonic() - self._inbox_pruned > 3600:
+            self._inbox_pruned = time.monotonic()
+            with contextlib.suppress(*UNAVAILABLE):
+                self.inbox_prune(INBOX_KEEP_DAYS)
 
     def inbox_claim(self, channel: str, limit: int | None = 100) -> list[tuple[str, dict[str, Any]]]:
         """Lease to this worker the pending deliveries of `channel` whose lease is free or has run out
