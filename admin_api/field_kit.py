@@ -144,33 +144,12 @@ def text_blocks(text: str) -> list[Block]:
 # ------------------------------------------------------------------ sources linked to the law
 
 
-@dataclass(frozen=True)
-class SourceLink:
-    text: str
-    href: str | None  # the article (or document) page, when its text is installed
-    title: str  # the article's title, to show what the citation is about
+def source_link(source: str, library: legal_texts.LegalLibrary) -> legal_texts.CitationLink:
+    return library.citation_link(source)
 
 
 def article_href(document: legal_texts.LegalDocument, article: int, clause: int | None = None) -> str:
-    anchor = f"#khoan-{clause}" if clause is not None else ""
-    return f"/luat/{document.slug}/{article}{anchor}"
-
-
-def source_link(source: str, library: legal_texts.LegalLibrary) -> SourceLink:
-    try:
-        citation = parse_citation(source)
-    except ValueError:
-        return SourceLink(source, None, "")
-    document = library.documents.get(citation.number)
-    if document is None:
-        return SourceLink(source, None, "")
-    if citation.article is None:
-        return SourceLink(source, f"/luat/{document.slug}", document.title)
-    article = document.articles.get(citation.article)
-    if article is None:
-        return SourceLink(source, None, "")
-    clause = citation.clause if citation.clause is not None and article.clause(citation.clause) else None
-    return SourceLink(source, article_href(document, article.number, clause), article.title)
+    return legal_texts.article_path(document, article, clause)
 
 
 def _citing_entries(kb: KnowledgeBase, number: str, article: int) -> list[Entry]:

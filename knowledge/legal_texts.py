@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.sources import EXTRA_COPIES, REGISTRY
+from knowledge.sources import EXTRA_COPIES, REGISTRY, parse_citation
 from retrieval.bm25 import LexicalIndex
 from retrieval.normalize import fold_accents, nfc, normalize_query, tokenize
 
@@ -104,6 +104,18 @@ class LegalDocument:
         if not numbers:
             return "không có điều nào"
         return f"Điều {numbers[0]}" if len(numbers) == 1 else f"Điều {numbers[0]} đến Điều {numbers[-1]}"
+
+
+def article_path(document: LegalDocument, article: int, clause: int | None = None) -> str:
+    """The web page of an article (admin_api/field_kit.py serves it), the clause as an anchor."""
+    return f"/luat/{document.slug}/{article}" + (f"#khoan-{clause}" if clause is not None else "")
+
+
+@dataclass(frozen=True)
+class CitationLink:
+    text: str  # the citation as the entry writes it
+    path: str | None  # the page of the article (or document) cited, when its text is installed
+    title: str  # the article's title ("Hưởng bảo hiểm xã hội một lần"), to show what the citation is about
 
 
 def document_slug(number: str) -> str:
@@ -385,6 +397,24 @@ class LegalLibrary:
     def article(self, number: str, article: int) -> Article | None:
         document = self.documents.get(number)
         return document.articles.get(article) if document else None
+
+    def citation_link(self, source: str) -> CitationLink:
+        """Where a citation of the knowledge base ("Luật 41/2024/QH15, Điều 70, khoản 1, điểm đ") can be
+        read: the article's page with the clause as anchor, or nothing when the text is not installed."""
+        try:
+            citation = parse_citation(source)
+        except ValueError:
+            return CitationLink(source, None, "")
+        document = self.documents.get(citation.number)
+        if document is None:
+            return CitationLink(source, None, "")
+        if citation.article is None:
+            return CitationLink(source, f"/luat/{document.slug}", document.title)
+        article = document.articles.get(citation.article)
+        if article is None:
+            return CitationLink(source, None, "")
+        clause = citation.clause if citation.clause is not None and article.clause(citation.clause) else None
+        return CitationLink(source, article_path(document, article.number, clause), article.title)
 
     def sorted_documents(self) -> list[LegalDocument]:
         """Laws first, then decrees, circulars and the rest; newest first within a kind."""

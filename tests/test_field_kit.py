@@ -98,6 +98,12 @@ def test_entry_page_renders_the_whole_answer_for_a_date(client, service):
     for source in entry.sources:
         assert source in text
     assert f"/hoi-dap/{entry.id}" in text  # the short link back, printed on the card
+    try:
+        import segno  # noqa: F401
+    except ImportError:
+        assert "<svg" not in page.text  # no QR library: the short link alone
+    else:
+        assert 'class="qr"' in page.text and "<svg" in page.text
 
     later = dt.date(today.year + 1, 1, 15)
     card = _text(client.get(f"/hoi-dap/{entry.id}?on={later.isoformat()}").text)

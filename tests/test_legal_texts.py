@@ -193,6 +193,15 @@ def test_real_search_by_words(real):
     assert real.search("trợ cấp mai táng")[0].article.title == "Trợ cấp mai táng"
 
 
+def test_citation_link(real, made_up):
+    link = real.citation_link("Luật 41/2024/QH15, Điều 70, khoản 1, điểm đ")
+    assert (link.path, link.title) == ("/luat/41-2024-qh15/70#khoan-1", "Hưởng bảo hiểm xã hội một lần")
+    assert real.citation_link("Luật 41/2024/QH15, Điều 31, khoản 9").path == "/luat/41-2024-qh15/31"
+    assert real.citation_link("Luật 74/2025/QH15").path is None  # not held
+    assert real.citation_link("không phải căn cứ").path is None
+    assert made_up.citation_link("Luật 41/2024/QH15, Điều 70").path is None
+
+
 def test_every_held_citation_of_the_knowledge_base_opens_an_article(real):
     """Each "Căn cứ" of an entry whose document the registry says is held links to an article that exists
     (documents found only in part, inside a compilation, link where they can)."""
