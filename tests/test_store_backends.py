@@ -515,3 +515,17 @@ def test_a_server_restart_loses_no_logged_question(pg_cluster: Cluster, pg_open)
     assert store.pending == 0
     assert rows(store, "SELECT count(*) FROM questions") == [(5,)]
     assert store.inbox_accept("web", "after-restart", {}) and store.seen_message("web", "m-5")
+
+
+def test_many_threads_accept_and_finish_deliveries_without_waiting_on_each_other(pg_open):
+    store = pg_open(pool_size=8)
+
+    def deliver(n: int) -> None:
+        for i in range(25):
+            assert store.inbox_accept("telegram", f"t{n}:{i}", {"i": i})
+            store.inbox_done("telegram", f"t{n}:{i}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(deliver, range(8)))
+    assert not store._inbox_memory and not store._inbox_undone  # no fallback: nothing timed out
+    assert rows(store, "SELECT count(*), count(done_ts) FROM inbox") == [(200, 200)]
