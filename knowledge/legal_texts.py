@@ -609,8 +609,9 @@ def parse_reference(text: str, numbers: list[str] | None = None) -> Reference:
             spans.append(kind_m.span(1))
         suffix = re.sub(r"\s+", "", m.group(3)) if m.group(3) else None
         document = _resolve(numbers, m.group(1), m.group(2), kind, suffix)
-        document_text = text[kind_m.start(1) if kind else m.start(): m.end()].strip()
-        spans.append(m.span())
+        if document is not None or kind or suffix:  # a bare "7/2026" that names nothing is a date
+            document_text = text[kind_m.start(1) if kind else m.start(): m.end()].strip()
+            spans.append(m.span())
     elif kind_m:
         kind = _KIND_WORDS[re.sub(r"\s+", " ", kind_m.group(1))]
         document = _resolve(numbers, kind_m.group(2), kind_m.group(3), kind, None)

@@ -167,7 +167,9 @@ def test_law_search_and_messages(client, legal):
     assert "Điều 70. Hưởng bảo hiểm xã hội một lần" in words
     assert "Máy chủ này chưa có toàn văn Nghị định 159/2025/NĐ-CP" in _text(
         client.get("/luat", params={"q": "nghị định 159 điều 5"}).text)
-    assert "Không tìm thấy Điều 200 trong Luật 41/2024/QH15" in _text(client.get("/luat?q=điều 200").text)
+    not_found = client.get("/luat?q=điều 200").text
+    assert "Không tìm thấy Điều 200 trong Luật 41/2024/QH15" in _text(not_found)
+    assert 'href="/luat/41-2024-qh15"' in not_found  # the document's contents, to pick another article
     contents = _text(client.get("/luat/158-2025-nd-cp").text)
     assert "Điều 45. Trách nhiệm tổ chức thi hành" in contents
     assert "Luật 41/2024/QH15" in _text(client.get("/luat").text)
@@ -334,7 +336,15 @@ def test_print_to_pdf_gives_the_whole_card(browser, server, service):
     page.emulate_media(media="print")
     pages, text = _pdf_text(page.pdf(format="A4"))
     assert pages >= 2 and "15. Chính phủ quy định chi tiết Điều này." in text
-    assert "1. Người đang hưởng" in text or "Điều 141" in text
+    assert "Điều 141. Quy định chuyển tiếp" in text
+
+    # The calculation sheet: every group, the date, the sources.
+    page.goto(f"{server.url}/tinh/tu-nguyen?on=2027-01-15&months=6")
+    page.emulate_media(media="print")
+    pages, text = _pdf_text(page.pdf(format="A4"))
+    assert "Áp dụng ngày 15/01/2027" in text and "2.323.200" in text
+    assert all(label[:1].upper() + label[1:] in text for label in GROUP_LABELS.values())
+    assert "Luật 41/2024/QH15, Điều 36, khoản 1" in text and "Tính lại" not in text
     context.close()
 
 

@@ -146,6 +146,8 @@ def test_parse_reference(typed, expected):
 def test_parse_reference_leaves_the_words():
     ref = parse_reference("điều nào trong luật quy định rút bhxh một lần")
     assert ref.document is None and ref.article is None and "rut bhxh mot lan" in ref.rest
+    date = parse_reference("mức đóng từ tháng 7/2026")  # a date, not a document
+    assert date.document is None and date.document_text == "" and "7 2026" in date.rest
 
 
 # ------------------------------------------------------------------ the real texts (../shared/legal)
