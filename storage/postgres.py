@@ -339,21 +339,23 @@ class PostgresStore(KeyHashing):
         conn.execute("UPDATE inbox SET done_ts = now(), payload = NULL, claimed_by = NULL, lease_until = NULL "
                      "WHERE channel = %s AND delivery_key = %s AND done_ts IS NULL", [channel, key])
 
-    def inbox_accept(self, channel: str, key: str, payload: dict[str, Any]) -> bool:
+    def inbox_accept(self, channel: str, key: str, payload: dict[str, Any], chat: str | None = None) -> bool:
         """Record a webhook delivery before acknowledging it: True if new (leased to this worker, which
-        processes it now), False if any worker accepted it already."""
+        processes it now), False if any worker accepted it already. `chat` (kept hashed) puts the
+        delivery in its chat's queue for `inbox_turn`."""
         raw_key, key = valid_unicode(key), self.delivery_key(valid_unicode(key))
+        chat_hash = None if chat is None else self.hash_user(channel, "chat:" + valid_unicode(chat))
         with self._lock:
             if (channel, key) in self._inbox_memory:
                 return False
         try:
             with self._inbox_conn() as conn:
                 row = conn.execute(
-                    "INSERT INTO inbox (channel, delivery_key, payload, received_ts, claimed_by, lease_until) "
-                    "VALUES (%s, %s, %s, now(), %s, now() + make_interval(secs => %s)) "
+                    "INSERT INTO inbox (channel, delivery_key, payload, received_ts, claimed_by, lease_until, chat) "
+                    "VALUES (%s, %s, %s, now(), %s, now() + make_interval(secs => %s), %s) "
                     "ON CONFLICT (channel, delivery_key) DO NOTHING RETURNING id",
                     [channel, key, json.dumps({_INBOX_KEY: raw_key, "payload": payload}), self.worker_id,
-                     self.lease_seconds]).fetchone()
+                     self.lease_seconds, chat_hash]).fetchone()
                 return row is not None
         except UNAVAILABLE as exc:
             log.warning("inbox: could not record a %s delivery (%s); keeping it in memory only", channel, exc)
@@ -407,6 +409,22 @@ class PostgresStore(KeyHashing):
     def inbox_pending(self, channel: str) -> list[tuple[str, dict[str, Any]]]:
         """Every pending delivery of `channel` no live worker holds, now leased to this one (see inbox_claim)."""
         return self.inbox_claim(channel, None)
+
+    def inbox_turn(self, channel: str, key: str) -> bool:
+        """Is it this delivery's turn: no delivery of the same chat accepted before it (by any worker) is
+        still pending? A worker waits for its turn before answering, so one chat's replies go out in
+        order; the caller bounds the wait (an older delivery whose worker died is pending until its
+        lease runs out and another worker claims it). True when unknown (no chat, or the server is down)."""
+        try:
+            with self._conn() as conn:
+                row = conn.execute(
+                    "SELECT NOT EXISTS (SELECT 1 FROM inbox older WHERE older.channel = mine.channel "
+                    "  AND older.chat = mine.chat AND older.id < mine.id AND older.done_ts IS NULL) "
+                    "FROM inbox mine WHERE mine.channel = %s AND mine.delivery_key = %s",
+                    [channel, self.delivery_key(valid_unicode(key))]).fetchone()
+        except UNAVAILABLE:
+            return True
+        return True if row is None else bool(row[0])
 
     def inbox_extend(self, channel: str, key: str) -> bool:
         """Renew this worker's lease on a delivery it is still working on (a slow send); False if it is

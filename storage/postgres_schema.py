@@ -7,7 +7,8 @@ Differences from SQLite, and why:
   `utcnow()` are cast by the server, so writers pass the same values on both backends.
 - Ids are identity columns (`INSERT … RETURNING id` replaces `lastrowid`).
 - The inbox carries a lease (`claimed_by`, `lease_until`): several workers share it, and a delivery
-  leased by a worker that died is taken over once its lease has run out (`FOR UPDATE SKIP LOCKED`).
+  leased by a worker that died is taken over once its lease has run out (`FOR UPDATE SKIP LOCKED`);
+  and the (hashed) chat it came from, so one chat's deliveries are answered in the order accepted.
 - `0003_hashed_keys` is a no-op: it hashes keys written in clear by SQLite releases before it; a
   PostgreSQL database has never held clear keys.
 - `question_daily` is kept by one plpgsql trigger function (SQLite: three triggers).
@@ -86,7 +87,10 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             done_ts timestamptz,
             claimed_by text,
             lease_until timestamptz,
+            chat text,
             UNIQUE (channel, delivery_key))""",
+        # inbox_turn: is an older delivery of the same chat still pending?
+        "CREATE INDEX inbox_chat_pending ON inbox (channel, chat, id) WHERE done_ts IS NULL AND chat IS NOT NULL",
         # The claim scans only what is not done, oldest first.
         "CREATE INDEX inbox_pending ON inbox (channel, id) WHERE done_ts IS NULL",
         "CREATE INDEX inbox_done_ts ON inbox (done_ts) WHERE done_ts IS NOT NULL",

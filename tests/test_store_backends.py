@@ -529,3 +529,35 @@ def test_many_threads_accept_and_finish_deliveries_without_waiting_on_each_other
         list(pool.map(deliver, range(8)))
     assert not store._inbox_memory and not store._inbox_undone  # no fallback: nothing timed out
     assert rows(store, "SELECT count(*), count(done_ts) FROM inbox") == [(200, 200)]
+
+
+def test_one_chats_deliveries_take_turns_across_workers(pg_open):
+    a, b, c = pg_open(), pg_open(), pg_open()
+    assert a.inbox_accept("zalo", "d1", {}, chat="user-1")
+    assert b.inbox_accept("zalo", "d2", {}, chat="user-1")
+    assert c.inbox_accept("zalo", "d3", {}, chat="user-1")
+    assert c.inbox_accept("zalo", "other", {}, chat="user-2")
+    assert [a.inbox_turn("zalo", k) for k in ("d1", "d2", "d3", "other")] == [True, False, False, True]
+    a.inbox_done("zalo", "d1")
+    assert [b.inbox_turn("zalo", "d2"), c.inbox_turn("zalo", "d3")] == [True, False]
+    assert rows(a, "SELECT count(*) FROM inbox WHERE chat LIKE %s", "%user-1%") == [(0,)]  # stored hashed
+
+
+def test_replies_of_one_chat_leave_in_order_whichever_worker_took_them(pg_open):
+    workers = [pg_open() for _ in range(3)]
+    keys = [f"m{n:02d}" for n in range(30)]
+    for n, key in enumerate(keys):  # arriving in order, spread over the workers
+        assert workers[n % 3].inbox_accept("telegram", key, {}, chat="chat-9")
+    sent: list[str] = []
+
+    def answer(n: int) -> None:
+        store = workers[n % 3]
+        deadline = time.monotonic() + 20
+        while not store.inbox_turn("telegram", keys[n]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent.append(keys[n])
+        store.inbox_done("telegram", keys[n])
+
+    with ThreadPoolExecutor(30) as pool:  # all at once, in no particular order
+        list(pool.map(answer, reversed(range(30))))
+    assert sent == keys
