@@ -165,13 +165,24 @@ def _clean(line: str) -> str:
     return re.sub(r"^#+\s*", "", line).strip(" |")
 
 
+_PAGE_NUMBER = re.compile(r"^\d{1,3}$")
+_NEW_UNIT = re.compile(r"^(?:\d{1,2}[.)]\s|[a-zđ]\)|[-–•+>])")
+_SENTENCE_END = (".", ":", ";", "!", "?", "”", '"', ")", "…")
+
+
 def _body_lines(body: str) -> list[str]:
+    """An article's paragraphs: OCR texts break lines inside sentences and keep page numbers, so a line
+    that does not start a clause, point or list item continues a paragraph not ended by punctuation."""
     out: list[str] = []
     for raw in body.splitlines():
         if _END_OF_ARTICLE.match(raw):
             break
         line = _clean(raw)
-        if line and not _RELATED_NOTE.match(line):
+        if not line or _RELATED_NOTE.match(line) or _PAGE_NUMBER.match(line):
+            continue
+        if out and not out[-1].endswith(_SENTENCE_END) and not _NEW_UNIT.match(line):
+            out[-1] = f"{out[-1]} {line}"
+        else:
             out.append(line)
     return out
 

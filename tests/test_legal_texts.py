@@ -23,7 +23,9 @@ NGHỊ ĐỊNH
 Chương I
 QUY ĐỊNH CHUNG
 Điều 1. Phạm vi điều chỉnh
-Nghị định này quy định việc thử nghiệm tra cứu.
+Nghị định này quy định việc thử nghiệm
+tra cứu (dòng bị ngắt như bản OCR).
+12
 Điều 2. Tiền lương thử nghiệm
 1. Tiền lương thử nghiệm gồm:
 a) mức lương;
@@ -80,6 +82,8 @@ def test_made_up_decree_is_split_into_articles_and_clauses(made_up):
     assert document.name == "Nghị định 158/2025/NĐ-CP" and document.title == REGISTRY["158/2025/NĐ-CP"].title
     assert document.slug == "158-2025-nd-cp" and made_up.by_slug("158-2025-nd-cp") is document
     assert sorted(document.articles) == [1, 2, 3]  # neither the quoted "Điều 39" nor the appendix's "Điều 1"
+    # A sentence broken over two lines is one paragraph again; the page number "12" is dropped.
+    assert document.articles[1].intro == ("Nghị định này quy định việc thử nghiệm tra cứu (dòng bị ngắt như bản OCR).",)
     two = document.articles[2]
     assert two.heading == "Điều 2. Tiền lương thử nghiệm"
     assert [c.number for c in two.clauses] == [1, 2, 3]
