@@ -65,6 +65,10 @@ _TABLES = frozenset({"questions", "feedback", "audit"})
 RETRY_AFTER = 2.0
 
 
+class HashKeyMismatch(RuntimeError):
+    """Workers on one database with different hash keys (a configuration error: refuse to start)."""
+
+
 def _text(value: str | None) -> str | None:
     """Text PostgreSQL can store: valid UTF-8 and no NUL character (SQLite keeps both)."""
     return None if value is None else valid_unicode(value).replace("\x00", "\ufffd")
@@ -109,7 +113,11 @@ class PostgresStore(KeyHashing):
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
                                    open=False, name="bhxh-store", timeout=timeout)
         self.pool.open(wait=False)
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.pool.close()
+            raise
 
     def close(self) -> None:
         self.pool.close()
@@ -123,16 +131,30 @@ class PostgresStore(KeyHashing):
     # ------------------------------------------------------------ schema and connections
 
     def migrate(self) -> list[str]:
-        """Apply missing migrations (under an advisory lock: workers starting together are safe)."""
+        """Apply missing migrations (under an advisory lock: workers starting together are safe), then
+        check that this worker hashes with the database's key (raises HashKeyMismatch if not)."""
         try:
             with self._pooled() as conn:
                 applied = postgres_schema.migrate(conn)
+                self._check_hash_key(conn)
             self.migrated = True
             return applied
         except UNAVAILABLE as exc:
             log.error("DATABASE UNAVAILABLE: cannot migrate the PostgreSQL store (%s). The bot keeps answering; "
                       "log writes are queued in memory and the migration is retried on the next write.", exc)
             return []
+
+    def _check_hash_key(self, conn: psycopg.Connection) -> None:
+        """Every worker must hash with the same key: delivery keys are stored hashed, so a worker with
+        another key would not see the others' deliveries as duplicates and would answer them again."""
+        mine = hmac.new(self._hash_key, b"bhxh:hash-key-check", hashlib.sha256).hexdigest()[:32]
+        conn.execute("INSERT INTO meta (key, value) VALUES ('hash_key_check', %s) ON CONFLICT (key) DO NOTHING",
+                     [mine])
+        stored = conn.execute("SELECT value FROM meta WHERE key = 'hash_key_check'").fetchone()[0]
+        if not hmac.compare_digest(stored, mine):
+            raise HashKeyMismatch("this worker's hash key (BHXH_HASH_KEY, or data_dir/hash.key) is not the one "
+                                  "the database was started with: every worker must use the same key, or "
+                                  "redeliveries would be answered twice and user ids would not match")
 
     @contextlib.contextmanager
     def _pooled(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
@@ -218,7 +240,10 @@ class PostgresStore(KeyHashing):
 
     def _flush_locked(self) -> None:
         if not self.migrated:
-            self.migrate()
+            try:
+                self.migrate()
+            except HashKeyMismatch as exc:  # found only now because the server was down at start
+                log.critical("%s", exc)
             if not self.migrated:
                 raise psycopg.OperationalError("the PostgreSQL store is not migrated yet")
         while self._pending:

@@ -561,3 +561,12 @@ def test_replies_of_one_chat_leave_in_order_whichever_worker_took_them(pg_open):
     with ThreadPoolExecutor(30) as pool:  # all at once, in no particular order
         list(pool.map(answer, reversed(range(30))))
     assert sent == keys
+
+
+def test_a_worker_with_another_hash_key_refuses_to_start(pg_open, pg_url: str):  # noqa: F811
+    from storage.postgres import HashKeyMismatch, PostgresStore
+
+    pg_open()
+    with pytest.raises(HashKeyMismatch, match="same key"):
+        PostgresStore(pg_url, b"another key" * 3).close()
+    pg_open()  # the right key still starts
