@@ -164,7 +164,7 @@ def _citing_entries(kb: KnowledgeBase, number: str, article: int) -> list[Entry]
             if c.number == number and c.article == article:
                 out.append(entry)
                 break
-    return sorted(out, key=lambda e: e.question)
+    return out
 
 
 # ------------------------------------------------------------------ topic index and answer cards
@@ -174,7 +174,8 @@ def _citing_entries(kb: KnowledgeBase, number: str, article: int) -> list[Entry]
 def topic_index(request: Request) -> HTMLResponse:
     kb = _kb(request)
     by_topic = kb.by_topic()
-    topics = [{"key": key, "label": label, "entries": sorted(by_topic.get(key, []), key=lambda e: e.question)}
+    # In the order the entries are written (general questions first), not alphabetically.
+    topics = [{"key": key, "label": label, "entries": by_topic.get(key, [])}
               for key, label in TOPICS.items()]
     return _page("fieldkit_topics.html", title="Các chủ đề và câu hỏi", topics=topics,
                  total=sum(len(t["entries"]) for t in topics))
