@@ -84,10 +84,6 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def is_postgres_url(url: str) -> bool:
-    return url.split("://", 1)[0] in ("postgresql", "postgres")
-
-
 class PostgresStore(KeyHashing):
     """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
 
@@ -95,7 +91,6 @@ class PostgresStore(KeyHashing):
                  lease_seconds: float = INBOX_LEASE, worker_id: str | None = None) -> None:
         self.url = url
         self._hash_key = hash_key
-        self._timeout = timeout
         self.lease_seconds = lease_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = threading.RLock()  # the queue of refused writes and the inbox memory fallback
