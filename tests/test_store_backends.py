@@ -489,6 +489,7 @@ def test_sigkill_of_a_worker_mid_burst_loses_and_duplicates_nothing(pg_open, pg_
 def test_postgres_store_has_the_whole_backend_interface():
     import inspect
 
+    pytest.importorskip("psycopg", reason="psycopg is not installed (run `make setup`)")
     from storage.base import StoreBackend
     from storage.postgres import PostgresStore
 
