@@ -267,6 +267,18 @@ def test_topic_index_entry_and_can_cu_in_chromium(browser, server, service):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "fieldkit-topics.png"))
 
+    # The filter finds questions typed without diacritics and hides the rest.
+    total = page.locator(".questions li").count()
+    page.fill("#filter", "rut mot lan")
+    shown = page.locator(".questions li:visible")
+    assert 0 < shown.count() < total
+    for text in shown.all_inner_texts():
+        folded = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D")).lower()
+        assert all(w in "".join(c for c in folded if not unicodedata.combining(c)) for w in ("rut", "mot", "lan"))
+    assert f"trên {total} câu hỏi" in page.locator("#filter-count").inner_text()
+    page.fill("#filter", "")
+    assert page.locator(".questions li:visible").count() == total
+
     # A question of the index opens its answer card.
     entry, first = _linked_entry(service, Path(os.environ["BHXH_LEGAL_DIR"]))
     page.locator(f'a[href="/hoi-dap/{entry.id}"]').click()

@@ -1,6 +1,39 @@
-// Field kit pages: copy, share and print buttons (the plain text to copy is in #share-text).
-// No inline script (the pages send a strict CSP); without JavaScript the buttons stay hidden.
+// Field kit pages: copy, share and print buttons (the plain text to copy is in #share-text), and the
+// question filter of the topic index. No inline script (the pages send a strict CSP); without JavaScript
+// the buttons and the filter stay hidden and the pages still work.
 "use strict";
+
+// Vietnamese without diacritics, lower case: "Rút BHXH một lần" and "rut bhxh mot lan" match.
+const fold = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+  .replace(/đ/g, "d").replace(/Đ/g, "D").toLowerCase();
+
+(() => {
+  const input = document.getElementById("filter");
+  if (!input) return;
+  const status = document.getElementById("filter-count");
+  const topics = [...document.querySelectorAll("section.topic")].map((section) => ({
+    section,
+    items: [...section.querySelectorAll(".questions li")].map((li) => ({ li, text: fold(li.textContent) })),
+  }));
+  const total = topics.reduce((n, t) => n + t.items.length, 0);
+  const apply = () => {
+    const words = fold(input.value).split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const topic of topics) {
+      let inTopic = 0;
+      for (const item of topic.items) {
+        const match = words.every((w) => item.text.includes(w));
+        item.li.hidden = !match;
+        if (match) inTopic += 1;
+      }
+      topic.section.hidden = words.length > 0 && inTopic === 0;
+      shown += inTopic;
+    }
+    status.textContent = words.length ? `${shown} trên ${total} câu hỏi có các chữ này.` : "";
+  };
+  input.addEventListener("input", apply);
+  input.closest(".filter").hidden = false;
+})();
 
 (() => {
   const bar = document.querySelector(".actions");
