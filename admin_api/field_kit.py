@@ -33,7 +33,7 @@ from knowledge.calc_intent import parse_amount
 from knowledge.calculators import GROUP_LABELS, PAYMENT_PERIODS, CalculatorInputError, voluntary_contribution
 from knowledge.params import ParameterError, format_money, format_percent
 from knowledge.schema import Entry, KnowledgeBase
-from knowledge.sources import parse_citation
+from knowledge.sources import REGISTRY, parse_citation
 from knowledge.topics import TOPICS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -228,8 +228,12 @@ def law_lookup(request: Request, q: str | None = None) -> HTMLResponse:
     library = legal_texts.library()
     query = (q or "").strip()
     if not query:
+        documents = library.sorted_documents()
+        # The documents the knowledge base cites first; the compilations' other documents folded away.
+        cited = [d for d in documents if d.number in REGISTRY]
         return _page("fieldkit_law.html", title="Tra cứu văn bản pháp luật", query="", library=library,
-                     result=None, message="" if library else legal_texts.NO_TEXTS)
+                     result=None, message="" if library else legal_texts.NO_TEXTS, cited=cited,
+                     others=[d for d in documents if d.number not in REGISTRY])
     result = library.lookup(query)
     if result.article is not None and result.document is not None:
         return _article_page(request, library, result.document, result.article, query=query,
