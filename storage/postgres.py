@@ -430,6 +430,33 @@ class PostgresStore(KeyHashing):
         """Every pending delivery of `channel` no live worker holds, now leased to this one (see inbox_claim)."""
         return self.inbox_claim(channel, None)
 
+    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any]) -> None:
+        """Keep the rendered reply with a pending delivery (payload "_reply", "_sent": 0), so whoever
+        finishes it after a crash sends what was not sent yet. Best effort: a refusal is logged."""
+        self._inbox_update(channel, key, lambda inner: inner.update(_reply=reply, _sent=0))
+
+    def inbox_mark_sent(self, channel: str, key: str, count: int) -> None:
+        """The first `count` messages of the recorded reply are out (payload "_sent"); best effort."""
+        self._inbox_update(channel, key, lambda inner: inner.update(_sent=int(count)))
+
+    def _inbox_update(self, channel: str, key: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read-modify-write of a pending delivery's payload, in Python: the payload is ASCII JSON text that
+        may hold escapes jsonb refuses (\\u0000, lone surrogates), so SQL's jsonb_set cannot be used."""
+        try:
+            with self._inbox_conn() as conn:
+                row = conn.execute("SELECT id, payload FROM inbox WHERE channel = %s AND delivery_key = %s "
+                                   "AND done_ts IS NULL FOR UPDATE", [channel, self.delivery_key(valid_unicode(key))]
+                                   ).fetchone()
+                if row is None or row[1] is None:
+                    return
+                stored = json.loads(row[1])
+                if not (isinstance(stored, dict) and _INBOX_KEY in stored and isinstance(stored["payload"], dict)):
+                    return
+                change(stored["payload"])
+                conn.execute("UPDATE inbox SET payload = %s WHERE id = %s", [json.dumps(stored), row[0]])
+        except UNAVAILABLE as exc:
+            log.warning("inbox: could not record the reply progress of a %s delivery: %s", channel, exc)
+
     def inbox_turn(self, channel: str, key: str) -> bool:
         """Is it this delivery's turn: no delivery of the same chat accepted before it (by any worker) is
         still pending? A worker waits for its turn before answering, so one chat's replies go out in

@@ -571,3 +571,27 @@ def test_a_worker_with_another_hash_key_refuses_to_start(pg_open, pg_url: str): 
     with pytest.raises(HashKeyMismatch, match="same key"):
         PostgresStore(pg_url, b"another key" * 3).close()
     pg_open()  # the right key still starts
+
+
+def test_the_reply_and_how_much_was_sent_stay_with_a_pending_delivery(store):
+    store.inbox_accept("zalo_bot", "m1", {"text": "câu hỏi \ud800"})
+    reply = {"chat_id": "c1", "messages": [{"text": "Phần một"}, {"text": "Phần hai"}]}
+    store.inbox_record_reply("zalo_bot", "m1", reply)
+    [(key, payload)] = _pending_after_restart(store, "zalo_bot")
+    assert key == "m1" and payload["_reply"] == reply and payload["_sent"] == 0
+    store.inbox_mark_sent("zalo_bot", "m1", 1)
+    assert _pending_after_restart(store, "zalo_bot")[0][1]["_sent"] == 1
+    store.inbox_done("zalo_bot", "m1")
+    store.inbox_mark_sent("zalo_bot", "m1", 2)  # after done: nothing to update
+    store.inbox_record_reply("zalo_bot", "unknown", reply)  # no such delivery: a no-op
+    assert _pending_after_restart(store, "zalo_bot") == []
+    assert rows(store, "SELECT count(*) FROM inbox WHERE payload IS NOT NULL") == [(0,)]
+
+
+def test_every_public_method_of_the_sqlite_store_exists_on_postgres():
+    """A method added to the SQLite Store (bot/ may call it) must be added to PostgresStore too."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (run `make setup`)")
+    from storage.postgres import PostgresStore
+
+    public = {name for name, value in vars(Store).items() if not name.startswith("_") and callable(value)}
+    assert sorted(public - set(dir(PostgresStore))) == []
