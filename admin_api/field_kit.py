@@ -77,9 +77,19 @@ def _kb(request: Request) -> KnowledgeBase:
     return request.app.state.service.engine.kb
 
 
+def _setting(request: Request, name: str) -> Any:
+    """A field of the app's Settings when it has one (BHXH_* variables read once), else None."""
+    return getattr(getattr(request.app.state, "settings", None), name, None)
+
+
 def _base_url(request: Request) -> str:
-    configured = os.environ.get(PUBLIC_URL_ENV, "").strip().rstrip("/")
+    configured = (_setting(request, "public_url") or os.environ.get(PUBLIC_URL_ENV, "")).strip().rstrip("/")
     return configured or str(request.base_url).rstrip("/")
+
+
+def _library(request: Request) -> legal_texts.LegalLibrary:
+    """The legal texts of the configured folder (Settings.legal_dir when it exists, else BHXH_LEGAL_DIR)."""
+    return legal_texts.library(_setting(request, "legal_dir"))
 
 
 def _day(value: str | None, today: dt.date) -> tuple[dt.date, str]:
@@ -203,7 +213,7 @@ def entry_page(request: Request, entry_id: str, on: str | None = None) -> HTMLRe
         date_problem = f"Chưa có số liệu cho ngày {_date_vi(day)}; dưới đây là số liệu áp dụng hôm nay."
         day = today
         answer, details, caution = _entry_text(kb, entry, day)
-    library = legal_texts.library()
+    library = _library(request)
     sources = [source_link(s, library) for s in entry.sources]
     path = f"/hoi-dap/{quote(entry.id)}" + (f"?{urlencode({'on': day.isoformat()})}" if day != today else "")
     link = _base_url(request) + path
@@ -225,7 +235,7 @@ def entry_page(request: Request, entry_id: str, on: str | None = None) -> HTMLRe
 
 @router.get("/luat")
 def law_lookup(request: Request, q: str | None = None) -> HTMLResponse:
-    library = legal_texts.library()
+    library = _library(request)
     query = (q or "").strip()
     if not query:
         documents = library.sorted_documents()
@@ -247,8 +257,8 @@ def law_lookup(request: Request, q: str | None = None) -> HTMLResponse:
 
 
 @router.get("/luat/{slug}")
-def law_document(slug: str) -> HTMLResponse:
-    library = legal_texts.library()
+def law_document(request: Request, slug: str) -> HTMLResponse:
+    library = _library(request)
     document = library.by_slug(slug)
     if document is None:
         return _not_found(legal_texts.NO_TEXTS if not library else "Không có văn bản này trên máy chủ.")
@@ -257,7 +267,7 @@ def law_document(slug: str) -> HTMLResponse:
 
 @router.get("/luat/{slug}/{article}")
 def law_article(request: Request, slug: str, article: str) -> HTMLResponse:
-    library = legal_texts.library()
+    library = _library(request)
     document = library.by_slug(slug)
     if document is None:
         return _not_found(legal_texts.NO_TEXTS if not library else "Không có văn bản này trên máy chủ.")
@@ -327,7 +337,7 @@ def voluntary_table(request: Request, on: str | None = None, income: str | None 
                              "support_period": r.support_per_period})
         except CalculatorInputError as exc:
             error, rows, first = str(exc), [], None
-    library = legal_texts.library()
+    library = _library(request)
     sources = [source_link(s, library) for s in cited]
     next_year = dt.date(day.year + 1, 1, 1)
     query = {"on": day.isoformat(), "months": str(period)}
