@@ -65,6 +65,10 @@ _TABLES = frozenset({"questions", "feedback", "audit"})
 RETRY_AFTER = 2.0
 
 
+class BrokenConnection(psycopg.OperationalError):
+    """A pooled connection the server had closed (restart, failover); the pool's others are checked."""
+
+
 class HashKeyMismatch(RuntimeError):
     """Workers on one database with different hash keys (a configuration error: refuse to start)."""
 
@@ -160,13 +164,24 @@ class PostgresStore(KeyHashing):
             with self.pool.connection(timeout=timeout) as conn:
                 try:
                     yield conn
-                except psycopg.OperationalError:
-                    if conn.broken or conn.closed:
-                        self._down_until = time.monotonic() + RETRY_AFTER
+                except psycopg.OperationalError as exc:
+                    if conn.broken or conn.closed:  # cut by the server (a restart, a failover)
+                        self.pool.check()  # drop the pool's other dead connections now, not one call each
+                        raise BrokenConnection(str(exc)) from exc
                     raise
         except PoolTimeout:
             self._down_until = time.monotonic() + RETRY_AFTER
             raise
+
+    def _fetchone(self, query: str, params: list[Any]) -> tuple[Any, ...] | None:
+        """A read, tried again once on a fresh connection if the first one had been cut by the server
+        (after a restart a false "not seen" would answer a redelivery twice)."""
+        try:
+            with self._conn() as conn:
+                return conn.execute(query, params).fetchone()
+        except BrokenConnection:
+            with self._conn() as conn:
+                return conn.execute(query, params).fetchone()
 
     @contextlib.contextmanager
     def _conn(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
@@ -275,9 +290,8 @@ class PostgresStore(KeyHashing):
                    for t, r in self._pending):
                 return True
         try:
-            with self._conn() as conn:
-                row = conn.execute("SELECT 1 FROM questions WHERE channel = %s AND message_id = %s",
-                                   [channel, message_id]).fetchone()
+            row = self._fetchone("SELECT 1 FROM questions WHERE channel = %s AND message_id = %s",
+                                 [channel, message_id])
         except psycopg.Error:
             return False
         return row is not None
@@ -508,8 +522,7 @@ class PostgresStore(KeyHashing):
 
     def load_state(self, key: str) -> dict[str, Any]:
         try:
-            with self._conn() as conn:
-                row = conn.execute("SELECT state FROM conversations WHERE key = %s", [key]).fetchone()
+            row = self._fetchone("SELECT state FROM conversations WHERE key = %s", [key])
         except psycopg.Error:
             return {}
         return json.loads(row[0]) if row else {}
@@ -560,8 +573,7 @@ class PostgresStore(KeyHashing):
 
     def kb_version(self) -> int:
         """The knowledge-base version: bumped by every staff edit (and by notify_kb_changed)."""
-        with self._conn() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'kb_version'").fetchone()
+        row = self._fetchone("SELECT value FROM meta WHERE key = 'kb_version'", [])
         return int(row[0]) if row else 0
 
     def notify_kb_changed(self) -> int:
