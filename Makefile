@@ -41,6 +41,8 @@ postgres:
 
 # The staff API refuses to run without a token; for a laptop, `make run` makes one
 # (kept in $(BHXH_DATA_DIR)/admin.token, mode 0600) unless BHXH_ADMIN_TOKEN is set.
+# The field kit's law lookup reads the legal texts a deployment provides; a checkout uses ../shared/legal.
+run: export BHXH_LEGAL_DIR ?= $(abspath $(CURDIR)/../shared/legal)
 run: model
 	@mkdir -p $(BHXH_DATA_DIR)
 	@test -n "$$BHXH_ADMIN_TOKEN" || test -s $(BHXH_DATA_DIR)/admin.token || \
