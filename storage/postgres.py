@@ -415,18 +415,21 @@ class PostgresStore(KeyHashing):
             with contextlib.suppress(*UNAVAILABLE):
                 self.inbox_prune(INBOX_KEEP_DAYS)
 
-    def inbox_claim(self, channel: str, limit: int | None = 100) -> list[tuple[str, dict[str, Any]]]:
+    def inbox_claim(self, channel: str, limit: int | None = 100, *, own: bool = False
+                    ) -> list[tuple[str, dict[str, Any]]]:
         """Lease to this worker the pending deliveries of `channel` whose lease is free or has run out
         (a worker died or gave up), oldest first; (key, payload) as accepted. Rows another worker is
-        claiming at this moment are skipped, never taken twice."""
+        claiming at this moment are skipped, never taken twice. `own`: also those still leased to this
+        worker id (after a restart under a fixed `worker_id`, its previous life's deliveries)."""
         try:
             with self._conn() as conn:
                 rows = conn.execute(
                     "WITH free AS (SELECT id FROM inbox WHERE channel = %s AND done_ts IS NULL "
-                    "  AND (lease_until IS NULL OR lease_until < now()) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                    "  AND (lease_until IS NULL OR lease_until < now() OR (%s AND claimed_by = %s)) "
+                    "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
                     "UPDATE inbox SET claimed_by = %s, lease_until = now() + make_interval(secs => %s) "
                     "FROM free WHERE inbox.id = free.id RETURNING inbox.id, inbox.delivery_key, inbox.payload",
-                    [channel, limit, self.worker_id, self.lease_seconds]).fetchall()
+                    [channel, own, self.worker_id, limit, self.worker_id, self.lease_seconds]).fetchall()
         except UNAVAILABLE as exc:
             log.warning("inbox: cannot claim pending deliveries: %s", exc)
             return []
@@ -441,8 +444,11 @@ class PostgresStore(KeyHashing):
         return claimed
 
     def inbox_pending(self, channel: str) -> list[tuple[str, dict[str, Any]]]:
-        """Every pending delivery of `channel` no live worker holds, now leased to this one (see inbox_claim)."""
-        return self.inbox_claim(channel, None)
+        """The start-up replay: every pending delivery of `channel` no other live worker holds, now leased
+        to this one (see inbox_claim). With a `worker_id` that stays the same across restarts (e.g.
+        "<host>:<port>"), a restarted worker takes back its own deliveries at once instead of after the
+        lease; the default id (host, pid, random) never matches an earlier process."""
+        return self.inbox_claim(channel, None, own=True)
 
     def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any]) -> None:
         """Keep the rendered reply with a pending delivery (payload "_reply", "_sent": 0), so whoever

@@ -600,3 +600,13 @@ def test_every_public_method_of_the_sqlite_store_exists_on_postgres():
 
     public = {name for name, value in vars(Store).items() if not name.startswith("_") and callable(value)}
     assert sorted(public - set(dir(PostgresStore))) == []
+
+
+def test_a_restarted_worker_with_a_fixed_id_replays_its_own_deliveries_at_once(pg_open):
+    before = pg_open(worker_id="host-a:8001", lease_seconds=60)
+    assert before.inbox_accept("telegram", "tg:3:1", {"text": "x"})
+    before.close()  # killed; its lease has a minute to run
+    other = pg_open(worker_id="host-b:8001", lease_seconds=60)
+    assert other.inbox_pending("telegram") == []  # not the other worker's to take yet
+    again = pg_open(worker_id="host-a:8001", lease_seconds=60)
+    assert again.inbox_pending("telegram") == [("tg:3:1", {"text": "x"})]
