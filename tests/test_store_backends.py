@@ -610,3 +610,22 @@ def test_a_restarted_worker_with_a_fixed_id_replays_its_own_deliveries_at_once(p
     assert other.inbox_pending("telegram") == []  # not the other worker's to take yet
     again = pg_open(worker_id="host-a:8001", lease_seconds=60)
     assert again.inbox_pending("telegram") == [("tg:3:1", {"text": "x"})]
+
+
+def _sql(store: Any, query: str) -> str:
+    return query.replace("%s", "?") if isinstance(store, Store) else query
+
+
+def test_write_is_one_transaction_and_nested_blocks_are_savepoints(store):
+    insert = _sql(store, "INSERT INTO meta (key, value) VALUES (%s, %s)")
+    with pytest.raises(RuntimeError), store.write() as db:
+        db.execute(insert, ["a", "1"])
+        raise RuntimeError("rolled back")
+    with store.write() as db:
+        db.execute(insert, ["b", "1"])
+        with pytest.raises(RuntimeError), store.write() as inner:
+            inner.execute(insert, ["c", "1"])
+            raise RuntimeError("only the inner block")
+        store.audit("staff", "x", "y", {})  # a store method inside the block joins the transaction
+    assert [k for (k,) in rows(store, "SELECT key FROM meta WHERE key IN ('a', 'b', 'c') ORDER BY key")] == ["b"]
+    assert rows(store, "SELECT count(*) FROM audit") == [(1,)]
