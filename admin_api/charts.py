@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from admin_api import analytics
+from admin_api import trends
 
 OUTCOME_LABELS = {"answered": "Trả lời được", "choices": "Hỏi lại để chọn", "declined": "Chưa trả lời"}
 OUTCOME_COLOURS = {"answered": "#2a9d8f", "choices": "#e9b949", "declined": "#c8553d"}
@@ -30,7 +30,7 @@ def _day_label(day: str) -> str:
     return f"{day[8:10]}/{day[5:7]}"
 
 
-def line_chart(series: analytics.DailySeries, lines: list[tuple[str, str, list[int], bool]], window: int) -> Markup:
+def line_chart(series: trends.DailySeries, lines: list[tuple[str, str, list[int], bool]], window: int) -> Markup:
     """Daily counts, one line per (key, label, values, emphasised); the last `window` days shaded."""
     width, height, left, right, top, bottom = 960, 300, 48, 16, 14, 34
     n = len(series.days)
@@ -74,7 +74,7 @@ def line_chart(series: analytics.DailySeries, lines: list[tuple[str, str, list[i
     return Markup("".join(out))
 
 
-def outcome_bars(series: analytics.DailySeries) -> Markup:
+def outcome_bars(series: trends.DailySeries) -> Markup:
     """Stacked daily bars: answered / choices / declined."""
     width, height, left, right, top, bottom = 460, 190, 40, 8, 10, 30
     n = len(series.days)
@@ -92,10 +92,10 @@ def outcome_bars(series: analytics.DailySeries) -> Markup:
     for i, day in enumerate(series.days):
         base = top + plot_h
         x0 = left + slot * i + (slot - bar) / 2
-        counts = ", ".join(f"{OUTCOME_LABELS[o]} {series.outcomes[o][i]}" for o in analytics.OUTCOMES)
+        counts = ", ".join(f"{OUTCOME_LABELS[o]} {series.outcomes[o][i]}" for o in trends.OUTCOMES)
         tip = f"{_day_label(day)}: {counts}"
         out.append(f"<g><title>{Markup.escape(tip)}</title>")
-        for outcome in analytics.OUTCOMES:
+        for outcome in trends.OUTCOMES:
             h = plot_h * series.outcomes[outcome][i] / y_max
             if h > 0:
                 base -= h

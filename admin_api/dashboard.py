@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from admin_api import analytics, staff_kb
+from admin_api import clusters, question_log, staff_kb, trends
 from admin_api.auth import NAME_COOKIE, SESSION_COOKIE, StaffAuth, staff_name
 from admin_api.charts import (
     OUTCOME_COLOURS,
@@ -59,42 +59,42 @@ def _review_list(kb: Any) -> list[dict[str, Any]]:
 
 def page_context(service: Service, days: int, channel: str | None) -> dict[str, Any]:
     store, engine = service.store, service.engine
-    trends = analytics.topic_trends(store, days, channel)
+    report = trends.topic_trends(store, days, channel)
     chart_days = min(max(days * 2, 14), 180)
-    series = analytics.daily_series(store, chart_days, channel)
+    series = trends.daily_series(store, chart_days, channel)
     window = slice(chart_days - min(days, chart_days), chart_days)
     by_topic = sorted(TOPICS, key=lambda t: -sum(series.topics[t]))
-    rising = {t.topic for t in trends.topics if t.rising}
+    rising = {t.topic for t in report.topics if t.rising}
     shown = by_topic[:len(PALETTE)]
     lines = [(t, TOPICS[t], series.topics[t], t in rising) for t in shown]
     answered = sum(series.outcomes["answered"][window])
     total = sum(series.total[window])
-    unanswered = analytics.unanswered(store, engine, min(days, 90), channel, limit=8, examples=4)
-    feedback = analytics.feedback_counts(store, engine, days)
+    unanswered = clusters.unanswered(store, engine, min(days, 90), channel, limit=8, examples=4)
+    feedback = question_log.feedback_counts(store, engine, days)
     spark = {t: series.topics[t][window] for t in TOPICS}
     return {
-        "days": days, "channel": channel or "", "channels": analytics.channels(store),
-        "trends": trends, "rising": [t for t in trends.topics if t.rising],
+        "days": days, "channel": channel or "", "channels": trends.channels(store),
+        "trends": report, "rising": [t for t in report.topics if t.rising],
         "legend": [(TOPICS[t], swatch(c), t in rising) for t, c in zip(shown, PALETTE, strict=False)],
         "line_chart": line_chart(series, lines, min(days, chart_days)), "chart_days": chart_days,
-        "outcome_chart": outcome_bars(analytics.DailySeries(
+        "outcome_chart": outcome_bars(trends.DailySeries(
             days=series.days[window], channel=channel, topics={}, total=series.total[window],
             outcomes={o: v[window] for o, v in series.outcomes.items()})),
-        "outcome_legend": [(OUTCOME_LABELS[o], swatch(OUTCOME_COLOURS[o])) for o in analytics.OUTCOMES],
+        "outcome_legend": [(OUTCOME_LABELS[o], swatch(OUTCOME_COLOURS[o])) for o in trends.OUTCOMES],
         "sparks": {t: sparkline(v) for t, v in spark.items()},
         "review": _review_list(engine.kb),
         "kpi": {
-            "total": trends.total_current, "previous": trends.total_previous,
-            "change_pct": (round(100 * (trends.total_current - trends.total_previous) / trends.total_previous)
-                           if trends.total_previous else None),
+            "total": report.total_current, "previous": report.total_previous,
+            "change_pct": (round(100 * (report.total_current - report.total_previous) / report.total_previous)
+                           if report.total_previous else None),
             "answered_pct": round(100 * answered / total) if total else None,
             "unanswered": unanswered.questions, "clusters": unanswered.clusters_total,
             "up": feedback.up, "down": feedback.down, "rising": len(rising),
         },
         "unanswered": unanswered, "feedback": feedback.entries[:10],
         "share_bar": share_bar, "fmt": fmt, "topic_label": TOPICS,
-        "updated": (analytics.utc_now() + analytics.LOCAL_OFFSET).strftime("%H:%M %d/%m/%Y"),
-        "test": analytics.RISING_TEST_VI,
+        "updated": (trends.utc_now() + trends.LOCAL_OFFSET).strftime("%H:%M %d/%m/%Y"),
+        "test": trends.RISING_TEST_VI,
     }
 
 

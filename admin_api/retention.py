@@ -9,7 +9,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 
-from admin_api import analytics, staff_kb
+from admin_api import staff_kb
 from bot.service import Service
 from storage.store import Store
 
@@ -33,7 +33,7 @@ def prepare_database(service: Service) -> bool:
     """The staff indexes, daily counts and staff entries (idempotent). False if the database refuses
     (locked by another process, read-only): the bot still starts, and this is retried at start-up and daily."""
     try:
-        analytics.migrate(service.store)
+        service.store.migrate()  # normally done when the store opened; retried here if it was refused then
         staff_kb.ensure_staff_entries_loaded(service)
         return True
     except sqlite3.OperationalError as exc:

@@ -18,8 +18,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from admin_api import analytics, staff_kb
+from admin_api import clusters, question_log, staff_kb, trends
 from admin_api.auth import StaffDep
+from bot.reply import Outcome
 from bot.service import Service
 from knowledge.topics import TOPICS
 
@@ -28,7 +29,7 @@ CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TopicKey = Enum("TopicKey", {k: k for k in TOPICS}, type=str)  # the fixed topic list, as an OpenAPI enum
 Channel = Annotated[str | None, Query(max_length=50, description="web, telegram, zalo, …")]
 TopicQ = Annotated[TopicKey | None, Query(description="Topic key")]  # type: ignore[valid-type]
-OutcomeQ = Annotated[analytics.Outcome | None, Query()]
+OutcomeQ = Annotated[Outcome | None, Query()]
 From = Annotated[dt.datetime | None, Query(alias="from", description="ISO time (naive = UTC), inclusive")]
 To = Annotated[dt.datetime | None, Query(description="ISO time (naive = UTC), exclusive")]
 Contains = Annotated[str | None, Query(max_length=200, description="Text contains (redacted or normalized)")]
@@ -105,24 +106,24 @@ def router(service: Service) -> APIRouter:
     routes = APIRouter(prefix="/admin", tags=["staff"], responses={401: {"description": "missing or wrong token"}})
 
     def filters(start: dt.datetime | None, to: dt.datetime | None, topic: Any, channel: str | None,
-                outcome: str | None, q: str | None) -> analytics.QuestionFilter:
-        return analytics.QuestionFilter(start=start, end=to, topic=topic.value if topic else None,
+                outcome: str | None, q: str | None) -> question_log.QuestionFilter:
+        return question_log.QuestionFilter(start=start, end=to, topic=topic.value if topic else None,
                                         channel=channel or None, outcome=outcome, contains=q or None)
 
-    @routes.get("/topics", response_model=analytics.TopicsReport)
+    @routes.get("/topics", response_model=trends.TopicsReport)
     def topics(_: StaffDep, days: Annotated[int, Query(ge=1, le=365)] = 7, channel: Channel = None) -> Any:
         """Questions per topic in the last `days` days and in the `days` before, with the rising test:
         with n = current + previous, under "no change" current ~ Binomial(n, 1/2); a topic is
         **rising** when P(X >= current) < 0.01, current >= 10 and current >= 1.5 x max(previous, 1).
         Every topic of knowledge/topics.py is listed, zero counts included."""
-        return analytics.topic_trends(service.store, days, channel or None)
+        return trends.topic_trends(service.store, days, channel or None)
 
-    @routes.get("/topics/daily", response_model=analytics.DailySeries)
+    @routes.get("/topics/daily", response_model=trends.DailySeries)
     def topics_daily(_: StaffDep, days: Annotated[int, Query(ge=1, le=365)] = 30, channel: Channel = None) -> Any:
         """Daily counts per topic and per outcome (Vietnam days, UTC+7), oldest first."""
-        return analytics.daily_series(service.store, days, channel or None)
+        return trends.daily_series(service.store, days, channel or None)
 
-    @routes.get("/questions", response_model=analytics.QuestionPage)
+    @routes.get("/questions", response_model=question_log.QuestionPage)
     def questions(_: StaffDep, start: From = None, to: To = None, topic: TopicQ = None, channel: Channel = None,
                   outcome: OutcomeQ = None, q: Contains = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -131,11 +132,11 @@ def router(service: Service) -> APIRouter:
         """The question log (redacted), newest first; page with `cursor`."""
         try:
             chosen = filters(start, to, topic, channel, outcome, q)
-            return analytics.list_questions(service.store, chosen, limit, cursor)
+            return question_log.list_questions(service.store, chosen, limit, cursor)
         except ValueError as exc:
             return JSONResponse({"detail": f"Tham số không hợp lệ: {exc}."}, status_code=422)
 
-    @routes.get("/unanswered", response_model=analytics.UnansweredReport)
+    @routes.get("/unanswered", response_model=clusters.UnansweredReport)
     def unanswered(_: StaffDep, days: Annotated[int, Query(ge=1, le=90)] = 7, channel: Channel = None,
                    min_score: Annotated[float | None, Query(
                        ge=0, le=1, allow_inf_nan=False, description="default: the engine's answer threshold + 0.02")]
@@ -146,27 +147,27 @@ def router(service: Service) -> APIRouter:
                    ) -> Any:
         """Declined, choice and low-score questions grouped into clusters of similar wording, largest
         first, each with examples and its nearest entries (to attach as a paraphrase)."""
-        return analytics.unanswered(service.store, service.engine, days, channel or None, min_score, limit, examples,
+        return clusters.unanswered(service.store, service.engine, days, channel or None, min_score, limit, examples,
                              include_out_of_scope)
 
-    @routes.get("/feedback", response_model=analytics.FeedbackReport)
+    @routes.get("/feedback", response_model=question_log.FeedbackReport)
     def feedback(_: StaffDep, days: Annotated[int | None, Query(ge=1, le=3650)] = None) -> Any:
         """👍/👎 counts per entry (all time, or the last `days` days), most 👎 first."""
-        return analytics.feedback_counts(service.store, service.engine, days)
+        return question_log.feedback_counts(service.store, service.engine, days)
 
     @routes.get("/export/questions.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
     def export_questions(_: StaffDep, start: From = None, to: To = None, topic: TopicQ = None, channel: Channel = None,
                          outcome: OutcomeQ = None, q: Contains = None,
                          limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000) -> Any:
         """The filtered log as CSV (newest first)."""
-        rows = analytics.iter_questions(service.store, filters(start, to, topic, channel, outcome, q), limit)
-        return _csv_response("questions.csv", list(analytics.QUESTION_COLUMNS), rows)
+        rows = question_log.iter_questions(service.store, filters(start, to, topic, channel, outcome, q), limit)
+        return _csv_response("questions.csv", list(question_log.QUESTION_COLUMNS), rows)
 
     @routes.get("/export/topics.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
     def export_topics(_: StaffDep, days: Annotated[int, Query(ge=1, le=365)] = 30, channel: Channel = None) -> Any:
         """Questions per Vietnam day and topic (zeros included) with their outcomes, as CSV."""
         rows = [(day, topic or "(none)", TOPICS.get(topic, "Không xác định chủ đề"), a + c + d, a, c, d)
-                for day, topic, a, c, d in analytics.daily_topic_rows(service.store, days, channel or None)]
+                for day, topic, a, c, d in trends.daily_topic_rows(service.store, days, channel or None)]
         return _csv_response("topics.csv", ["day", "topic", "label", "questions", "answered", "choices", "declined"],
                              rows)
 
@@ -215,11 +216,11 @@ def router(service: Service) -> APIRouter:
                                             text=body.text)
         return AttachResponse(entry=entry, paraphrase=text)
 
-    @routes.get("/audit", response_model=analytics.AuditPage)
+    @routes.get("/audit", response_model=question_log.AuditPage)
     def audit(_: StaffDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
               action: Annotated[str | None, Query(max_length=50)] = None) -> Any:
         """Every staff change (who, when, what), newest first."""
-        return analytics.audit_log(service.store, limit, offset, action or None)
+        return question_log.audit_log(service.store, limit, offset, action or None)
 
     return routes

@@ -1,0 +1,266 @@
+"""Unanswered questions grouped by wording, each group with its nearest entries (to attach as a paraphrase).
+
+Token sets (accent-folded, function words removed) → MinHash LSH candidates → greedy leader
+clustering checked with the exact Jaccard (`cluster_texts`). The nearest entries of a new text come
+from BM25 at once while one background thread computes the hybrid ones for the next call
+(`nearest_entries`, memoized per engine).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from admin_api.trends import ts_string, utc_now
+from bot.engine import OOS_PREFIX, STOPWORDS, Engine
+from retrieval.normalize import fold_accents, tokenize
+from storage.schema import UNSURE_INDEX_WHERE
+from storage.store import Store
+
+# Unanswered questions: kinds that are never worth a staff look, and clustering limits.
+IGNORED_KINDS = ("smalltalk", "invalid", "calculator")
+CLUSTER_JACCARD = 0.5
+MAX_DISTINCT_TEXTS = 5000
+LSH_BANDS, LSH_ROWS = 12, 3
+_PRIME = 2**31 - 1
+LOW_CONFIDENCE_MARGIN = 0.02
+# UNSURE_INDEX_WHERE: a partial covering index (storage/schema.py) holds every question a staff member
+# may call unanswered (min_score up to 0.95): the query repeats this exact term so SQLite can use it.
+
+
+class NearEntry(BaseModel):
+    entry_id: str
+    question: str
+    topic: str
+    score: float = Field(description="Fused retrieval score of the entry for the cluster's representative text")
+
+
+class Cluster(BaseModel):
+    id: str = Field(description="Stable id: a hash of the representative text")
+    size: int = Field(description="Questions in the cluster")
+    distinct_texts: int
+    representative: str = Field(description="The most frequent normalized (redacted) text of the cluster")
+    examples: list[str] = Field(description="Redacted question texts, most frequent first")
+    question_ids: list[int] = Field(description="Question ids, the representative's (latest) first: pass one to "
+                                    "POST /admin/entries/{id}/paraphrases")
+    outcomes: dict[str, int] = Field(description="declined / choices / low_score counts")
+    last_seen: str
+    nearest: list[NearEntry]
+    nearest_mode: Literal["hybrid", "lexical", "none"] = Field(
+        description="hybrid = engine.candidates; lexical = BM25 only (hybrid neighbours of a new text are computed "
+                    "in the background for the next call)")
+
+
+class UnansweredReport(BaseModel):
+    days: int
+    channel: str | None
+    min_score: float = Field(description="Answers scoring below this count as low-confidence")
+    include_out_of_scope: bool
+    questions: int = Field(description="Unanswered or low-confidence questions in the window")
+    distinct_texts: int
+    clustered_texts: int = Field(description=f"Distinct texts clustered (at most {MAX_DISTINCT_TEXTS}, most frequent)")
+    clusters_total: int
+    method: str
+    clusters: list[Cluster]
+
+
+@functools.lru_cache(maxsize=50_000)
+def _token_set(text: str) -> frozenset[str]:
+    tokens = tokenize(fold_accents(text))
+    content = frozenset(t for t in tokens if t not in STOPWORDS)
+    return content or frozenset(tokens) or frozenset([text])
+
+
+def _band_keys(sets: list[frozenset[str]], bands: int = LSH_BANDS, rows: int = LSH_ROWS) -> list[list[int]]:
+    """MinHash signatures (bands x rows hashes, numpy-vectorized), one integer key per band."""
+    if not sets:
+        return []
+    vocab: dict[str, int] = {}
+    flat = [vocab.setdefault(tok, len(vocab)) for tokens in sets for tok in sorted(tokens)]
+    ids = np.asarray(flat, dtype=np.uint64)
+    rng = np.random.default_rng(1676)
+    k = bands * rows
+    a = rng.integers(1, _PRIME, size=k, dtype=np.uint64)
+    b = rng.integers(0, _PRIME, size=k, dtype=np.uint64)
+    hashed = (ids[:, None] * a + b) % np.uint64(_PRIME)  # < 2**62: no overflow
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in sets])[:-1]]).astype(np.int64)
+    signature = np.minimum.reduceat(hashed, starts, axis=0)
+    keys = signature[:, 0::rows].copy()
+    for r in range(1, rows):
+        keys = keys * np.uint64(_PRIME) + signature[:, r::rows]  # wraps mod 2**64: still a fine bucket key
+    return keys.tolist()
+
+
+def cluster_texts(texts: list[str], threshold: float = CLUSTER_JACCARD) -> list[list[int]]:
+    """Greedy leader clustering by token-set Jaccard, in input order (most frequent first).
+
+    Texts with the same token set (accent-folded, function words removed) always go together.
+    Each new set joins the most similar cluster whose leader has Jaccard >= threshold, else it
+    leads a new cluster. Candidate leaders come from MinHash LSH (LSH_BANDS = 12 bands of
+    LSH_ROWS = 3 hashes: a pair with Jaccard 0.5 shares a band with probability
+    1 - (1 - 0.5**3)**12 = 0.80; 0.6 → 0.95; 0.7 → 0.99) and every candidate is checked with the
+    exact Jaccard, so dissimilar texts are never merged and the cost stays linear (a missed
+    pair only splits a cluster in two).
+    """
+    same: dict[frozenset[str], list[int]] = {}
+    for i, text in enumerate(texts):
+        same.setdefault(_token_set(text), []).append(i)
+    sets = list(same)
+    keys = _band_keys(sets)
+    leaders: list[frozenset[str]] = []
+    members: list[list[int]] = []
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for tokens, band_keys in zip(sets, keys, strict=True):  # dicts keep first-seen order: most frequent first
+        size = len(tokens)
+        best, best_sim = -1, threshold
+        for c in sorted({c for j, key in enumerate(band_keys) for c in buckets.get((j, key), ())}):
+            leader = leaders[c]
+            common = len(tokens & leader)
+            sim = common / (size + len(leader) - common)
+            if sim > best_sim or (best < 0 and sim >= best_sim):
+                best, best_sim = c, sim
+        if best >= 0:
+            members[best].extend(same[tokens])
+            continue
+        leaders.append(tokens)
+        members.append(list(same[tokens]))
+        for j, key in enumerate(band_keys):
+            buckets.setdefault((j, key), []).append(len(leaders) - 1)
+    return members
+
+
+_NEAREST: weakref.WeakKeyDictionary[Engine, dict[tuple[int, str], list[NearEntry]]] = weakref.WeakKeyDictionary()
+_WARMER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bhxh-nearest")
+_PENDING: set[tuple[int, int, str]] = set()
+_PENDING_LOCK = threading.Lock()
+
+
+def _neighbours(engine: Engine, text: str, k: int, mode: str) -> list[NearEntry]:
+    found = []
+    for c in engine.candidates(text, k=k + 3, mode=mode):
+        entry = engine.kb.entries.get(c.entry_id)
+        if entry is not None and not c.entry_id.startswith(OOS_PREFIX):
+            found.append(NearEntry(entry_id=entry.id, question=entry.question, topic=entry.topic,
+                                   score=round(c.fused, 4)))
+    return found[:k]
+
+
+def _warm(engine_ref: weakref.ref[Engine], texts: list[str], k: int) -> None:
+    engine = engine_ref()
+    if engine is None:
+        return
+    memo = _NEAREST.setdefault(engine, {})
+    for text in texts:
+        try:
+            if (k, text) not in memo:
+                memo[(k, text)] = _neighbours(engine, text, k, "hybrid")
+        except Exception:  # a failed warm-up only means BHXH-only neighbours for a while
+            return
+        finally:
+            with _PENDING_LOCK:
+                _PENDING.discard((id(engine), k, text))
+
+
+def nearest_entries(engine: Engine, texts: list[str], k: int = 3,
+                    wait: bool = False) -> list[tuple[list[NearEntry], str]]:
+    """The k nearest entries of each text via `engine.candidates`, memoized per engine.
+
+    Hybrid search encodes every text with the dense model (tens of ms each), so a text seen for
+    the first time gets BM25-only neighbours at once ("lexical") while one background thread
+    computes the hybrid ones for the next call; `wait=True` waits for them instead.
+    """
+    memo = _NEAREST.setdefault(engine, {})
+    dense = engine.index.has_dense
+    missing = [t for t in dict.fromkeys(texts) if t.strip() and (k, t) not in memo]
+    if missing and dense:
+        with _PENDING_LOCK:
+            new = [t for t in missing if (id(engine), k, t) not in _PENDING]
+            _PENDING.update((id(engine), k, t) for t in new)
+        future = _WARMER.submit(_warm, weakref.ref(engine), new, k) if new else None
+        if wait and future is not None:
+            future.result()
+    if len(memo) > 20_000:
+        memo.clear()
+    out: list[tuple[list[NearEntry], str]] = []
+    for text in texts:
+        if not text.strip():
+            out.append(([], "none"))
+        elif (k, text) in memo:
+            out.append((memo[(k, text)], "hybrid" if dense else "lexical"))
+        elif dense:
+            out.append((_neighbours(engine, text, k, "lexical"), "lexical"))
+        else:
+            memo[(k, text)] = _neighbours(engine, text, k, "lexical")
+            out.append((memo[(k, text)], "lexical"))
+    return out
+
+
+def wait_for_warmup(timeout: float | None = None) -> None:
+    """Block until the background hybrid look-ups queued so far are done (for benchmarks, tests)."""
+    _WARMER.submit(lambda: None).result(timeout)
+
+
+def default_min_score(engine: Engine) -> float:
+    """Answers scoring below the engine's answer threshold + LOW_CONFIDENCE_MARGIN barely passed."""
+    t = engine.thresholds
+    base = t.min_confidence if engine.index.has_dense else t.min_coverage_alone
+    return round(float(base) + LOW_CONFIDENCE_MARGIN, 4)
+
+
+def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None = None,
+               min_score: float | None = None, limit: int = 20, examples: int = 3,
+               include_out_of_scope: bool = False, now: dt.datetime | None = None) -> UnansweredReport:
+    """Declined, choice and low-score questions of the window, clustered by wording.
+
+    Small talk, empty/garbled input and calculator use are never counted; off-topic questions
+    (weather, gold price…) the bot rightly declined only with include_out_of_scope."""
+    end = now or utc_now()
+    start = end - dt.timedelta(days=days)
+    threshold = default_min_score(engine) if min_score is None else min_score
+    ignored = IGNORED_KINDS if include_out_of_scope else (*IGNORED_KINDS, "out_of_scope")
+    kinds = ", ".join(f"'{k}'" for k in ignored)
+    indexed = f" AND ({UNSURE_INDEX_WHERE})" if threshold <= 0.95 else ""
+    where = (f"ts >= ? AND ts < ? AND coalesce(kind, '') NOT IN ({kinds}){indexed} "
+             "AND (outcome != 'answered' OR score < ?)" + (" AND channel = ?" if channel else ""))
+    args: list[Any] = [ts_string(start), ts_string(end), threshold, *([channel] if channel else [])]
+    # SQLite returns the bare column ts from the row holding MAX(id); texts are fetched for the shown clusters.
+    rows = store.db.execute(
+        "SELECT coalesce(normalized, ''), COUNT(*) AS n, MAX(id), ts, '', SUM(outcome = 'declined'), "
+        f"SUM(outcome = 'choices'), SUM(outcome = 'answered') FROM questions WHERE {where} "
+        "GROUP BY 1 ORDER BY n DESC, 3 DESC", args).fetchall()
+    total = sum(r[1] for r in rows)
+    kept = rows[:MAX_DISTINCT_TEXTS]
+    groups = cluster_texts([r[0] for r in kept])
+    groups.sort(key=lambda g: (-sum(kept[i][1] for i in g), g[0]))
+    top = groups[:limit]
+    near = nearest_entries(engine, [kept[g[0]][0] for g in top])
+    shown = [kept[i][2] for g in top for i in g[:examples * 3]]
+    texts_by_id = dict(store.db.execute(f"SELECT id, text FROM questions WHERE id IN ({','.join('?' * len(shown))})",
+                                        shown).fetchall()) if shown else {}
+    clusters = []
+    for group, (neighbours, mode) in zip(top, near, strict=True):
+        members = [kept[i] for i in group]
+        ids = [members[0][2], *sorted((m[2] for m in members[1:]), reverse=True)[:4]]  # the representative's first
+        texts = list(dict.fromkeys(texts_by_id.get(m[2]) or m[0] for m in members[:examples * 3]))
+        clusters.append(Cluster(
+            id=hashlib.sha1(members[0][0].encode()).hexdigest()[:12],
+            size=sum(m[1] for m in members), distinct_texts=len(members), representative=members[0][0],
+            examples=texts[:examples], question_ids=ids,
+            outcomes={"declined": sum(m[5] for m in members), "choices": sum(m[6] for m in members),
+                      "low_score": sum(m[7] for m in members)},
+            last_seen=max(m[3] for m in members), nearest=neighbours, nearest_mode=mode))  # type: ignore[arg-type]
+    return UnansweredReport(
+        days=days, channel=channel, min_score=threshold, include_out_of_scope=include_out_of_scope,
+        questions=total, distinct_texts=len(rows),
+        clustered_texts=len(kept), clusters_total=len(groups), clusters=clusters,
+        method=(f"Distinct normalized texts grouped greedily by token-set Jaccard >= {CLUSTER_JACCARD} "
+                "(accent-folded, function words removed; MinHash LSH candidates, exact check); "
+                "nearest entries by engine.candidates."))

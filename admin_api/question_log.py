@@ -1,0 +1,196 @@
+"""The question log for staff: filters, keyset-paged listing, the CSV export, feedback per entry and
+the audit log of staff changes. Read-only queries over the tables of `storage/schema.py`."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from admin_api.trends import ts_string, utc_now
+from bot.engine import Engine
+from storage.store import Store
+
+
+class QuestionOut(BaseModel):
+    id: int
+    ts: str = Field(description="UTC time")
+    channel: str
+    text: str | None = Field(description="The question with personal data redacted")
+    normalized: str | None
+    topic: str | None
+    entry_id: str | None
+    score: float | None
+    outcome: str
+    kind: str | None
+    latency_ms: float | None
+    feedback: int | None = Field(description="1 = 👍, -1 = 👎, null = none")
+
+
+class QuestionPage(BaseModel):
+    items: list[QuestionOut]
+    total: int = Field(description="Rows matching the filters")
+    limit: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last page")
+
+
+QUESTION_COLUMNS = ("id", "ts", "channel", "text", "normalized", "topic", "entry_id", "score", "outcome", "kind",
+                    "latency_ms", "feedback")
+
+
+class QuestionFilter(BaseModel):
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    topic: str | None = None
+    channel: str | None = None
+    outcome: str | None = None
+    contains: str | None = None
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.start is not None:
+            clauses.append("ts >= ?")
+            args.append(ts_string(self.start))
+        if self.end is not None:
+            clauses.append("ts < ?")
+            args.append(ts_string(self.end))
+        for column in ("topic", "channel", "outcome"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if self.contains:
+            clauses.append("(text LIKE ? ESCAPE '\\' OR normalized LIKE ? ESCAPE '\\')")
+            pattern = "%" + self.contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args.extend([pattern, pattern])
+        return clauses, args
+
+
+def encode_cursor(ts: str, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts}|{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """Raises ValueError on a malformed cursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, row_id = raw.rsplit("|", 1)
+        return ts, int(row_id)
+    except Exception as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+def _page(store: Store, clauses: list[str], args: list[Any], after: tuple[str, int] | None,
+          limit: int) -> list[tuple[Any, ...]]:
+    """Up to `limit` log rows matching `clauses`, newest first, older than `after` = (ts, id) when given."""
+    if after is not None:
+        clauses = [*clauses, "(ts < ? OR (ts = ? AND id < ?))"]
+        args = [*args, after[0], after[0], after[1]]
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return store.db.execute(f"SELECT {', '.join(QUESTION_COLUMNS)} FROM questions{where} "
+                            "ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+
+
+def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, cursor: str | None = None) -> QuestionPage:
+    """The log, newest first, with keyset pagination on (ts, id)."""
+    clauses, args = filters.where()
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = int(store.db.execute(f"SELECT COUNT(*) FROM questions{where}", args).fetchone()[0])
+    rows = _page(store, clauses, args, decode_cursor(cursor) if cursor else None, limit + 1)
+    items = [QuestionOut(**dict(zip(QUESTION_COLUMNS, r, strict=True))) for r in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].ts, items[-1].id) if len(rows) > limit and items else None
+    return QuestionPage(items=items, total=total, limit=limit, next_cursor=next_cursor)
+
+
+def iter_questions(store: Store, filters: QuestionFilter, limit: int, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """Rows for the CSV export, newest first, in keyset-paged chunks: no statement stays open
+    between chunks (an open read would hold back the commits of the shared connection)."""
+    clauses, args = filters.where()
+    after: tuple[str, int] | None = None
+    left = limit
+    while left > 0:
+        rows = _page(store, clauses, args, after, min(chunk, left))
+        yield from rows
+        if len(rows) < min(chunk, left):
+            return
+        left -= len(rows)
+        after = (rows[-1][1], rows[-1][0])
+
+
+# ---------------------------------------------------------------- feedback and audit
+
+
+class FeedbackRow(BaseModel):
+    entry_id: str
+    question: str | None = Field(description="The entry's question (null if the entry no longer exists)")
+    topic: str | None
+    up: int
+    down: int
+    total: int
+    down_share: float = Field(description="down / total")
+
+
+class FeedbackReport(BaseModel):
+    days: int | None
+    up: int
+    down: int
+    entries: list[FeedbackRow] = Field(description="Most 👎 first")
+
+
+def feedback_counts(store: Store, engine: Engine, days: int | None = None,
+                    now: dt.datetime | None = None) -> FeedbackReport:
+    """👍/👎 per entry; a vote without an entry id takes the entry of the question it rates."""
+    where, args = "", []
+    if days is not None:
+        where = "WHERE f.ts >= ?"
+        args.append(ts_string((now or utc_now()) - dt.timedelta(days=days)))
+    rows = store.db.execute(
+        "SELECT coalesce(f.entry_id, q.entry_id) AS eid, SUM(f.value > 0), SUM(f.value < 0) FROM feedback f "
+        f"LEFT JOIN questions q ON q.id = f.question_id {where} GROUP BY eid HAVING eid IS NOT NULL", args).fetchall()
+    entries = []
+    for entry_id, up, down in rows:
+        entry = engine.kb.entries.get(entry_id)
+        up, down = int(up or 0), int(down or 0)
+        entries.append(FeedbackRow(entry_id=entry_id, question=entry.question if entry else None,
+                                   topic=entry.topic if entry else None, up=up, down=down, total=up + down,
+                                   down_share=round(down / (up + down), 3) if up + down else 0.0))
+    entries.sort(key=lambda r: (-r.down, -r.down_share, r.entry_id))
+    return FeedbackReport(days=days, up=sum(r.up for r in entries), down=sum(r.down for r in entries),
+                          entries=entries)
+
+
+class AuditRow(BaseModel):
+    id: int
+    ts: str
+    actor: str | None
+    action: str | None
+    target: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRow]
+    total: int
+    limit: int
+    offset: int
+
+
+def audit_log(store: Store, limit: int = 50, offset: int = 0, action: str | None = None) -> AuditPage:
+    where, args = ("WHERE action = ?", [action]) if action else ("", [])
+    total = int(store.db.execute(f"SELECT COUNT(*) FROM audit {where}", args).fetchone()[0])
+    rows = store.db.execute(f"SELECT id, ts, actor, action, target, detail FROM audit {where} "
+                            "ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+    items = []
+    for row_id, ts, actor, act, target, detail in rows:
+        try:
+            parsed = json.loads(detail) if detail else {}
+        except ValueError:
+            parsed = {"raw": detail}
+        items.append(AuditRow(id=row_id, ts=ts, actor=actor, action=act, target=target,
+                              detail=parsed if isinstance(parsed, dict) else {"value": parsed}))
+    return AuditPage(items=items, total=total, limit=limit, offset=offset)
