@@ -642,7 +642,6 @@ class PostgresStore(KeyHashing):
                 if held:
                     conn.execute("SELECT pg_advisory_unlock(%s)", [key])
 
-
     # ------------------------------------------------------------ channel tokens
 
     def token_get(self, name: str) -> dict[str, Any] | None:
@@ -678,7 +677,9 @@ class KbWatcher(threading.Thread):
     def __init__(self, store: PostgresStore, callback: Callable[[int], None], poll_seconds: float) -> None:
         super().__init__(name="kb-watch", daemon=True)
         self.store, self.callback, self.poll_seconds = store, callback, poll_seconds
-        self.version = store.kb_version() if store.migrated else 0
+        self.version = 0
+        with contextlib.suppress(psycopg.Error):  # unknown now: the first check calls back once
+            self.version = store.kb_version()
         self.listening = threading.Event()  # set while LISTEN is active (tests wait on it)
         self._halt = threading.Event()
 
@@ -686,8 +687,9 @@ class KbWatcher(threading.Thread):
         self._halt.set()
         self.join(timeout)
 
-    def _seen(self, version: int) -> None:
-        if version != self.version:
+    def _seen(self, version: int, *, notified: bool = False) -> None:
+        # A notification older than what a check has read already (they may cross) is not a change.
+        if version != self.version and not (notified and version < self.version):
             self.version = version
             try:
                 self.callback(version)
@@ -705,7 +707,7 @@ class KbWatcher(threading.Thread):
                     while not self._halt.is_set():
                         for note in conn.notifies(timeout=min(0.5, self.poll_seconds), stop_after=1):
                             with contextlib.suppress(ValueError):
-                                self._seen(int(note.payload))
+                                self._seen(int(note.payload), notified=True)
                         if time.monotonic() >= next_poll:
                             next_poll = time.monotonic() + self.poll_seconds
                             row = conn.execute("SELECT value FROM meta WHERE key = 'kb_version'").fetchone()

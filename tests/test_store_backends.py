@@ -6,6 +6,7 @@ keys are dropped under concurrency, staff edits reach another worker's listener,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -629,3 +630,27 @@ def test_write_is_one_transaction_and_nested_blocks_are_savepoints(store):
         store.audit("staff", "x", "y", {})  # a store method inside the block joins the transaction
     assert [k for (k,) in rows(store, "SELECT key FROM meta WHERE key IN ('a', 'b', 'c') ORDER BY key")] == ["b"]
     assert rows(store, "SELECT count(*) FROM audit") == [(1,)]
+
+
+def test_the_kb_listener_comes_back_after_a_server_restart(pg_cluster: Cluster, pg_open):  # noqa: F811
+    if pg_cluster.directory is None:
+        pytest.skip("the server is not ours to restart (BHXH_TEST_DATABASE_URL)")
+    editor, listener = pg_open(timeout=1.0), pg_open(timeout=1.0)
+    heard: list[int] = []
+    watcher = listener.watch_kb_changes(heard.append, poll_seconds=30)
+    try:
+        assert watcher.listening.wait(5)
+        pg_cluster.restart()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the old session is gone; wait for LISTEN on a new one
+            time.sleep(0.1)
+            if watcher.listening.is_set() and watcher.is_alive():
+                with contextlib.suppress(Exception):
+                    editor.put_staff_entry("staff-3", {"id": "staff-3"}, "cán bộ")
+                    break
+        started = time.monotonic()
+        while not heard and time.monotonic() - started < 5:
+            time.sleep(0.05)
+        assert heard and heard[-1] == editor.kb_version()
+    finally:
+        watcher.stop()
