@@ -30,8 +30,11 @@ def open_store(url: str | Path | None, hash_key: bytes, *, default_path: Path | 
     is empty. `options` go to the backend (SQLite: timeout; PostgreSQL: pool_size, timeout,
     lease_seconds, worker_id)."""
     if is_postgres(url):
-        from storage.postgres import PostgresStore  # psycopg is imported only when PostgreSQL is chosen
-
+        try:  # psycopg is imported only when PostgreSQL is chosen
+            from storage.postgres import PostgresStore
+        except ImportError as exc:
+            raise RuntimeError(f"{DATABASE_URL_ENV} names PostgreSQL but its driver is missing ({exc}): "
+                               "pip install 'psycopg[binary]' psycopg-pool (or `make setup`)") from exc
         return PostgresStore(str(url), hash_key, **options)
     if not url:
         if default_path is None:

@@ -654,3 +654,23 @@ def test_the_kb_listener_comes_back_after_a_server_restart(pg_cluster: Cluster, 
         assert heard and heard[-1] == editor.kb_version()
     finally:
         watcher.stop()
+
+
+def test_the_factory_reads_the_one_setting(tmp_path: Path, pg_url: str, monkeypatch):  # noqa: F811
+    default = tmp_path / "default.db"
+    assert open_store("", HASH_KEY, default_path=default).path == default
+    assert open_store(None, HASH_KEY, default_path=default).path == default
+    assert open_store(f"sqlite:///{tmp_path}/a.db", HASH_KEY).path == tmp_path / "a.db"  # sqlite:////abs
+    monkeypatch.chdir(tmp_path)
+    assert open_store("sqlite:///rel.db", HASH_KEY).path == Path("rel.db")
+    assert open_store(str(tmp_path / "b.db"), HASH_KEY).path == tmp_path / "b.db"
+    with pytest.raises(ValueError, match="mysql://"):
+        open_store("mysql://x/y", HASH_KEY)
+    with pytest.raises(ValueError, match="no default"):
+        open_store("", HASH_KEY)
+    from storage.postgres import PostgresStore
+
+    with open_store(pg_url, HASH_KEY, pool_size=2, worker_id="w") as store:
+        assert isinstance(store, PostgresStore) and store.worker_id == "w"
+    with open_store(pg_url.replace("postgresql://", "postgres://"), HASH_KEY) as store:
+        assert isinstance(store, PostgresStore)
