@@ -30,43 +30,81 @@ Zalo Official Account (API v3)
   ZALO_OA_API_BASE_URL      optional, default https://openapi.zalo.me
   ZALO_OA_OAUTH_BASE_URL    optional, default https://oauth.zaloapp.com
 
-Tokens and secrets are masked in every log line. Each webhook commits the delivery
-to the `inbox` table of $BHXH_DATA_DIR/bhxh.db (text PII-redacted, sender names
-dropped) before it answers 200, replies in the background, then marks it done and
-clears its payload. Redeliveries are dropped by the inbox, across restarts too; on
-start, deliveries a killed process had acknowledged are replayed (a question already
-logged is not answered again). If the database refuses writes, deliveries are kept
-in memory only and still answered.
+Tokens and secrets are masked in every log line. One route factory serves every
+channel (`webhook_router`); the flow is `bot.channels.pipeline.Pipeline`: it commits
+the delivery to the `inbox` table of $BHXH_DATA_DIR/bhxh.db (text PII-redacted, sender
+names dropped) before the 200, replies in the background (each message retried with
+backoff; the rendered reply and how much of it was sent are kept with the delivery),
+then marks it done and clears its payload. Redeliveries are dropped by the inbox,
+across restarts too. On start, deliveries a killed process had acknowledged are
+replayed: the rest of a recorded reply is sent, a question logged before the crash
+whose reply was not recorded gets a short apology, the others are answered. If the
+database refuses writes, deliveries are kept in memory only and still answered.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from bot.channels.pipeline import Adapter, Pipeline
 from bot.service import Service
 
 log = logging.getLogger(__name__)
 
 
-def register(app: FastAPI, service: Service) -> None:
-    """Mount the webhooks of every channel whose secrets are configured."""
+def webhook_router(pipeline: Pipeline) -> APIRouter:
+    """The one route every channel uses: the body goes to `Pipeline.receive` (verify, parse, inbox),
+    the answer is sent at once, and the processing runs after it. The router's lifespan starts the
+    pipeline (replay of what a killed process had acknowledged) and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await pipeline.start()
+        yield
+        await pipeline.stop()
+
+    router = APIRouter(lifespan=lifespan, tags=["webhooks"])
+
+    async def webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+        receipt = await pipeline.receive(request.headers, await request.body())
+        if receipt.after is not None:
+            background.add_task(receipt.after)  # runs after the response is sent
+        return JSONResponse(receipt.body, status_code=receipt.status)
+
+    router.add_api_route(pipeline.adapter.path, webhook, methods=["POST"], summary=pipeline.adapter.summary,
+                         name=f"{pipeline.channel}_webhook")
+    return router
+
+
+def configured_adapters(service: Service) -> list[Adapter]:
+    """The adapter of every channel whose secrets are set (see the module docstring)."""
     from bot.channels import telegram_bot, zalo_bot, zalo_oa
 
-    mounted = []
+    adapters: list[Adapter] = []
     telegram = telegram_bot.TelegramConfig.from_env()
     if telegram is not None and telegram.webhook_secret:
-        app.include_router(telegram_bot.webhook_router(service, telegram))
-        mounted.append("/webhooks/telegram")
+        adapters.append(telegram_bot.TelegramAdapter(service, telegram))
     zalo = zalo_bot.ZaloBotConfig.from_env()
     if zalo is not None:
-        app.include_router(zalo_bot.webhook_router(service, zalo))
-        mounted.append("/webhooks/zalo-bot")
+        adapters.append(zalo_bot.ZaloBotAdapter(service, zalo))
     oa = zalo_oa.ZaloOAConfig.from_env()
     if oa is not None:
-        app.include_router(zalo_oa.webhook_router(service, oa))
-        mounted.append("/webhooks/zalo-oa")
+        adapters.append(zalo_oa.ZaloOAAdapter(service, oa))
+    return adapters
+
+
+def register(app: FastAPI, service: Service) -> None:
+    """Mount the webhooks of every channel whose secrets are configured."""
+    mounted = []
+    for adapter in configured_adapters(service):
+        app.include_router(webhook_router(Pipeline(service, adapter)))
+        mounted.append(adapter.path)
     app.state.webhooks = mounted
     if mounted:
         log.info("channel webhooks: %s", ", ".join(mounted))

@@ -367,16 +367,19 @@ class Store(KeyHashing):
         process per file, simply the oldest pending ones."""
         return self.inbox_pending(channel)[:limit]
 
-    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any]) -> None:
-        """Keep the rendered reply with a pending delivery (inside its payload as "_reply", with "_sent": 0),
-        so a replay after a crash sends what was not sent yet instead of nothing. Cleared with the payload
-        when the delivery is done. Best effort: a refusal is logged (the reply is still sent)."""
-        self._inbox_update(channel, key, "json_set(payload, '$.payload._reply', json(?), '$.payload._sent', 0)",
-                           [json.dumps(reply)])
+    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any], sent: int = 0) -> None:
+        """Keep the rendered reply with a pending delivery, inside its payload: "_reply" = reply, "_sent" =
+        how many of its messages went out, "_sending" = true (message number `sent` is on its way), so a
+        replay after a crash neither repeats a message nor stays silent. Cleared with the payload when the
+        delivery is done. Best effort: a refusal is logged (the reply is still sent)."""
+        self._inbox_update(channel, key, "json_set(payload, '$.payload._reply', json(?), '$.payload._sent', ?, "
+                           "'$.payload._sending', json('true'))", [json.dumps(reply), int(sent)])
 
-    def inbox_mark_sent(self, channel: str, key: str, count: int) -> None:
-        """The first `count` messages of the recorded reply are out (payload "_sent"); best effort."""
-        self._inbox_update(channel, key, "json_set(payload, '$.payload._sent', ?)", [int(count)])
+    def inbox_mark_sent(self, channel: str, key: str, count: int, sending: bool = False) -> None:
+        """The first `count` messages of the recorded reply went out; `sending`: the next one is on its way
+        (payload "_sent", "_sending"); best effort."""
+        self._inbox_update(channel, key, "json_set(payload, '$.payload._sent', ?, '$.payload._sending', json(?))",
+                           [int(count), "true" if sending else "false"])
 
     def _inbox_update(self, channel: str, key: str, payload_sql: str, params: list[Any]) -> None:
         with self._lock:

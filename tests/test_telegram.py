@@ -29,7 +29,7 @@ from bot.channels.telegram_bot import (
     STALE_TEXT,
     TelegramBot,
     TelegramConfig,
-    build_application,
+    polling_application,
     run_telegram_polling,
 )
 from bot.reply import Reply
@@ -286,7 +286,7 @@ def test_long_polling_mode(tmp_path, monkeypatch, fake):
     assert config is not None
 
     async def run() -> None:
-        application = build_application(service, config)
+        application = polling_application(service, config)
         async with application:
             await application.updater.start_polling(poll_interval=0.05, timeout=1)
             await application.start()

@@ -1,11 +1,12 @@
 """Telegram channel with python-telegram-bot v22.
 
-Two ways to run the same handlers:
+A real PTB `Application` runs the handlers in both modes:
 - long polling on a laptop: `run_telegram_polling()` (the `bhxh telegram` command);
-- a webhook behind the FastAPI app: `webhook_router()` mounts POST /webhooks/telegram,
-  checks the X-Telegram-Bot-Api-Secret-Token header, records the update in the durable
-  inbox (redacted), acknowledges it and processes it afterwards; updates a killed process
-  had acknowledged are replayed on start.
+- a webhook: `TelegramAdapter` is this channel's adapter for `bot.channels.pipeline` (the route is
+  admin_api.webhooks): it checks the X-Telegram-Bot-Api-Secret-Token header, reads the update,
+  says what the inbox keeps (`inbox_payload`, redacted) and hands the update to the Application.
+Typed questions are answered by `Pipeline.answer` (Service, render, send with retries), like every
+channel; commands, topic lists and buttons are Telegram's own.
 
 Buttons carry short callback data (Telegram allows 64 bytes):
   e:<entry_id>               show that entry (choices, related questions, topic lists)
@@ -19,17 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse
 from telegram import (
     BotCommand,
     CallbackQuery,
@@ -39,7 +37,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -51,10 +49,11 @@ from telegram.ext import (
 )
 
 from bot import calc_flow
-from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
+from bot.channels import entry_title, env_str, in_thread, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
+from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.reply import Reply
-from bot.service import Service
+from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
@@ -105,24 +104,37 @@ def _callback(data: str) -> str | None:
     return data if len(data.encode()) <= CALLBACK_LIMIT else None
 
 
-def _rows(buttons: list[tuple[str, str]]) -> list[list[InlineKeyboardButton]]:
-    return [[InlineKeyboardButton(button_label(label), callback_data=data)]
-            for label, data in buttons if _callback(data)]
+Rows = list[tuple[tuple[str, str], ...]]  # rows of (label, callback data): what Outgoing.buttons holds
 
 
-def group_rows() -> list[list[InlineKeyboardButton]]:
+def _rows(buttons: list[tuple[str, str]]) -> Rows:
+    """One button per row, labels shortened, data over Telegram's 64 bytes dropped."""
+    return [((button_label(label), data),) for label, data in buttons if _callback(data)]
+
+
+def markup(rows: Rows | tuple[tuple[tuple[str, str], ...], ...]) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+                                 for row in rows]) if rows else None
+
+
+def group_rows() -> Rows:
     return _rows([(calc_flow.GROUP_BUTTONS[g], f"c:g:{g}") for g in calc_flow.GROUPS])
 
 
-def period_rows() -> list[list[InlineKeyboardButton]]:
+def period_rows() -> Rows:
     return _rows([(calc_flow.PERIOD_BUTTONS[m], f"c:m:{m}") for m in calc_flow.PERIODS])
 
 
 class TelegramBot:
-    """The handlers: one per intent, state only in Service/Store."""
+    """The handlers: one per intent, state only in Service/Store. Typed questions and replies go
+    through `pipeline` (set by `TelegramAdapter`)."""
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self.pipeline: Pipeline | None = None
+        self.inbox_keys = False  # webhook mode: replies are recorded with the update's inbox row
+        self.replaying: set[str] = set()  # inbox keys being replayed after a restart
+        self.failed: set[str] = set()  # inbox keys whose reply could not be sent (left pending)
 
     def install(self, application: Application) -> None:
         application.add_handler(CommandHandler("start", self.start))
@@ -138,6 +150,9 @@ class TelegramBot:
     # ------------------------------------------------------------ keyboards
 
     def keyboard(self, reply: Reply, question_id: int | None) -> InlineKeyboardMarkup | None:
+        return markup(self.keyboard_rows(reply, question_id))
+
+    def keyboard_rows(self, reply: Reply, question_id: int | None) -> Rows:
         rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
         help_text = self.service.engine.help_text()
         if reply.kind == "not_sure" or (reply.kind == "smalltalk" and reply.text.startswith(help_text)):
@@ -154,25 +169,27 @@ class TelegramBot:
             up, down = f"f:+:{qid}:{reply.entry_id}", f"f:-:{qid}:{reply.entry_id}"
             if not _callback(up):
                 up, down = f"f:+:{qid}:", f"f:-:{qid}:"
-            rows.append([InlineKeyboardButton("👍 Hữu ích", callback_data=up),
-                         InlineKeyboardButton("👎 Chưa đúng", callback_data=down)])
-        return InlineKeyboardMarkup(rows) if rows else None
+            rows.append((("👍 Hữu ích", up), ("👎 Chưa đúng", down)))
+        return rows
 
     @staticmethod
-    def topic_rows() -> list[list[InlineKeyboardButton]]:
+    def topic_rows() -> Rows:
         return _rows([(TOPICS[t], f"t:{t}") for t in MENU_ORDER])
 
-    # ------------------------------------------------------------ sending
+    # ------------------------------------------------------------ rendering and sending
 
-    async def send_reply(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply,
-                         question_id: int | None = None) -> None:
-        title = entry_title(self.service.engine.kb, reply)
-        chunks = telegram_messages(reply, title=title)
-        markup = self.keyboard(reply, question_id)
-        for n, chunk in enumerate(chunks, start=1):
-            await context.bot.send_message(chat_id, chunk, parse_mode=ParseMode.HTML,
-                                           link_preview_options=LinkPreviewOptions(is_disabled=True),
-                                           reply_markup=markup if n == len(chunks) else None)
+    def render(self, handled: Handled) -> list[Outgoing]:
+        """HTML messages under the limit; the keyboard goes with the last one."""
+        reply = handled.reply
+        chunks = telegram_messages(reply, title=entry_title(self.service.engine.kb, reply))
+        rows = tuple(self.keyboard_rows(reply, handled.question_id))
+        return [Outgoing(chunk, html=True, buttons=rows if n == len(chunks) else ())
+                for n, chunk in enumerate(chunks, start=1)]
+
+    async def send_reply(self, chat_id: int, reply: Reply) -> None:
+        """A reply that is not an answer to a typed question (/help, a pressed entry button)."""
+        assert self.pipeline is not None
+        await self.pipeline.deliver(None, str(chat_id), self.render(Handled(reply, None)))
 
     # ------------------------------------------------------------ handlers
 
@@ -180,28 +197,26 @@ class TelegramBot:
         if update.effective_chat is None:
             return
         await context.bot.send_message(update.effective_chat.id, START_TEXT, parse_mode=ParseMode.HTML,
-                                       reply_markup=InlineKeyboardMarkup(self.topic_rows()))
+                                       reply_markup=markup(self.topic_rows()))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
             return
         text = (self.service.engine.help_text() + "\n\nLệnh: /start — chọn chủ đề; /tinh — tính tiền đóng "
                 "BHXH tự nguyện; /help — hướng dẫn.")
-        await self.send_reply(context, update.effective_chat.id, Reply("smalltalk", text))
+        await self.send_reply(update.effective_chat.id, Reply("smalltalk", text))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
-        if message is None or user is None or message.text is None:
+        if message is None or user is None or message.text is None or self.pipeline is None:
             return
         # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
-        handled = await in_thread(self.service.handle, CHANNEL, str(user.id), message.text,
-                                          message_id=f"tg:{message.chat_id}:{message.message_id}")
-        if handled.duplicate:
-            return
-        if handled.rate_limited:
-            await context.bot.send_message(message.chat_id, handled.reply.text)
-            return
-        await self.send_reply(context, message.chat_id, handled.reply, handled.question_id)
+        key = delivery_key(update)
+        answered = await self.pipeline.answer(key if self.inbox_keys else None,
+                                              Message(str(message.chat_id), str(user.id), message.text, key),
+                                              replaying=key in self.replaying)
+        if not answered:
+            self.failed.add(key)
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is not None:
@@ -217,7 +232,7 @@ class TelegramBot:
             reply = await in_thread(self.service.choose, CHANNEL, str(query.from_user.id), rest)
             if reply is not None:
                 await _answer(query)
-                await self.send_reply(context, chat_id, reply)
+                await self.send_reply(chat_id, reply)
                 return
         elif kind == "t" and rest in TOPICS:
             await _answer(query)
@@ -240,7 +255,7 @@ class TelegramBot:
         await self.ask_group(context, update.effective_chat.id)
 
     async def ask_group(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=InlineKeyboardMarkup(group_rows()))
+        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=markup(group_rows()))
 
     async def calc_step(self, query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
                         rest: str) -> bool:
@@ -254,8 +269,7 @@ class TelegramBot:
             return True
         if step == "g" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "g", value):
             await _answer(query, calc_flow.GROUP_BUTTONS[value])
-            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD,
-                                           reply_markup=InlineKeyboardMarkup(period_rows()))
+            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=markup(period_rows()))
             return True
         if step == "m" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "m", value):
             await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
@@ -268,7 +282,7 @@ class TelegramBot:
         rows = _rows([(e.question, f"e:{e.id}") for e in entries])
         await context.bot.send_message(
             chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:",
-            parse_mode=ParseMode.HTML, reply_markup=InlineKeyboardMarkup(rows) if rows else None)
+            parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     async def feedback(self, query: CallbackQuery, rest: str) -> bool:
         """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
@@ -318,7 +332,7 @@ async def _post_init(application: Application) -> None:
         log.warning("could not set bot commands: %s", mask(str(exc)))
 
 
-def build_application(service: Service, config: TelegramConfig, *, webhook: bool = False) -> Application:
+def build_application(bot: TelegramBot, config: TelegramConfig, *, webhook: bool = False) -> Application:
     """A PTB Application with our handlers; `webhook=True` builds it without an Updater."""
     builder = (Application.builder().token(config.token).base_url(config.base_url)
                .base_file_url(config.base_file_url).rate_limiter(AIORateLimiter(max_retries=2))
@@ -326,7 +340,7 @@ def build_application(service: Service, config: TelegramConfig, *, webhook: bool
     if webhook:
         builder = builder.updater(None)
     application = builder.build()
-    TelegramBot(service).install(application)
+    bot.install(application)
     return application
 
 
@@ -337,13 +351,20 @@ def run_telegram_polling(build_service: Callable[[], Service]) -> int:
     if config is None:
         print("TELEGRAM_BOT_TOKEN chưa được đặt (lấy token từ @BotFather).", file=sys.stderr)
         return 2
-    service = build_service()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    application = build_application(service, config)
+    application = polling_application(build_service(), config)
     print("Trợ lý BHXH trên Telegram đang chạy (long polling). Ctrl-C để dừng.", flush=True)
     application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
     return 0
+
+
+def polling_application(service: Service, config: TelegramConfig) -> Application:
+    """The Application for long polling: the same handlers and pipeline, without the inbox (Telegram
+    keeps unconfirmed updates itself)."""
+    adapter = TelegramAdapter(service, config, webhook=False)
+    Pipeline(service, adapter)  # binds itself to the handlers
+    return adapter.application
 
 
 # ------------------------------------------------------------ webhook mode
@@ -384,17 +405,85 @@ def inbox_payload(data: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-class TelegramWebhook:
-    """The Application behind /webhooks/telegram: started with the server, lazily if Telegram was down."""
+class TelegramAdapter:
+    """Telegram's shapes for `Pipeline`; the Application runs the handlers (started lazily if
+    Telegram was down when the server started)."""
 
-    def __init__(self, service: Service, config: TelegramConfig) -> None:
+    channel = CHANNEL
+    path = "/webhooks/telegram"
+    summary = "Telegram Bot API webhook"
+
+    def __init__(self, service: Service, config: TelegramConfig, *, webhook: bool = True) -> None:
+        self.service = service
         self.config = config
-        self.application = build_application(service, config, webhook=True)
-        self.inbox = Inbox(service.store, CHANNEL)
+        self.bot = TelegramBot(service)
+        self.bot.inbox_keys = webhook
+        self.application = build_application(self.bot, config, webhook=webhook)
         self._ready = False
         self._lock = asyncio.Lock()
 
-    async def ensure_ready(self) -> bool:
+    def bind(self, pipeline: Pipeline) -> None:
+        self.bot.pipeline = pipeline
+
+    def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
+        given = headers.get("x-telegram-bot-api-secret-token", "").encode("utf-8", "replace")
+        return None if hmac.compare_digest(given, self.config.webhook_secret.encode()) else "wrong secret token"
+
+    def parse(self, payload: object, body: bytes) -> Delivery:
+        try:
+            update = Update.de_json(payload, self.application.bot) if isinstance(payload, dict) else None
+        except Exception as exc:  # an update PTB cannot read
+            log.warning("telegram webhook: unreadable update (%s)", type(exc).__name__)
+            update = None
+        if update is None:
+            raise Malformed("malformed update")
+        return Delivery(delivery_key(update), inbox_payload(payload), update)  # type: ignore[arg-type]
+
+    def restore(self, stored: dict[str, Any]) -> Update | None:
+        # Button presses are not replayed: no log dedupes them, so one pressed just before a kill could be
+        # answered twice, and Telegram expires the query within seconds anyway; the user presses again.
+        if "message" not in stored:
+            return None
+        return Update.de_json(stored, self.application.bot)
+
+    async def process(self, pipeline: Pipeline, key: str, update: Update, *, replaying: bool) -> bool:
+        """Run the handlers; False if the reply could not be sent (the update stays in the inbox)."""
+        self.bind(pipeline)
+        if replaying:
+            self.bot.replaying.add(key)
+        try:
+            await self.application.process_update(update)
+        except Exception as exc:  # handlers' own errors go to the error handler
+            log.warning("telegram update %s failed: %s", update.update_id, mask(repr(exc)))
+        finally:
+            self.bot.replaying.discard(key)
+        if key in self.bot.failed:
+            self.bot.failed.discard(key)
+            return False
+        return True
+
+    def render(self, handled: Handled) -> list[Outgoing]:
+        return self.bot.render(handled)
+
+    async def send(self, chat_id: str, message: Outgoing) -> bool:
+        try:
+            await self.application.bot.send_message(
+                int(chat_id), message.text, parse_mode=ParseMode.HTML if message.html else None,
+                link_preview_options=LinkPreviewOptions(is_disabled=True), reply_markup=markup(message.buttons))
+        except BadRequest as exc:  # our message is wrong: sending it again will not help
+            log.warning("telegram: message refused: %s", mask(str(exc)))
+            return False
+        except TimedOut:  # it may have arrived; sending it again could repeat it
+            log.warning("telegram: no answer in time; not sent again")
+            return True
+        except (NetworkError, RetryAfter) as exc:  # unreachable, 5xx, flood control: retried
+            raise SendError(f"{type(exc).__name__}: {mask(str(exc))}") from None
+        except TelegramError as exc:  # blocked by the user, chat gone, bad token
+            log.warning("telegram: message not delivered: %s: %s", type(exc).__name__, mask(str(exc)))
+            return False
+        return True
+
+    async def ready(self) -> bool:
         async with self._lock:
             if self._ready:
                 return True
@@ -406,68 +495,11 @@ class TelegramWebhook:
                                                            secret_token=self.config.webhook_secret,
                                                            allowed_updates=ALLOWED_UPDATES)
                 self._ready = True
-                if self.inbox.replay_task is None:  # once the bot can send: at start, or when Telegram is back
-                    self.inbox.start_replay(self.replay)
             except Exception as exc:  # Telegram unreachable must not stop the web server
                 log.warning("telegram not ready yet: %s: %s", type(exc).__name__, mask(str(exc)))
             return self._ready
 
-    async def shutdown(self) -> None:
-        await self.inbox.stop()
+    async def close(self) -> None:
         if self._ready:
             await self.application.shutdown()
             self._ready = False
-
-    async def process(self, update: Update) -> bool:
-        """Run the handlers; False if the bot could not be initialised (the update stays in the inbox)."""
-        if not await self.ensure_ready():
-            log.warning("telegram update %s left for later: bot not initialised", update.update_id)
-            return False
-        try:
-            await self.application.process_update(update)
-        except Exception as exc:  # handlers' own errors go to the error handler
-            log.warning("telegram update %s failed: %s", update.update_id, mask(repr(exc)))
-        return True
-
-    async def replay(self, payload: dict[str, Any]) -> bool:
-        # Button presses are not replayed: no log dedupes them, so one pressed just before a kill could be
-        # answered twice, and Telegram expires the query within seconds anyway; the user presses again.
-        if "message" not in payload:
-            return True
-        update = Update.de_json(payload, self.application.bot)
-        return update is None or await self.process(update)
-
-
-def webhook_router(service: Service, config: TelegramConfig) -> APIRouter:
-    hook = TelegramWebhook(service, config)
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await hook.ensure_ready()  # and replays what the inbox holds
-        yield
-        await hook.shutdown()
-
-    router = APIRouter(lifespan=lifespan, tags=["webhooks"])
-    secret = config.webhook_secret.encode()
-
-    @router.post("/webhooks/telegram", summary="Telegram Bot API webhook")
-    async def telegram_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
-        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(given, secret):
-            log.warning("telegram webhook: rejected a request with a wrong secret token")
-            return JSONResponse({"ok": False}, status_code=403)
-        try:
-            data = json.loads(await request.body())
-            update = Update.de_json(data, hook.application.bot) if isinstance(data, dict) else None
-        except Exception as exc:  # malformed JSON or an update PTB cannot read
-            log.warning("telegram webhook: unreadable update (%s)", type(exc).__name__)
-            update = None
-        if update is None:
-            return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
-        key = delivery_key(update)
-        if not await hook.inbox.accept(key, inbox_payload(data)):
-            return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(hook.inbox.run, key, hook.process, update)  # runs after the 200 is sent
-        return JSONResponse({"ok": True})
-
-    return router

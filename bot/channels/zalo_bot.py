@@ -1,14 +1,12 @@
 """Zalo Bot Platform channel (the Telegram-like Zalo bot API).
 
-POST /webhooks/zalo-bot receives updates set up with
-`setWebhook{url, secret_token}`; Zalo echoes the secret in X-Bot-Api-Secret-Token,
-checked in constant time. The message is recorded in the durable inbox (text
-redacted, no display name; replayed on start if the process died), we answer 200
-at once and reply afterwards with
+POST /webhooks/zalo-bot (route: admin_api.webhooks; flow: bot.channels.pipeline) receives
+updates set up with `setWebhook{url, secret_token}`; Zalo echoes the secret in
+X-Bot-Api-Secret-Token, checked in constant time. The inbox keeps the message with
+its text redacted and no display name. Replies go out with
 `POST <base>/bot<TOKEN>/sendMessage {chat_id, text}` (1–2,000 chars per message).
-Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3"
-(Service remembers the pending choices, across restarts too). "tính" or "/tinh"
-starts the guided voluntary-contribution calculator with numbered steps (bot.calc_flow).
+Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3";
+"tính" or "/tinh" starts the guided calculator with numbered steps (all in Service).
 
 Update shape (documented for getUpdates; webhooks send the same, with or without
 the {"ok", "result"} envelope):
@@ -19,24 +17,20 @@ the {"ok", "result"} envelope):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse
 
-from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
+from bot.channels import entry_title, env_str, mask, register_secret
 from bot.channels.format import zalo_messages
-from bot.service import Service
+from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
+from bot.service import Handled, Service
 from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
@@ -93,96 +87,64 @@ def parse_update(payload: object) -> Incoming | None:
     return Incoming(event, str(chat_id), str(user_id), text, str(message_id) if message_id else None)
 
 
-class ZaloBot:
+class ZaloBotAdapter:
+    """The Zalo Bot Platform's shapes for `Pipeline`: secret header, update, plain-text messages."""
+
+    channel = CHANNEL
+    path = "/webhooks/zalo-bot"
+    summary = "Zalo Bot Platform webhook"
+
     def __init__(self, service: Service, config: ZaloBotConfig, client: httpx.AsyncClient | None = None) -> None:
         self.service = service
         self.config = config
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        self.inbox = Inbox(service.store, CHANNEL)
 
-    def verify(self, header: str | None) -> bool:
-        return bool(header) and hmac.compare_digest((header or "").encode("utf-8", "replace"),
-                                                    self.config.secret.encode())
+    def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
+        header = headers.get("x-bot-api-secret-token")
+        if header and hmac.compare_digest(header.encode("utf-8", "replace"), self.config.secret.encode()):
+            return None
+        return "wrong secret token"
 
-    async def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """One Bot API call (one retry on network errors and 5xx). Never raises; None on failure."""
-        url = f"{self.config.base_url}/bot{self.config.token}/{method}"
-        for attempt in (1, 2):
-            try:
-                response = await self.client.post(url, json=payload)
-                data = response.json() if response.content else {}
-                if response.status_code < 500 or attempt == 2:
-                    if response.status_code == 200 and isinstance(data, dict) and data.get("ok", True):
-                        return data
-                    log.warning("zalo bot %s failed: HTTP %s %s", method, response.status_code,
-                                mask(str(data)[:300]))
-                    return None
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("zalo bot %s: %s: %s", method, type(exc).__name__, mask(str(exc)))
-            if attempt == 1:
-                await asyncio.sleep(0.5)
-        return None
+    def parse(self, payload: object, body: bytes) -> Delivery | None:
+        incoming = parse_update(payload)
+        if incoming is None:
+            return None
+        key = incoming.message_id or "sha256:" + hashlib.sha256(body).hexdigest()
+        stored = replace(incoming, text=redact_pii(incoming.text) if incoming.text is not None else None)
+        return Delivery(key, asdict(stored), incoming)
 
-    async def send_text(self, chat_id: str, text: str) -> bool:
-        return await self.call("sendMessage", {"chat_id": chat_id, "text": text}) is not None
+    def restore(self, stored: dict[str, Any]) -> Incoming:
+        return Incoming(**stored)
 
-    async def process(self, incoming: Incoming) -> None:
-        """Answer one message (runs after the webhook has been acknowledged)."""
+    async def process(self, pipeline: Pipeline, key: str, work: Incoming, *, replaying: bool) -> bool:
+        message_id = f"zb:{work.message_id}" if work.message_id else None
+        return await pipeline.answer(key, Message(work.chat_id, work.user_id, work.text, message_id),
+                                     replaying=replaying)
+
+    def render(self, handled: Handled) -> list[Outgoing]:
+        title = entry_title(self.service.engine.kb, handled.reply)
+        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, title=title)]
+
+    async def send(self, chat_id: str, message: Outgoing) -> bool:
+        """sendMessage once: connection errors and 5xx raise SendError (the pipeline retries), 4xx is final."""
+        url = f"{self.config.base_url}/bot{self.config.token}/sendMessage"
         try:
-            message_id = f"zb:{incoming.message_id}" if incoming.message_id else None
-            handled = await in_thread(self.service.handle, CHANNEL, incoming.user_id, incoming.text,
-                                              message_id=message_id)
-            if handled.duplicate:
-                return
-            if handled.rate_limited:
-                await self.send_text(incoming.chat_id, handled.reply.text)
-                return
-            title = entry_title(self.service.engine.kb, handled.reply)
-            for chunk in zalo_messages(handled.reply, title=title):
-                if not await self.send_text(incoming.chat_id, chunk):
-                    break
-        except Exception as exc:  # a background task must never die silently
-            log.exception("zalo bot: could not answer a message: %s", mask(repr(exc)))
+            response = await self.client.post(url, json={"chat_id": chat_id, "text": message.text})
+            data = response.json() if response.content else {}
+        except httpx.ReadTimeout:  # sent, no answer: it may have arrived; sending it again could repeat it
+            log.warning("zalo bot sendMessage: no answer in time; not sent again")
+            return True
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SendError(f"{type(exc).__name__}: {mask(str(exc))}") from None
+        if response.status_code == 200 and isinstance(data, dict) and data.get("ok", True):
+            return True
+        if response.status_code >= 500 or response.status_code == 429:
+            raise SendError(f"HTTP {response.status_code}")
+        log.warning("zalo bot sendMessage failed: HTTP %s %s", response.status_code, mask(str(data)[:300]))
+        return False
 
-    async def replay(self, payload: dict[str, Any]) -> bool:
-        """An inbox row (redacted text: the reply to a replay is computed from it; that is accepted)."""
-        await self.process(Incoming(**payload))
+    async def ready(self) -> bool:
         return True
 
     async def close(self) -> None:
-        await self.inbox.stop()
         await self.client.aclose()
-
-
-def webhook_router(service: Service, config: ZaloBotConfig, client: httpx.AsyncClient | None = None) -> APIRouter:
-    bot = ZaloBot(service, config, client)
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        bot.inbox.start_replay(bot.replay)
-        yield
-        await bot.close()
-
-    router = APIRouter(lifespan=lifespan, tags=["webhooks"])
-
-    @router.post("/webhooks/zalo-bot", summary="Zalo Bot Platform webhook")
-    async def zalo_bot_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
-        if not bot.verify(request.headers.get("x-bot-api-secret-token")):
-            log.warning("zalo bot webhook: rejected a request with a wrong secret token")
-            return JSONResponse({"ok": False}, status_code=403)
-        try:
-            body = await request.body()
-            payload = json.loads(body)
-        except ValueError:
-            return JSONResponse({"ok": False, "error": "malformed JSON"}, status_code=400)
-        incoming = parse_update(payload)
-        if incoming is None:
-            return JSONResponse({"ok": True, "ignored": True})
-        key = incoming.message_id or "sha256:" + hashlib.sha256(body).hexdigest()
-        stored = replace(incoming, text=redact_pii(incoming.text) if incoming.text is not None else None)
-        if not await bot.inbox.accept(key, asdict(stored)):
-            return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(bot.inbox.run, key, bot.process, incoming)
-        return JSONResponse({"ok": True})
-
-    return router

@@ -1,12 +1,12 @@
 """Zalo Official Account (OA API v3) channel.
 
-Receiving: POST /webhooks/zalo-oa. Zalo signs each event with
+Receiving: POST /webhooks/zalo-oa (route: admin_api.webhooks; flow: bot.channels.pipeline).
+Zalo signs each event with
   X-ZEvent-Signature: mac=<hex sha256(app_id + raw body + timestamp + OA secret key)>
 (plain SHA-256 over the concatenation, not HMAC; `timestamp` is the body's field,
 epoch ms). We check it in constant time, refuse events more than 5 minutes
-old (or ahead), record the event in the durable inbox (text redacted; redeliveries
-by `message.msg_id` dropped there; replayed on start if the process died), answer
-200 well inside Zalo's 2-second budget and reply afterwards.
+old (or ahead); the inbox keeps the event with its text redacted (redeliveries by
+`message.msg_id` dropped there). The 200 goes well inside Zalo's 2-second budget.
 
 Sending: POST <api>/v3.0/oa/message/cs with header `access_token` and body
   {"recipient": {"user_id": …}, "message": {"text": …}}   (≤ 2,000 chars per message).
@@ -33,19 +33,17 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse
 
-from bot.channels import Inbox, entry_title, env_str, in_thread, mask, register_secret
+from bot.channels import entry_title, env_str, mask, register_secret
 from bot.channels.format import zalo_messages
-from bot.service import Service
+from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
+from bot.service import Handled, Service
 from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
@@ -273,9 +271,13 @@ class ZaloOAClient:
                     f"{self.config.api_base}/v3.0/oa/message/cs", headers={"access_token": token},
                     json={"recipient": {"user_id": user_id}, "message": {"text": text}})
                 data = response.json() if response.content else {}
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("zalo oa: send failed: %s", type(exc).__name__)
-                return False
+            except httpx.ReadTimeout:  # sent, no answer: it may have arrived; sending it again could repeat it
+                log.warning("zalo oa: no answer in time; not sent again")
+                return True
+            except (httpx.HTTPError, ValueError) as exc:  # the pipeline retries
+                raise SendError(f"zalo oa: send failed: {type(exc).__name__}") from None
+            if response.status_code >= 500 or response.status_code == 429:
+                raise SendError(f"zalo oa: send failed: HTTP {response.status_code}")
             error = data.get("error") if isinstance(data, dict) else None
             if attempt == 1 and (response.status_code == 401 or error in EXPIRED_ERRORS):
                 token = await self.refresh(token)
@@ -318,81 +320,55 @@ def parse_event(payload: dict[str, Any]) -> OAEvent | None:
     return OAEvent(name, str(sender["id"]), text, str(msg_id) if msg_id else None)
 
 
-class ZaloOA:
+class ZaloOAAdapter:
+    """The Zalo OA's shapes for `Pipeline`: MAC-signed events, user ids, plain-text messages."""
+
+    channel = CHANNEL
+    path = "/webhooks/zalo-oa"
+    summary = "Zalo Official Account webhook (API v3)"
+
     def __init__(self, service: Service, config: ZaloOAConfig, client: httpx.AsyncClient | None = None) -> None:
         self.service = service
         self.config = config
         self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         self.client = ZaloOAClient(config, TokenStore(config.token_file, config.access_token, config.refresh_token),
                                    self.http)
-        self.inbox = Inbox(service.store, CHANNEL)
 
-    async def process(self, event: OAEvent) -> None:
-        try:
-            if event.name == "follow":
-                await self.send(event.user_id, [self.service.engine.help_text()])
-                return
-            message_id = f"zoa:{event.msg_id}" if event.msg_id else None
-            handled = await in_thread(self.service.handle, CHANNEL, event.user_id, event.text,
-                                              message_id=message_id)
-            if handled.duplicate:
-                return
-            if handled.rate_limited:
-                await self.send(event.user_id, [handled.reply.text])
-                return
-            title = entry_title(self.service.engine.kb, handled.reply)
-            await self.send(event.user_id, zalo_messages(handled.reply, title=title))
-        except Exception as exc:  # a background task must never die silently
-            log.exception("zalo oa: could not answer an event: %s", mask(repr(exc)))
+    def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
+        if not isinstance(payload, dict):
+            return None  # nothing to check a MAC against: answered 400 as malformed, never processed
+        return verify_event(self.config, body, payload, headers.get("x-zevent-signature"))
 
-    async def send(self, user_id: str, chunks: list[str]) -> None:
-        for chunk in chunks:
-            if not await self.client.send_text(user_id, chunk):
-                break
+    def parse(self, payload: object, body: bytes) -> Delivery | None:
+        if not isinstance(payload, dict):
+            raise Malformed("malformed event")
+        event = parse_event(payload)
+        if event is None:
+            return None
+        key = event.msg_id or f"{event.name}:{event.user_id}:{payload.get('timestamp')}"
+        stored = replace(event, text=redact_pii(event.text) if event.text is not None else None)
+        return Delivery(key, asdict(stored), event)
 
-    async def replay(self, payload: dict[str, Any]) -> bool:
-        """An inbox row (redacted text: the reply to a replay is computed from it; that is accepted).
-        Events are not re-checked for age: the user wrote in time, we were the ones who died."""
-        await self.process(OAEvent(**payload))
+    def restore(self, stored: dict[str, Any]) -> OAEvent:
+        """Replayed events are not re-checked for age: the user wrote in time, we were the ones who died."""
+        return OAEvent(**stored)
+
+    async def process(self, pipeline: Pipeline, key: str, work: OAEvent, *, replaying: bool) -> bool:
+        if work.name == "follow":
+            return await pipeline.deliver(key, work.user_id, [Outgoing(self.service.engine.help_text())])
+        message_id = f"zoa:{work.msg_id}" if work.msg_id else None
+        return await pipeline.answer(key, Message(work.user_id, work.user_id, work.text, message_id),
+                                     replaying=replaying)
+
+    def render(self, handled: Handled) -> list[Outgoing]:
+        title = entry_title(self.service.engine.kb, handled.reply)
+        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, title=title)]
+
+    async def send(self, chat_id: str, message: Outgoing) -> bool:
+        return await self.client.send_text(chat_id, message.text)
+
+    async def ready(self) -> bool:
         return True
 
     async def close(self) -> None:
-        await self.inbox.stop()
         await self.http.aclose()
-
-
-def webhook_router(service: Service, config: ZaloOAConfig, client: httpx.AsyncClient | None = None) -> APIRouter:
-    oa = ZaloOA(service, config, client)
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        oa.inbox.start_replay(oa.replay)
-        yield
-        await oa.close()
-
-    router = APIRouter(lifespan=lifespan, tags=["webhooks"])
-
-    @router.post("/webhooks/zalo-oa", summary="Zalo Official Account webhook (API v3)")
-    async def zalo_oa_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
-        body = await request.body()
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            return JSONResponse({"ok": False, "error": "malformed event"}, status_code=400)
-        problem = verify_event(config, body, payload, request.headers.get("x-zevent-signature"))
-        if problem:
-            log.warning("zalo oa webhook: rejected an event (%s)", problem)
-            return JSONResponse({"ok": False, "error": problem}, status_code=403)
-        event = parse_event(payload)
-        if event is None:
-            return JSONResponse({"ok": True, "ignored": True})
-        key = event.msg_id or f"{event.name}:{event.user_id}:{payload.get('timestamp')}"
-        stored = replace(event, text=redact_pii(event.text) if event.text is not None else None)
-        if not await oa.inbox.accept(key, asdict(stored)):
-            return JSONResponse({"ok": True, "duplicate": True})
-        background.add_task(oa.inbox.run, key, oa.process, event)
-        return JSONResponse({"ok": True})
-
-    return router

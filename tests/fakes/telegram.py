@@ -35,6 +35,7 @@ class FakeTelegram(ServerThread):
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []  # served by getUpdates
         self.fail_methods: set[str] = set()
+        self.fail_sends = 0  # the next this many sendMessage calls fail with 502 (then it works again)
         self._lock = threading.Lock()
         self._ids = itertools.count(100)
         app = FastAPI()
@@ -76,6 +77,11 @@ class FakeTelegram(ServerThread):
                 params[key] = json.loads(params[key])
         with self._lock:
             self.calls.append(Call(method, params))
+        if method == "sendMessage" and self.fail_sends > 0:
+            with self._lock:
+                self.fail_sends -= 1
+                self.calls.pop()  # not delivered: not a sent message
+            return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"}, status_code=502)
         if method in self.fail_methods:
             return JSONResponse({"ok": False, "error_code": 500, "description": "Internal Server Error"},
                                 status_code=500)

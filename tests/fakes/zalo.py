@@ -24,6 +24,7 @@ class FakeZaloBot(ServerThread):
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_sends = 0  # the next this many sendMessage calls fail with 502 (then it works again)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         app = FastAPI()
@@ -42,6 +43,9 @@ class FakeZaloBot(ServerThread):
             return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401)
         params = json.loads(await request.body() or b"{}")
         with self._lock:
+            if method == "sendMessage" and self.fail_sends > 0:
+                self.fail_sends -= 1
+                return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"}, status_code=502)
             self.calls.append((method, params))
         if method == "sendMessage":
             text = params.get("text")
