@@ -108,6 +108,7 @@ class PostgresStore(KeyHashing):
         self.dropped = 0
         self.in_memory = False  # SQLite's "no file at all" mode has no PostgreSQL counterpart
         self.migrated = False
+        self._migrate_failed = False
         self._down_until = 0.0  # monotonic time before which the server is taken as unreachable
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
                                    open=False, name="bhxh-store", timeout=timeout)
@@ -139,8 +140,10 @@ class PostgresStore(KeyHashing):
             self.migrated = True
             return applied
         except UNAVAILABLE as exc:
-            log.error("DATABASE UNAVAILABLE: cannot migrate the PostgreSQL store (%s). The bot keeps answering; "
-                      "log writes are queued in memory and the migration is retried on the next write.", exc)
+            if not self._migrate_failed:  # once per outage, not on every queued write
+                log.error("DATABASE UNAVAILABLE: cannot migrate the PostgreSQL store (%s). The bot keeps answering; "
+                          "log writes are queued in memory and the migration is retried on the next write.", exc)
+            self._migrate_failed = True
             return []
 
     def _check_hash_key(self, conn: psycopg.Connection) -> None:
