@@ -57,7 +57,7 @@ def problems_response(exc: staff_kb.StaffEditError) -> JSONResponse:
     """A refused edit as JSON: its detail and, one by one, its validation problems."""
     body: dict[str, Any] = {"detail": exc.detail}
     if exc.status == 422 or exc.problems:
-        body["problems"] = [staff_kb.parse_problem(p).model_dump() for p in exc.problems]
+        body["problems"] = [staff_kb.ProblemOut.of(p).model_dump() for p in exc.problems]
     return JSONResponse(body, status_code=exc.status)
 
 

@@ -3,8 +3,8 @@
 A staff record is a complete entry in the YAML schema, stored as JSON in the `staff_entries`
 table. At every (re)load the records are merged over the YAML entries (a record replaces the
 YAML entry with the same id, or adds a new entry) and the merged set is validated by
-`knowledge.schema.load_knowledge` — exactly what `bhxh kb check` runs — so a staff edit is
-refused with the same file / entry / field messages. Problems in staff records are reported
+`knowledge.schema.validate_records` — exactly what `bhxh kb check` runs — so a staff edit is
+refused with the same file / entry / field problems (`knowledge.schema.Problem`). Problems in staff records are reported
 under the file name `staff_entries/<id>`.
 
     kb = load_knowledge_with_staff(store)      # at start-up (admin_api.app.build_service)
@@ -16,18 +16,17 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine import Engine
 from bot.service import Service
-from knowledge.params import ParameterTable
-from knowledge.schema import ENTRY_DIR, KnowledgeBase, KnowledgeError, load_knowledge
+from knowledge.params import ParameterTable, default_table
+from knowledge.schema import ENTRY_DIR, KnowledgeBase, KnowledgeError, Problem, read_entry_records
+from knowledge.schema import validate_records as validate_entry_records
 from retrieval.normalize import collapse_spaces, nfc, redact_pii
 from storage.store import Store
 
@@ -63,17 +62,26 @@ class EntryRecord(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class Problem(BaseModel):
+class ProblemOut(BaseModel):
+    """A validation problem in the API (`knowledge.schema.Problem`, part by part)."""
+
+    model_config = ConfigDict(title="Problem")
+
     file: str
     entry: str | None
     field: str | None
     message: str
     text: str = Field(description="The line as `bhxh kb check` prints it")
 
+    @classmethod
+    def of(cls, problem: Problem) -> ProblemOut:
+        return cls(file=problem.file, entry=problem.entry, field=problem.field, message=problem.message,
+                   text=str(problem))
+
 
 class ProblemReport(BaseModel):
     detail: str
-    problems: list[Problem]
+    problems: list[ProblemOut]
 
 
 class EntryOut(BaseModel):
@@ -96,24 +104,9 @@ class EntrySummary(BaseModel):
 class StaffEditError(Exception):
     """A refused edit: `status` is the HTTP status, `problems` the validation problems (422)."""
 
-    def __init__(self, status: int, detail: str, problems: list[str] | None = None) -> None:
+    def __init__(self, status: int, detail: str, problems: list[Problem] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.problems = status, detail, problems or []
-
-
-def parse_problem(text: str) -> Problem:
-    """Split "file: entry 'id': field 'x': message" into its parts (leniently)."""
-    file, entry, field, message = text, None, None, text
-    if ": entry " in text:
-        file, rest = text.split(": entry ", 1)
-        entry_repr, _, rest = rest.partition(": ")
-        entry = entry_repr.strip("'\"") if entry_repr != "None" else None
-        message = rest
-        if rest.startswith("field '") and "': " in rest:
-            field, message = rest[len("field '"):].split("': ", 1)
-    elif ": " in text:
-        file, message = text.split(": ", 1)
-    return Problem(file=file, entry=entry, field=field, message=message, text=text)
 
 
 # ---------------------------------------------------------------- records
@@ -130,7 +123,6 @@ def _jsonable(value: Any) -> Any:
 
 
 _YAML_CACHE: dict[tuple[str, tuple[tuple[str, int, int], ...]], list[tuple[str, Any]]] = {}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: same results, faster
 
 
 def yaml_records(directory: Path = ENTRY_DIR) -> list[tuple[str, dict[str, Any]]]:
@@ -141,25 +133,11 @@ def yaml_records(directory: Path = ENTRY_DIR) -> list[tuple[str, dict[str, Any]]
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     key = (str(directory), signature)
     if key not in _YAML_CACHE:
-        problems: list[str] = []
-        records: list[tuple[str, Any]] = []
-        for path in paths:
-            name = str(path.relative_to(Path(directory).parent))
-            try:
-                raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-            except yaml.YAMLError as exc:
-                problems.append(f"{name}: invalid YAML: {exc}")
-                continue
-            if raw is None:
-                continue
-            if not isinstance(raw, list):
-                problems.append(f"{name}: must be a list of entries")
-                continue
-            records.extend((name, _jsonable(r)) for r in raw)
+        records, problems = read_entry_records(directory)
         if problems:
             raise KnowledgeError(problems)
         _YAML_CACHE.clear()
-        _YAML_CACHE[key] = records
+        _YAML_CACHE[key] = [(name, _jsonable(r)) for name, r in records]
     return copy.deepcopy(_YAML_CACHE[key])
 
 
@@ -175,22 +153,17 @@ def merged_records(yaml_recs: list[tuple[str, dict[str, Any]]], staff: dict[str,
     return merged
 
 
-def _load(records: list[tuple[str, dict[str, Any]]], params: ParameterTable | None, today: dt.date | None,
-          strict: bool) -> KnowledgeBase:
-    with tempfile.TemporaryDirectory(prefix="bhxh-kb-") as empty:  # every record comes in as `extra`
-        return load_knowledge(Path(empty), params, today=today, extra=records, strict=strict)
-
-
 def validate_records(records: list[tuple[str, dict[str, Any]]], params: ParameterTable | None = None,
-                     today: dt.date | None = None) -> tuple[KnowledgeBase | None, list[str]]:
+                     today: dt.date | None = None) -> tuple[KnowledgeBase | None, list[Problem]]:
     """Run the knowledge schema over the records: (knowledge base, []) or (None, problems)."""
+    params = params or default_table()
     try:
-        kb = _load(records, params, today, strict=True)
-    except KnowledgeError as exc:
-        return None, exc.problems
+        entries, problems = validate_entry_records(list(records), params, today=today)
     except ValueError as exc:  # e.g. a parameter not in force on the day: still a content problem
-        return None, [f"{STAFF_FILE}: {exc}"]
-    return kb, []
+        return None, [Problem(STAFF_FILE, message=str(exc))]
+    if problems:
+        return None, problems
+    return KnowledgeBase(entries, params), []
 
 
 def load_knowledge_with_staff(store: Store, directory: Path = ENTRY_DIR, params: ParameterTable | None = None,
@@ -207,13 +180,12 @@ def load_knowledge_with_staff(store: Store, directory: Path = ENTRY_DIR, params:
         kb, problems = validate_records(merged_records(base, staff), params, today)
         if kb is not None:
             return kb
-        bad = {p.file.split("/", 1)[1] for p in map(parse_problem, problems) if p.file.startswith(STAFF_FILE + "/")}
-        bad &= set(staff)
+        bad = {p.file.split("/", 1)[1] for p in problems if p.file.startswith(STAFF_FILE + "/")} & set(staff)
         if not bad:
             raise KnowledgeError(problems)
         for entry_id in sorted(bad):
             log.warning("staff entry %r left out: %s", entry_id,
-                        "; ".join(p for p in problems if p.startswith(f"{STAFF_FILE}/{entry_id}:")))
+                        "; ".join(p for p in problems if p.file == f"{STAFF_FILE}/{entry_id}"))
             del staff[entry_id]
 
 
@@ -320,15 +292,15 @@ def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor
     return kb
 
 
-def _relevant(problems: list[str], entry_id: str) -> list[str]:
+def _relevant(problems: list[Problem], entry_id: str) -> list[Problem]:
     """The edited record's own problems first; drop the echoes they cause elsewhere
     ("related: unknown entry '<entry_id>'" because the invalid record was left out)."""
-    own_file = f"{STAFF_FILE}/{entry_id}:"
-    own = [p for p in problems if p.startswith(own_file)]
+    own_file = f"{STAFF_FILE}/{entry_id}"
+    own = [p for p in problems if p.file == own_file]
     if not own:
         return problems
-    echo = f"field 'related': unknown entry {entry_id!r}"
-    return own + [p for p in problems if not p.startswith(own_file) and not p.endswith(echo)]
+    echo = f"unknown entry {entry_id!r}"
+    return own + [p for p in problems if p.file != own_file and not (p.field == "related" and p.message == echo)]
 
 
 def save_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id: str | None = None,
@@ -340,12 +312,11 @@ def save_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id
             record["id"] = entry_id
         elif record["id"] != entry_id:
             raise StaffEditError(422, "Mã mục trong nội dung khác mã trên đường dẫn.", [
-                f"{STAFF_FILE}/{entry_id}: entry {record['id']!r}: field 'id': "
-                f"does not match the id in the URL {entry_id!r}"])
+                Problem(f"{STAFF_FILE}/{entry_id}", record["id"], "id",
+                        f"does not match the id in the URL {entry_id!r}")])
     target = record.get("id")
     if not isinstance(target, str) or not target:
-        raise StaffEditError(422, "Thiếu mã mục (id).",
-                             [f"{STAFF_FILE}/?: entry None: field 'id': is required"])
+        raise StaffEditError(422, "Thiếu mã mục (id).", [Problem(f"{STAFF_FILE}/?", None, "id", "is required")])
     with _EDIT_LOCK:
         exists = target in service.engine.kb.entries or target in staff_rows(service.store)
         if create and exists:
@@ -385,7 +356,7 @@ def paraphrase_text(store: Store, question_id: int | None, text: str | None) -> 
     cleaned = collapse_spaces(redact_pii(nfc(source)))
     if not cleaned:
         raise StaffEditError(422, "Câu hỏi rỗng, không thể thêm làm cách hỏi.",
-                             [f"{STAFF_FILE}: entry None: field 'paraphrases': the new paraphrase is empty"])
+                             [Problem(STAFF_FILE, None, "paraphrases", "the new paraphrase is empty")])
     return cleaned[:1000], question_id
 
 

@@ -27,10 +27,41 @@ OPTIONAL = ("details", "related", "audience", "low_confidence")
 AUDIENCES = {"citizen", "employer", "collaborator", "staff"}
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: same results as safe_load, faster
+
+
+class Problem(str):
+    """One validation problem with its parts: `file`, `entry` (the entry's id, None for the file
+    itself), `field` and `message`. Its text is the line `bhxh kb check` prints,
+    "file: entry 'id': field 'x': message", so callers read the parts instead of parsing the line.
+    A str subclass (as the header objects of `email.headerregistry` are), so code that prints,
+    joins or compares the lines keeps working."""
+
+    file: str
+    entry: str | None
+    field: str | None
+    message: str
+
+    def __new__(cls, file: str, entry: object = None, field: str | None = None, message: str = "") -> Problem:
+        if field is not None:
+            line = f"{file}: entry {entry!r}: field '{field}': {message}"
+        elif entry is not None:
+            line = f"{file}: entry {entry!r}: {message}"
+        else:
+            line = f"{file}: {message}"
+        problem = super().__new__(cls, line)
+        problem.file, problem.field, problem.message = file, field, message
+        problem.entry = None if entry is None else str(entry)
+        return problem
+
+    def __getnewargs__(self) -> tuple[str, str | None, str | None, str]:  # type: ignore[override]
+        return self.file, self.entry, self.field, self.message  # copy and pickle rebuild it from its parts
+
+
 class KnowledgeError(ValueError):
     """One or more validation problems, each naming file, entry and field."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -59,7 +90,7 @@ class Entry:
 class KnowledgeBase:
     entries: dict[str, Entry]
     parameters: ParameterTable
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def by_topic(self) -> dict[str, list[Entry]]:
         out: dict[str, list[Entry]] = {t: [] for t in TOPICS}
@@ -98,16 +129,16 @@ def _str_list(value: object) -> list[str] | None:
     return None
 
 
-def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date) -> tuple[Entry | None, list[str]]:
+def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date
+                ) -> tuple[Entry | None, list[Problem]]:
     """Validate one raw YAML record; return the entry (or None) and its problems."""
     if not isinstance(raw, dict):
-        return None, [f"{where}: each entry must be a mapping"]
+        return None, [Problem(where, message="each entry must be a mapping")]
     entry_id = raw.get("id")
-    here = f"{where}: entry {entry_id!r}"
-    problems: list[str] = []
+    problems: list[Problem] = []
 
     def bad(field_name: str, message: str) -> None:
-        problems.append(f"{here}: field '{field_name}': {message}")
+        problems.append(Problem(where, entry_id, field_name, message))
 
     for name in REQUIRED:
         if raw.get(name) in (None, "", []):
@@ -182,6 +213,54 @@ def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date)
     ), []
 
 
+def read_entry_records(directory: Path = ENTRY_DIR) -> tuple[list[tuple[str, object]], list[Problem]]:
+    """Every raw record of the `*.yaml` files under `directory`, each with the file name problems use
+    ("entries/pension.yaml"), and the problems of files that are not a YAML list."""
+    records: list[tuple[str, object]] = []
+    problems: list[Problem] = []
+    for path in sorted(Path(directory).rglob("*.yaml")):
+        name = str(path.relative_to(Path(directory).parent))
+        try:
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        except yaml.YAMLError as exc:
+            problems.append(Problem(name, message=f"invalid YAML: {exc}"))
+            continue
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            problems.append(Problem(name, message="must be a list of entries"))
+            continue
+        records.extend((name, r) for r in raw)
+    return records, problems
+
+
+def validate_records(records: list[tuple[str, object]], params: ParameterTable, *, today: dt.date | None = None
+                     ) -> tuple[dict[str, Entry], list[Problem]]:
+    """Validate (file name, raw record) pairs as one knowledge base: each entry's fields, then ids
+    unique and `related` ids known. Returns the valid entries and every problem."""
+    today = today or dt.date.today()
+    problems: list[Problem] = []
+    entries: dict[str, Entry] = {}
+    ids = Counter(r.get("id") for _, r in records if isinstance(r, dict))
+    for where, raw in records:
+        entry, entry_problems = parse_entry(raw, where, params, today)
+        problems.extend(entry_problems)
+        if entry is None:
+            continue
+        if ids[entry.id] > 1:
+            problems.append(Problem(where, entry.id, "id", "duplicate id"))
+            if entry.id in entries:
+                continue
+        entries[entry.id] = entry
+    for entry in entries.values():
+        for target in entry.related:
+            if target not in entries:
+                problems.append(Problem(entry.file, entry.id, "related", f"unknown entry {target!r}"))
+            elif target == entry.id:
+                problems.append(Problem(entry.file, entry.id, "related", "refers to itself"))
+    return entries, problems
+
+
 def load_knowledge(
     directory: Path = ENTRY_DIR,
     params: ParameterTable | None = None,
@@ -196,41 +275,9 @@ def load_knowledge(
     otherwise the valid entries are returned with `problems` filled in.
     """
     params = params or default_table()
-    today = today or dt.date.today()
-    problems: list[str] = []
-    records: list[tuple[str, object]] = []
-    for path in sorted(Path(directory).rglob("*.yaml")):
-        name = str(path.relative_to(Path(directory).parent))
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            problems.append(f"{name}: invalid YAML: {exc}")
-            continue
-        if raw is None:
-            continue
-        if not isinstance(raw, list):
-            problems.append(f"{name}: must be a list of entries")
-            continue
-        records.extend((name, r) for r in raw)
-    records.extend(extra or [])
-    entries: dict[str, Entry] = {}
-    ids = Counter(r.get("id") for _, r in records if isinstance(r, dict))
-    for where, raw in records:
-        entry, entry_problems = parse_entry(raw, where, params, today)
-        problems.extend(entry_problems)
-        if entry is None:
-            continue
-        if ids[entry.id] > 1:
-            problems.append(f"{where}: entry {entry.id!r}: field 'id': duplicate id")
-            if entry.id in entries:
-                continue
-        entries[entry.id] = entry
-    for entry in entries.values():
-        for target in entry.related:
-            if target not in entries:
-                problems.append(f"{entry.file}: entry {entry.id!r}: field 'related': unknown entry {target!r}")
-            elif target == entry.id:
-                problems.append(f"{entry.file}: entry {entry.id!r}: field 'related': refers to itself")
+    records, problems = read_entry_records(directory)
+    entries, entry_problems = validate_records([*records, *(extra or [])], params, today=today)
+    problems.extend(entry_problems)
     if problems and strict:
         raise KnowledgeError(problems)
     return KnowledgeBase(entries, params, problems)
