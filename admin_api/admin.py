@@ -32,5 +32,5 @@ def register(app: FastAPI, service: Service, settings: Settings) -> None:
     async def staff_edit_error(request: Request, exc: StaffEditError) -> JSONResponse:
         return staff_api.problems_response(exc)
 
-    app.include_router(staff_api.router(service))
-    app.include_router(dashboard.router(service, auth))
+    app.include_router(staff_api.router(service, settings))
+    app.include_router(dashboard.router(service, auth, settings))

@@ -378,10 +378,13 @@ def _include_optional_routers(app: FastAPI, service: Service, settings: Settings
 def build_service(settings: Settings | None = None) -> Service:
     from admin_api.staff_kb import load_knowledge_with_staff
     from bot.engine import Engine
-    from storage.store import Store, load_hash_key
+    from storage.factory import open_store
+    from storage.store import load_hash_key
 
     settings = settings or load_settings()
-    store = Store(settings.database, load_hash_key(settings.data_dir, settings.hash_key))
+    # BHXH_DATABASE_URL names the backend; empty: the SQLite file settings.database, as before.
+    store = open_store(settings.database_url, load_hash_key(settings.data_dir, settings.hash_key),
+                       default_path=settings.database)
     engine = Engine.from_settings(settings, kb=load_knowledge_with_staff(store))
     if engine.index.encoder is not None:  # concurrent requests share forward passes
         # One single-threaded forward pass per core, side by side: multi-threaded passes wait at every

@@ -28,6 +28,8 @@ from admin_api.charts import (
     swatch,
 )
 from bot.service import RateLimiter, Service
+from bot.settings import Settings
+from knowledge.registry import review_flags
 from knowledge.topics import TOPICS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -44,12 +46,10 @@ SECURITY_HEADERS = {
 }
 
 
-def _review_list(kb: Any) -> list[dict[str, Any]]:
+def _review_list(kb: Any, max_age_days: int) -> list[dict[str, Any]]:
     """Entries to re-review, one row per entry (errors first), for the dashboard panel."""
-    from knowledge.registry import review_flags
-
     rows: dict[str, dict[str, Any]] = {}
-    for f in review_flags(kb):
+    for f in review_flags(kb, max_age_days=max_age_days):
         row = rows.setdefault(f.entry_id, {"entry_id": f.entry_id, "file": f.file, "error": False,
                                            "reviewed_on": f.reviewed_on.isoformat(), "reasons": []})
         row["error"] |= f.severity == "error"
@@ -57,7 +57,7 @@ def _review_list(kb: Any) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (not r["error"], r["reviewed_on"], r["entry_id"]))
 
 
-def page_context(service: Service, days: int, channel: str | None) -> dict[str, Any]:
+def page_context(service: Service, settings: Settings, days: int, channel: str | None) -> dict[str, Any]:
     store, engine = service.store, service.engine
     report = trends.topic_trends(store, days, channel)
     chart_days = min(max(days * 2, 14), 180)
@@ -82,7 +82,7 @@ def page_context(service: Service, days: int, channel: str | None) -> dict[str, 
             outcomes={o: v[window] for o, v in series.outcomes.items()})),
         "outcome_legend": [(OUTCOME_LABELS[o], swatch(OUTCOME_COLOURS[o])) for o in trends.OUTCOMES],
         "sparks": {t: sparkline(v) for t, v in spark.items()},
-        "review": _review_list(engine.kb),
+        "review": _review_list(engine.kb, settings.review_age_days),
         "kpi": {
             "total": report.total_current, "previous": report.total_previous,
             "change_pct": (round(100 * (report.total_current - report.total_previous) / report.total_previous)
@@ -98,7 +98,7 @@ def page_context(service: Service, days: int, channel: str | None) -> dict[str, 
     }
 
 
-def router(service: Service, auth: StaffAuth) -> APIRouter:
+def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     """The dashboard's pages (not in the OpenAPI schema)."""
     routes = APIRouter(prefix="/admin", include_in_schema=False)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -150,7 +150,7 @@ def router(service: Service, auth: StaffAuth) -> APIRouter:
                   ok: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
         if not authorized(request):
             return RedirectResponse("/admin/login", status_code=303)
-        context = page_context(service, days, channel or None)
+        context = page_context(service, settings, days, channel or None)
         return page("dashboard.html", view="dashboard", csrf=auth.csrf_for(request), message=msg, ok=bool(ok),
                     staff=staff_name(request.cookies.get(NAME_COOKIE)), **context)
 

@@ -22,6 +22,8 @@ from admin_api import clusters, question_log, staff_kb, trends
 from admin_api.auth import StaffDep
 from bot.reply import Outcome
 from bot.service import Service
+from bot.settings import Settings
+from knowledge.registry import review_flags
 from knowledge.topics import TOPICS
 
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -101,7 +103,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 
-def router(service: Service) -> APIRouter:
+def router(service: Service, settings: Settings) -> APIRouter:
     """The JSON and CSV endpoints under /admin/ (tag "staff")."""
     routes = APIRouter(prefix="/admin", tags=["staff"], responses={401: {"description": "missing or wrong token"}})
 
@@ -175,10 +177,9 @@ def router(service: Service) -> APIRouter:
     def review(_: StaffDep) -> Any:
         """Entries to re-review: a cited document changed since their review (error), or the scope
         is unknown or the review is old (warning). Same list as `bhxh kb check`."""
-        from knowledge.registry import review_flags
-
+        flags = review_flags(service.engine.kb, max_age_days=settings.review_age_days)
         return [{"entry_id": f.entry_id, "file": f.file, "severity": f.severity, "reason": f.reason,
-                 "reviewed_on": f.reviewed_on.isoformat()} for f in review_flags(service.engine.kb)]
+                 "reviewed_on": f.reviewed_on.isoformat()} for f in flags]
 
     @routes.get("/entries", response_model=list[staff_kb.EntrySummary])
     def entries(_: StaffDep, topic: TopicQ = None, q: Contains = None) -> Any:
