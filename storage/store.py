@@ -93,7 +93,7 @@ class Store(KeyHashing):
             self.db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:  # read-only media: still serve reads
             log.warning("could not enable WAL on %s: %s", self.path, exc)
-        self.migrate()
+        self._migrate_at_open()
 
     def _connect(self, target: str, timeout: float) -> sqlite3.Connection:
         return sqlite3.connect(target, timeout=timeout, check_same_thread=False, isolation_level=None)
@@ -142,14 +142,16 @@ class Store(KeyHashing):
     # ------------------------------------------------------------ schema
 
     def migrate(self) -> list[str]:
-        """Apply the pending schema migrations (storage/schema.py); returns their names. A database
-        that refuses (read-only, locked past the timeout) is logged and still served."""
+        """Apply the pending schema migrations (storage/schema.py); returns their names. Raises
+        sqlite3.DatabaseError if the database refuses (locked, read-only): the caller may retry."""
         with self._lock:
-            try:
-                return schema.migrate(self.db, self.delivery_key)
-            except sqlite3.DatabaseError as exc:
-                log.error("could not migrate %s: %s", self.path, exc)
-                return []
+            return schema.migrate(self.db, self.delivery_key)
+
+    def _migrate_at_open(self) -> None:
+        try:
+            self.migrate()
+        except sqlite3.DatabaseError as exc:  # serve anyway; admin_api retries at start-up and daily
+            log.error("could not migrate %s: %s", self.path, exc)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:

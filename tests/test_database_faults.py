@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from admin_api.admin import prepare_database
 from admin_api.app import DB_BUSY_TEXT, create_app
 from bot.service import Service
+from storage import schema
 from storage.store import LoggedQuestion, Store
 
 ADMIN = {"Authorization": "Bearer test-admin-token-0123456789"}  # the token clean_env sets
@@ -199,12 +200,18 @@ def test_the_app_starts_on_a_database_locked_by_another_process(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     clean_env(monkeypatch, tmp_path)
     path = tmp_path / "bhxh.db"
-    Store(path, b"k").db.conn.close()  # an existing database, without the staff indexes yet
+    Store(path, b"k").db.conn.close()
+    with contextlib.closing(sqlite3.connect(path)) as con, con:  # an existing database without the staff step yet
+        for trigger in schema.DAILY_TRIGGERS:
+            con.execute(f"DROP TRIGGER {trigger}")
+        con.execute("DROP TABLE question_daily")
+        con.execute("DELETE FROM _sqlite_migrations WHERE name = '0004_staff_counts'")
     blocker = _exclusive_blocker(path)
     service = Service(engine(), Store(path, b"k", timeout=0.05))
     with TestClient(create_app(service, ip_limit=10_000), raise_server_exceptions=False) as client:
         assert _ask(client, ANSWER_Q).json()["entry_id"] == engine().ask(ANSWER_Q).entry_id
         assert client.get("/healthz").json()["pending_log_writes"] == 1
+    assert not prepare_database(service)  # the migration is refused, not skipped
     blocker.close()
     assert service.store.flush() == 0 and question_count(service) == 1
     assert prepare_database(service)  # what start-up and the daily task retry

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from admin_api import analytics as an
 from admin_api.demo_traffic import CHANNELS, add_demo_traffic_parser, generate
+from admin_api.trends import topic_trends
 from bot.engine import Engine
 from knowledge.schema import load_knowledge
 from knowledge.topics import TOPICS
@@ -47,10 +47,10 @@ def test_fast_mode_fills_weeks_of_plausible_traffic(store):
 
 def test_the_spike_topic_rises_in_the_last_week_only(store):
     generate(store, days=28, per_day=150, spike_topic="scams", spike_factor=4.0, now=NOW, seed=2)
-    report = an.topic_trends(store, 7, now=NOW)
+    report = topic_trends(store, 7, now=NOW)
     rising = [t.topic for t in report.topics if t.rising]
     assert rising == ["scams"]
-    earlier = an.topic_trends(store, 7, now=NOW - dt.timedelta(days=7))
+    earlier = topic_trends(store, 7, now=NOW - dt.timedelta(days=7))
     assert not any(t.rising for t in earlier.topics)
 
 

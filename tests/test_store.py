@@ -1,5 +1,7 @@
+import contextlib
 import os
 import sqlite3
+import threading
 
 import pytest
 
@@ -85,3 +87,68 @@ def test_cleared_state_reads_as_empty(store):
     store.clear_state("web:abc")
     store.clear_state("web:never-saved")
     assert store.load_state("web:abc") == {} and store.load_state("web:never-saved") == {}
+
+
+# ------------------------------------------------------------ the public write context
+
+
+def audit_targets(path) -> list[str]:
+    """What another connection (another process) sees committed."""
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        return [t for (t,) in other.execute("SELECT target FROM audit ORDER BY id")]
+
+
+def test_write_commits_on_exit_and_rolls_back_on_an_error(store):
+    with store.write() as db:
+        db.execute("INSERT INTO audit (ts, target) VALUES ('t', 'kept')")
+        assert audit_targets(store.path) == []  # not visible before the block ends
+    assert audit_targets(store.path) == ["kept"]
+    with pytest.raises(sqlite3.IntegrityError), store.write() as db:
+        db.execute("INSERT INTO audit (ts, target) VALUES ('t', 'undone')")
+        db.execute("INSERT INTO staff_entries (id) VALUES ('x'), ('x')")  # fails: the whole block is undone
+    assert audit_targets(store.path) == ["kept"]
+
+
+def test_a_nested_write_is_a_savepoint(store):
+    with store.write() as db:
+        db.execute("INSERT INTO audit (ts, target) VALUES ('t', 'outer')")
+        with pytest.raises(ValueError), store.write() as inner:
+            inner.execute("INSERT INTO audit (ts, target) VALUES ('t', 'inner')")
+            raise ValueError
+        store.audit("staff", "entry.edit", "logged", {})  # the log methods join the open transaction
+    assert audit_targets(store.path) == ["outer", "logged"]
+
+
+def test_write_holds_the_store_and_the_database(store):
+    """Inside the block no other thread logs through this store and no other process writes."""
+    events = []
+    with store.write() as db:
+        writer = threading.Thread(target=lambda: events.append(store.log_question(question(message_id="x"))))
+        writer.start()
+        writer.join(0.2)
+        assert writer.is_alive() and events == []  # waits for the block
+        other = contextlib.closing(sqlite3.connect(store.path, timeout=0.05))
+        with other as conn, pytest.raises(sqlite3.OperationalError, match="locked"):
+            conn.execute("INSERT INTO audit (ts, target) VALUES ('t', 'other process')")
+        db.execute("INSERT INTO audit (ts, target) VALUES ('t', 'mine')")
+    writer.join(5)
+    assert events == [1] and audit_targets(store.path) == ["mine"]
+
+
+def test_staff_entries_round_trip_and_count_edits(tmp_path):
+    store = Store(tmp_path / "bhxh.db", b"k")
+    assert store.staff_entries() == {} and store.kb_version() == 0
+    store.put_staff_entry("b-entry", {"id": "b-entry", "question": "Câu hỏi?"}, "staff-1")
+    store.put_staff_entry("a-entry", {"id": "a-entry"}, "staff-1")
+    store.put_staff_entry("b-entry", {"id": "b-entry", "question": "Câu hỏi mới?"}, "staff-2")
+    entries = Store(tmp_path / "bhxh.db", b"k").staff_entries()  # kept across a restart
+    assert list(entries) == ["a-entry", "b-entry"]
+    assert entries["b-entry"]["record"]["question"] == "Câu hỏi mới?" and entries["b-entry"]["actor"] == "staff-2"
+    store.delete_staff_entry("a-entry")
+    assert list(store.staff_entries()) == ["b-entry"] and store.kb_version() == 4
+
+
+def test_inbox_claim_on_sqlite_is_the_oldest_pending(store):
+    for n in range(3):
+        store.inbox_accept("telegram", f"tg:1:{n}", {"n": n})
+    assert store.inbox_claim("telegram", limit=2) == [("tg:1:0", {"n": 0}), ("tg:1:1", {"n": 1})]
