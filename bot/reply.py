@@ -44,6 +44,9 @@ class Reply:
     notice: str = ""  # e.g. "your message was shortened"
     calculator: str | None = None  # which calculator to offer
     calc_step: str | None = None  # a step of the guided calculator waiting for this ("group", "period", "income")
+    # Filled in by Service for the channels, so they need not read the knowledge base:
+    title: str | None = None  # the answered entry's question (shown above the answer)
+    show_topics: bool = False  # offer the topic menu (not sure, help): buttons where the platform has them
     candidates: tuple[str, ...] = field(default=(), compare=False)  # ranked entry ids (for eval)
 
     @property

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from bot import calc_flow
 from bot.conversation import ConversationState, parse_pick
 from bot.engine import Engine
-from bot.reply import Reply
+from bot.reply import Choice, Reply
 from retrieval.normalize import valid_unicode
 from storage.store import LoggedQuestion, Store
 
@@ -123,7 +123,7 @@ class Service:
             step = turn.state.step if turn.state is not None else None
             return Handled(Reply("calculator", turn.text, calculator="voluntary_contribution", calc_step=step), None)
         state_left = ConversationState(state.choices, turn.state)  # the flow may have ended
-        reply = self._pick_choice(state_left, text, on) or self.engine.ask(text, on)
+        reply = self._for_channels(self._pick_choice(state_left, text, on) or self.engine.ask(text, on))
         if reply.choices:
             after = ConversationState(reply.choices)
         elif reply.answered:
@@ -150,10 +150,27 @@ class Service:
         """A button press naming an entry directly (stale ids after an edit give None)."""
         user_id, entry_id = valid_unicode(user_id), valid_unicode(entry_id)
         reply = self.engine.entry_reply(entry_id, on)
-        if reply is not None:
-            key = self._state_key(channel, user_id)
-            self._save(key, self._load(key), ConversationState())
-        return reply
+        if reply is None:
+            return None
+        key = self._state_key(channel, user_id)
+        self._save(key, self._load(key), ConversationState())
+        return self._for_channels(reply)
+
+    def _for_channels(self, reply: Reply) -> Reply:
+        """What channels show besides the text: the answered entry's question, and the topic menu."""
+        entry = self.engine.kb.entries.get(reply.entry_id) if reply.answered and reply.entry_id else None
+        # The help reply is recognised by its text until the engine marks it (requests-pipeline.md).
+        show_topics = reply.show_topics or reply.kind == "not_sure" or (
+            reply.kind == "smalltalk" and reply.text.startswith(self.engine.help_text()))
+        return replace(reply, title=entry.question if entry is not None else None, show_topics=show_topics)
+
+    def welcome(self) -> Reply:
+        """The help text with the topic menu (a new follower, /help)."""
+        return Reply("smalltalk", self.engine.help_text(), show_topics=True)
+
+    def topic_questions(self, topic: str, limit: int) -> list[Choice]:
+        """Common questions of a topic (the topic menu's buttons)."""
+        return [Choice(e.id, e.question) for e in self.engine.kb.by_topic().get(topic, [])[:limit]]
 
     def calculator_button(self, channel: str, user_id: str, action: str, value: str = "") -> bool:
         """A guided-calculator button ("start", "g" <group>, "m" <months>); False if stale or unknown."""
@@ -170,5 +187,7 @@ class Service:
         """False when the vote names a question this user did not ask (nothing recorded)."""
         user_id = valid_unicode(user_id)
         entry_id = valid_unicode(entry_id) if entry_id is not None else None
+        if entry_id is not None and entry_id not in self.engine.kb.entries:  # a stale or forged id
+            entry_id = None
         return self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
                                    question_id=question_id)

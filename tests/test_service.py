@@ -75,3 +75,16 @@ def test_the_calculator_flow_and_pending_choices_share_one_state(service):
     assert service.calculator_button("zalo", "u7", "start")
     assert service.calculator_button("zalo", "u7", "g", "poor")
     assert service.conversation("zalo", "u7").calc.step == "period"
+
+
+def test_replies_carry_what_channels_show_so_they_need_not_read_the_knowledge_base(service):
+    answer = service.handle("web", "u8", "mức đóng bhxh tự nguyện hằng tháng là bao nhiêu").reply
+    assert answer.answered and answer.title == service.engine.kb.entries[answer.entry_id].question
+    not_sure = next(r for q in ["xyzzy plugh", "asdf qwer zxcv", "lorem ipsum dolor"]
+                    if (r := service.handle("web", "u8", q).reply).kind in ("not_sure", "invalid"))
+    assert not_sure.show_topics == (not_sure.kind == "not_sure") and not_sure.title is None
+    assert service.welcome().show_topics and not answer.show_topics
+    picked = service.choose("web", "u8", answer.entry_id)
+    assert picked is not None and picked.title == answer.title
+    assert [c.entry_id for c in service.topic_questions("pension", 3)] == [
+        e.id for e in service.engine.kb.by_topic()["pension"][:3]]

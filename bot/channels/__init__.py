@@ -14,17 +14,8 @@ from collections.abc import Mapping
 from bot.channels.inbox import Inbox
 from bot.channels.secrets import mask, register_secret
 from bot.channels.threads import in_thread
-from bot.reply import Reply
 
-__all__ = ["Inbox", "entry_title", "env_str", "in_thread", "mask", "register_secret"]
-
-
-def entry_title(kb: object, reply: Reply) -> str | None:
-    """The canonical question of the answered entry (shown in bold above the answer)."""
-    if reply.kind not in ("answer", "personal") or not reply.entry_id:
-        return None
-    entry = getattr(kb, "entries", {}).get(reply.entry_id)
-    return entry.question if entry is not None else None
+__all__ = ["Inbox", "env_str", "in_thread", "mask", "register_secret"]
 
 
 def env_str(env: Mapping[str, str], name: str, default: str = "") -> str:

@@ -93,6 +93,7 @@ def split_text(text: str, limit: int) -> list[str]:
 def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """HTML messages (parse_mode=HTML): notice in italics, question in bold, answer, bold "Căn cứ"."""
     esc = lambda s: html.escape(s, quote=False)  # noqa: E731
+    title = title or reply.title
     paragraphs: list[str] = []
     if reply.notice:
         paragraphs.append(f"<i>{esc(reply.notice)}</i>")
@@ -113,6 +114,7 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
 
 def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_LIMIT) -> list[str]:
     """Plain-text messages: no buttons on Zalo, so choices are numbered lines to answer by number."""
+    title = title or reply.title
     paragraphs: list[str] = []
     if reply.notice:
         paragraphs.append(reply.notice)

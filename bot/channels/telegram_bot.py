@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telegram import (
@@ -49,7 +49,7 @@ from telegram.ext import (
 )
 
 from bot import calc_flow
-from bot.channels import entry_title, env_str, in_thread, mask, register_secret
+from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.reply import Reply
@@ -154,8 +154,7 @@ class TelegramBot:
 
     def keyboard_rows(self, reply: Reply, question_id: int | None) -> Rows:
         rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
-        help_text = self.service.engine.help_text()
-        if reply.kind == "not_sure" or (reply.kind == "smalltalk" and reply.text.startswith(help_text)):
+        if reply.show_topics:
             rows += self.topic_rows()  # the topics as buttons, not just as a list
         if reply.calc_step == "group":  # the typed flow ("tính"): its steps as buttons too
             rows += group_rows()
@@ -181,7 +180,7 @@ class TelegramBot:
     def render(self, handled: Handled) -> list[Outgoing]:
         """HTML messages under the limit; the keyboard goes with the last one."""
         reply = handled.reply
-        chunks = telegram_messages(reply, title=entry_title(self.service.engine.kb, reply))
+        chunks = telegram_messages(reply)
         rows = tuple(self.keyboard_rows(reply, handled.question_id))
         return [Outgoing(chunk, html=True, buttons=rows if n == len(chunks) else ())
                 for n, chunk in enumerate(chunks, start=1)]
@@ -202,9 +201,10 @@ class TelegramBot:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
             return
-        text = (self.service.engine.help_text() + "\n\nLệnh: /start — chọn chủ đề; /tinh — tính tiền đóng "
+        welcome = self.service.welcome()
+        text = (welcome.text + "\n\nLệnh: /start — chọn chủ đề; /tinh — tính tiền đóng "
                 "BHXH tự nguyện; /help — hướng dẫn.")
-        await self.send_reply(update.effective_chat.id, Reply("smalltalk", text))
+        await self.send_reply(update.effective_chat.id, replace(welcome, text=text))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
@@ -278,8 +278,8 @@ class TelegramBot:
         return False
 
     async def topic(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str) -> None:
-        entries = self.service.engine.kb.by_topic().get(topic, [])[:TOPIC_LIST_SIZE]
-        rows = _rows([(e.question, f"e:{e.id}") for e in entries])
+        questions = self.service.topic_questions(topic, TOPIC_LIST_SIZE)
+        rows = _rows([(c.question, f"e:{c.entry_id}") for c in questions])
         await context.bot.send_message(
             chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:",
             parse_mode=ParseMode.HTML, reply_markup=markup(rows))
@@ -291,9 +291,8 @@ class TelegramBot:
         if sign not in ("+", "-") or (qid and not qid.isdecimal()):
             return False
         value = 1 if sign == "+" else -1
-        entry = entry_id if entry_id in self.service.engine.kb.entries else None
         await in_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
-                                entry_id=entry, question_id=int(qid) if qid else None)
+                        entry_id=entry_id or None, question_id=int(qid) if qid else None)
         await _answer(query, THANKS_UP if value > 0 else THANKS_DOWN)
         markup = query.message.reply_markup if query.message is not None else None
         if markup is not None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels import entry_title, env_str, mask, register_secret
+from bot.channels import env_str, mask, register_secret
 from bot.channels.format import zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
 from bot.service import Handled, Service
@@ -122,8 +122,7 @@ class ZaloBotAdapter:
                                      replaying=replaying)
 
     def render(self, handled: Handled) -> list[Outgoing]:
-        title = entry_title(self.service.engine.kb, handled.reply)
-        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, title=title)]
+        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply)]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
         """sendMessage once: connection errors and 5xx raise SendError (the pipeline retries), 4xx is final."""

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels import entry_title, env_str, mask, register_secret
+from bot.channels import env_str, mask, register_secret
 from bot.channels.format import zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.service import Handled, Service
@@ -355,14 +355,13 @@ class ZaloOAAdapter:
 
     async def process(self, pipeline: Pipeline, key: str, work: OAEvent, *, replaying: bool) -> bool:
         if work.name == "follow":
-            return await pipeline.deliver(key, work.user_id, [Outgoing(self.service.engine.help_text())])
+            return await pipeline.deliver(key, work.user_id, [Outgoing(self.service.welcome().text)])
         message_id = f"zoa:{work.msg_id}" if work.msg_id else None
         return await pipeline.answer(key, Message(work.user_id, work.user_id, work.text, message_id),
                                      replaying=replaying)
 
     def render(self, handled: Handled) -> list[Outgoing]:
-        title = entry_title(self.service.engine.kb, handled.reply)
-        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, title=title)]
+        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply)]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
         return await self.client.send_text(chat_id, message.text)
