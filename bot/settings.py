@@ -11,9 +11,10 @@ Channel secrets (TELEGRAM_*, ZALO_*) are read by the channels' own `…Config.fr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 DEFAULT_RETENTION_DAYS = 365
@@ -23,6 +24,7 @@ MIN_TOKEN_CHARS = 16
 QUERY_PRECISIONS = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16",
                     "bfloat16": "bfloat16"}
 _REPO_PARENT = Path(__file__).resolve().parent.parent.parent
+_N = TypeVar("_N", int, float)
 _MAKE_TOKEN = "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
 
 
@@ -77,29 +79,18 @@ class Settings:
         return token
 
 
-def _whole_number(env: Mapping[str, str], name: str, default: int, meaning: str, *, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default: _N, parse: Callable[[str], _N], meaning: str,
+            minimum: float = 0) -> _N:
+    """The variable `name` parsed by `parse` (int or float), at least `minimum`; `default` when unset."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be a whole number of {meaning}, got {raw!r}") from None
-    if value < minimum:
-        raise RuntimeError(f"{name} must be {minimum} or more, got {value}")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise RuntimeError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not value > 0:  # also refuses nan
-        raise RuntimeError(f"{name} must be more than 0 seconds, got {raw!r}")
+        raise RuntimeError(f"{name} must be {meaning}, got {raw!r}") from None
+    if not value >= minimum:  # also refuses nan
+        raise RuntimeError(f"{name} must be {minimum} or more, got {raw}")
     return value
 
 
@@ -118,17 +109,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embed_model=env.get("BHXH_EMBED_MODEL", "").strip(),
         admin_token=env.get("BHXH_ADMIN_TOKEN", ""),
         hash_key=env.get("BHXH_HASH_KEY", ""),
-        retention_days=_whole_number(env, "BHXH_RETENTION_DAYS", DEFAULT_RETENTION_DAYS,
-                                     "days (0 = keep forever)"),
-        ip_rate_limit=_whole_number(env, "BHXH_IP_RATE_LIMIT", DEFAULT_IP_RATE_LIMIT, "questions a minute",
-                                    minimum=1),
+        retention_days=_number(env, "BHXH_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, int,
+                               "a whole number of days (0 = keep forever)"),
+        ip_rate_limit=_number(env, "BHXH_IP_RATE_LIMIT", DEFAULT_IP_RATE_LIMIT, int,
+                              "a whole number of questions a minute", minimum=1),
         query_precision=_query_precision(env),
         shared_dir=Path(env.get("BHXH_SHARED_DIR", _REPO_PARENT / "shared")),
         database_url=env.get("BHXH_DATABASE_URL", "").strip(),
-        header_timeout=_seconds(env, "BHXH_HEADER_TIMEOUT", 10.0),
-        body_timeout=_seconds(env, "BHXH_BODY_TIMEOUT", 20.0),
-        max_connections=_whole_number(env, "BHXH_MAX_CONNECTIONS", 0, "connections (0 = the descriptor limit)"),
-        review_age_days=_whole_number(env, "BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS, "days"),
+        header_timeout=_number(env, "BHXH_HEADER_TIMEOUT", 10.0, float, "a number of seconds", minimum=0.1),
+        body_timeout=_number(env, "BHXH_BODY_TIMEOUT", 20.0, float, "a number of seconds", minimum=0.1),
+        max_connections=_number(env, "BHXH_MAX_CONNECTIONS", 0, int,
+                                "a whole number of connections (0 = the descriptor limit)"),
+        review_age_days=_number(env, "BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS, int, "a whole number of days"),
     )
 
 

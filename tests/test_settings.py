@@ -43,7 +43,8 @@ def test_every_variable_reaches_its_field(tmp_path):
     ("BHXH_IP_RATE_LIMIT", "lots", "BHXH_IP_RATE_LIMIT must be a whole number of questions a minute"),
     ("BHXH_QUERY_PRECISION", "int4", "BHXH_QUERY_PRECISION must be auto, float32 or bfloat16"),
     ("BHXH_HEADER_TIMEOUT", "soon", "BHXH_HEADER_TIMEOUT must be a number of seconds"),
-    ("BHXH_BODY_TIMEOUT", "nan", "BHXH_BODY_TIMEOUT must be more than 0 seconds"),
+    ("BHXH_BODY_TIMEOUT", "nan", "BHXH_BODY_TIMEOUT must be 0.1 or more"),
+    ("BHXH_HEADER_TIMEOUT", "0", "BHXH_HEADER_TIMEOUT must be 0.1 or more"),
     ("BHXH_MAX_CONNECTIONS", "1e3", "BHXH_MAX_CONNECTIONS must be a whole number"),
 ])
 def test_a_bad_value_is_refused_with_a_message_naming_the_variable(name, value, message):
