@@ -1,10 +1,12 @@
 import contextlib
+import inspect
 import os
 import sqlite3
 import threading
 
 import pytest
 
+from storage.base import StoreBackend
 from storage.store import LoggedQuestion, Store, load_hash_key
 
 
@@ -152,3 +154,15 @@ def test_inbox_claim_on_sqlite_is_the_oldest_pending(store):
     for n in range(3):
         store.inbox_accept("telegram", f"tg:1:{n}", {"n": n})
     assert store.inbox_claim("telegram", limit=2) == [("tg:1:0", {"n": 0}), ("tg:1:1", {"n": 1})]
+
+
+def test_the_sqlite_store_implements_the_backend_interface(store):
+    """Every method of storage.base.StoreBackend, with the same parameters (the check a second backend
+    can be held to as well)."""
+    methods = {name: member for name, member in vars(StoreBackend).items()
+               if callable(member) and not name.startswith("_")}
+    assert {"log_question", "inbox_accept", "save_state", "write", "migrate"} <= set(methods)
+    for name, member in methods.items():
+        assert inspect.signature(getattr(Store, name)).parameters.keys() == inspect.signature(member).parameters.keys()
+    for attribute in ("pending", "dropped", "in_memory"):
+        assert isinstance(getattr(store, attribute), int)
