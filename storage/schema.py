@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from sqlite_utils import Migrations
 
 log = logging.getLogger(__name__)
 
