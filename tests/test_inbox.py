@@ -357,35 +357,36 @@ def test_a_reply_still_failing_after_the_retries_stays_pending_and_is_sent_on_re
     assert Store(platforms.db, b"k").db["questions"].count == 1  # answered from the inbox, not asked again
 
 
-def test_a_reply_cut_by_a_crash_is_finished_from_the_inbox_without_repeating_a_message(platforms):
-    """F9: killed after the first of two messages went out; the restart sends only the second."""
-    store = Store(platforms.db, b"test-hash-key")
-    update = bot_update(ANSWER_Q, user="zu-11")
-    m = update["message"]
-    row = {"event": update["event_name"], "chat_id": "zu-11", "user_id": "zu-11", "text": m["text"],
-           "message_id": m["message_id"]}
-    store.inbox_accept("zalo_bot", m["message_id"], row)
-    store.inbox_record_reply("zalo_bot", m["message_id"], {"chat_id": "zu-11", "messages": [
-        {"text": "Phần một của câu trả lời."}, {"text": "Phần hai của câu trả lời."}]})
-    store.inbox_mark_sent("zalo_bot", m["message_id"], 1)  # the first went out, the second not begun
+def _left_by_a_crash(db: Path, user: str, messages: list[str]) -> tuple[Store, str]:
+    """A Zalo Bot delivery a killed process had acknowledged, with its reply recorded (first message on
+    its way, as `deliver` leaves it). Returns the store and the delivery key."""
+    store = Store(db, b"test-hash-key")
+    update = bot_update(ANSWER_Q, user=user)
+    key = update["message"]["message_id"]
+    store.inbox_accept("zalo_bot", key, {"event": update["event_name"], "chat_id": user, "user_id": user,
+                                         "text": ANSWER_Q, "message_id": key})
+    store.inbox_record_reply("zalo_bot", key, {"chat_id": user, "messages": [{"text": t} for t in messages]})
+    return store, key
+
+
+def _restart_and_drain(platforms: SimpleNamespace) -> None:
     with TestClient(channel_app(make_service(platforms.db))):
         wait_for(lambda: _drained(platforms.db))
         time.sleep(0.2)
+
+
+def test_a_reply_cut_by_a_crash_is_finished_from_the_inbox_without_repeating_a_message(platforms):
+    """F9: killed after the first of two messages went out; the restart sends only the second."""
+    store, key = _left_by_a_crash(platforms.db, "zu-11", ["Phần một của câu trả lời.", "Phần hai của câu trả lời."])
+    store.inbox_mark_sent("zalo_bot", key, 1)  # the first went out, the second not begun
+    _restart_and_drain(platforms)
     assert [s["text"] for s in platforms.zb.sent()] == ["Phần hai của câu trả lời."]
 
 
 def test_a_message_on_its_way_at_the_crash_is_not_repeated_the_user_gets_an_apology(platforms):
     """F9: the platform may have had it; repeating it would answer twice, skipping it could leave silence."""
-    store = Store(platforms.db, b"test-hash-key")
-    update = bot_update(ANSWER_Q, user="zu-12")
-    m = update["message"]
-    row = {"event": update["event_name"], "chat_id": "zu-12", "user_id": "zu-12", "text": m["text"],
-           "message_id": m["message_id"]}
-    store.inbox_accept("zalo_bot", m["message_id"], row)
-    store.inbox_record_reply("zalo_bot", m["message_id"], {"chat_id": "zu-12", "messages": [{"text": "Trả lời."}]})
-    with TestClient(channel_app(make_service(platforms.db))):
-        wait_for(lambda: _drained(platforms.db))
-        time.sleep(0.2)
+    _left_by_a_crash(platforms.db, "zu-12", ["Trả lời."])
+    _restart_and_drain(platforms)
     assert [s["text"] for s in platforms.zb.sent()] == [INTERRUPTED_TEXT]
 
 
