@@ -121,7 +121,7 @@ class Service:
         if turn.text is not None:  # a step of the guided calculator
             self._save(key, state, ConversationState((), turn.state))  # the flow replaces pending choices
             step = turn.state.step if turn.state is not None else None
-            return Handled(Reply("calculator", turn.text, calculator="voluntary_contribution", calc_step=step), None)
+            return Handled(Reply("calculator", turn.text, topic="voluntary", calc_step=step), None)
         state_left = ConversationState(state.choices, turn.state)  # the flow may have ended
         reply = self._for_channels(self._pick_choice(state_left, text, on) or self.engine.ask(text, on))
         if reply.choices:

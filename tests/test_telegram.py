@@ -434,3 +434,20 @@ def test_calculator_button_offered_with_voluntary_answers(tg):
     assert [b.callback_data for row in keyboard.inline_keyboard for b in row] == ["c:start"]
     tg.post(callback_update("c:start"))
     assert "Bước 1/3" in tg.fake.wait_sent(1)[0].params["text"]
+
+
+def test_the_typed_calculator_flow_works_on_telegram_too_with_its_steps_as_buttons(tg):
+    tg.post(text_update("tính"))
+    menu = tg.fake.wait_sent(1)[0]
+    assert "Gõ 1, 2, 3, 4 hoặc 5 để chọn nhóm." in menu.params["text"]
+    assert ("Hộ cận nghèo", "c:g:near_poor") in buttons(menu)
+    tg.post(text_update("2"))
+    periods = tg.fake.wait_sent(2)[1]
+    assert "Nhóm: Hộ cận nghèo." in periods.params["text"]
+    assert [d for _, d in buttons(periods)] == ["c:m:1", "c:m:3", "c:m:6", "c:m:12"]
+    tg.post(callback_update("c:m:6"))  # a button answers a typed step as well
+    assert "Bước 3/3" in tg.fake.wait_sent(3)[2].params["text"]
+    tg.post(text_update("3 triệu"))
+    r = voluntary_contribution(3_000_000, "near_poor", 6, dt.date.today(), table=engine().kb.parameters)
+    assert format_money(r.net_per_period) in tg.fake.wait_sent(4)[3].params["text"]
+    assert question_count(tg.service) == 0
