@@ -62,6 +62,7 @@ bench: model
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --profile $(BHXH_DATA_DIR)/load-profile.raw
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --repeats
 	$(PY) -m benchmarks.worst_case --seconds 20
+	$(PY) -m benchmarks.store_backends --seconds 10
 
 lint: setup
 	$(VENV)/bin/ruff check .
