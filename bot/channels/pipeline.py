@@ -37,6 +37,9 @@ from bot.service import Handled, Service
 log = logging.getLogger(__name__)
 
 INTERRUPTED_TEXT = "Xin lỗi, hệ thống vừa gián đoạn, bạn vui lòng hỏi lại giúp."
+# After a crash while a message was on its way: the platform may have delivered it.
+MAYBE_INTERRUPTED_TEXT = ("Xin lỗi, hệ thống vừa gián đoạn. Nếu bạn chưa nhận được câu trả lời, "
+                          "bạn vui lòng hỏi lại giúp.")
 RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds between attempts at one message (then the delivery waits for a restart)
 REPLY_KEY, SENT_KEY, SENDING_KEY = "_reply", "_sent", "_sending"  # the reply being sent, in the inbox payload
 
@@ -193,7 +196,7 @@ class Pipeline:
         if isinstance(recorded, dict):
             chat_id = str(recorded.get("chat_id"))
             if stored.get(SENDING_KEY):  # a message was on its way: it may have arrived; never repeat it
-                return await self.deliver(key, chat_id, [Outgoing(INTERRUPTED_TEXT)])
+                return await self.deliver(key, chat_id, [Outgoing(MAYBE_INTERRUPTED_TEXT)])
             messages = [Outgoing.from_json(m) for m in recorded.get("messages") or []]
             return await self.deliver(key, chat_id, messages, sent=int(stored.get(SENT_KEY) or 0))
         work = self.adapter.restore({k: v for k, v in stored.items() if not k.startswith("_")})
