@@ -104,7 +104,7 @@ def score(questions: list[Question], ids: list[str], rank: Callable[[Question], 
 
 def texts_by_id(engine: Engine) -> dict[str, list[str]]:
     out = {e.id: e.texts() for e in engine.kb.entries.values()}
-    out.update({oos_id: examples for oos_id, (_, examples) in engine.out_of_scope.items()})
+    out.update({oos_id: list(intent.examples) for oos_id, intent in engine.out_of_scope.items()})
     return out
 
 

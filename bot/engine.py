@@ -1,8 +1,11 @@
 """The conversation core: one message in, one Reply out, for every channel.
 
-    text → screen (empty, binary, emoji, too long) → small talk / personal case
+    text → screen (empty, binary, emoji, too long) → read once into a `Query`
+         → small talk → unmistakable commercial insurance → calculator with numbers
          → hybrid search over entries and out-of-scope intents
-         → answer, offer choices, or say "not sure" (with the topic menu)
+         → `classify`: answer, offer choices, decline, or say "not sure" (with the topic menu)
+         → after the decision, in one step: two questions get two answers, a calculator
+           is offered, a personal case ("hồ sơ của tôi…") gets the way to check it, the notice
 
 The decision uses signals that keep their meaning across questions: the best
 entry's cosine similarity, how much of the question's vocabulary that entry
@@ -18,23 +21,27 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-import yaml
 
+from bot import messages
 from bot.calculator_replies import calculator_reply
 from bot.letter import Letter, read_letter
+from bot.messages import HOTLINE, MAX_QUESTION_CHARS
 from bot.reply import Choice, Reply
-from knowledge.calc_intent import detect_calculator_request
+from knowledge.calc_intent import CalcRequest, detect_calculator_request
+from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
-from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval import DenseEncoder, HybridIndex, SearchConfig
-from retrieval.normalize import fold_accents, normalize_query, tokenize
+from retrieval.normalize import folded_tokens, normalize_query
 
 log = logging.getLogger(__name__)
 
-OUT_OF_SCOPE_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "out_of_scope.yaml"
+__all__ = ["HOTLINE", "MAX_QUESTION_CHARS", "Candidate", "Decision", "Engine", "Query", "Thresholds", "screen"]
+
 OOS_PREFIX = "oos:"
 COMMERCIAL_INTENT = "ngoai-pham-vi-bao-hiem-thuong-mai"
 # Share of the ranking given to the entry classifier trained on the knowledge base's own texts
@@ -42,8 +49,6 @@ COMMERCIAL_INTENT = "ngoai-pham-vi-bao-hiem-thuong-mai"
 CLASSIFIER_WEIGHT = 0.5
 # A question sentence with this many content words is searched on its own, without the story.
 SELF_CONTAINED_WORDS = 3
-MAX_QUESTION_CHARS = 2000
-HOTLINE = "1900 9068"
 
 
 @dataclass(frozen=True)
@@ -105,28 +110,49 @@ _STATE_INSURANCE = re.compile(
     r"|tai nan lao dong|benh nghe nghiep|vssid|so bao hiem|huu tri)\b")
 
 
-def _fold(text: str) -> str:
-    return " ".join(fold_accents(t) for t in tokenize(text))
+def content_words(normalized: str) -> tuple[str, ...]:
+    """The accent-folded words of a normalized text that carry its topic (no function words, no numbers)."""
+    return tuple(w for w in folded_tokens(normalized) if w and w not in STOPWORDS and not w.isdigit())
 
 
 def screen(text: object) -> tuple[str, str | None, str]:
     """Clean a raw message. Returns (clean text, rejection message or None, notice)."""
     if not isinstance(text, str):
-        return "", "Tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi bằng chữ nhé.", ""
+        return "", messages.NOT_TEXT, ""
     text = unicodedata.normalize("NFC", text.replace("\x00", " "))
     text = html.unescape(_TAGS.sub(" ", text))
     text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text).strip()
     notice = ""
     if len(text) > MAX_QUESTION_CHARS:
         text = text[:MAX_QUESTION_CHARS]
-        notice = (f"Tin nhắn của bạn dài quá nên tôi chỉ đọc {MAX_QUESTION_CHARS} ký tự đầu. "
-                  "Bạn có thể gửi câu hỏi ngắn gọn hơn để được trả lời chính xác.")
+        notice = messages.TOO_LONG
     if not text:
-        return "", "Bạn chưa nhập câu hỏi. Hãy gõ điều bạn muốn hỏi về BHXH, BHYT hoặc bảo hiểm thất nghiệp nhé.", ""
+        return "", messages.EMPTY, ""
     if not any(ch.isalnum() for ch in text):
-        return "", ("Tôi chưa hiểu tin nhắn này. Bạn hãy gõ câu hỏi bằng chữ, ví dụ: "
-                    "\"Đóng BHXH tự nguyện bao nhiêu một tháng?\""), ""
+        return "", messages.NO_LETTERS, ""
     return text, None, notice
+
+
+@dataclass(frozen=True)
+class Query:
+    """One message, read once: every later step uses these forms instead of normalizing again."""
+
+    raw: str  # as the person sent it
+    clean: str  # screened: tags stripped, NFC, at most MAX_QUESTION_CHARS
+    normalized: str  # normalize_query(clean): PII redacted, lower case, abbreviations expanded
+    folded: str  # the clean text's syllables without accents (what the small-talk patterns read)
+    content_words: tuple[str, ...]  # folded words of `normalized` that carry the topic
+
+    @classmethod
+    def read(cls, clean: str, raw: str | None = None) -> Query:
+        normalized = normalize_query(clean)
+        return cls(raw if raw is not None else clean, clean, normalized, " ".join(folded_tokens(clean)),
+                   content_words(normalized))
+
+    @cached_property
+    def letter(self) -> Letter:
+        """The message as a letter: its question sentences, story and encoder focus."""
+        return read_letter(self.clean)
 
 
 @dataclass(frozen=True)
@@ -139,35 +165,53 @@ class Candidate:
     lexical_only: bool = False  # ranked without the dense model (no cosine to judge by)
 
 
+DecisionKind = Literal["out_of_scope", "not_sure", "choices", "answer"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What `Engine.classify` decided for one ranking.
+
+    entries: for "answer" the chosen entry then the runners-up to offer as "Có thể bạn
+    muốn hỏi"; for "choices" the entries to choose from; for "out_of_scope" the winning
+    decline example; for "not_sure" nothing. confidence: see `Engine.confidence`.
+    """
+
+    kind: DecisionKind
+    entries: tuple[Candidate, ...] = ()
+    confidence: float = 0.0
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.entries[0] if self.entries else None
+
+
 class Engine:
     def __init__(self, kb: KnowledgeBase, encoder: DenseEncoder | None = None, *,
                  cache_dir: Path | None = None, thresholds: Thresholds | None = None,
                  search: SearchConfig | None = None) -> None:
         self.kb = kb
         self.thresholds = thresholds or Thresholds()
-        self.out_of_scope = self._load_out_of_scope()
+        # Decline intents are indexed beside the entries under "oos:<id>".
+        self.out_of_scope: dict[str, OutOfScopeIntent] = {
+            OOS_PREFIX + intent.id: intent for intent in load_out_of_scope().values()}
         items: list[tuple[str, str]] = []
         for entry in kb.entries.values():
             items.extend((entry.id, text) for text in entry.texts())
-        for oos_id, (_, examples) in self.out_of_scope.items():
-            items.extend((oos_id, text) for text in examples)
+        for oos_id, intent in self.out_of_scope.items():
+            items.extend((oos_id, text) for text in intent.examples)
         self.index = HybridIndex(items, encoder=encoder, cache_dir=cache_dir,
                                  config=search or SearchConfig("convex", 0.5, classifier_weight=CLASSIFIER_WEIGHT))
         self._vocabulary = self._entry_vocabulary(items)
 
     # ------------------------------------------------------------ set-up
 
-    @staticmethod
-    def _load_out_of_scope() -> dict[str, tuple[str, list[str]]]:
-        raw = yaml.safe_load(OUT_OF_SCOPE_FILE.read_text(encoding="utf-8")) or []
-        return {OOS_PREFIX + r["id"]: (r["reply"].strip(), list(r["examples"])) for r in raw}
-
     def _entry_vocabulary(self, items: list[tuple[str, str]]) -> dict[str, set[str]]:
         vocab: dict[str, set[str]] = {}
         for entry_id, text in items:
-            vocab.setdefault(entry_id, set()).update(_fold(normalize_query(text)).split())
+            vocab.setdefault(entry_id, set()).update(w for w in folded_tokens(normalize_query(text)) if w)
         for entry in self.kb.entries.values():
-            vocab[entry.id].update(_fold(self.kb.render_answer(entry, dt.date.today())).split())
+            vocab[entry.id].update(w for w in folded_tokens(self.kb.render_answer(entry, dt.date.today())) if w)
         return vocab
 
     @classmethod
@@ -186,25 +230,21 @@ class Engine:
 
     # ------------------------------------------------------------ retrieval
 
-    @staticmethod
-    def content_words(normalized: str) -> list[str]:
-        return [w for w in _fold(normalized).split() if w not in STOPWORDS and not w.isdigit()]
-
-    def coverage(self, words: list[str], entry_id: str) -> float:
+    def coverage(self, words: tuple[str, ...], entry_id: str) -> float:
         """Share of the query's content words found in the entry's texts."""
         if not words:
             return 0.0
         vocab = self._vocabulary.get(entry_id, set())
         return sum(w in vocab for w in words) / len(words)
 
-    def candidates(self, text: str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
-        letter = read_letter(text)
-        if letter.is_letter:
-            return self._letter_candidates(letter, k, mode)
-        words = self.content_words(normalize_query(text))
-        hits = self.index.search(text, k=k, mode=mode)  # type: ignore[arg-type]
+    def candidates(self, query: Query | str, k: int = 12, mode: str = "hybrid") -> list[Candidate]:
+        """The best `k` entries and decline intents for a question, best first."""
+        query = query if isinstance(query, Query) else Query.read(query)
+        if query.letter.is_letter:
+            return self._letter_candidates(query.letter, k, mode)
+        hits = self.index.search(query.clean, k=k, mode=mode, normalized=query.normalized)  # type: ignore[arg-type]
         lexical_only = mode == "lexical" or not self.index.has_dense
-        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(words, h.id), lexical_only)
+        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(query.content_words, h.id), lexical_only)
                 for h in hits]
 
     def _letter_candidates(self, letter: Letter, k: int, mode: str) -> list[Candidate]:
@@ -220,7 +260,7 @@ class Engine:
         use_dense = index.has_dense and mode != "lexical"
         dense_query = index.restored(normalize_query(focus), focus) if use_dense else None
         ranking, dense = index.rank(lexical, dense_query, mode)  # type: ignore[arg-type]
-        words = self.content_words(normalize_query(" ".join(letter.questions)))
+        words = content_words(normalize_query(" ".join(letter.questions)))
         top = np.argsort(-ranking, kind="stable")[:k]
         return [Candidate(index.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i]),
                           self.coverage(words, index.ids[i]), not use_dense) for i in top]
@@ -229,51 +269,54 @@ class Engine:
     def confidence(c: Candidate, t: Thresholds) -> float:
         return c.coverage if c.lexical_only else c.dense + t.coverage_weight * c.coverage
 
-    def classify(self, candidates: list[Candidate], t: Thresholds) -> tuple[str, list[Candidate], float]:
-        """The decision alone: ("out_of_scope" | "not_sure" | "choices" | "answer", the entries, confidence).
+    def classify(self, candidates: list[Candidate], t: Thresholds) -> Decision:
+        """The decision alone, a pure function of the ranking and the thresholds:
 
-        For "out_of_scope" the list holds the winning out-of-scope candidate;
-        for "choices" the entries offered; for "answer" the chosen entry.
+        1. an out-of-scope example that wins (`_outside_wins`) declines;
+        2. below the confidence threshold: "not sure";
+        3. runners-up within choice_margin of the best: ask to choose;
+        4. otherwise answer the best, with those within alternative_margin offered beside it.
         """
         entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
         outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
         if not candidates:
-            return "not_sure", [], 0.0
+            return Decision("not_sure")
         if outside and (not entries or self._outside_wins(outside[0], candidates, entries, t)):
-            return "out_of_scope", outside[:1], outside[0].dense
+            return Decision("out_of_scope", (outside[0],), outside[0].dense)
         top = entries[0]
         score = self.confidence(top, t)
         if score < (t.min_coverage_alone if top.lexical_only else t.min_confidence):
-            return "not_sure", [], score
+            return Decision("not_sure", (), score)
         close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
         if close:
-            return "choices", [top, *close], score
+            return Decision("choices", (top, *close), score)
         alternatives = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.alternative_margin]
-        return "answer", [top, *alternatives], score
+        return Decision("answer", (top, *alternatives), score)
 
-    def decide(self, text: str, candidates: list[Candidate], on: dt.date,
+    def decide(self, query: Query, candidates: list[Candidate], on: dt.date,
                thresholds: Thresholds | None = None) -> Reply:
-        t = thresholds or self.thresholds
-        normalized = normalize_query(text)
+        """The reply for a ranking: `classify`, then the reply of that kind."""
+        normalized = query.normalized
         ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
-        kind, chosen, score = self.classify(candidates, t)
-        if kind == "out_of_scope":
-            return self.out_of_scope_reply(chosen[0].entry_id, normalized, score=score, ranked=ranked)
-        if kind == "not_sure":
+        decision = self.classify(candidates, thresholds or self.thresholds)
+        score = decision.confidence
+        if decision.kind == "out_of_scope":
+            return self.out_of_scope_reply(decision.entries[0].entry_id, normalized, score=score, ranked=ranked)
+        if decision.kind == "not_sure":
             return self.not_sure(normalized, ranked, score=score)
-        top = self.kb.entries[chosen[0].entry_id]
-        if kind == "choices":
-            choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen)
-            return Reply("choices", "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:", topic=top.topic,
+        top = self.kb.entries[decision.entries[0].entry_id]
+        if decision.kind == "choices":
+            choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in decision.entries)
+            return Reply("choices", messages.CHOOSE_ONE, topic=top.topic,
                          score=score, choices=choices, normalized=normalized, candidates=ranked)
-        alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in chosen[1:])
+        alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in decision.entries[1:])
         return self.answer(top, on, score=score, normalized=normalized, candidates=ranked,
                            alternatives=alternatives)
 
     def out_of_scope_reply(self, intent: str, normalized: str, *, score: float = 1.0,
                            ranked: tuple[str, ...] = ()) -> Reply:
-        reply_text = self.out_of_scope[intent][0]
-        return Reply("out_of_scope", reply_text + f"\n\nNếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}.",
+        reply_text = self.out_of_scope[intent].reply
+        return Reply("out_of_scope", reply_text + "\n\n" + messages.OUT_OF_SCOPE_FOOTER,
                      score=score, normalized=normalized, candidates=ranked)
 
     @staticmethod
@@ -306,24 +349,11 @@ class Engine:
                      candidates=candidates or (entry.id,))
 
     def not_sure(self, normalized: str, ranked: tuple[str, ...] = (), score: float = 0.0) -> Reply:
-        menu = "\n".join(f"- {TOPICS[t]}" for t in MENU_ORDER)
-        text = ("Xin lỗi, tôi chưa chắc hiểu đúng câu hỏi của bạn nên không muốn trả lời sai. "
-                "Bạn có thể hỏi lại ngắn gọn hơn, hoặc chọn một chủ đề:\n" + menu +
-                f"\n\nBạn cũng có thể gọi tổng đài BHXH Việt Nam {HOTLINE} để được hỗ trợ trực tiếp.")
-        return Reply("not_sure", text, score=score, normalized=normalized, candidates=ranked)
+        return Reply("not_sure", messages.not_sure_text(), score=score, normalized=normalized, candidates=ranked)
 
     def help_text(self) -> str:
-        menu = "\n".join(f"- {TOPICS[t]}" for t in MENU_ORDER)
-        return ("Xin chào! Tôi là Trợ lý BHXH. Tôi giải đáp về bảo hiểm xã hội, bảo hiểm y tế và "
-                "bảo hiểm thất nghiệp theo Luật BHXH 2024 và các văn bản đang có hiệu lực. "
-                "Bạn cứ gõ câu hỏi như khi nói chuyện, có dấu hay không dấu đều được. Một số chủ đề:\n"
-                + menu + f"\n\nTôi không tra cứu được hồ sơ cá nhân; để xem quá trình đóng của mình, "
-                f"bạn dùng ứng dụng VssID hoặc gọi tổng đài {HOTLINE}.")
-
-    def personal_note(self) -> str:
-        return ("Tôi không tra cứu được hồ sơ hay quá trình đóng của từng người. Bạn có thể tự xem trên "
-                f"ứng dụng VssID (mục Quá trình tham gia, Tra cứu hồ sơ), gọi tổng đài {HOTLINE} "
-                "(chuẩn bị số CCCD hoặc mã số BHXH), hoặc hỏi trực tiếp cơ quan BHXH nơi nộp hồ sơ.")
+        """Kept for the channels until they import `bot.messages.help_text` themselves."""
+        return messages.help_text()
 
     # ------------------------------------------------------------ entry point
 
@@ -332,33 +362,49 @@ class Engine:
         clean, rejection, notice = screen(text)
         if rejection:
             return Reply("invalid", rejection)
-        folded = _fold(clean)
+        query = Query.read(clean, raw=text if isinstance(text, str) else None)
+        reply = self._shortcut(query, on)
+        request = None
+        if reply is None:
+            request = detect_calculator_request(query.clean)
+            computed = calculator_reply(request, on, self.kb.parameters, query.normalized) if request else None
+            if computed is not None:
+                reply = computed
+        if reply is None:
+            reply = self._after_decision(self.decide(query, self.candidates(query), on), query, request, on)
+        return replace(reply, notice=notice) if notice else reply
+
+    def _shortcut(self, query: Query, on: dt.date) -> Reply | None:
+        """Replies that need no search: greetings, help, thanks, and unmistakable commercial insurance."""
+        folded = query.folded
         if _HELP.match(folded) or _GREETING.match(folded):
-            return Reply("smalltalk", self.help_text(), normalized=folded)
+            return Reply("smalltalk", messages.help_text(), normalized=folded)
         if _THANKS.match(folded):
-            return Reply("smalltalk", "Không có gì ạ. Chúc bạn nhiều sức khỏe! Nếu còn thắc mắc về BHXH, "
-                         "bạn cứ nhắn cho tôi nhé.", normalized=folded)
+            return Reply("smalltalk", messages.THANKS_REPLY, normalized=folded)
         if _COMMERCIAL_INSURANCE.search(folded) and not _STATE_INSURANCE.search(folded):
-            return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, normalize_query(clean))
-        request = detect_calculator_request(clean)
-        computed = calculator_reply(request, on, self.kb.parameters, normalize_query(clean)) if request else None
-        if computed is not None:
-            return replace(computed, notice=notice) if notice else computed
-        reply = self.decide(clean, self.candidates(clean), on)
+            return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, query.normalized)
+        return None
+
+    def _after_decision(self, reply: Reply, query: Query, request: CalcRequest | None, on: dt.date) -> Reply:
+        """What the decision's reply becomes, in order:
+
+        - an answer or a menu for a message with two questions: two labelled answers, when both are clear;
+        - an answer or a menu that asked for a sum without the numbers: the calculator is offered;
+        - a personal case ("hồ sơ của em duyệt chưa"): the way to check it comes first; a menu or
+          "not sure" gives way to it alone, since no entry can answer for one person's file.
+        """
         if reply.kind in ("answer", "choices"):
-            reply = self.answer_each_question(clean, on) or reply
-        if request is not None and reply.kind in ("answer", "choices"):
-            reply = replace(reply, calculator=request.calculator)
-        if _PERSONAL.search(folded):
+            reply = self.answer_each_question(query, on) or reply
+            if request is not None:
+                reply = replace(reply, calculator=request.calculator)
+        if _PERSONAL.search(query.folded):
             if reply.kind == "answer":
-                reply = replace(reply, kind="personal", text=self.personal_note() + "\n\n" + reply.text)
+                reply = replace(reply, kind="personal", text=messages.PERSONAL_NOTE + "\n\n" + reply.text)
             elif reply.kind in ("not_sure", "choices"):
-                reply = replace(reply, kind="personal", text=self.personal_note(), choices=())
-        if notice:
-            reply = replace(reply, notice=notice)
+                reply = replace(reply, kind="personal", text=messages.PERSONAL_NOTE, choices=())
         return reply
 
-    def answer_each_question(self, text: str, on: dt.date) -> Reply | None:
+    def answer_each_question(self, query: Query, on: dt.date) -> Reply | None:
         """Two questions about different things in one message get two labelled answers.
 
         Each question is searched on its own, or with the story when it is too
@@ -366,27 +412,27 @@ class Engine:
         confidently answered, by different entries, does the reply hold both.
         Otherwise the single best answer stands.
         """
-        letter = read_letter(text)
+        letter = query.letter
         if len(letter.questions) < 2:
             return None
         story = tuple(s for s in letter.sentences if s not in letter.questions)
         chosen: list[tuple[Entry, float]] = []
         for question in letter.questions[:3]:
-            if len(self.content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
+            if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
                 found = self.candidates(question)
             else:  # "nếu được thì bao nhiêu?": only the story says about what
                 sub = Letter(" ".join((*story, question)), (*story, question), (question,))
                 found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
-            kind, best, score = self.classify(found, self.thresholds)
-            if kind != "answer":
+            decision = self.classify(found, self.thresholds)
+            if decision.kind != "answer":
                 continue
-            entry = self.kb.entries[best[0].entry_id]
+            entry = self.kb.entries[decision.entries[0].entry_id]
             if all(entry.id != e.id for e, _ in chosen):
-                chosen.append((entry, score))
+                chosen.append((entry, decision.confidence))
         if len(chosen) < 2:
             return None
         chosen = chosen[:2]
-        parts, sources = [f"Bạn hỏi {len(chosen)} ý, tôi trả lời lần lượt:"], []
+        parts, sources = [messages.several_questions(len(chosen))], []
         for n, (entry, _) in enumerate(chosen, start=1):
             single = self.answer(entry, on)
             parts.append(f"{n}. {entry.question}\n{single.text}")
@@ -396,7 +442,7 @@ class Engine:
                         if r in self.kb.entries and r != chosen[1][0].id)
         return Reply("answer", "\n\n".join(parts), entry_id=first.id, topic=first.topic,
                      score=min(score for _, score in chosen), sources=tuple(sources), related=related[:3],
-                     normalized=normalize_query(text), candidates=tuple(e.id for e, _ in chosen))
+                     normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen))
 
     def entry_reply(self, entry_id: str, on: dt.date | None = None) -> Reply | None:
         """The answer for a chosen entry (a button press or "1", "2", "3")."""

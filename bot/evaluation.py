@@ -105,16 +105,16 @@ def metrics(engine: Engine, scored: list[Scored], thresholds: Thresholds) -> dic
         row[0] += 1
         row[1] += hit1
         row[2] += hit3
-        kind, chosen, _ = engine.classify(s.candidates, thresholds)
-        if kind in ("not_sure", "out_of_scope"):
+        decision = engine.classify(s.candidates, thresholds)
+        if decision.kind in ("not_sure", "out_of_scope"):
             declined_in += 1
-        elif kind == "choices":
+        elif decision.kind == "choices":
             choices += 1
-        elif chosen[0].entry_id in s.good:
+        elif decision.entries[0].entry_id in s.good:
             answered_right += 1
         else:
             answered_wrong += 1
-    off_declined = sum(engine.classify(s.candidates, thresholds)[0] in ("not_sure", "out_of_scope") for s in off)
+    off_declined = sum(engine.classify(s.candidates, thresholds).kind in ("not_sure", "out_of_scope") for s in off)
     n_in, n_off = max(len(in_scope), 1), max(len(off), 1)
     out = {
         "top1": top1 / n_in,

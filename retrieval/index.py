@@ -177,8 +177,10 @@ class HybridIndex:
             ranking = (1 - weight) * ranking + weight * minmax(self.classifier.logits(query_vector))
         return ranking, dense
 
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:
-        normalized = self.normalize_query(query)
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", *, normalized: str | None = None) -> list[Hit]:
+        """The best `k` ids for `query` as typed; pass `normalized` when the caller already normalized it
+        with this index's query normalizer, so it is not done twice."""
+        normalized = self.normalize_query(query) if normalized is None else normalized
         if not tokenize(normalized) or not self.ids:
             return []
         restored = self.restored(normalized, query)

@@ -14,20 +14,21 @@ def _c(entry_id: str, fused: float, dense: float) -> Candidate:
 
 
 def test_a_likely_entry_is_answered_and_close_ones_are_offered(engine) -> None:
-    kind, chosen, score = engine.classify([_c("a", 0.90, 0.91), _c("b", 0.85, 0.90), _c("c", 0.60, 0.86)], T)
-    assert kind == "answer" and [c.entry_id for c in chosen] == ["a", "b"]  # b within 0.08: "Có thể bạn muốn hỏi"
-    assert score == pytest.approx(0.91)
+    decision = engine.classify([_c("a", 0.90, 0.91), _c("b", 0.85, 0.90), _c("c", 0.60, 0.86)], T)
+    assert decision.kind == "answer"
+    assert [c.entry_id for c in decision.entries] == ["a", "b"]  # b within 0.08: "Có thể bạn muốn hỏi"
+    assert decision.confidence == pytest.approx(0.91)
 
 
 def test_indistinguishable_entries_ask_to_choose(engine) -> None:
-    kind, chosen, _ = engine.classify([_c("a", 0.900, 0.91), _c("b", 0.895, 0.91), _c("c", 0.5, 0.8)], T)
-    assert kind == "choices" and [c.entry_id for c in chosen] == ["a", "b"]
+    decision = engine.classify([_c("a", 0.900, 0.91), _c("b", 0.895, 0.91), _c("c", 0.5, 0.8)], T)
+    assert decision.kind == "choices" and [c.entry_id for c in decision.entries] == ["a", "b"]
 
 
 def test_low_confidence_is_not_sure_and_a_closer_decline_example_declines(engine) -> None:
-    assert engine.classify([_c("a", 0.9, 0.80)], T)[0] == "not_sure"
-    kind, chosen, _ = engine.classify([_c(OOS_PREFIX + "x", 0.95, 0.93), _c("a", 0.9, 0.90)], T)
-    assert kind == "out_of_scope" and chosen[0].entry_id == OOS_PREFIX + "x"
+    assert engine.classify([_c("a", 0.9, 0.80)], T).kind == "not_sure"
+    decision = engine.classify([_c(OOS_PREFIX + "x", 0.95, 0.93), _c("a", 0.9, 0.90)], T)
+    assert decision.kind == "out_of_scope" and decision.best is not None and decision.best.entry_id == OOS_PREFIX + "x"
 
 
 def test_close_alternatives_reach_the_reply(engine) -> None:
