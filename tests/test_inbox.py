@@ -39,6 +39,7 @@ from bot.channels.format import telegram_messages, zalo_messages
 from bot.channels.pipeline import INTERRUPTED_TEXT, MAYBE_INTERRUPTED_TEXT
 from bot.channels.telegram_bot import inbox_payload
 from bot.service import Service
+from retrieval.normalize import redact_pii
 from storage.store import Store, hash_delivery_key, load_hash_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -559,11 +560,15 @@ def _texts_per_chat(tg: FakeTelegram, zb: FakeZaloBot) -> dict[str, list[str]]:
 
 
 def _one_answer(item: dict[str, Any]) -> list[str]:
-    """The messages of one answer to `item`, rendered as the server renders them (lexical engine)."""
-    reply = engine().ask(item["text"])
+    """The messages of one answer to `item`, rendered as the server renders them (lexical engine), from
+    the text as typed or as the inbox keeps it (a replay answers the redacted text)."""
     render = telegram_messages if item["channel"] == "telegram" else zalo_messages
-    title = engine().kb.entries[reply.entry_id].question if reply.answered and reply.entry_id else None
-    return render(reply, title=title)
+    out = []
+    for text in {item["text"], redact_pii(item["text"])}:
+        reply = engine().ask(text)
+        title = engine().kb.entries[reply.entry_id].question if reply.answered and reply.entry_id else None
+        out += render(reply, title=title)
+    return out
 
 
 @pytest.mark.parametrize("search", [
