@@ -93,12 +93,14 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _print_reply(reply, as_json: bool) -> None:
+    from bot.messages import RELATED_LABEL
+
     if as_json:
         print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
     else:
         print(reply.full_text(), flush=True)
         if reply.related:
-            print("\nCó thể bạn muốn hỏi:\n" + "\n".join(f"- {c.question}" for c in reply.related))
+            print(f"\n{RELATED_LABEL}\n" + "\n".join(f"- {c.question}" for c in reply.related))
         print(flush=True)
 
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from bot.conversation import FlowState, parse_pick
+from bot.messages import SOURCES_LABEL
 from knowledge.calc_intent import parse_amount
 from knowledge.calculators import GROUP_LABELS, PAYMENT_PERIODS, CalculatorInputError, voluntary_contribution
 from knowledge.params import ParameterTable, format_money
@@ -116,7 +117,7 @@ def result_text(table: ParameterTable, income: float, group: str, months: int, o
         lines.append(f"- Đóng {r.months} tháng một lần: {format_money(r.net_per_period)} mỗi kỳ")
     lines += ["", "Cách tính:", *(f"- {s}" for s in r.steps[:8])]
     if r.sources:
-        lines += ["", "Căn cứ: " + "; ".join(r.sources[:3]) + "."]
+        lines += ["", f"{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."]
     return "\n".join(lines)
 
 

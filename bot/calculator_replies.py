@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.messages import SOURCES_LABEL
 from bot.reply import Reply
 from knowledge.calc_intent import (
     LUMP_SUM,
@@ -79,12 +80,12 @@ def _compute(request: CalcRequest, on: dt.date, table: ParameterTable) -> str | 
         if not request.groups:
             head += (" (Tính theo mức hỗ trợ chung; nếu bạn thuộc hộ nghèo, cận nghèo hoặc là người dân tộc "
                      "thiểu số, mức hỗ trợ cao hơn — hãy nói rõ nhóm của bạn.)")
-        return head + "\n\nCách tính:\n" + _lines(r) + "\n\nCăn cứ: " + "; ".join(r.sources[:3]) + "."
+        return head + "\n\nCách tính:\n" + _lines(r) + f"\n\n{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."
     if request.calculator == PENSION and None not in (request.years, request.age, request.sex):
         birth = dt.date(on.year - int(request.age or 0), on.month, 1)
         r = pension_estimate(request.sex or "", birth, request.years or 0, request.months or 0,
                              request.amount, on, table=table)
-        return "Kết quả ước tính:\n" + _lines(r) + "\n\nCăn cứ: " + "; ".join(r.sources[:3]) + "."
+        return "Kết quả ước tính:\n" + _lines(r) + f"\n\n{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."
     facts = request.facts
     if facts is None:
         return None
@@ -107,7 +108,7 @@ def _finish(head: str, assumptions: list[str], result: object) -> str:
     parts.append("Cách tính:\n" + _lines(result, 12))
     sources = [s for s in getattr(result, "sources", []) if ("Luật 41/2024" in s or "Luật 84/2015" in s
                or "Bộ luật 45" in s or "113/2025" in s) and "Điều 141" not in s][:5]
-    parts.append("Căn cứ: " + "; ".join(sources) + ".")
+    parts.append(f"{SOURCES_LABEL} " + "; ".join(sources) + ".")
     notes = list(getattr(result, "notes", []))[:2]
     if notes:
         parts.append("Lưu ý: " + " ".join(notes))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.messages import SOURCES_LABEL
+
 Outcome = Literal["answered", "choices", "declined"]
 Kind = Literal["answer", "choices", "not_sure", "out_of_scope", "smalltalk", "personal", "calculator", "invalid"]
 
@@ -62,7 +64,7 @@ class Reply:
         parts = [self.notice] if self.notice else []
         parts.append(self.text)
         if self.sources:
-            parts.append("Căn cứ: " + "; ".join(self.sources) + ".")
+            parts.append(f"{SOURCES_LABEL} " + "; ".join(self.sources) + ".")
         if self.choices:
             parts.append("\n".join(f"{n}. {c.question}" for n, c in enumerate(self.choices, start=1)))
         return "\n\n".join(p for p in parts if p)

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from bot import calc_flow
+from bot import calc_flow, messages
 from bot.conversation import ConversationState, parse_pick
 from bot.engine import Engine
 from bot.reply import Choice, Reply
@@ -161,12 +161,12 @@ class Service:
         entry = self.engine.kb.entries.get(reply.entry_id) if reply.answered and reply.entry_id else None
         # The help reply is recognised by its text until the engine marks it (requests-pipeline.md).
         show_topics = reply.show_topics or reply.kind == "not_sure" or (
-            reply.kind == "smalltalk" and reply.text.startswith(self.engine.help_text()))
+            reply.kind == "smalltalk" and reply.text.startswith(messages.help_text()))
         return replace(reply, title=entry.question if entry is not None else None, show_topics=show_topics)
 
     def welcome(self) -> Reply:
         """The help text with the topic menu (a new follower, /help)."""
-        return Reply("smalltalk", self.engine.help_text(), show_topics=True)
+        return Reply("smalltalk", messages.help_text(), show_topics=True)
 
     def topic_questions(self, topic: str, limit: int) -> list[Choice]:
         """Common questions of a topic (the topic menu's buttons)."""

@@ -26,12 +26,12 @@ from fastapi.testclient import TestClient
 from admin_api.app import create_app
 from bot.channels.format import TELEGRAM_LIMIT, split_text, telegram_messages
 from bot.channels.telegram_bot import (
-    STALE_TEXT,
     TelegramBot,
     TelegramConfig,
     polling_application,
     run_telegram_polling,
 )
+from bot.messages import STALE_BUTTON
 from bot.reply import Reply
 from bot.service import RATE_LIMITED_TEXT
 from knowledge.calculators import voluntary_contribution
@@ -211,7 +211,7 @@ def test_malformed_updates_never_crash(tg):
 def test_stale_or_unreadable_buttons_get_a_polite_reply(tg, data):
     assert tg.post(callback_update(data)).status_code == 200
     (call,) = tg.fake.wait_sent(1)
-    assert call.params["text"] == STALE_TEXT
+    assert call.params["text"] == STALE_BUTTON
     assert tg.fake.sent("answerCallbackQuery")
 
 
@@ -220,7 +220,7 @@ def test_stale_button_on_an_inaccessible_message(tg):
     update["callback_query"]["message"] = {"message_id": 1, "date": 0, "chat": {"id": 4242, "type": "private"}}
     tg.post(update)
     (call,) = tg.fake.wait_sent(1)
-    assert call.params["text"] == STALE_TEXT and call.params["chat_id"] == "4242"
+    assert call.params["text"] == STALE_BUTTON and call.params["chat_id"] == "4242"
 
 
 def test_callback_answer_failure_is_harmless(tg):
@@ -397,7 +397,7 @@ def test_telegram_conversation_transcript(tg):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "telegram-transcript.txt").write_text(transcript, encoding="utf-8")
     print("\n" + transcript)
-    assert "Căn cứ" in transcript and "Cảm ơn" in transcript and STALE_TEXT in transcript
+    assert "Căn cứ" in transcript and "Cảm ơn" in transcript and STALE_BUTTON in transcript
 
 
 def test_calculator_flow_with_buttons_survives_a_restart(tg, tmp_path):
@@ -425,7 +425,7 @@ def test_calculator_flow_with_buttons_survives_a_restart(tg, tmp_path):
     tg.post(text_update(ANSWER_Q))
     assert "Căn cứ" in tg.fake.wait_sent(6)[-1].params["text"]
     tg.post(callback_update("c:m:3"))
-    assert tg.fake.wait_sent(7)[-1].params["text"] == STALE_TEXT
+    assert tg.fake.wait_sent(7)[-1].params["text"] == STALE_BUTTON
 
 
 def test_calculator_button_offered_with_voluntary_answers(tg):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import html
 import re
 
+from bot.messages import RELATED_LABEL, SOURCES_LABEL
 from bot.reply import Choice, Reply
 
 TELEGRAM_LIMIT = 4096
 ZALO_LIMIT = 2000
 BUTTON_LABEL_LIMIT = 60
 
-SOURCES_LABEL = "Căn cứ:"
-RELATED_LABEL = "Có thể bạn muốn hỏi:"
 _ENTITY_TAIL = re.compile(r"&[#a-zA-Z0-9]{0,8}$")
 
 

@@ -48,7 +48,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import calc_flow
+from bot import calc_flow, messages
 from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import button_label, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
@@ -70,12 +70,6 @@ START_TEXT = ("Xin chào! Tôi là <b>Trợ lý BHXH</b>. Tôi giải đáp về
               "bảo hiểm thất nghiệp theo quy định hiện hành.\n\n"
               "Bạn cứ gõ câu hỏi như khi nói chuyện, có dấu hay không dấu đều được, ví dụ: "
               "<i>rút BHXH 1 lần được không?</i>\n\nHoặc chọn một chủ đề:")
-STALE_TEXT = ("Nút này đã cũ hoặc câu hỏi đã được cập nhật, nên tôi không mở được nữa. "
-              "Bạn vui lòng gõ lại câu hỏi nhé.")
-ERROR_TEXT = "Xin lỗi, hệ thống đang bận. Bạn vui lòng thử lại sau ít phút hoặc gọi tổng đài 1900 9068."
-NOT_TEXT = "Tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi bằng chữ nhé."
-THANKS_UP = "Cảm ơn bạn đã góp ý!"
-THANKS_DOWN = "Cảm ơn bạn. Tôi sẽ ghi nhận để cải thiện câu trả lời."
 
 
 @dataclass(frozen=True)
@@ -220,7 +214,7 @@ class TelegramBot:
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is not None:
-            await context.bot.send_message(update.effective_chat.id, NOT_TEXT)
+            await context.bot.send_message(update.effective_chat.id, messages.NOT_TEXT)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -244,7 +238,7 @@ class TelegramBot:
         elif kind == "c" and await self.calc_step(query, context, chat_id, rest):
             return
         await _answer(query, "Nút đã cũ, bạn hãy gõ lại câu hỏi.")
-        await context.bot.send_message(chat_id, STALE_TEXT)
+        await context.bot.send_message(chat_id, messages.STALE_BUTTON)
 
     # ------------------------------------------------------------ calculator flow
 
@@ -293,7 +287,7 @@ class TelegramBot:
         value = 1 if sign == "+" else -1
         await in_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
                         entry_id=entry_id or None, question_id=int(qid) if qid else None)
-        await _answer(query, THANKS_UP if value > 0 else THANKS_DOWN)
+        await _answer(query, messages.FEEDBACK_UP if value > 0 else messages.FEEDBACK_DOWN)
         markup = query.message.reply_markup if query.message is not None else None
         if markup is not None:
             rows = [[b for b in row if not str(b.callback_data or "").startswith("f:")]
@@ -311,7 +305,7 @@ class TelegramBot:
         log.warning("telegram update failed: %s: %s", type(err).__name__, mask(str(err)))
         if isinstance(update, Update) and update.effective_chat is not None and not isinstance(err, TelegramError):
             with suppress(TelegramError):
-                await context.bot.send_message(update.effective_chat.id, ERROR_TEXT)
+                await context.bot.send_message(update.effective_chat.id, messages.BUSY)
 
 
 async def _answer(query: CallbackQuery, text: str | None = None) -> None:
