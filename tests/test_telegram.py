@@ -104,6 +104,15 @@ def test_start_shows_topic_menu(tg):
     assert "t:voluntary" in datas and "t:lump_sum" in datas
 
 
+def test_menus_and_button_steps_are_retried_like_answers(tg, monkeypatch):
+    """Review F10 for Telegram's own messages: a Bot API hiccup used to drop the /start menu."""
+    monkeypatch.setattr("bot.channels.pipeline.RETRY_DELAYS", (0.05, 0.05))
+    tg.fake.fail_sends = 2
+    tg.post(text_update("/start"))
+    (call,) = tg.fake.wait_sent(1)
+    assert "Trợ lý BHXH" in call.params["text"] and tg.fake.fail_sends == 0
+
+
 def test_topic_button_lists_questions(tg):
     tg.post(callback_update("t:pension"))
     (call,) = tg.fake.wait_sent(1)

@@ -184,13 +184,17 @@ class TelegramBot:
         assert self.pipeline is not None
         await self.pipeline.deliver(None, str(chat_id), self.render(Handled(reply, None)))
 
+    async def say(self, chat_id: int, text: str, *, html: bool = False, rows: Rows | None = None) -> None:
+        """One message of Telegram's own (menus, the calculator's button steps), with the pipeline's retries."""
+        assert self.pipeline is not None
+        await self.pipeline.deliver(None, str(chat_id), [Outgoing(text, html, tuple(rows or ()))])
+
     # ------------------------------------------------------------ handlers
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
             return
-        await context.bot.send_message(update.effective_chat.id, START_TEXT, parse_mode=ParseMode.HTML,
-                                       reply_markup=markup(self.topic_rows()))
+        await self.say(update.effective_chat.id, START_TEXT, html=True, rows=self.topic_rows())
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
@@ -214,7 +218,7 @@ class TelegramBot:
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is not None:
-            await context.bot.send_message(update.effective_chat.id, messages.NOT_TEXT)
+            await self.say(update.effective_chat.id, messages.NOT_TEXT)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -230,15 +234,15 @@ class TelegramBot:
                 return
         elif kind == "t" and rest in TOPICS:
             await _answer(query)
-            await self.topic(context, chat_id, rest)
+            await self.topic(chat_id, rest)
             return
         elif kind == "f":
             if await self.feedback(query, rest):
                 return
-        elif kind == "c" and await self.calc_step(query, context, chat_id, rest):
+        elif kind == "c" and await self.calc_step(query, chat_id, rest):
             return
         await _answer(query, "Nút đã cũ, bạn hãy gõ lại câu hỏi.")
-        await context.bot.send_message(chat_id, messages.STALE_BUTTON)
+        await self.say(chat_id, messages.STALE_BUTTON)
 
     # ------------------------------------------------------------ calculator flow
 
@@ -246,37 +250,35 @@ class TelegramBot:
         if update.effective_chat is None or update.effective_user is None:
             return
         await in_thread(self.service.calculator_button, CHANNEL, str(update.effective_user.id), "start")
-        await self.ask_group(context, update.effective_chat.id)
+        await self.ask_group(update.effective_chat.id)
 
-    async def ask_group(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-        await context.bot.send_message(chat_id, calc_flow.ASK_GROUP, reply_markup=markup(group_rows()))
+    async def ask_group(self, chat_id: int) -> None:
+        await self.say(chat_id, calc_flow.ASK_GROUP, rows=group_rows())
 
-    async def calc_step(self, query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
-                        rest: str) -> bool:
+    async def calc_step(self, query: CallbackQuery, chat_id: int, rest: str) -> bool:
         """c:start, c:g:<group>, c:m:<months>. False for unreadable or out-of-step data."""
         user_id = str(query.from_user.id)
         step, _, value = rest.partition(":")
         if step == "start":
             await in_thread(self.service.calculator_button, CHANNEL, user_id, "start")
             await _answer(query)
-            await self.ask_group(context, chat_id)
+            await self.ask_group(chat_id)
             return True
         if step == "g" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "g", value):
             await _answer(query, calc_flow.GROUP_BUTTONS[value])
-            await context.bot.send_message(chat_id, calc_flow.ASK_PERIOD, reply_markup=markup(period_rows()))
+            await self.say(chat_id, calc_flow.ASK_PERIOD, rows=period_rows())
             return True
         if step == "m" and await in_thread(self.service.calculator_button, CHANNEL, user_id, "m", value):
             await _answer(query, calc_flow.PERIOD_BUTTONS[int(value)])
-            await context.bot.send_message(chat_id, calc_flow.ASK_INCOME)
+            await self.say(chat_id, calc_flow.ASK_INCOME)
             return True
         return False
 
-    async def topic(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str) -> None:
+    async def topic(self, chat_id: int, topic: str) -> None:
         questions = self.service.topic_questions(topic, TOPIC_LIST_SIZE)
         rows = _rows([(c.question, f"e:{c.entry_id}") for c in questions])
-        await context.bot.send_message(
-            chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:",
-            parse_mode=ParseMode.HTML, reply_markup=markup(rows))
+        await self.say(chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi "
+                       "của bạn:", html=True, rows=rows)
 
     async def feedback(self, query: CallbackQuery, rest: str) -> bool:
         """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
