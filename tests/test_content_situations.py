@@ -78,7 +78,6 @@ MUST_SAY = [
     ("tnld-truong-hop-khong-duoc-huong", ["khoản tiền tương ứng", "5%"]),
     ("tnld-tai-phat-giam-dinh-lai", ["5%", "31%"]),
     ("tnld-ho-tro-chua-benh-phuc-hoi-chuc-nang", ["phục hồi chức năng", "50%", "bệnh nghề nghiệp"]),
-    ("tnld-phat-khong-kham-suc-khoe-dinh-ky", ["phạt", "1.000.000 đồng", "3.000.000 đồng", "75.000.000 đồng"]),
 ]
 
 
@@ -92,14 +91,6 @@ def test_the_entry_a_letter_lands_on_says_what_the_letter_needs(entry_id, phrase
 def test_the_funeral_amount_in_a_survivors_answer_follows_the_reference_level():
     assert has(rendered("tt-dieu-kien-tuat-hang-thang", dt.date(2026, 6, 30)), "23.400.000 đồng")
     assert has(rendered("tt-dieu-kien-tuat-hang-thang", dt.date(2026, 7, 1)), "25.300.000 đồng")
-
-
-def test_the_health_check_fine_exists_only_from_decree_283():
-    entry = KB.entries["tnld-phat-khong-kham-suc-khoe-dinh-ky"]
-    assert entry.effective_from == dt.date(2026, 9, 10)
-    assert TABLE.value("osh_health_check_fine_min", dt.date(2026, 9, 10)) == 1_000_000
-    with pytest.raises(ValueError):
-        TABLE.value("osh_health_check_fine_min", dt.date(2026, 9, 9))
 
 
 @pytest.mark.parametrize("entry_id", ["yt-5-nam-lien-tuc", "tnld-ho-tro-chua-benh-phuc-hoi-chuc-nang",
