@@ -80,7 +80,7 @@ def start_server(data_dir: Path, port: int, telegram_url: str, zalo_url: str) ->
         "ZALO_BOT_SECRET": "bench-zalo-secret",
         "ZALO_BOT_API_BASE_URL": zalo_url,
     }
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "bhxh.cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
 
 
 async def wait_ready(base: str, timeout: float = 300) -> None:

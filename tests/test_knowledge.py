@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import main as cli
+from bhxh.cli import main as cli
 from knowledge.params import PLACEHOLDER, default_table
 from knowledge.schema import KnowledgeError, load_knowledge
 from knowledge.sources import DOCUMENTS, citation_problem, held_articles, parse_citation

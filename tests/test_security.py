@@ -246,7 +246,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))}
     env.update(BHXH_DATA_DIR=str(data), BHXH_EMBED_MODEL="none", BHXH_ADMIN_TOKEN=STAFF_TOKEN,
                BHXH_HEADER_TIMEOUT="1", BHXH_BODY_TIMEOUT="1")
-    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "bhxh.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
