@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import gc
 import logging
 import math
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from admin_api import retention
 from admin_api.api_docs import add_local_docs
-from bot.service import RateLimiter, Service
+from bot.service import Service, rate_limiter
 from bot.settings import Settings, load_settings
 from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
 from retrieval.normalize import valid_unicode
@@ -231,10 +232,23 @@ def _lifespan(service: Service, retention_days: int) -> Callable[[FastAPI], Abst
         # the garbage collector's full passes, which otherwise stall requests for 100s of ms.
         gc.collect()
         gc.freeze()
-        async with retention.daily(service, retention_days):
-            yield
+        # Several workers on PostgreSQL: a staff edit on any of them rebuilds this one's engine too.
+        service.follow_kb_changes(functools.partial(_engine_from_store, service))
+        try:
+            async with retention.daily(service, retention_days):
+                yield
+        finally:
+            service.close()  # stops the kb watch, closes the PostgreSQL pool (SQLite: nothing to close)
 
     return lifespan
+
+
+def _engine_from_store(service: Service) -> Any:
+    """A new engine from the YAML entries and the stored staff records, like the running one."""
+    from admin_api.staff_kb import build_engine_like, load_knowledge_with_staff
+
+    return build_engine_like(service.engine, load_knowledge_with_staff(service.store,
+                                                                       params=service.engine.kb.parameters))
 
 
 def create_app(service: Service, *, settings: Settings | None = None, ip_limit: int | None = None,
@@ -249,9 +263,10 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
     app.state.service = service
     app.state.settings = settings
     # Per-IP limit on the public ask endpoint (requests per window): BHXH_IP_RATE_LIMIT, unless `ip_limit` is given.
-    ip_limiter = RateLimiter(ip_limit or settings.ip_rate_limit, ip_window)
+    # Counted in the shared store when there is one (several workers), else in memory.
+    ip_limiter = rate_limiter(service.store, "ip", ip_limit or settings.ip_rate_limit, ip_window)
     # Votes: the same allowance per IP address, counted apart from the questions.
-    feedback_limiter = RateLimiter(ip_limiter.limit, ip_window)
+    feedback_limiter = rate_limiter(service.store, "vote", ip_limiter.limit, ip_window)
 
     app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=settings.body_timeout)
     app.add_middleware(PublicPageHeaders)
@@ -378,13 +393,14 @@ def _include_optional_routers(app: FastAPI, service: Service, settings: Settings
 def build_service(settings: Settings | None = None) -> Service:
     from admin_api.staff_kb import load_knowledge_with_staff
     from bot.engine import Engine
-    from storage.factory import open_store
+    from storage.factory import is_postgres, open_store
     from storage.store import load_hash_key
 
     settings = settings or load_settings()
     # BHXH_DATABASE_URL names the backend; empty: the SQLite file settings.database, as before.
+    options = {"lease_seconds": settings.inbox_lease_seconds} if is_postgres(settings.database_url) else {}
     store = open_store(settings.database_url, load_hash_key(settings.data_dir, settings.hash_key),
-                       default_path=settings.database)
+                       default_path=settings.database, **options)
     engine = Engine.from_settings(settings, kb=load_knowledge_with_staff(store))
     if engine.index.encoder is not None:  # concurrent requests share forward passes
         # One single-threaded forward pass per core, side by side: multi-threaded passes wait at every

@@ -10,10 +10,13 @@ sent, and feedback.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot import calc_flow, messages
 from bot.conversation import ConversationState, parse_pick
@@ -21,6 +24,8 @@ from bot.engine import Engine
 from bot.reply import Choice, Reply
 from retrieval.normalize import valid_unicode
 from storage.store import LoggedQuestion, Store
+
+log = logging.getLogger(__name__)
 
 RATE_LIMITED_TEXT = ("Bạn đang gửi tin nhắn hơi nhanh. Vui lòng chờ một chút rồi hỏi tiếp nhé; "
                      "tôi vẫn ở đây để hỗ trợ bạn.")
@@ -65,6 +70,70 @@ class RateLimiter:
             return True
 
 
+class SharedRateLimiter:
+    """The same limit counted across every worker, in the shared store (`rate_hit` on PostgreSQL): with
+    N workers an in-memory limiter would let a user through N times as often."""
+
+    def __init__(self, store: Any, name: str, limit: int, window: float) -> None:
+        self.store, self.name, self.limit, self.window = store, name, limit, window
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        return bool(self.store.rate_hit(f"{self.name}:{key}", self.limit, self.window))
+
+
+def rate_limiter(store: Any, name: str, limit: int, window: float) -> RateLimiter | SharedRateLimiter:
+    """Shared counters when the store has them (several workers), else in memory (SQLite: one process).
+    `name` keeps different limits on the same key (questions, votes) apart."""
+    if callable(getattr(store, "rate_hit", None)):
+        return SharedRateLimiter(store, name, limit, window)
+    return RateLimiter(limit, window)
+
+
+class KbFollower:
+    """Keeps a worker's engine in step with staff edits made on other workers: each change the store
+    reports (`watch_kb_changes`: LISTEN/NOTIFY plus a periodic version check) marks the knowledge base
+    stale, and one background thread rebuilds the engine (YAML + staff records, embeddings from the
+    cache) and swaps it in with one assignment, so requests in flight finish on the old engine and none
+    waits. Changes arriving during a rebuild cause one more rebuild, not one each."""
+
+    def __init__(self, service: Service, rebuild: Callable[[], Engine]) -> None:
+        self.service, self.rebuild = service, rebuild
+        self.version = 0  # the last kb_version a finished rebuild started after
+        self.rebuilds = 0
+        self._lock = threading.Lock()
+        self._wanted = 0  # the newest version reported
+        self._running = False
+
+    def changed(self, version: int) -> None:
+        """From the store's watcher thread: returns at once."""
+        with self._lock:
+            self._wanted = max(self._wanted, version, self.version + 1)
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._rebuild_until_current, name="kb-rebuild", daemon=True).start()
+
+    def _rebuild_until_current(self) -> None:
+        while True:
+            with self._lock:
+                if self._wanted <= self.version:
+                    self._running = False
+                    return
+                target = self._wanted
+            try:
+                engine = self.rebuild()
+            except Exception:  # keep the running engine; the next change or version check retries
+                log.exception("could not rebuild the knowledge base after a staff edit on another worker")
+                with self._lock:
+                    self._running = False
+                return
+            self.service.engine = engine  # one assignment: the swap is atomic for readers
+            with self._lock:
+                self.version = max(self.version, target)
+                self.rebuilds += 1
+            log.info("knowledge base rebuilt after a staff edit (version %d)", target)
+
+
 @dataclass(frozen=True)
 class Handled:
     reply: Reply
@@ -79,7 +148,31 @@ class Service:
     def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0) -> None:
         self.engine = engine
         self.store = store
-        self.limiter = RateLimiter(user_limit, user_window)
+        self.limiter = rate_limiter(store, "user", user_limit, user_window)
+        self._kb_watch: Any = None
+        self.kb_follower: KbFollower | None = None
+
+    # ------------------------------------------------------------ several workers
+
+    def follow_kb_changes(self, rebuild: Callable[[], Engine], *, poll_seconds: float = 15.0) -> bool:
+        """On a store shared by several workers, rebuild the engine (`rebuild()` returns a new one) whenever
+        a staff edit lands on any worker; False on a store without change notices (SQLite: one process,
+        whose own edits swap the engine directly)."""
+        watch = getattr(self.store, "watch_kb_changes", None)
+        if not callable(watch) or self._kb_watch is not None:
+            return False
+        self.kb_follower = KbFollower(self, rebuild)
+        self._kb_watch = watch(self.kb_follower.changed, poll_seconds=poll_seconds)
+        return True
+
+    def close(self) -> None:
+        """Stop following staff edits and close the store's connections (at shutdown)."""
+        if self._kb_watch is not None:
+            self._kb_watch.stop()
+            self._kb_watch = None
+        close = getattr(self.store, "close", None)
+        if callable(close):
+            close()
 
     # ------------------------------------------------------------ conversation state
 

@@ -43,6 +43,9 @@ class Settings:
     body_timeout: float = 20.0  # BHXH_BODY_TIMEOUT: seconds for a request's whole body to arrive
     max_connections: int = 0  # BHXH_MAX_CONNECTIONS: 0 = the file-descriptor limit less 64
     review_age_days: int = DEFAULT_REVIEW_AGE_DAYS  # BHXH_REVIEW_AGE_DAYS: entries reviewed longer ago are flagged
+    # BHXH_INBOX_LEASE_SECONDS (PostgreSQL only): how long a worker owns a webhook delivery it took before
+    # another may finish it (a dead worker's deliveries are answered after at most this long).
+    inbox_lease_seconds: float = 60.0
 
     @property
     def model_dir(self) -> Path:
@@ -121,6 +124,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_connections=_number(env, "BHXH_MAX_CONNECTIONS", 0, int,
                                 "a whole number of connections (0 = the descriptor limit)"),
         review_age_days=_number(env, "BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS, int, "a whole number of days"),
+        inbox_lease_seconds=_number(env, "BHXH_INBOX_LEASE_SECONDS", 60.0, float, "a number of seconds", minimum=1.0),
     )
 
 
