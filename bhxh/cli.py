@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -135,16 +139,104 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from admin_api.app import build_service, create_app, serve
+    from bot.settings import load_settings
+    from storage.factory import is_postgres
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app(build_service())
+        settings = load_settings()
+    except RuntimeError as exc:
+        print(f"bhxh serve: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("bhxh serve: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if not is_postgres(settings.database_url):
+            print("bhxh serve: --workers above 1 needs PostgreSQL (BHXH_DATABASE_URL=postgresql://…). On SQLite each "
+                  "process would keep its own rate limits, staff edits and webhook inbox: a staff edit would reach "
+                  "only the process that took it. See the README's Deployment section.", file=sys.stderr)
+            return 2
+        print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  ({args.workers} workers, API docs: /docs)", flush=True)
+        return serve_workers(args.host, args.port, args.workers)
+    try:
+        app = create_app(build_service(settings), settings=settings)
     except RuntimeError as exc:  # e.g. no BHXH_ADMIN_TOKEN: refuse to run the staff API open
         print(f"bhxh serve: {exc}", file=sys.stderr)
         return 2
     print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
     serve(app, args.host, args.port)  # with timeouts and limits for slow clients (admin_api.app.server_options)
     return 0
+
+
+def _run_worker(sock: socket.socket) -> None:
+    """One worker process (forked): its own service, engine and store pool, serving the shared socket."""
+    import uvicorn
+
+    from admin_api.app import build_service, create_app, server_options
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    app = create_app(build_service(settings), settings=settings)
+    options = server_options(header_timeout=settings.header_timeout, max_connections=settings.max_connections)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", **options)).run(sockets=[sock])
+
+
+def serve_workers(host: str, port: int, workers: int) -> int:
+    """`workers` processes serving one listening socket (the kernel spreads connections over them), each
+    built after the fork (no model or thread crosses it). A worker that dies is started again, unless
+    workers keep dying right after starting (a configuration error). SIGTERM/SIGINT stop them all."""
+    sock = socket.create_server((host, port), backlog=2048, reuse_port=False)
+    sock.set_inheritable(True)
+    children: dict[int, float] = {}  # pid -> start time
+    stopping = False
+    quick_deaths = 0
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                _run_worker(sock)
+            except BaseException:
+                logging.getLogger("bhxh.serve").exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = time.monotonic()
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        spawn()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        started = children.pop(pid, None)
+        if started is None or stopping:
+            continue
+        quick_deaths = quick_deaths + 1 if time.monotonic() - started < 30 else 0
+        print(f"bhxh serve: worker {pid} stopped ({os.waitstatus_to_exitcode(status)}); starting another",
+              file=sys.stderr, flush=True)
+        if quick_deaths >= 2 * workers:
+            print("bhxh serve: workers keep failing right after start; stopping", file=sys.stderr)
+            stop(signal.SIGTERM, None)
+            continue
+        time.sleep(1.0)
+        spawn()
+    sock.close()
+    return 0 if stopping else 1
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -226,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the web chat, API, webhooks and staff API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes serving the port (above 1 needs PostgreSQL: BHXH_DATABASE_URL)")
     serve.set_defaults(func=_serve)
 
     sub.add_parser("telegram", help="run the Telegram bot with long polling (TELEGRAM_BOT_TOKEN)").set_defaults(

@@ -42,6 +42,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -121,6 +122,11 @@ class PostgresStore(KeyHashing):
 
     def close(self) -> None:
         self.pool.close()
+
+    @property
+    def db(self) -> PortableReads:
+        """Reads in SQL both backends run (`?` placeholders), for the staff pages; see PortableReads."""
+        return PortableReads(self)
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -337,8 +343,16 @@ class PostgresStore(KeyHashing):
         return True
 
     def delete_older_than(self, days: int) -> int:
-        """Retention: questions, feedback, audit entries and conversation states older than `days` days."""
+        """Retention: questions, feedback, audit entries and conversation states older than `days` days.
+        One worker at a time: if another one is running it now, this returns 0 at once (its run does it)."""
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        with self.lock("retention", wait=False) as mine:
+            if not mine:
+                log.info("retention: another worker is running it")
+                return 0
+            return self._delete_before(cutoff)
+
+    def _delete_before(self, cutoff: dt.datetime) -> int:
         with self._conn() as conn, conn.transaction():
             n = conn.execute("DELETE FROM questions WHERE ts < %s", [cutoff]).rowcount
             conn.execute("DELETE FROM feedback WHERE ts < %s", [cutoff])
@@ -453,14 +467,16 @@ class PostgresStore(KeyHashing):
         lease; the default id (host, pid, random) never matches an earlier process."""
         return self.inbox_claim(channel, None, own=True)
 
-    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any]) -> None:
-        """Keep the rendered reply with a pending delivery (payload "_reply", "_sent": 0), so whoever
-        finishes it after a crash sends what was not sent yet. Best effort: a refusal is logged."""
-        self._inbox_update(channel, key, lambda inner: inner.update(_reply=reply, _sent=0))
+    def inbox_record_reply(self, channel: str, key: str, reply: dict[str, Any], sent: int = 0) -> None:
+        """Keep the rendered reply with a pending delivery (payload "_reply"; "_sent" = how many of its
+        messages went out; "_sending" = true: message number `sent` is on its way), so whoever finishes it
+        after a crash neither repeats a message nor stays silent. Best effort: a refusal is logged."""
+        self._inbox_update(channel, key, lambda inner: inner.update(_reply=reply, _sent=int(sent), _sending=True))
 
-    def inbox_mark_sent(self, channel: str, key: str, count: int) -> None:
-        """The first `count` messages of the recorded reply are out (payload "_sent"); best effort."""
-        self._inbox_update(channel, key, lambda inner: inner.update(_sent=int(count)))
+    def inbox_mark_sent(self, channel: str, key: str, count: int, sending: bool = False) -> None:
+        """The first `count` messages of the recorded reply are out; `sending`: the next one is on its way
+        (payload "_sent", "_sending"); best effort."""
+        self._inbox_update(channel, key, lambda inner: inner.update(_sent=int(count), _sending=bool(sending)))
 
     def _inbox_update(self, channel: str, key: str, change: Callable[[dict[str, Any]], None]) -> None:
         """Read-modify-write of a pending delivery's payload, in Python: the payload is ASCII JSON text that
@@ -671,6 +687,53 @@ class PostgresStore(KeyHashing):
             fresh = refresh(current)
             self.token_put(name, fresh)
             return fresh
+
+
+class _Rows:
+    """The rows of a finished read, shaped like a DB-API cursor (fetchone, fetchall, iteration)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows, self._next = rows, 0
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rest, self._next = self._rows[self._next:], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchall())
+
+
+def _as_sqlite_value(value: Any) -> Any:
+    """A value as the SQLite backend returns it: times as `utcnow()` text, days as ISO dates, sums as ints."""
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+class PortableReads:
+    """`store.db.execute(sql, params)` for the staff pages' reads (question log, feedback, audit, trends):
+    SQL written for both backends with `?` placeholders, run on a pooled connection, the rows fetched at
+    once with SQLite's value types (see `_as_sqlite_value`). Reads only: writes go through the store."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def execute(self, query: str, params: Any = ()) -> _Rows:
+        text = query.replace("%", "%%").replace("?", "%s")  # no '?' or '%' appears inside the staff SQL's literals
+        with self.store._conn() as conn:
+            cursor = conn.execute(text, list(params))
+            rows = cursor.fetchall() if cursor.description else []
+        return _Rows([tuple(_as_sqlite_value(v) for v in row) for row in rows])
 
 
 class KbWatcher(threading.Thread):

@@ -88,6 +88,7 @@ class Delivery:
     key: str
     stored: dict[str, Any]
     work: object
+    chat: str | None = None  # where the reply goes: one chat's deliveries are answered in turn (several workers)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class Pipeline:
             return Receipt(400, {"ok": False, "error": str(exc)})
         if delivery is None:
             return Receipt(200, {"ok": True, "ignored": True})
-        if not await self.inbox.accept(delivery.key, delivery.stored):
+        if not await self.inbox.accept(delivery.key, delivery.stored, chat=delivery.chat):
             return Receipt(200, {"ok": True, "duplicate": True})
         return Receipt(200, {"ok": True},
                        functools.partial(self.inbox.run, delivery.key, self.process, delivery.key, delivery.work))

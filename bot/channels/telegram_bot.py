@@ -432,7 +432,9 @@ class TelegramAdapter:
             update = None
         if update is None:
             raise Malformed("malformed update")
-        return Delivery(delivery_key(update), inbox_payload(payload), update)  # type: ignore[arg-type]
+        chat = update.effective_chat
+        return Delivery(delivery_key(update), inbox_payload(payload), update,  # type: ignore[arg-type]
+                        chat=str(chat.id) if chat is not None else None)
 
     def restore(self, stored: dict[str, Any]) -> Update | None:
         # Button presses are not replayed: no log dedupes them, so one pressed just before a kill could be

@@ -111,7 +111,7 @@ class ZaloBotAdapter:
             return None
         key = incoming.message_id or "sha256:" + hashlib.sha256(body).hexdigest()
         stored = replace(incoming, text=redact_pii(incoming.text) if incoming.text is not None else None)
-        return Delivery(key, asdict(stored), incoming)
+        return Delivery(key, asdict(stored), incoming, chat=incoming.chat_id)
 
     def restore(self, stored: dict[str, Any]) -> Incoming:
         return Incoming(**stored)

@@ -143,14 +143,21 @@ class TokenStore:
         self.path = path
         self.bootstrap = Tokens(bootstrap_access, bootstrap_refresh, 0.0, _fingerprint(bootstrap_refresh))
 
-    def load(self) -> Tokens | None:
-        saved: Tokens | None = None
+    def _saved(self) -> Tokens | None:
         try:
-            saved = Tokens(**json.loads(self.path.read_text(encoding="utf-8")))
+            return Tokens(**json.loads(self.path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            pass
+            return None
         except (OSError, ValueError, TypeError) as exc:
             log.error("zalo oa: cannot read %s (%s); using the environment's tokens", self.path, type(exc).__name__)
+            return None
+
+    def exclusive(self) -> contextlib.AbstractContextManager[bool]:
+        """Held while a refresh runs: one process per file, so the client's own lock is enough."""
+        return contextlib.nullcontext(True)
+
+    def load(self) -> Tokens | None:
+        saved = self._saved()
         if saved is not None and (not self.bootstrap.refresh_token or saved.source == self.bootstrap.source):
             return saved
         if self.bootstrap.access_token or self.bootstrap.refresh_token:
@@ -177,6 +184,36 @@ class TokenStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+class SharedTokenStore(TokenStore):
+    """The token pair in the store shared by several workers (PostgreSQL `channel_tokens`), with the same
+    precedence over the environment as the file. `exclusive()` is a lock across workers, so exactly one
+    of them spends the single-use refresh token and the others read the pair it saved."""
+
+    NAME = "zalo_oa"
+
+    def __init__(self, db: Any, bootstrap_access: str = "", bootstrap_refresh: str = "") -> None:
+        super().__init__(Path(f"<database: channel_tokens/{self.NAME}>"), bootstrap_access, bootstrap_refresh)
+        self.db = db
+
+    def _saved(self) -> Tokens | None:
+        try:
+            data = self.db.token_get(self.NAME)
+            return Tokens(**data) if data else None
+        except Exception as exc:  # unreachable database, a row in another shape: the environment's pair
+            log.error("zalo oa: cannot read the stored tokens (%s); using the environment's tokens",
+                      type(exc).__name__)
+            return None
+
+    def save(self, tokens: Tokens) -> None:
+        try:
+            self.db.token_put(self.NAME, asdict(tokens))
+        except Exception as exc:  # ZaloOAClient keeps the pair in memory and retries on OSError
+            raise OSError(f"cannot store the tokens: {type(exc).__name__}") from exc
+
+    def exclusive(self) -> contextlib.AbstractContextManager[bool]:
+        return self.db.lock(f"token:{self.NAME}")
 
 
 class ZaloOAClient:
@@ -218,47 +255,56 @@ class ZaloOAClient:
                          self.store.path, type(exc).__name__)
 
     async def refresh(self, stale: str) -> str | None:
-        """A fresh access token, refreshing unless someone else already replaced `stale`."""
+        """A fresh access token, refreshing unless someone else already replaced `stale` (this worker, or
+        another one: the store's `exclusive()` lock spans workers on a shared database)."""
         async with self._lock:
-            if self._unsaved:
-                self._persist()
-            else:
-                self._tokens = self.store.load() or self._tokens  # another process may have refreshed
-            current = self._tokens
-            if current is None:
-                return None
-            if current.access_token and current.access_token != stale:
-                return current.access_token
-            if not current.refresh_token or not self.config.app_secret:
-                log.error("zalo oa: access token expired and no refresh token/app secret is configured")
-                return None
+            shared = self.store.exclusive()
+            await asyncio.to_thread(shared.__enter__)  # may wait while another worker refreshes
             try:
-                response = await self.client.post(
-                    f"{self.config.oauth_base}/v4/oa/access_token",
-                    data={"refresh_token": current.refresh_token, "app_id": self.config.app_id,
-                          "grant_type": "refresh_token"},
-                    headers={"secret_key": self.config.app_secret})
-                data = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                log.error("zalo oa: token refresh failed: %s", type(exc).__name__)
-                return None
-            if not isinstance(data, dict) or not data.get("access_token"):
-                error = data.get("error") if isinstance(data, dict) else None
-                log.error("zalo oa: token refresh refused (HTTP %s, error %s)%s", response.status_code, error,
-                          "; the refresh token was already used or expired: authorize the app again"
-                          if error == -14020 else "")
-                return None
-            try:
-                lifetime = float(data.get("expires_in") or 90000)
-            except (TypeError, ValueError):
-                lifetime = 90000.0
-            new = Tokens(str(data["access_token"]), str(data.get("refresh_token") or current.refresh_token),
-                         time.time() + lifetime, current.source)
-            register_secret(new.access_token, new.refresh_token, rotating=True)
-            self._tokens = new  # memory first, so the single-use refresh token is never lost…
-            self._persist()  # …then disk, before the new access token is used
-            log.info("zalo oa: access token refreshed (valid %.0f h)", lifetime / 3600)
-            return new.access_token
+                return await self._refresh_exclusively(stale)
+            finally:
+                await asyncio.to_thread(shared.__exit__, None, None, None)
+
+    async def _refresh_exclusively(self, stale: str) -> str | None:
+        if self._unsaved:
+            self._persist()
+        else:
+            self._tokens = self.store.load() or self._tokens  # another process may have refreshed
+        current = self._tokens
+        if current is None:
+            return None
+        if current.access_token and current.access_token != stale:
+            return current.access_token
+        if not current.refresh_token or not self.config.app_secret:
+            log.error("zalo oa: access token expired and no refresh token/app secret is configured")
+            return None
+        try:
+            response = await self.client.post(
+                f"{self.config.oauth_base}/v4/oa/access_token",
+                data={"refresh_token": current.refresh_token, "app_id": self.config.app_id,
+                      "grant_type": "refresh_token"},
+                headers={"secret_key": self.config.app_secret})
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.error("zalo oa: token refresh failed: %s", type(exc).__name__)
+            return None
+        if not isinstance(data, dict) or not data.get("access_token"):
+            error = data.get("error") if isinstance(data, dict) else None
+            log.error("zalo oa: token refresh refused (HTTP %s, error %s)%s", response.status_code, error,
+                      "; the refresh token was already used or expired: authorize the app again"
+                      if error == -14020 else "")
+            return None
+        try:
+            lifetime = float(data.get("expires_in") or 90000)
+        except (TypeError, ValueError):
+            lifetime = 90000.0
+        new = Tokens(str(data["access_token"]), str(data.get("refresh_token") or current.refresh_token),
+                     time.time() + lifetime, current.source)
+        register_secret(new.access_token, new.refresh_token, rotating=True)
+        self._tokens = new  # memory first, so the single-use refresh token is never lost…
+        self._persist()  # …then disk, before the new access token is used
+        log.info("zalo oa: access token refreshed (valid %.0f h)", lifetime / 3600)
+        return new.access_token
 
     async def send_text(self, user_id: str, text: str) -> bool:
         token = await self.access_token()
@@ -331,8 +377,11 @@ class ZaloOAAdapter:
         self.service = service
         self.config = config
         self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        self.client = ZaloOAClient(config, TokenStore(config.token_file, config.access_token, config.refresh_token),
-                                   self.http)
+        # Several workers on one database share the pair there (one refresh for all), else the file.
+        tokens = (SharedTokenStore(service.store, config.access_token, config.refresh_token)
+                  if callable(getattr(service.store, "token_get", None))
+                  else TokenStore(config.token_file, config.access_token, config.refresh_token))
+        self.client = ZaloOAClient(config, tokens, self.http)
 
     def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
         if not isinstance(payload, dict):
@@ -347,7 +396,7 @@ class ZaloOAAdapter:
             return None
         key = event.msg_id or f"{event.name}:{event.user_id}:{payload.get('timestamp')}"
         stored = replace(event, text=redact_pii(event.text) if event.text is not None else None)
-        return Delivery(key, asdict(stored), event)
+        return Delivery(key, asdict(stored), event, chat=event.user_id)
 
     def restore(self, stored: dict[str, Any]) -> OAEvent:
         """Replayed events are not re-checked for age: the user wrote in time, we were the ones who died."""
