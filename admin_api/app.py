@@ -244,11 +244,21 @@ def _lifespan(service: Service, retention_days: int) -> Callable[[FastAPI], Abst
 
 
 def _engine_from_store(service: Service) -> Any:
-    """A new engine from the YAML entries and the stored staff records, like the running one."""
-    from admin_api.staff_kb import build_engine_like, load_knowledge_with_staff
+    """A new engine from the YAML entries and the stored staff records, like the running one; None if the
+    running engine holds exactly those already (the edit was made on this worker, which swapped it in)."""
+    from admin_api import staff_kb
 
-    return build_engine_like(service.engine, load_knowledge_with_staff(service.store,
-                                                                       params=service.engine.kb.parameters))
+    # Under the staff-edit lock: an edit on this worker notifies before it swaps its engine in, so without
+    # the lock the check below would see the old engine and build the same one again.
+    with staff_kb._EDIT_LOCK:
+        staff = {entry_id: row["record"] for entry_id, row in staff_kb.staff_rows(service.store).items()}
+        records = [r for _, r in staff_kb.merged_records(staff_kb.yaml_records(), staff) if isinstance(r, dict)]
+        kb = service.engine.kb
+        if set(kb.entries) == {str(r.get("id")) for r in records} and all(
+                staff_kb._record_matches(kb, r) for r in records):
+            return None
+        return staff_kb.build_engine_like(service.engine, staff_kb.load_knowledge_with_staff(
+            service.store, params=kb.parameters))
 
 
 def create_app(service: Service, *, settings: Settings | None = None, ip_limit: int | None = None,

@@ -231,10 +231,12 @@ def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None 
     where = (f"ts >= ? AND ts < ? AND coalesce(kind, '') NOT IN ({kinds}){indexed} "
              "AND (outcome != 'answered' OR score < ?)" + (" AND channel = ?" if channel else ""))
     args: list[Any] = [ts_string(start), ts_string(end), threshold, *([channel] if channel else [])]
-    # SQLite returns the bare column ts from the row holding MAX(id); texts are fetched for the shown clusters.
+    # Portable SQL (SQLite and PostgreSQL): MAX(ts) for the last time seen, CASE rather than SUM(bool);
+    # texts are fetched for the shown clusters.
     rows = store.db.execute(
-        "SELECT coalesce(normalized, ''), COUNT(*) AS n, MAX(id), ts, '', SUM(outcome = 'declined'), "
-        f"SUM(outcome = 'choices'), SUM(outcome = 'answered') FROM questions WHERE {where} "
+        "SELECT coalesce(normalized, ''), COUNT(*) AS n, MAX(id), MAX(ts), '', "
+        "SUM(CASE WHEN outcome = 'declined' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome = 'choices' THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) FROM questions WHERE {where} "
         "GROUP BY 1 ORDER BY n DESC, 3 DESC", args).fetchall()
     total = sum(r[1] for r in rows)
     kept = rows[:MAX_DISTINCT_TEXTS]

@@ -150,8 +150,11 @@ def feedback_counts(store: Store, engine: Engine, days: int | None = None,
         where = "WHERE f.ts >= ?"
         args.append(ts_string((now or utc_now()) - dt.timedelta(days=days)))
     rows = store.db.execute(
-        "SELECT coalesce(f.entry_id, q.entry_id) AS eid, SUM(f.value > 0), SUM(f.value < 0) FROM feedback f "
-        f"LEFT JOIN questions q ON q.id = f.question_id {where} GROUP BY eid HAVING eid IS NOT NULL", args).fetchall()
+        # Portable SQL (SQLite and PostgreSQL): CASE rather than SUM(bool), HAVING on the expression, not its alias.
+        "SELECT coalesce(f.entry_id, q.entry_id) AS eid, SUM(CASE WHEN f.value > 0 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN f.value < 0 THEN 1 ELSE 0 END) FROM feedback f "
+        f"LEFT JOIN questions q ON q.id = f.question_id {where} GROUP BY eid "
+        "HAVING coalesce(f.entry_id, q.entry_id) IS NOT NULL", args).fetchall()
     entries = []
     for entry_id, up, down in rows:
         entry = engine.kb.entries.get(entry_id)

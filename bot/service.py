@@ -96,7 +96,7 @@ class KbFollower:
     cache) and swaps it in with one assignment, so requests in flight finish on the old engine and none
     waits. Changes arriving during a rebuild cause one more rebuild, not one each."""
 
-    def __init__(self, service: Service, rebuild: Callable[[], Engine]) -> None:
+    def __init__(self, service: Service, rebuild: Callable[[], Engine | None]) -> None:
         self.service, self.rebuild = service, rebuild
         self.version = 0  # the last kb_version a finished rebuild started after
         self.rebuilds = 0
@@ -106,6 +106,7 @@ class KbFollower:
 
     def changed(self, version: int) -> None:
         """From the store's watcher thread: returns at once."""
+        log.info("knowledge base version %d noticed", version)
         with self._lock:
             self._wanted = max(self._wanted, version, self.version + 1)
             if self._running:
@@ -120,6 +121,7 @@ class KbFollower:
                     self._running = False
                     return
                 target = self._wanted
+            started = time.perf_counter()
             try:
                 engine = self.rebuild()
             except Exception:  # keep the running engine; the next change or version check retries
@@ -127,11 +129,14 @@ class KbFollower:
                 with self._lock:
                     self._running = False
                 return
-            self.service.engine = engine  # one assignment: the swap is atomic for readers
+            if engine is not None:  # None: the running engine is current already (the edit was made here)
+                self.service.engine = engine  # one assignment: the swap is atomic for readers
             with self._lock:
                 self.version = max(self.version, target)
-                self.rebuilds += 1
-            log.info("knowledge base rebuilt after a staff edit (version %d)", target)
+                self.rebuilds += engine is not None
+            if engine is not None:
+                log.info("knowledge base rebuilt after a staff edit (version %d) in %.2f s", target,
+                         time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ class Service:
 
     # ------------------------------------------------------------ several workers
 
-    def follow_kb_changes(self, rebuild: Callable[[], Engine], *, poll_seconds: float = 15.0) -> bool:
+    def follow_kb_changes(self, rebuild: Callable[[], Engine | None], *, poll_seconds: float = 15.0) -> bool:
         """On a store shared by several workers, rebuild the engine (`rebuild()` returns a new one) whenever
         a staff edit lands on any worker; False on a store without change notices (SQLite: one process,
         whose own edits swap the engine directly)."""
