@@ -298,6 +298,8 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
 
 def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> int:
     """Insert the rows in one transaction; feedback rows point at their questions' ids."""
+    if not isinstance(store, Store):  # PostgreSQL: ids come from the identity column
+        return _bulk_insert_postgres(store, rows, votes)
     with store.write() as db:
         base = int(db.execute("SELECT coalesce(MAX(id), 0) FROM questions").fetchone()[0])
         ids = [base + n + 1 for n in range(len(rows))]
@@ -306,15 +308,39 @@ def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int
     return len(votes)
 
 
+def _bulk_insert_postgres(store: Any, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> int:
+    """`_bulk_insert` on PostgreSQL (`store.write()` yields a psycopg connection): one transaction."""
+    if not rows:
+        return 0
+    columns = list(rows[0])
+    with store.write() as conn, conn.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO questions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+                           "RETURNING id", [[r[c] for c in columns] for r in rows], returning=True)
+        ids = []
+        while True:
+            ids.append(cursor.fetchone()[0])
+            if not cursor.nextset():
+                break
+        if votes:
+            vote_columns = ["question_id", *votes[0][1]]
+            cursor.executemany(f"INSERT INTO feedback ({', '.join(vote_columns)}) "
+                               f"VALUES ({', '.join(['%s'] * len(vote_columns))})",
+                               [[ids[n], *v.values()] for n, v in votes])
+    return len(votes)
+
+
 # ---------------------------------------------------------------- command line
 
 
 def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
+    from storage.factory import open_store
 
     settings = load_settings()
-    db_path = Path(args.db) if args.db else settings.database
-    store = Store(db_path, load_hash_key(db_path.parent, settings.hash_key))  # migrated: daily counts included
+    # --db, else BHXH_DATABASE_URL (PostgreSQL or SQLite), else the service's SQLite file; migrated on open.
+    target = args.db or settings.database_url
+    key_dir = Path(args.db).parent if args.db and "://" not in args.db else settings.data_dir
+    store = open_store(target, load_hash_key(key_dir, settings.hash_key), default_path=settings.database)
     engine = None
     if not args.fast:
         from bot.engine import Engine
@@ -324,7 +350,9 @@ def _run(args: argparse.Namespace) -> int:
     stats = generate(store, days=args.days, per_day=args.per_day, spike_topic=args.spike_topic,
                      spike_factor=args.spike_factor, engine=engine, seed=args.seed,
                      progress=lambda line: print(line, flush=True))
-    print(f"{db_path}: {stats.summary()}")
+    print(f"{getattr(store, 'path', 'PostgreSQL')}: {stats.summary()}")
+    if hasattr(store, "close"):
+        store.close()
     return 0
 
 
@@ -334,7 +362,8 @@ def add_demo_traffic_parser(subparsers: Any) -> None:
         "demo-traffic", help="fill a database with realistic synthetic questions (for the staff dashboard)",
         description="Weeks of synthetic questions across topics and channels, with a spike on one topic in the "
                     "last week. Without --fast every distinct text is answered by the real engine.")
-    p.add_argument("--db", help="SQLite file (default: the service database, $BHXH_DATA_DIR/bhxh.db)")
+    p.add_argument("--db", help="SQLite file or database URL (default: $BHXH_DATABASE_URL, else "
+                                "$BHXH_DATA_DIR/bhxh.db)")
     p.add_argument("--days", type=int, default=42, help="days of traffic ending now (default 42)")
     p.add_argument("--per-day", type=int, default=300, help="average questions per weekday (default 300)")
     p.add_argument("--spike-topic", default="lump_sum", choices=list(TOPICS),
