@@ -58,12 +58,10 @@ def build_engine(lexical_only: bool) -> Any:
 def generate_into(directory: str, days: int, per_day: int) -> None:
     """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
     as it is in production: generation leaves large caches behind that slow the garbage collector)."""
-    from admin_api import analytics
     from admin_api.demo_traffic import generate
     from storage.store import Store, load_hash_key
 
     store = Store(Path(directory) / "bhxh.db", load_hash_key(Path(directory)))
-    analytics.migrate(store)
     stats = generate(store, days=days, per_day=per_day, spike_topic="lump_sum")
     print(f"generated {stats.rows:,} questions in {stats.seconds:.1f} s (--fast)", flush=True)
 
@@ -78,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fastapi.testclient import TestClient
 
-    from admin_api import analytics
+    from admin_api import clusters
     from admin_api.app import create_app
     from bot.service import Service
     from storage.store import Store, load_hash_key
@@ -100,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"engine ready in {time.perf_counter() - started:.1f} s "
               f"({'hybrid, dense model' if engine.index.has_dense else 'lexical only'})")
         with TestClient(create_app(Service(engine, store))) as client:  # runs the start-up, as `bhxh serve` does
-            failed = run(client, headers, args.repeats, analytics)
+            failed = run(client, headers, args.repeats, clusters)
     return 1 if failed else 0
 
 
-def run(client: Any, headers: dict[str, str], repeats: int, analytics: Any) -> bool:
+def run(client: Any, headers: dict[str, str], repeats: int, clusters: Any) -> bool:
     """Time every endpoint; True if a target is missed."""
     print(f"\n{'endpoint':58} {'first':>8} {'median':>8} {'p95':>8}   (ms, {repeats} calls)")
     failed = False
@@ -116,7 +114,7 @@ def run(client: Any, headers: dict[str, str], repeats: int, analytics: Any) -> b
             times.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, (path, response.status_code, response.text[:200])
             if n == 0:  # new cluster texts get their hybrid neighbours in the background: let that finish
-                analytics.wait_for_warmup()
+                clusters.wait_for_warmup()
         first, rest = times[0], times[1:]
         p95 = percentile(rest, 0.95)
         target = TARGETS_MS.get(path)
