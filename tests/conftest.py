@@ -55,3 +55,20 @@ def lexical_engine():
     from knowledge.schema import load_knowledge
 
     return Engine(load_knowledge(), None)
+
+
+# Debian's Chromium, driven by Playwright; tests that take `browser` skip where it is absent.
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (make browser installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()

@@ -4,7 +4,6 @@ staff paste the bearer token there, so no script may come from a CDN. ReDoc (CDN
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from fakes.server import ServerThread
@@ -12,10 +11,6 @@ from fakes.service import clean_env, make_service
 from fastapi.testclient import TestClient
 
 from admin_api.app import create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture
@@ -39,21 +34,14 @@ def test_docs_page_loads_only_local_scripts_and_styles_under_a_csp(app) -> None:
         assert client.get("/openapi.json").json()["paths"]["/api/ask"]
 
 
-def test_docs_render_the_api_in_a_real_browser_without_outside_requests(app) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with ServerThread(app) as server, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            page = browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda r: requested.append(r.url))
-            page.goto(f"{server.url}/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=20_000)  # Swagger UI drew the operations
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert any("/api/ask" in p for p in paths), paths
-            outside = [u for u in requested if not u.startswith(server.url) and not u.startswith("data:")]
-            assert outside == [], outside
-        finally:
-            browser.close()
+def test_docs_render_the_api_in_a_real_browser_without_outside_requests(app, browser) -> None:
+    with ServerThread(app) as server:
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)  # Swagger UI drew the operations
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert any("/api/ask" in p for p in paths), paths
+        outside = [u for u in requested if not u.startswith(server.url) and not u.startswith("data:")]
+        assert outside == [], outside

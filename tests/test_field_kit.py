@@ -24,10 +24,7 @@ from knowledge.calculators import GROUP_LABELS
 from knowledge.legal_texts import NO_TEXTS
 from knowledge.topics import TOPICS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 SPELLINGS = ["Điều 70 Luật 41/2024", "điều 70", "dieu 70 luat bhxh", "Luật 41/2024/QH15, Điều 70, khoản 1"]
 
 
@@ -226,15 +223,6 @@ def test_text_blocks():
 # ------------------------------------------------------------------ a real browser
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

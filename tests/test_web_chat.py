@@ -13,12 +13,9 @@ from fastapi.testclient import TestClient
 
 from admin_api.app import STATIC_DIR, create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ANSWER_Q = "rút bhxh 1 lần được không"
 CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture
@@ -61,15 +58,6 @@ def test_voluntary_calculator_endpoint(service):
             assert response.status_code == 422 and response.json()["detail"], response.text
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
