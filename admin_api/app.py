@@ -315,7 +315,8 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
         encoder = service.engine.index.encoder
         return {"ok": True, "entries": len(service.engine.kb.entries), "dense": service.engine.index.has_dense,
                 "pending_log_writes": service.store.pending, "dropped_log_writes": service.store.dropped,
-                "database": "memory only" if service.store.in_memory else "file",
+                "database": "memory only" if service.store.in_memory else
+                ("postgresql" if hasattr(service.store, "pool") else "file"),
                 **({"encoder": encoder.describe()} if encoder is not None else {})}
 
     @app.post("/api/ask", response_model=AskResponse, tags=["public"],

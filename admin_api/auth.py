@@ -19,13 +19,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bot.service import RateLimiter
+from bot.service import RateLimiter, rate_limiter
 
 SESSION_COOKIE = "bhxh_staff_session"
 SESSION_SECONDS = 12 * 3600  # a dashboard session ends this long after login, or at logout
@@ -60,15 +60,19 @@ class StaffAuth:
 
     Dashboard sessions are kept on the server (in memory): a random id per login, valid for
     SESSION_SECONDS, ended by logout; the cookie holds only that id, and the form's CSRF value is
-    derived from it. A restart ends every session (staff sign in again)."""
+    derived from it. A restart ends every session (staff sign in again). With `shared` (the store of
+    several workers, PostgreSQL) sessions are also kept there (hashed id → expiry), so a session opened
+    on one worker is valid on every worker, and wrong bearer tokens are counted across workers."""
 
-    def __init__(self, token: str, *, session_seconds: float = SESSION_SECONDS) -> None:
+    def __init__(self, token: str, *, session_seconds: float = SESSION_SECONDS, shared: Any = None) -> None:
         self._token = token.encode()
         self.session_seconds = session_seconds
         self._sessions: OrderedDict[str, float] = OrderedDict()  # sha256 of the session id -> expiry (epoch s)
         self._sessions_lock = threading.Lock()
+        self._shared = shared
         # Wrong bearer tokens per IP address (review F14: guessing was unlimited; the login form had a limit).
-        self._failures = RateLimiter(BEARER_FAILURES_PER_MINUTE, 60.0)
+        self._failures = (rate_limiter(shared, "bearer-failures", BEARER_FAILURES_PER_MINUTE, 60.0) if shared
+                          else RateLimiter(BEARER_FAILURES_PER_MINUTE, 60.0))
 
     def _derive(self, purpose: bytes) -> str:
         return hmac.new(self._token, purpose, hashlib.sha256).hexdigest()
@@ -87,6 +91,9 @@ class StaffAuth:
             self._sessions[self._session_key(session_id)] = now + self.session_seconds
             while len(self._sessions) > MAX_SESSIONS:  # logins need the token and are rate-limited; still bounded
                 self._sessions.popitem(last=False)
+        if self._shared is not None:
+            self._shared.save_state(f"staff-session:{self._session_key(session_id)}",
+                                    {"expires": now + self.session_seconds})
         return session_id
 
     def end_session(self, request: Request) -> None:
@@ -94,6 +101,8 @@ class StaffAuth:
         if cookie:
             with self._sessions_lock:
                 self._sessions.pop(self._session_key(cookie), None)
+            if self._shared is not None:
+                self._shared.clear_state(f"staff-session:{self._session_key(cookie)}")
 
     def _session_id(self, request: Request) -> str | None:
         """The request's session id if it names a live session."""
@@ -101,6 +110,13 @@ class StaffAuth:
         if not cookie:
             return None
         key = self._session_key(cookie)
+        if self._shared is not None:  # opened or ended on any worker: the shared store decides
+            expiry_value = self._shared.load_state(f"staff-session:{key}").get("expires")
+            with self._sessions_lock:
+                if isinstance(expiry_value, int | float):
+                    self._sessions[key] = float(expiry_value)
+                else:
+                    self._sessions.pop(key, None)
         with self._sessions_lock:
             expiry = self._sessions.get(key)
             if expiry is None:

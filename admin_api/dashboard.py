@@ -27,7 +27,7 @@ from admin_api.charts import (
     sparkline,
     swatch,
 )
-from bot.service import RateLimiter, Service
+from bot.service import Service, rate_limiter
 from bot.settings import Settings
 from knowledge.registry import review_flags
 from knowledge.topics import TOPICS
@@ -102,7 +102,7 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     """The dashboard's pages (not in the OpenAPI schema)."""
     routes = APIRouter(prefix="/admin", include_in_schema=False)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    login_limiter = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
+    login_limiter = rate_limiter(service.store, "login", LOGIN_ATTEMPTS_PER_MINUTE, 60.0)  # across workers if shared
 
     def authorized(request: Request) -> bool:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")

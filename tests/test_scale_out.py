@@ -97,7 +97,9 @@ def _wait_up(worker: Worker, timeout: float = 180.0) -> None:
         if worker.process.poll() is not None:
             pytest.fail(f"worker {worker.name} exited: {worker.log.read_text()[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{worker.url}/healthz", timeout=2).status_code == 200:
+            health = httpx.get(f"{worker.url}/healthz", timeout=2)
+            if health.status_code == 200:
+                assert health.json()["database"] == "postgresql"
                 return
         time.sleep(0.3)
     pytest.fail(f"worker {worker.name} did not start: {worker.log.read_text()[-2000:]}")
@@ -185,9 +187,20 @@ def test_a_question_asked_on_one_worker_is_in_the_log_read_through_another(worke
     [row] = page.json()["items"]
     assert row["id"] == asked.json()["question_id"] and marker in row["text"]
     # The other staff pages read the same shared log on PostgreSQL.
-    for path in ("/admin/topics", "/admin/topics/daily", "/admin/feedback", "/admin/unanswered", "/admin/audit",
-                 "/admin/export/questions.csv", "/admin/export/topics.csv"):
+    for path in ("/admin/dashboard", "/admin/review", "/admin/topics", "/admin/topics/daily", "/admin/feedback",
+                 "/admin/unanswered", "/admin/audit", "/admin/export/questions.csv", "/admin/export/topics.csv"):
         assert httpx.get(f"{w2.url}{path}", headers=staff(), timeout=60).status_code == 200, path
+
+
+def test_a_dashboard_login_on_one_worker_is_valid_on_every_worker_until_logout(workers: list[Worker]):
+    w1, w2, w3 = workers
+    login = httpx.post(f"{w1.url}/admin/login", data={"token": STAFF_TOKEN, "name": "Phạm Thu Hà"}, timeout=30)
+    assert login.status_code == 303 and login.headers["location"] == "/admin/dashboard"
+    cookies = dict(login.cookies)
+    for worker in (w2, w3):
+        assert httpx.get(f"{worker.url}/admin/dashboard", cookies=cookies, timeout=30).status_code == 200
+    assert httpx.post(f"{w3.url}/admin/logout", cookies=cookies, timeout=30).status_code == 303
+    assert httpx.get(f"{w1.url}/admin/dashboard", cookies=cookies, timeout=30).status_code == 303  # ended everywhere
 
 
 def test_a_staff_edit_on_one_worker_answers_on_another_after_one_rebuild(workers: list[Worker]):

@@ -584,9 +584,13 @@ def test_the_reply_and_how_much_was_sent_stay_with_a_pending_delivery(store):
     reply = {"chat_id": "c1", "messages": [{"text": "Phần một"}, {"text": "Phần hai"}]}
     store.inbox_record_reply("zalo_bot", "m1", reply)
     [(key, payload)] = _pending_after_restart(store, "zalo_bot")
-    assert key == "m1" and payload["_reply"] == reply and payload["_sent"] == 0
+    assert key == "m1" and payload["_reply"] == reply and payload["_sent"] == 0 and payload["_sending"] is True
     store.inbox_mark_sent("zalo_bot", "m1", 1)
     assert _pending_after_restart(store, "zalo_bot")[0][1]["_sent"] == 1
+    assert _pending_after_restart(store, "zalo_bot")[0][1]["_sending"] is False
+    store.inbox_record_reply("zalo_bot", "m1", reply, 1)  # the same signature on both backends
+    store.inbox_mark_sent("zalo_bot", "m1", 2, True)
+    assert [_pending_after_restart(store, "zalo_bot")[0][1][k] for k in ("_sent", "_sending")] == [2, True]
     store.inbox_done("zalo_bot", "m1")
     store.inbox_mark_sent("zalo_bot", "m1", 2)  # after done: nothing to update
     store.inbox_record_reply("zalo_bot", "unknown", reply)  # no such delivery: a no-op
