@@ -29,6 +29,7 @@ from fakes.server import wait_for
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from tests.pg import Cluster, pg_cluster, pg_url  # noqa: F401 (fixtures)
 
@@ -46,7 +47,10 @@ class SlowZaloBot(FakeZaloBot):
     async def _handle(self, token: str, method: str, request: Request) -> JSONResponse:
         if method == "sendMessage" and self.delay:
             await asyncio.sleep(self.delay)
-        return await super()._handle(token, method, request)
+        try:
+            return await super()._handle(token, method, request)
+        except ClientDisconnect:  # the sender was killed while the request was on its way: it never arrived
+            return JSONResponse({"ok": False}, status_code=499)
 
     def texts_to(self, chat: str) -> list[str]:
         return [m["text"] for m in self.sent() if m.get("chat_id") == chat]
