@@ -33,6 +33,7 @@ from bot.letter import Letter, read_letter
 from bot.messages import HOTLINE, MAX_QUESTION_CHARS
 from bot.reply import Choice, Reply
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
+from knowledge.facts import Facts, extract_facts
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
 from retrieval import DenseEncoder, HybridIndex, SearchConfig
@@ -49,6 +50,13 @@ COMMERCIAL_INTENT = "ngoai-pham-vi-bao-hiem-thuong-mai"
 CLASSIFIER_WEIGHT = 0.5
 # A question sentence with this many content words is searched on its own, without the story.
 SELF_CONTAINED_WORDS = 3
+# How far above the best score a letter's situation entry is lifted (see `situation_entry`): enough to
+# be answered without doubt (> doubt_margin), with the entry retrieval preferred still offered beside it
+# (< alternative_margin).
+SITUATION_LIFT = 0.06
+SITUATION_CANDIDATES = 8  # … when retrieval ranks it among this many
+# A letter that asks how to claim, not what is due, is answered by the procedure entries (accent-folded).
+_ASKS_PROCEDURE = re.compile(r"\b(?:ho so|thu tuc|giay to|nop o dau|lam o dau|can nhung gi|can chuan bi)\b")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,12 @@ class Thresholds:
     choice_margin: float = 0.01  # closer than this to the best: too close to tell, ask to choose
     alternative_margin: float = 0.08  # closer than this: answer the best, offer these as "Có thể bạn muốn hỏi"
     min_coverage_alone: float = 0.34  # with no dense model: coverage needed to answer
+    # An answer is too doubtful to give alone when its entry leads the runner-up by less than
+    # doubt_margin AND the entry classifier gives it less than doubt_learned: the best few are offered
+    # as a short "chưa chắc" menu instead. On the tuning halves this pair caught 33 of 72 wrong real
+    # top-1s for 17 of 98 right ones (10 of 20 / 6 of 209 on ours); the margin alone caught 31 for 22.
+    doubt_margin: float = 0.05
+    doubt_learned: float = 0.2
     max_choices: int = 3
 
 
@@ -163,6 +177,7 @@ class Candidate:
     dense: float
     coverage: float
     lexical_only: bool = False  # ranked without the dense model (no cosine to judge by)
+    learned: float = 1.0  # the entry classifier's probability (1.0 when it did not take part)
 
 
 DecisionKind = Literal["out_of_scope", "not_sure", "choices", "answer"]
@@ -180,6 +195,7 @@ class Decision:
     kind: DecisionKind
     entries: tuple[Candidate, ...] = ()
     confidence: float = 0.0
+    doubtful: bool = False  # "choices" because no entry stood out enough to answer, not because two tie
 
     @property
     def best(self) -> Candidate | None:
@@ -203,6 +219,8 @@ class Engine:
         self.index = HybridIndex(items, encoder=encoder, cache_dir=cache_dir,
                                  config=search or SearchConfig("convex", 0.5, classifier_weight=CLASSIFIER_WEIGHT))
         self._vocabulary = self._entry_vocabulary(items)
+        self._known_words = frozenset().union(*self._vocabulary.values())
+        self._position = {id_: n for n, id_ in enumerate(self.index.ids)}
 
     # ------------------------------------------------------------ set-up
 
@@ -230,6 +248,15 @@ class Engine:
 
     # ------------------------------------------------------------ retrieval
 
+    def knows_any_word(self, query: Query) -> bool:
+        """Whether some content word of the question appears in the knowledge base or a decline example.
+
+        A message with none ("asdfgh", "qwerty zxcv") gives retrieval nothing to go on: the encoder still
+        finds a nearest entry, so it is caught here and answered "not sure". A question made only of
+        function words and numbers has no content words and is left to the decision.
+        """
+        return not query.content_words or any(w in self._known_words for w in query.content_words)
+
     def coverage(self, words: tuple[str, ...], entry_id: str) -> float:
         """Share of the query's content words found in the entry's texts."""
         if not words:
@@ -244,8 +271,42 @@ class Engine:
             return self._letter_candidates(query.letter, k, mode)
         hits = self.index.search(query.clean, k=k, mode=mode, normalized=query.normalized)  # type: ignore[arg-type]
         lexical_only = mode == "lexical" or not self.index.has_dense
-        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(query.content_words, h.id), lexical_only)
-                for h in hits]
+        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(query.content_words, h.id), lexical_only,
+                          h.learned) for h in hits]
+
+    @staticmethod
+    def situation_entry(facts: Facts) -> str | None:
+        """The situation entry (th-*) whose conditions a death letter's facts meet, if the letter says enough.
+
+        Retrieval reads words, so "bố tôi nghỉ hưu 2 năm thì mất" and "bố tôi đóng 9 năm thì mất" look alike;
+        the facts tell which rule applies: a work accident, a pensioner, a reserved record, or a contributor
+        with fewer or more than 15 years.
+        """
+        if not facts.deceased:
+            return None
+        if facts.death_at_work:
+            return "tnld-chet-do-tai-nan-lao-dong"
+        if facts.insured_status == "retired":
+            return "th-chet-khi-moi-nghi-huu"
+        if facts.insured_status == "reserved":
+            return "th-chet-khi-dang-bao-luu"
+        if facts.years_paid is None or facts.insured_status not in (None, "contributing"):
+            return None
+        if facts.scheme == "voluntary":
+            return "th-chet-khi-dong-tu-nguyen-chua-du-5-nam" if facts.years_paid < 5 else None
+        return "th-chet-khi-dang-dong-chua-du-15-nam" if facts.years_paid < 15 else "th-chet-khi-dang-dong-du-15-nam"
+
+    def _lift_situation(self, letter: Letter, ranking: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Put the letter's situation entry first when retrieval already has it among the best few."""
+        if _ASKS_PROCEDURE.search(" ".join(folded_tokens(" ".join(letter.questions)))):
+            return ranking
+        target = self.situation_entry(extract_facts(letter.text))
+        position = self._position.get(target) if target else None
+        if position is None or position not in top[:SITUATION_CANDIDATES]:
+            return ranking
+        lifted = ranking.copy()
+        lifted[position] = ranking[top[0]] + SITUATION_LIFT
+        return lifted
 
     def _letter_candidates(self, letter: Letter, k: int, mode: str) -> list[Candidate]:
         """A letter: BM25 over the whole text with the questions counted twice; the encoder reads the focus.
@@ -259,11 +320,14 @@ class Engine:
         lexical = index.lexical_scores(lexical_text, index.restored(lexical_text, letter.text))
         use_dense = index.has_dense and mode != "lexical"
         dense_query = index.restored(normalize_query(focus), focus) if use_dense else None
-        ranking, dense = index.rank(lexical, dense_query, mode)  # type: ignore[arg-type]
+        ranking, dense, learned = index.rank_scores(lexical, dense_query, mode)  # type: ignore[arg-type]
         words = content_words(normalize_query(" ".join(letter.questions)))
         top = np.argsort(-ranking, kind="stable")[:k]
+        lifted = self._lift_situation(letter, ranking, top)
+        if lifted is not ranking:
+            ranking, top = lifted, np.argsort(-lifted, kind="stable")[:k]
         return [Candidate(index.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i]),
-                          self.coverage(words, index.ids[i]), not use_dense) for i in top]
+                          self.coverage(words, index.ids[i]), not use_dense, float(learned[i])) for i in top]
 
     @staticmethod
     def confidence(c: Candidate, t: Thresholds) -> float:
@@ -275,7 +339,10 @@ class Engine:
         1. an out-of-scope example that wins (`_outside_wins`) declines;
         2. below the confidence threshold: "not sure";
         3. runners-up within choice_margin of the best: ask to choose;
-        4. otherwise answer the best, with those within alternative_margin offered beside it.
+        4. a best entry that neither stands out from the runner-up (doubt_margin) nor convinces the entry
+           classifier (doubt_learned): a "chưa chắc" menu of the best few (a wrong answer costs the
+           citizen more than a choice does);
+        5. otherwise answer the best, with those within alternative_margin offered beside it.
         """
         entries = [c for c in candidates if not c.entry_id.startswith(OOS_PREFIX)]
         outside = [c for c in candidates if c.entry_id.startswith(OOS_PREFIX)]
@@ -290,6 +357,8 @@ class Engine:
         close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
         if close:
             return Decision("choices", (top, *close), score)
+        if len(entries) > 1 and top.fused - entries[1].fused < t.doubt_margin and top.learned < t.doubt_learned:
+            return Decision("choices", tuple(entries[:t.max_choices]), score, doubtful=True)
         alternatives = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.alternative_margin]
         return Decision("answer", (top, *alternatives), score)
 
@@ -307,7 +376,8 @@ class Engine:
         top = self.kb.entries[decision.entries[0].entry_id]
         if decision.kind == "choices":
             choices = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in decision.entries)
-            return Reply("choices", messages.CHOOSE_ONE, topic=top.topic,
+            return Reply("choices", messages.NOT_SURE_WHICH if decision.doubtful else messages.CHOOSE_ONE,
+                         topic=top.topic,
                          score=score, choices=choices, normalized=normalized, candidates=ranked)
         alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in decision.entries[1:])
         return self.answer(top, on, score=score, normalized=normalized, candidates=ranked,
@@ -370,6 +440,8 @@ class Engine:
             computed = calculator_reply(request, on, self.kb.parameters, query.normalized) if request else None
             if computed is not None:
                 reply = computed
+        if reply is None and not self.knows_any_word(query):
+            reply = self.not_sure(query.normalized)  # "asdfgh": no word of it is in any entry or decline example
         if reply is None:
             reply = self._after_decision(self.decide(query, self.candidates(query), on), query, request, on)
         return replace(reply, notice=notice) if notice else reply
@@ -417,6 +489,7 @@ class Engine:
             return None
         story = tuple(s for s in letter.sentences if s not in letter.questions)
         chosen: list[tuple[Entry, float]] = []
+        doubtful = 0
         for question in letter.questions[:3]:
             if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
                 found = self.candidates(question)
@@ -424,14 +497,19 @@ class Engine:
                 sub = Letter(" ".join((*story, question)), (*story, question), (question,))
                 found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
             decision = self.classify(found, self.thresholds)
-            if decision.kind != "answer":
+            if decision.kind != "answer" and not decision.doubtful:
                 continue
             entry = self.kb.entries[decision.entries[0].entry_id]
             if all(entry.id != e.id for e, _ in chosen):
                 chosen.append((entry, decision.confidence))
+                doubtful += decision.doubtful
         if len(chosen) < 2:
             return None
         chosen = chosen[:2]
+        # A doubtful part is taken only when the two parts are about different topics (a job-loss benefit
+        # and a withdrawal): two guesses within one topic are more likely one question asked twice.
+        if doubtful and chosen[0][0].topic == chosen[1][0].topic:
+            return None
         parts, sources = [messages.several_questions(len(chosen))], []
         for n, (entry, _) in enumerate(chosen, start=1):
             single = self.answer(entry, on)

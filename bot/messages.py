@@ -52,6 +52,8 @@ def not_sure_text() -> str:
 
 
 CHOOSE_ONE = "Bạn muốn hỏi về nội dung nào dưới đây? Hãy chọn một câu:"
+NOT_SURE_WHICH = ("Tôi chưa chắc hiểu đúng trường hợp của bạn. Có phải bạn hỏi một trong các câu dưới đây? "
+                  f"Nếu không phải, bạn hãy hỏi lại ngắn gọn hơn hoặc gọi tổng đài {HOTLINE}.")
 OUT_OF_SCOPE_FOOTER = f"Nếu bạn cần hỏi về BHXH, hãy gọi tổng đài {HOTLINE}."
 PERSONAL_NOTE = ("Tôi không tra cứu được hồ sơ hay quá trình đóng của từng người. Bạn có thể tự xem trên "
                  f"ứng dụng VssID (mục Quá trình tham gia, Tra cứu hồ sơ), gọi tổng đài {HOTLINE} "

@@ -37,6 +37,7 @@ class Hit:
     score: float  # the ranking score of the chosen mode (fused for hybrid)
     lexical: float  # BM25 of the id's best text
     dense: float  # cosine of the id's best text (0.0 without an encoder)
+    learned: float = 1.0  # the entry classifier's probability for this id (1.0 without a classifier)
 
 
 @dataclass(frozen=True)
@@ -165,17 +166,28 @@ class HybridIndex:
              ) -> tuple[np.ndarray, np.ndarray]:
         """(ranking, dense cosines) of every id, from lexical scores and the (restored) text the
         encoder should read; `dense_query` None, or no encoder, ranks lexically."""
+        ranking, dense, _ = self.rank_scores(lexical, dense_query, mode)
+        return ranking, dense
+
+    def rank_scores(self, lexical: np.ndarray, dense_query: str | None, mode: Mode = "hybrid",
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`rank` plus the entry classifier's probability of every id (all 1.0 when it did not take part):
+        how sure the learned ranking is, a signal the fused score's scale does not keep."""
+        no_classifier = np.ones(len(self.ids))
         if dense_query is None or mode == "lexical" or self.encoder is None or self.vectors is None:
-            return lexical, np.zeros(len(self.ids))
+            return lexical, np.zeros(len(self.ids)), no_classifier
         query_vector = self.encoder.encode_query(dense_query)
         dense = self._dense_from_vector(query_vector)
         if mode == "dense":
-            return dense, dense
+            return dense, dense, no_classifier
         ranking = METHODS[self.config.fusion](lexical, dense, lexical_weight=self.config.lexical_weight)
         weight = self.config.classifier_weight
-        if self.classifier is not None and weight > 0:
-            ranking = (1 - weight) * ranking + weight * minmax(self.classifier.logits(query_vector))
-        return ranking, dense
+        if self.classifier is None or weight <= 0:
+            return ranking, dense, no_classifier
+        logits = self.classifier.logits(query_vector)
+        ranking = (1 - weight) * ranking + weight * minmax(logits)
+        odds = np.exp(logits - logits.max())
+        return ranking, dense, odds / odds.sum()
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid", *, normalized: str | None = None) -> list[Hit]:
         """The best `k` ids for `query` as typed; pass `normalized` when the caller already normalized it
@@ -185,8 +197,8 @@ class HybridIndex:
             return []
         restored = self.restored(normalized, query)
         lexical = self.lexical_scores(normalized, restored)
-        ranking, dense = self.rank(lexical, restored, mode)
+        ranking, dense, learned = self.rank_scores(lexical, restored, mode)
         top = np.argsort(-ranking, kind="stable")[:k]
         return [
-            Hit(self.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i])) for i in top
+            Hit(self.ids[i], float(ranking[i]), float(lexical[i]), float(dense[i]), float(learned[i])) for i in top
         ]

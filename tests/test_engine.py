@@ -126,3 +126,47 @@ def test_latency_bench_reports_short_questions_and_letters_apart(lexical_engine)
     assert "short questions, each the first time (2 calls)" in report
     assert "short questions, repeated (2 calls)" in report
     assert "letters, each the first time (1 calls)" in report
+
+
+@pytest.mark.parametrize("text", ["asdfgh", "qwerty zxcvb", "con mèo nhà tôi bị ốm"])
+def test_gibberish_and_everyday_text_get_honest_doubt_not_a_menu_or_an_answer(engine, text):
+    reply = engine.ask(text)
+    assert reply.outcome == "declined" and not reply.choices, (reply.kind, reply.entry_id)
+    assert "1900 9068" in reply.text
+
+
+def test_an_entry_that_does_not_stand_out_gets_a_short_not_sure_menu(engine):
+    import datetime as dt
+
+    from bot.engine import Candidate, Query, Thresholds
+
+    def candidate(entry_id: str, fused: float, learned: float = 0.1) -> Candidate:
+        return Candidate(entry_id, fused, lexical=1.0, dense=0.95, coverage=0.5, learned=learned)
+
+    t = Thresholds(doubt_margin=0.05, doubt_learned=0.2)
+    ranking = [candidate("a", 0.90), candidate("b", 0.87), candidate("c", 0.70)]
+    decision = engine.classify(ranking, t)
+    assert decision.kind == "choices" and decision.doubtful
+    assert [c.entry_id for c in decision.entries] == ["a", "b", "c"]
+    # It stands out from the runner-up, or the classifier is sure of it: answered.
+    assert engine.classify([candidate("a", 0.93), *ranking[1:]], t).kind == "answer"
+    assert engine.classify([candidate("a", 0.90, learned=0.6), *ranking[1:]], t).kind == "answer"
+    first_three = list(engine.kb.entries)[:3]
+    real_ranking = [candidate(entry_id, c.fused) for entry_id, c in zip(first_three, ranking, strict=True)]
+    reply = engine.decide(Query.read("x"), real_ranking, dt.date(2026, 12, 3), t)
+    assert reply.kind == "choices" and reply.text.startswith("Tôi chưa chắc") and len(reply.choices) == 3
+
+
+@pytest.mark.parametrize(("letter", "entry"), [
+    ("Bố tôi nghỉ hưu được 2 năm thì mất, đang hưởng lương hưu 6 triệu.", "th-chet-khi-moi-nghi-huu"),
+    ("Chồng tôi nghỉ việc năm 2020, đang bảo lưu 12 năm đóng BHXH thì mất.", "th-chet-khi-dang-bao-luu"),
+    ("Bố em đóng BHXH ở công ty được 9 năm thì mất vì bệnh.", "th-chet-khi-dang-dong-chua-du-15-nam"),
+    ("Chồng tôi đang đi làm, đóng BHXH được 20 năm thì qua đời vì bệnh.", "th-chet-khi-dang-dong-du-15-nam"),
+    ("Bố tôi đóng BHXH 10 năm, nghỉ hưu chưa? Chưa, bố tôi vẫn khỏe.", None),
+])
+def test_a_death_letters_facts_name_the_situation_that_applies(letter, entry):
+    from bot.engine import Engine
+    from knowledge.facts import extract_facts
+
+    assert Engine.situation_entry(extract_facts(letter)) == entry
+
