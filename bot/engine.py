@@ -119,6 +119,13 @@ _COMMERCIAL_INSURANCE = re.compile(
     r"|doanh nghiep bao hiem|cong ty bao hiem|bao hiem (?:xe|o to|oto|xe may|du lich|chay no|tai san|trach nhiem"
     r"|tien gui|khoan vay|vat chat|than vo|nong nghiep|cay trong|vat nuoi|suc khoe tu nhan|suc khoe ca nhan|hang hoa"
     r"|cong trinh|lien ket|dau tu))\b")
+# Severance pay ("trợ cấp thôi việc", "trợ cấp mất việc làm") is the employer's duty under the Labour Code,
+# never a BHXH benefit; the maternity or unemployment entries around it look close, so it is declined by its
+# words unless the message also asks about an insurance benefit a person could confuse it with (accent-folded).
+LABOUR_LAW_INTENT = "ngoai-pham-vi-luat-lao-dong"
+_SEVERANCE = re.compile(r"\btro cap (?:thoi viec|mat viec)\b")
+_SEVERANCE_WITH_INSURANCE = re.compile(
+    r"\b(?:that nghiep|bhtn|bhxh|bao hiem xa hoi|mot lan|luong huu|bao luu|chot so)\b")
 _STATE_INSURANCE = re.compile(
     r"\b(?:bhxh|bao hiem xa hoi|bhyt|bao hiem y te|bhtn|that nghiep|luong huu|thai san|om dau|tu tuat|tuat"
     r"|tai nan lao dong|benh nghe nghiep|vssid|so bao hiem|huu tri)\b")
@@ -447,7 +454,7 @@ class Engine:
         return replace(reply, notice=notice) if notice else reply
 
     def _shortcut(self, query: Query, on: dt.date) -> Reply | None:
-        """Replies that need no search: greetings, help, thanks, and unmistakable commercial insurance."""
+        """Replies that need no search: greetings, help, thanks, unmistakable commercial insurance, severance."""
         folded = query.folded
         if _HELP.match(folded) or _GREETING.match(folded):
             return Reply("smalltalk", messages.help_text(), normalized=folded)
@@ -455,6 +462,8 @@ class Engine:
             return Reply("smalltalk", messages.THANKS_REPLY, normalized=folded)
         if _COMMERCIAL_INSURANCE.search(folded) and not _STATE_INSURANCE.search(folded):
             return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, query.normalized)
+        if _SEVERANCE.search(folded) and not _SEVERANCE_WITH_INSURANCE.search(folded):
+            return self.out_of_scope_reply(OOS_PREFIX + LABOUR_LAW_INTENT, query.normalized)
         return None
 
     def _after_decision(self, reply: Reply, query: Query, request: CalcRequest | None, on: dt.date) -> Reply:

@@ -170,3 +170,12 @@ def test_a_death_letters_facts_name_the_situation_that_applies(letter, entry):
 
     assert Engine.situation_entry(extract_facts(letter)) == entry
 
+
+@pytest.mark.parametrize(("text", "declined"), [
+    ("Làm 6 năm rồi nghỉ việc thì công ty có phải trả trợ cấp thôi việc không?", True),
+    ("Đang nghỉ thai sản mà công ty cho nghỉ việc thì có được trợ cấp mất việc làm không?", True),
+    ("Nghỉ việc nhận trợ cấp thôi việc rồi có được hưởng trợ cấp thất nghiệp nữa không?", False),
+])
+def test_severance_pay_is_labour_law_unless_an_insurance_benefit_is_asked_too(engine, text, declined):
+    reply = engine.ask(text)
+    assert (reply.kind == "out_of_scope") == declined, (reply.kind, reply.entry_id)
