@@ -64,8 +64,9 @@ def _encoder(args: argparse.Namespace):
 
     if getattr(args, "lexical_only", False):
         return None
-    model = resolve_model(load_settings())
-    return DenseEncoder(model) if model else None
+    settings = load_settings()
+    model = resolve_model(settings)
+    return DenseEncoder(model, query_precision=settings.query_precision) if model else None
 
 
 def _bench_retrieval(args: argparse.Namespace) -> int:
@@ -278,7 +279,7 @@ def _bench(args: argparse.Namespace) -> int:
     }
     model = resolve_model(settings)
     t0 = time.perf_counter()
-    encoder = DenseEncoder(model) if model else None
+    encoder = DenseEncoder(model, query_precision=settings.query_precision) if model else None
     load_s = time.perf_counter() - t0
     kb = load_knowledge()
     with tempfile.TemporaryDirectory() as cold:

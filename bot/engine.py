@@ -32,6 +32,7 @@ from bot.calculator_replies import calculator_reply
 from bot.letter import Letter, read_letter
 from bot.messages import HOTLINE, MAX_QUESTION_CHARS
 from bot.reply import Choice, Reply
+from bot.settings import Settings
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
 from knowledge.facts import Facts, extract_facts
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
@@ -240,7 +241,8 @@ class Engine:
         return vocab
 
     @classmethod
-    def from_settings(cls, settings=None, *, build_model: bool = True, kb: KnowledgeBase | None = None) -> Engine:
+    def from_settings(cls, settings: Settings | None = None, *, build_model: bool = True,
+                      kb: KnowledgeBase | None = None) -> Engine:
         from bot.settings import load_settings, resolve_model
 
         settings = settings or load_settings()
@@ -248,7 +250,7 @@ class Engine:
         encoder = None
         try:
             model = resolve_model(settings, build=build_model)
-            encoder = DenseEncoder(model) if model else None
+            encoder = DenseEncoder(model, query_precision=settings.query_precision) if model else None
         except Exception as exc:  # a broken model must not stop the service
             log.warning("dense model unavailable (%s); falling back to lexical search", exc)
         return cls(kb, encoder, cache_dir=settings.cache_dir)

@@ -81,7 +81,7 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve_query_precision(requested: str | None) -> str:
     """"float32" or "bfloat16" for query encoding; "auto" picks bfloat16 only on native-bf16 CPUs."""
-    choice = (requested or os.environ.get("BHXH_QUERY_PRECISION") or "auto").strip().lower()
+    choice = (requested or "auto").strip().lower()
     aliases = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
     if choice == "auto":
         return "bfloat16" if cpu_has_native_bf16() else "float32"

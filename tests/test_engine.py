@@ -100,7 +100,7 @@ def test_every_reply_kind_has_an_outcome():
 def test_cli_ask_json_file_prints_one_object_per_line(tmp_path):
     questions = tmp_path / "q.txt"
     questions.write_text("rut bhxh 1 lan dc ko\n\ngiá vàng hôm nay\nxin chào\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "ask", "--json", "--file", str(questions)],
+    out = subprocess.run([sys.executable, "-m", "bhxh.cli", "ask", "--json", "--file", str(questions)],
                          capture_output=True, text=True, check=True, timeout=300).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 3
