@@ -61,6 +61,7 @@ bench: model
 	$(PY) -m benchmarks.admin_bench
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --profile $(BHXH_DATA_DIR)/load-profile.raw
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --repeats
+	$(PY) -m benchmarks.load --seconds 60 --clients 32 --database both --workers 2
 	$(PY) -m benchmarks.worst_case --seconds 20
 	$(PY) -m benchmarks.store_backends --seconds 10
 

@@ -7,6 +7,11 @@ their platform APIs faked on 127.0.0.1 so replies are counted), then drives
 median/p99, errors, and whether every acknowledged question is in the log.
 
     python -m benchmarks.load --seconds 60 --clients 32 [--repeats] [--profile out.raw]
+    python -m benchmarks.load --database both --workers 2   # + 2 workers on a throwaway PostgreSQL
+
+With `--database both` the same workload runs on 1 worker over SQLite, then on `--workers` workers
+over a throwaway PostgreSQL cluster (tests/pg.py), and one table compares them, with the CPU share
+of the server processes, PostgreSQL, the load generator and everything else on the machine.
 
 Exits non-zero on any HTTP error, any acknowledged question missing from the
 log, or any webhook chat left unanswered.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -66,7 +73,9 @@ def questions(distinct: bool) -> list[str]:
     return variants
 
 
-def start_server(data_dir: Path, port: int, telegram_url: str, zalo_url: str) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, telegram_url: str, zalo_url: str,
+                 database_url: str | None = None, workers: int = 1) -> subprocess.Popen:
+    """`bhxh serve` on `port`: SQLite in `data_dir`, or `workers` processes on `database_url` (PostgreSQL)."""
     env = {
         **os.environ,
         "BHXH_DATA_DIR": str(data_dir),
@@ -80,7 +89,11 @@ def start_server(data_dir: Path, port: int, telegram_url: str, zalo_url: str) ->
         "ZALO_BOT_SECRET": "bench-zalo-secret",
         "ZALO_BOT_API_BASE_URL": zalo_url,
     }
-    return subprocess.Popen([sys.executable, "-m", "bhxh.cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
+    env.pop("BHXH_DATABASE_URL", None)
+    if database_url:
+        env["BHXH_DATABASE_URL"] = database_url
+    return subprocess.Popen([sys.executable, "-m", "bhxh.cli", "serve", "--port", str(port), "--workers", str(workers)],
+                            env=env, cwd=ROOT)
 
 
 async def wait_ready(base: str, timeout: float = 300) -> None:
@@ -190,67 +203,172 @@ def profile_breakdown(raw: Path) -> list[tuple[str, float]]:
     return sorted(((name, n / total) for name, n in counts.items()), key=lambda r: -r[1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--repeats", action="store_true",
-                        help="draw from the 371 evaluation questions as written (repeats hit the query cache); "
-                             "default: every text distinct")
-    parser.add_argument("--profile", type=Path, help="write a py-spy raw profile of the server here")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
+def clock_ticks(pid: int) -> int:
+    """CPU time (user + system, in clock ticks) of one process, 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the `bhxh serve` supervisor and its workers; a postmaster and its backends)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return found
+
+
+def machine_busy_ticks() -> int:
+    """Busy clock ticks of the whole machine (every process, ours or not), from /proc/stat's first line."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return user + nice + system + irq + softirq + steal
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    return {pid: clock_ticks(pid) for pid in pids}
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds spent between two snapshots (processes born in between count in full)."""
+    ticks = sum(after[p] - before.get(p, 0) for p in after)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """One load run: the server it ran against, what the clients saw, and where the CPU went."""
+
+    backend: str
+    workers: int
+    elapsed: float
+    results: dict[str, list]
+    acknowledged: int
+    expected_chats: int
+    replied: int
+    drained: float
+    logged: int
+    in_window: int
+    encoder: dict
+    cpu: dict[str, float]  # who -> CPU seconds during the driven window
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for rows in self.results.values() for s, _ in rows if s != 200)
+
+    @property
+    def ok(self) -> bool:
+        return self.acknowledged == self.logged and self.replied == self.expected_chats and not self.errors
+
+
+def postmaster_pid(cluster: object) -> int | None:
+    directory = getattr(cluster, "directory", None)
+    try:
+        return int((directory / "data" / "postmaster.pid").read_text().split()[0]) if directory else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_once(args: argparse.Namespace, backend: str, workers: int, cluster: object | None = None) -> Run:
+    """Start a server (SQLite file, or a fresh database on `cluster`), drive it, and collect the counts."""
     from tests.fakes.telegram import FakeTelegram
     from tests.fakes.zalo import FakeZaloBot
 
     source = Path(os.environ.get("BHXH_DATA_DIR", ROOT / "var"))
-    with tempfile.TemporaryDirectory() as tmp, FakeTelegram(TELEGRAM_TOKEN) as tg, FakeZaloBot(ZALO_TOKEN) as zalo:
-        data = Path(tmp)
-        (data / "models").symlink_to((source / "models").resolve())
-        if (source / "cache").exists():
-            shutil.copytree(source / "cache", data / "cache")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(data, port, tg.base_url, zalo.url)
-        try:
-            asyncio.run(wait_ready(base))
-            profiler = start_profiler(server.pid, args.seconds, args.profile) if args.profile else None
-            started, started_at = time.monotonic(), utc_stamp()
-            results = asyncio.run(drive(base, args.seconds, args.clients, questions(not args.repeats)))
-            elapsed, ended_at = time.monotonic() - started, utc_stamp()
-            acknowledged = sum(1 for rows in results.values() for s, _ in rows if s == 200)
-            expected_chats = sum(1 for n in ("webhooks/telegram", "webhooks/zalo-bot")
-                                 for s, _ in results.get(n, []) if s == 200)
-            deadline = time.monotonic() + 120  # let background replies drain
-            while time.monotonic() < deadline and len(answered_chats(tg, zalo)) < expected_chats:
-                time.sleep(0.2)
-            drained = time.monotonic() - started - elapsed
-            encoder = httpx.get(f"{base}/healthz", timeout=10).json().get("encoder", {})
-            time.sleep(1)
-            if profiler is not None:
-                profiler.wait(timeout=60)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    database_url, db_name = None, None
+    if cluster is not None:
+        db_name = cluster.create_database()  # type: ignore[attr-defined]
+        database_url = cluster.database_url(db_name)  # type: ignore[attr-defined]
+    try:
+        with (tempfile.TemporaryDirectory() as tmp, FakeTelegram(TELEGRAM_TOKEN) as tg,
+              FakeZaloBot(ZALO_TOKEN) as zalo):
+            data = Path(tmp)
+            (data / "models").symlink_to((source / "models").resolve())
+            if (source / "cache").exists():
+                shutil.copytree(source / "cache", data / "cache")
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            server = start_server(data, port, tg.base_url, zalo.url, database_url, workers)
+            postmaster = postmaster_pid(cluster)
+            try:
+                asyncio.run(wait_ready(base))
+                profiler = start_profiler(server.pid, args.seconds, args.profile) if args.profile else None
+                servers_before = cpu_ticks(process_tree(server.pid))
+                db_before = cpu_ticks(process_tree(postmaster)) if postmaster else {}
+                clients_before, machine_before = os.times(), machine_busy_ticks()
+                started, started_at = time.monotonic(), utc_stamp()
+                results = asyncio.run(drive(base, args.seconds, args.clients, questions(not args.repeats)))
+                elapsed, ended_at = time.monotonic() - started, utc_stamp()
+                clients_after, machine_after = os.times(), machine_busy_ticks()
+                cpu = {"server processes": cpu_seconds_between(servers_before, cpu_ticks(process_tree(server.pid))),
+                       "PostgreSQL": cpu_seconds_between(db_before, cpu_ticks(process_tree(postmaster)))
+                       if postmaster else 0.0,
+                       # the load generator and the fake Telegram/Zalo servers run in this process
+                       "clients and fake platforms": (clients_after.user - clients_before.user
+                                                      + clients_after.system - clients_before.system)}
+                machine = (machine_after - machine_before) / os.sysconf("SC_CLK_TCK")
+                cpu["everything else on the machine"] = max(machine - sum(cpu.values()), 0.0)
+                acknowledged = sum(1 for rows in results.values() for s, _ in rows if s == 200)
+                expected_chats = sum(1 for n in ("webhooks/telegram", "webhooks/zalo-bot")
+                                     for s, _ in results.get(n, []) if s == 200)
+                deadline = time.monotonic() + 120  # let background replies drain
+                while time.monotonic() < deadline and len(answered_chats(tg, zalo)) < expected_chats:
+                    time.sleep(0.2)
+                drained = time.monotonic() - started - elapsed
+                encoder = httpx.get(f"{base}/healthz", timeout=10).json().get("encoder", {}) or {}
+                time.sleep(1)
+                if profiler is not None:
+                    profiler.wait(timeout=60)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            logged, in_window = count_logged(data, database_url, started_at, ended_at)
+            replied = len(answered_chats(tg, zalo))
+    finally:
+        if cluster is not None and db_name is not None:
+            cluster.drop_database(db_name)  # type: ignore[attr-defined]
+    return Run(backend, workers, elapsed, results, acknowledged, expected_chats, replied, drained, logged,
+               in_window, encoder, cpu)
+
+
+def count_logged(data: Path, database_url: str | None, started_at: str, ended_at: str) -> tuple[int, int]:
+    """Rows in the question log, and those logged while the clients were driving."""
+    if database_url is None:
         with sqlite3.connect(data / "bhxh.db") as db:
             logged = db.execute("SELECT count(*) FROM questions").fetchone()[0]
             in_window = db.execute("SELECT count(*) FROM questions WHERE ts >= ? AND ts <= ?",
                                    [started_at, ended_at]).fetchone()[0]
-        replied = len(answered_chats(tg, zalo))
+        return logged, in_window
+    import psycopg
 
+    with psycopg.connect(database_url) as conn:
+        logged = conn.execute("SELECT count(*) FROM questions").fetchone()[0]  # type: ignore[index]
+        in_window = conn.execute("SELECT count(*) FROM questions WHERE ts >= %s::timestamptz AND ts <= %s::timestamptz",
+                                 [started_at, ended_at]).fetchone()[0]  # type: ignore[index]
+    return logged, in_window
+
+
+def report(run: Run, args: argparse.Namespace) -> None:
     workload = "evaluation questions with repeats" if args.repeats else "distinct question texts"
-    print(f"{args.clients} clients for {elapsed:.0f} s on {os.cpu_count()} cores; {workload}")
+    print(f"\n{run.backend}, {run.workers} worker(s): {args.clients} clients for {run.elapsed:.0f} s"
+          f" on {os.cpu_count()} cores; {workload}")
     print("| endpoint | requests | 2xx | errors | median ms | p99 ms |")
     print("|---|---|---|---|---|---|")
-    for name, rows in sorted(results.items()):
+    for name, rows in sorted(run.results.items()):
         ok = sum(1 for s, _ in rows if s == 200)
         lat = latency_summary([t for _, t in rows])
         print(f"| {name} | {len(rows)} | {ok} | {len(rows) - ok} | {lat['median_ms']:.1f} | {lat['p99_ms']:.1f} |")
-    print(f"\nanswered during the run: {in_window} ({in_window / elapsed:.1f}/s); acknowledged: {acknowledged}"
-          f" ({acknowledged / elapsed:.1f}/s); webhook chats answered: {replied} of {expected_chats}"
-          f" (backlog drained {drained:.1f} s after the run); rows in the question log: {logged}"
-          f" (lost: {max(acknowledged - logged, 0)})")
-    if encoder:
+    print(f"\nanswered during the run: {run.in_window} ({run.in_window / run.elapsed:.1f}/s); acknowledged:"
+          f" {run.acknowledged} ({run.acknowledged / run.elapsed:.1f}/s); webhook chats answered: {run.replied} of"
+          f" {run.expected_chats} (backlog drained {run.drained:.1f} s after the run); rows in the question log:"
+          f" {run.logged} (lost: {max(run.acknowledged - run.logged, 0)})")
+    encoder = run.encoder
+    if encoder.get("batches") is not None:
         asked = encoder["query_cache_hits"] + encoder["query_cache_misses"]
         print(f"encoder: {encoder['query_precision']}; {encoder['batched_queries']} queries in {encoder['batches']}"
               f" forward passes (mean batch {encoder['batched_queries'] / max(encoder['batches'], 1):.1f});"
@@ -259,8 +377,64 @@ def main(argv: list[str] | None = None) -> int:
         print("\n| where the server's busy samples are (py-spy) | share |\n|---|---|")
         for name, share in profile_breakdown(args.profile):
             print(f"| {name} | {share:.0%} |")
-    errors = sum(1 for rows in results.values() for s, _ in rows if s != 200)
-    return 0 if acknowledged == logged and replied == expected_chats and not errors else 1
+
+
+def compare(runs: list[Run]) -> None:
+    """One table over the runs: throughput, latency over every request, and where the machine's CPU went
+    (CPU seconds / (seconds x cores): the four CPU columns of a row add up to how busy the machine was;
+    "other processes" is everyone else's load on a shared machine, which slows both runs alike only if steady)."""
+    capacity = (os.cpu_count() or 1)
+    print(f"\n| backend | workers | requests/s | median ms | p99 ms | errors | server CPU | PostgreSQL CPU"
+          f" | clients CPU | other processes | machine busy ({capacity} cores) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        times = [t for rows in run.results.values() for _, t in rows]
+        lat = latency_summary(times)
+        share = {who: seconds / (run.elapsed * capacity) for who, seconds in run.cpu.items()}
+        busy = sum(share.values())
+        print(f"| {run.backend} | {run.workers} | {len(times) / run.elapsed:.1f} | {lat['median_ms']:.1f}"
+              f" | {lat['p99_ms']:.1f} | {run.errors} | {share['server processes']:.0%}"
+              f" | {share['PostgreSQL']:.0%} | {share['clients and fake platforms']:.0%}"
+              f" | {share['everything else on the machine']:.0%} | {busy:.0%} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--repeats", action="store_true",
+                        help="draw from the 371 evaluation questions as written (repeats hit the query cache); "
+                             "default: every text distinct")
+    parser.add_argument("--profile", type=Path, help="write a py-spy raw profile of the server here "
+                        "(SQLite run only)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite",
+                        help="sqlite: 1 worker on a SQLite file; postgresql: --workers workers on a throwaway "
+                             "PostgreSQL cluster (tests/pg.py); both: the two, one after the other, same workload")
+    parser.add_argument("--workers", type=int, default=2, help="workers for the PostgreSQL run")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+
+    runs: list[Run] = []
+    if args.database in ("sqlite", "both"):
+        runs.append(run_once(args, "SQLite", 1))
+        report(runs[-1], args)
+    if args.database in ("postgresql", "both"):
+        from tests.pg import start_cluster
+
+        args.profile = None  # py-spy would follow only the supervisor, not its workers
+        try:
+            cluster = start_cluster()
+        except RuntimeError as exc:  # not installed (`make postgres` as root), or no postgres user
+            print(f"PostgreSQL run not done: {exc}", file=sys.stderr)
+            compare(runs)
+            return 1
+        try:
+            runs.append(run_once(args, "PostgreSQL", args.workers, cluster))
+        finally:
+            cluster.stop()
+        report(runs[-1], args)
+    compare(runs)
+    return 0 if all(run.ok for run in runs) else 1
 
 
 if __name__ == "__main__":
