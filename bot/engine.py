@@ -55,7 +55,7 @@ SELF_CONTAINED_WORDS = 3
 # be answered without doubt (> doubt_margin), with the entry retrieval preferred still offered beside it
 # (< alternative_margin).
 SITUATION_LIFT = 0.06
-SITUATION_CANDIDATES = 8  # … when retrieval ranks it among this many
+SITUATION_CANDIDATES = 24  # … when retrieval ranks it among this many
 # A letter that asks how to claim, not what is due, is answered by the procedure entries (accent-folded).
 _ASKS_PROCEDURE = re.compile(r"\b(?:ho so|thu tuc|giay to|nop o dau|lam o dau|can nhung gi|can chuan bi)\b")
 
@@ -311,7 +311,7 @@ class Engine:
             return ranking
         target = self.situation_entry(extract_facts(letter.text))
         position = self._position.get(target) if target else None
-        if position is None or position not in top[:SITUATION_CANDIDATES]:
+        if position is None or position not in np.argsort(-ranking, kind="stable")[:SITUATION_CANDIDATES]:
             return ranking
         lifted = ranking.copy()
         lifted[position] = ranking[top[0]] + SITUATION_LIFT
