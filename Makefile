@@ -53,7 +53,7 @@ run: model
 test: model browser postgres
 	BHXH_MODEL_DIR=$(BHXH_DATA_DIR)/models/multilingual-e5-small $(PY) -m pytest
 
-bench: model
+bench: model postgres
 	$(BHXH) bench-retrieval
 	$(BHXH) eval
 	$(BHXH) bench
