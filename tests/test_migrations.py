@@ -1,8 +1,9 @@
 """storage/schema.py migrates databases written by earlier releases forward, keeping their rows.
 
-"Today's" databases are built from a frozen dump of the schema commit adf5d3e created
-(tests/data/schema-adf5d3e.sql): the store's tables alone (a bot that never registered the staff
-API) or with the staff section (question_daily, its triggers, the staff indexes).
+"Today's" databases start from frozen, empty database files made by the schema commit adf5d3e created
+(tests/data/schema-adf5d3e-store.sqlite: the store's tables alone, a bot that never registered the staff
+API; schema-adf5d3e-staff.sqlite: with the staff section, question_daily, its triggers and the staff
+indexes). Never edit them; add new files for a new release instead.
 """
 
 from __future__ import annotations
@@ -17,36 +18,26 @@ import pytest
 from storage import schema
 from storage.store import LoggedQuestion, Store, hash_delivery_key
 
-SNAPSHOT = Path(__file__).parent / "data" / "schema-adf5d3e.sql"
+SNAPSHOTS = Path(__file__).parent / "data"
 KEY = b"migration-test-key"
 DATA_TABLES = ("questions", "feedback", "audit", "staff_entries", "conversations", "inbox")
 MIGRATIONS_TABLE = "_sqlite_migrations"
 
 
-def snapshot_sections() -> dict[str, str]:
-    sections: dict[str, list[str]] = {}
-    current = None
-    for line in SNAPSHOT.read_text(encoding="utf-8").splitlines():
-        if line.startswith("-- section: "):
-            current = sections.setdefault(line.removeprefix("-- section: "), [])
-        elif current is not None:
-            current.append(line)
-    return {name: "\n".join(lines) for name, lines in sections.items()}
+def snapshot(staff: bool) -> Path:
+    return SNAPSHOTS / f"schema-adf5d3e-{'staff' if staff else 'store'}.sqlite"
 
 
 def build_old_database(path: Path, *, staff: bool, legacy_version: int = 3) -> None:
     """A database as the release at adf5d3e left it, with rows in every table. With legacy_version < 3
     the message and delivery keys are in clear, as releases before schema version 3 stored them."""
-    sections = snapshot_sections()
+    shutil.copyfile(snapshot(staff), path)
     clear = legacy_version < 3
 
     def key(raw: str) -> str:
         return raw if clear else hash_delivery_key(KEY, raw)
 
     with contextlib.closing(sqlite3.connect(path)) as con, con:
-        con.executescript(sections["store"])
-        if staff:
-            con.executescript(sections["staff"])
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(legacy_version)])
         questions = [
             ("2026-11-30T16:59:59.000000Z", "telegram", "u1", key("tg:1:1"), "rút bhxh 1 lần", "rut bhxh 1 lan",
@@ -172,9 +163,7 @@ def test_a_fresh_database_equals_a_migrated_one(tmp_path: Path, staff: bool) -> 
 def test_the_first_steps_reproduce_the_schema_of_today_exactly(tmp_path: Path) -> None:
     """The set creates what adf5d3e's Store and staff API created, object for object and word for word."""
     fresh = Store(tmp_path / "fresh.db", KEY)
-    with contextlib.closing(sqlite3.connect(":memory:")) as con:
-        sections = snapshot_sections()
-        con.executescript(sections["store"] + sections["staff"])
+    with contextlib.closing(sqlite3.connect(f"file:{snapshot(staff=True)}?mode=ro", uri=True)) as con:
         assert schema_objects(fresh) == schema_objects(con)
 
 
