@@ -15,26 +15,16 @@ from hypothesis import strategies as st
 
 from bot.calc_cli import add_calc_parser
 from bot.calculator_replies import calculator_reply
-from knowledge.calc_intent import (
-    LUMP_SUM,
-    MATERNITY,
-    OCCUPATIONAL,
-    PENSION,
-    SICKNESS,
-    SURVIVOR,
-    VOLUNTARY,
-    detect_calculator_request,
-    parse_amount,
-)
+from knowledge import calc_intent as intent
+from knowledge import calculators as calc
+from knowledge.calc_intent import detect_calculator_request, parse_amount
 from knowledge.calculators import (
     PAYMENT_PERIODS,
     SUPPORT_GROUPS,
     CalculatorInputError,
     lump_sum,
     maternity_benefit,
-    occupational_allowance,
     pension_estimate,
-    result_to_dict,
     sickness_benefit,
     survivor_benefits,
     voluntary_contribution,
@@ -338,15 +328,8 @@ def _law_structure() -> dict[int, dict[int, set[str]]]:
 
 
 @pytest.mark.skipif(not LAW_TEXT.exists(), reason="shared legal texts not available")
-def test_every_citation_exists() -> None:
-    law = _law_structure()
-    results = [
-        voluntary_contribution(1_500_000, "near_poor", 12, ON),
-        pension_estimate("male", dt.date(1966, 5, 10), 38, 0, 9_000_000, ON, scheme="compulsory"),
-        pension_estimate("female", dt.date(1966, 5, 10), 10, 0, 9_000_000, ON),
-        lump_sum(5, 4, 6, 4, 5_000_000, ON, state_support_received=1_000_000),
-        lump_sum(0, 0, 0, 4, 5_000_000, ON, scheme="compulsory", reason="settle_abroad"),
-    ]
+def assert_cited_in_law(results: list, law: dict) -> None:
+    """Every article, clause and point of Law 41/2024 the results cite exists in the law's text."""
     for source in (s for r in results for s in r.sources):
         citation = parse_citation(source)
         if citation.number != "41/2024/QH15":
@@ -358,22 +341,34 @@ def test_every_citation_exists() -> None:
             assert citation.point in law[citation.article][citation.clause], source
 
 
+def test_every_citation_exists() -> None:
+    law = _law_structure()
+    results = [
+        voluntary_contribution(1_500_000, "near_poor", 12, ON),
+        pension_estimate("male", dt.date(1966, 5, 10), 38, 0, 9_000_000, ON, scheme="compulsory"),
+        pension_estimate("female", dt.date(1966, 5, 10), 10, 0, 9_000_000, ON),
+        lump_sum(5, 4, 6, 4, 5_000_000, ON, state_support_received=1_000_000),
+        lump_sum(0, 0, 0, 4, 5_000_000, ON, scheme="compulsory", reason="settle_abroad"),
+    ]
+    assert_cited_in_law(results, law)
+
+
 # ---------------------------------------------------------------- intent detection
 
 
 @pytest.mark.parametrize(("text", "calculator", "fields"), [
-    ("tôi chọn mức 3 triệu thì đóng bao nhiêu", VOLUNTARY, {"amount": 3_000_000}),
-    ("dong tu nguyen muc 2 trieu thi moi thang bao nhieu", VOLUNTARY, {"amount": 2_000_000, "period_months": 1}),
-    ("chọn mức 2.500.000 thì mỗi tháng đóng bn", VOLUNTARY, {"amount": 2_500_000}),
-    ("đóng tự nguyện mức 1,5 triệu hết bao nhiêu", VOLUNTARY, {"amount": 1_500_000}),
-    ("muc 2tr dong bao nhieu", VOLUNTARY, {"amount": 2_000_000}),
-    ("hộ cận nghèo đóng tự nguyện 3 tháng 1 lần hết bao nhiêu", VOLUNTARY,
+    ("tôi chọn mức 3 triệu thì đóng bao nhiêu", intent.VOLUNTARY, {"amount": 3_000_000}),
+    ("dong tu nguyen muc 2 trieu thi moi thang bao nhieu", intent.VOLUNTARY, {"amount": 2_000_000, "period_months": 1}),
+    ("chọn mức 2.500.000 thì mỗi tháng đóng bn", intent.VOLUNTARY, {"amount": 2_500_000}),
+    ("đóng tự nguyện mức 1,5 triệu hết bao nhiêu", intent.VOLUNTARY, {"amount": 1_500_000}),
+    ("muc 2tr dong bao nhieu", intent.VOLUNTARY, {"amount": 2_000_000}),
+    ("hộ cận nghèo đóng tự nguyện 3 tháng 1 lần hết bao nhiêu", intent.VOLUNTARY,
      {"groups": ("near_poor",), "period_months": 3}),
-    ("tôi 55 tuổi đóng 18 năm thì lương hưu bao nhiêu", PENSION, {"age": 55, "years": 18}),
-    ("tôi là nữ đóng 20 năm thì lương hưu được bao nhiêu %", PENSION, {"years": 20, "sex": "female"}),
-    ("toi dong 18 nam 7 thang luong huu duoc bao nhieu", PENSION, {"years": 18, "months": 7}),
-    ("rút 1 lần được bao nhiêu tiền", LUMP_SUM, {}),
-    ("rut bhxh mot lan duoc bao nhieu, em dong 6 nam luong 7tr", LUMP_SUM, {"years": 6, "amount": 7_000_000}),
+    ("tôi 55 tuổi đóng 18 năm thì lương hưu bao nhiêu", intent.PENSION, {"age": 55, "years": 18}),
+    ("tôi là nữ đóng 20 năm thì lương hưu được bao nhiêu %", intent.PENSION, {"years": 20, "sex": "female"}),
+    ("toi dong 18 nam 7 thang luong huu duoc bao nhieu", intent.PENSION, {"years": 18, "months": 7}),
+    ("rút 1 lần được bao nhiêu tiền", intent.LUMP_SUM, {}),
+    ("rut bhxh mot lan duoc bao nhieu, em dong 6 nam luong 7tr", intent.LUMP_SUM, {"years": 6, "amount": 7_000_000}),
 ])
 def test_intent_positives(text: str, calculator: str, fields: dict) -> None:
     request = detect_calculator_request(text)
@@ -467,7 +462,7 @@ def test_cli_bad_input_exit_2(argv: list[str], fragment: str, capsys: pytest.Cap
 
 
 def test_result_to_dict_is_json_ready() -> None:
-    data = result_to_dict(pension_estimate("female", dt.date(1970, 1, 1), 20, 0, 10_000_000, ON))
+    data = calc.result_to_dict(pension_estimate("female", dt.date(1970, 1, 1), 20, 0, 10_000_000, ON))
     assert json.loads(json.dumps(data))["birth_date"] == "1970-01-01"
 
 
@@ -670,7 +665,7 @@ def test_sickness_child() -> None:
 def test_accident_monthly() -> None:
     # (30% + 2% × (35 − 31)) × 2.340.000 = 38% × 2.340.000 = 889.200;
     # (0,5% + 0,3% × (8 − 1)) × 9.000.000 = 2,6% × 9.000.000 = 234.000; total 1.123.200 a month.
-    r = occupational_allowance(ON, 35, 9_000_000, 8)
+    r = calc.occupational_allowance(ON, 35, 9_000_000, 8)
     assert (r.kind, r.degree_part, r.years_part, r.amount) == ("monthly", 889_200, 234_000, 1_123_200)
     assert "Luật 84/2015/QH13, Điều 49, khoản 2, điểm b" in r.sources
 
@@ -678,23 +673,23 @@ def test_accident_monthly() -> None:
 def test_accident_lump_sum() -> None:
     # (5 + 0,5 × (20 − 5)) × 2.530.000 = 12,5 × 2.530.000 = 31.625.000;
     # (0,5 + 0,3 × 7) × 9.000.000 = 2,6 × 9.000.000 = 23.400.000; total 55.025.000.
-    r = occupational_allowance(AUGUST, 20, 9_000_000, 8)
+    r = calc.occupational_allowance(AUGUST, 20, 9_000_000, 8)
     assert (r.kind, r.degree_part, r.years_part, r.amount) == ("lump_sum", 31_625_000, 23_400_000, 55_025_000)
     # 5%, 1 year: 5 × 2.530.000 = 12.650.000 + 0,5 × 6.000.000 = 3.000.000 → 15.650.000.
-    assert occupational_allowance(AUGUST, 5, 6_000_000, 1).amount == 15_650_000
+    assert calc.occupational_allowance(AUGUST, 5, 6_000_000, 1).amount == 15_650_000
 
 
 def test_accident_attendant_and_thresholds() -> None:
     # 85%: (30% + 2% × 54) = 138% × 2.530.000 = 3.491.400; 0 years → 0,5% × 10.000.000 = 50.000;
     # attendant 1 × 2.530.000; total 6.071.400.
-    r = occupational_allowance(AUGUST, 85, 10_000_000, 0, attendant=True)
+    r = calc.occupational_allowance(AUGUST, 85, 10_000_000, 0, attendant=True)
     assert (r.degree_part, r.years_part, r.attendant_allowance, r.amount) == (3_491_400, 50_000, 2_530_000,
                                                                              6_071_400)
-    assert occupational_allowance(AUGUST, 3, 10_000_000, 5).kind == "none"
-    assert occupational_allowance(AUGUST, 40).amount is None  # no salary: only the degree part
+    assert calc.occupational_allowance(AUGUST, 3, 10_000_000, 5).kind == "none"
+    assert calc.occupational_allowance(AUGUST, 40).amount is None  # no salary: only the degree part
     for bad in (101, -1):
         with pytest.raises(CalculatorInputError, match="0 đến 100"):
-            occupational_allowance(AUGUST, bad, 10_000_000, 5)
+            calc.occupational_allowance(AUGUST, bad, 10_000_000, 5)
 
 
 @pytest.mark.skipif(not LAW_TEXT.exists(), reason="shared legal texts not available")
@@ -713,15 +708,7 @@ def test_new_calculators_cite_existing_articles() -> None:
         sickness_benefit(ON, 6_000_000, 50, years_paid=20, kind="long_term"),
         sickness_benefit(ON, 6_000_000, 5, kind="child", child_age=2),
     ]
-    for source in (s for r in results for s in r.sources):
-        citation = parse_citation(source)
-        if citation.number != "41/2024/QH15":
-            continue
-        assert citation.article in law, source
-        if citation.clause is not None:
-            assert citation.clause in law[citation.article], source
-        if citation.point is not None:
-            assert citation.point in law[citation.article][citation.clause], source
+    assert_cited_in_law(results, law)
 
 
 # ---------------------------------------------------------------- triggering from letters
@@ -729,17 +716,17 @@ def test_new_calculators_cite_existing_articles() -> None:
 
 @pytest.mark.parametrize(("text", "calculator"), [
     ("bố tôi đóng bhxh 10 năm, lương bình quân 8 triệu, mất tháng 3/2026, gia đình được tuất một lần bao nhiêu?",
-     SURVIVOR),
+     intent.SURVIVOR),
     ("bo toi dong bhxh 10 nam, luong binh quan 8 trieu, mat thang 3/2026, gia dinh duoc tuat mot lan bao nhieu?",
-     SURVIVOR),
+     intent.SURVIVOR),
     ("Chồng tôi đóng bảo hiểm 16 năm ở công ty, lương 9 triệu, mất tháng 9/2026. Gia đình tôi được những khoản gì?",
-     SURVIVOR),
+     intent.SURVIVOR),
     ("ba em dang huong luong huu 5tr, ve huu duoc 2 nam thi mat thang 10/2026, nha em duoc nhan bao nhieu tien",
-     SURVIVOR),
-    ("Em lương đóng BHXH 7,5 triệu, dự sinh con tháng 8/2026, nghỉ thai sản được bao nhiêu tiền ạ?", MATERNITY),
-    ("em luong 7tr, sinh con thu 2 vao thang 9/2026 thi duoc huong thai san bao nhieu", MATERNITY),
-    ("tôi nghỉ ốm 10 ngày, lương đóng bảo hiểm 6 triệu, được bao nhiêu tiền", SICKNESS),
-    ("toi bi tai nan lao dong suy giam 35%, luong 9 trieu, dong 8 nam, duoc tro cap bao nhieu", OCCUPATIONAL),
+     intent.SURVIVOR),
+    ("Em lương đóng BHXH 7,5 triệu, dự sinh con tháng 8/2026, nghỉ thai sản được bao nhiêu tiền ạ?", intent.MATERNITY),
+    ("em luong 7tr, sinh con thu 2 vao thang 9/2026 thi duoc huong thai san bao nhieu", intent.MATERNITY),
+    ("tôi nghỉ ốm 10 ngày, lương đóng bảo hiểm 6 triệu, được bao nhiêu tiền", intent.SICKNESS),
+    ("toi bi tai nan lao dong suy giam 35%, luong 9 trieu, dong 8 nam, duoc tro cap bao nhieu", intent.OCCUPATIONAL),
 ])
 def test_letters_trigger_the_benefit_calculators(text: str, calculator: str) -> None:
     request = detect_calculator_request(text)
@@ -774,7 +761,7 @@ def test_ordinary_questions_are_not_calculations(text: str) -> None:
 
 def test_how_much_without_figures_asks_the_knowledge_base() -> None:
     request = detect_calculator_request("sinh con được bao nhiêu tiền")
-    assert request is not None and request.calculator == MATERNITY
+    assert request is not None and request.calculator == intent.MATERNITY
     assert calculator_reply(request, dt.date(2026, 12, 3), default_table()) is None
 
 
@@ -798,9 +785,9 @@ def test_cli_new_calculators(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(("text", "calculator"), [
-    ("tôi bị ốm nặng, đóng 18 năm, 55 tuổi, lương hưu được bao nhiêu", PENSION),
-    ("đóng bhxh tự nguyện mức 2 triệu có được hưởng thai sản không, mỗi tháng đóng bao nhiêu", VOLUNTARY),
-    ("dang mang thai muon rut bhxh 1 lan duoc bao nhieu, dong 6 nam luong 7tr", LUMP_SUM),
+    ("tôi bị ốm nặng, đóng 18 năm, 55 tuổi, lương hưu được bao nhiêu", intent.PENSION),
+    ("đóng bhxh tự nguyện mức 2 triệu có được hưởng thai sản không, mỗi tháng đóng bao nhiêu", intent.VOLUNTARY),
+    ("dang mang thai muon rut bhxh 1 lan duoc bao nhieu, dong 6 nam luong 7tr", intent.LUMP_SUM),
 ])
 def test_older_calculators_keep_their_questions(text: str, calculator: str) -> None:
     request = detect_calculator_request(text)
