@@ -35,8 +35,11 @@ def _kb_check(args: argparse.Namespace) -> int:
     if errors:
         print(f"{errors} entr(y/ies) cite a document changed since their review.", file=sys.stderr)
         return 1
+    lacking = kb.lacking_short()  # issue 17: a warning while the short answers are being written, not an error
+    if lacking:
+        print(f"warning: {len(lacking)} entr(y/ies) have no short answer yet (field 'short').", file=sys.stderr)
     print(f"OK: {len(kb.entries)} entries, {len(kb.parameters.parameters)} parameters, "
-          f"{len(flags)} review warning(s).")
+          f"{len(flags)} review warning(s), {len(lacking)} without a short answer.")
     return 0
 
 

@@ -20,10 +20,13 @@ from knowledge.topics import TOPICS
 
 ENTRY_DIR = Path(__file__).parent / "entries"
 MAX_ANSWER_CHARS = 1500
+# The short answer a phone shows first (issue 17 item 2): one to three lines, the details behind it.
+MAX_SHORT_CHARS = 320
+MAX_SHORT_LINES = 3
 MIN_PARAPHRASES = 6
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED = ("id", "topic", "question", "paraphrases", "answer", "sources", "effective_from", "reviewed_on")
-OPTIONAL = ("details", "related", "audience", "low_confidence")
+OPTIONAL = ("details", "related", "audience", "low_confidence", "short")
 AUDIENCES = {"citizen", "employer", "collaborator", "staff"}
 
 
@@ -77,6 +80,7 @@ class Entry:
     effective_from: dt.date
     reviewed_on: dt.date
     details: str = ""
+    short: str = ""  # a template like `answer`: the one-to-three-line direct answer shown first ("" = none yet)
     related: tuple[str, ...] = ()
     audience: tuple[str, ...] = ("citizen",)
     file: str = ""
@@ -100,6 +104,14 @@ class KnowledgeBase:
 
     def render_answer(self, entry: Entry, on: dt.date) -> str:
         return self.parameters.render(entry.answer, on)
+
+    def render_short(self, entry: Entry, on: dt.date) -> str:
+        """The entry's short answer with the figures in force on `on`; "" when it has none yet."""
+        return self.parameters.render(entry.short, on)
+
+    def lacking_short(self) -> list[Entry]:
+        """Entries without a short answer yet (`bhxh kb check` counts them as a warning)."""
+        return [e for e in self.entries.values() if not e.short]
 
     def uncertain_figures(self, entry: Entry, on: dt.date) -> list[str]:
         """Parameters in the answer whose source is only medium or low confidence on `on`."""
@@ -126,6 +138,29 @@ def _date(value: object) -> dt.date | None:
 def _str_list(value: object) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
         return [v.strip() for v in value]
+    return None
+
+
+def _short_problem(short: object, answer: str, params: ParameterTable, today: dt.date) -> str | None:
+    """What is wrong with an entry's `short` answer, or None. It is optional; when given it is text
+    whose figures are placeholders the full answer also uses (so it says nothing the answer does not,
+    and the answer's caution covers them), at most MAX_SHORT_LINES lines and MAX_SHORT_CHARS once rendered."""
+    if short is None:
+        return None
+    if not isinstance(short, str) or not short.strip():
+        return "must be non-empty text when given"
+    unknown = params.unknown_placeholders(short)
+    if unknown:
+        return f"unknown parameter(s) {', '.join(sorted(set(unknown)))}"
+    not_in_answer = set(PLACEHOLDER.findall(short)) - set(PLACEHOLDER.findall(answer))
+    if not_in_answer:
+        return f"uses parameter(s) the answer does not: {', '.join(sorted(not_in_answer))}"
+    lines = short.strip().splitlines()
+    if len(lines) > MAX_SHORT_LINES:
+        return f"has {len(lines)} lines; the limit is {MAX_SHORT_LINES}"
+    rendered = params.render(short.strip(), today)
+    if len(rendered) > MAX_SHORT_CHARS:
+        return f"is {len(rendered)} characters once rendered; the limit is {MAX_SHORT_CHARS}"
     return None
 
 
@@ -173,6 +208,9 @@ def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date
             rendered = params.render(str(text), today)
             if len(rendered) > MAX_ANSWER_CHARS:
                 bad("answer", f"is {len(rendered)} characters once rendered; the limit is {MAX_ANSWER_CHARS}")
+    short = _short_problem(raw.get("short"), answer, params, today)
+    if short is not None:
+        bad("short", short)
     sources = _str_list(raw["sources"])
     if sources is None:
         bad("sources", "must be a list of citations")
@@ -207,6 +245,7 @@ def parse_entry(raw: object, where: str, params: ParameterTable, today: dt.date
         effective_from=dates["effective_from"],
         reviewed_on=dates["reviewed_on"],
         details=str(raw.get("details") or "").strip(),
+        short=str(raw.get("short") or "").strip(),
         related=tuple(related),
         audience=tuple(audience),
         file=where,

@@ -1,0 +1,64 @@
+"""Short answers (issue 17 item 2): the one-to-three-line direct answer a phone shows first."""
+
+import datetime as dt
+
+import pytest
+
+from bhxh.cli import main as cli
+from knowledge.schema import MAX_SHORT_CHARS, KnowledgeError, load_knowledge
+from tests.test_knowledge import hard_coded_figures
+
+KB = load_knowledge()
+ENTRY = {
+    "id": "thu-ngan", "topic": "voluntary", "question": "Đóng tự nguyện thấp nhất bao nhiêu?",
+    "paraphrases": [f"câu hỏi số {n}" for n in range(6)],
+    "answer": "Mức đóng thấp nhất là {{voluntary_min_contribution}}/tháng, tức {{voluntary_rate}} thu nhập.",
+    "sources": ["Luật 41/2024/QH15, Điều 31, khoản 2"],
+    "effective_from": "2025-07-01", "reviewed_on": "2026-12-01",
+}
+WITH_SHORT = [e for e in KB.entries.values() if e.short]
+
+
+def load_with(tmp_path, **change):
+    return load_knowledge(tmp_path, extra=[("entries/test.yaml", {**ENTRY, **change})], today=dt.date(2026, 12, 3))
+
+
+def test_a_short_answer_renders_its_figures(tmp_path):
+    kb = load_with(tmp_path, short="Thấp nhất {{voluntary_min_contribution}} mỗi tháng.")
+    entry = kb.entries["thu-ngan"]
+    assert "{{" not in kb.render_short(entry, dt.date(2026, 12, 3))
+    assert "đ" in kb.render_short(entry, dt.date(2026, 12, 3))
+    assert kb.lacking_short() == []
+    assert load_with(tmp_path).lacking_short()[0].id == "thu-ngan"  # optional: absent is allowed
+
+
+@pytest.mark.parametrize(
+    ("short", "message"),
+    [
+        ("Thấp nhất {{no_such_figure}}.", "unknown parameter(s) no_such_figure"),
+        ("Mức tham chiếu là {{reference_level}}.", "uses parameter(s) the answer does not: reference_level"),
+        ("một\nhai\nba\nbốn", "has 4 lines; the limit is 3"),
+        ("x" * (MAX_SHORT_CHARS + 1), f"is {MAX_SHORT_CHARS + 1} characters once rendered"),
+        ("   ", "must be non-empty text when given"),
+    ],
+)
+def test_a_bad_short_answer_names_the_field(tmp_path, short, message):
+    with pytest.raises(KnowledgeError) as err:
+        load_with(tmp_path, short=short)
+    assert "entry 'thu-ngan': field 'short':" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_kb_check_counts_the_entries_without_one(capsys):
+    assert cli(["kb", "check"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(KB.lacking_short())} without a short answer" in out
+
+
+@pytest.mark.parametrize("entry", WITH_SHORT, ids=lambda e: e.id)
+def test_short_answers_type_no_regulated_figure_and_render_on_every_date(entry):
+    assert hard_coded_figures(entry.short) == []
+    for on in (entry.effective_from, dt.date(2026, 6, 30), dt.date(2026, 7, 1), dt.date(2027, 3, 1)):
+        if on >= entry.effective_from:
+            text = KB.render_short(entry, on)
+            assert "{{" not in text and len(text) <= MAX_SHORT_CHARS + 20
