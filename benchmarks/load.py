@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,16 @@ async def wait_ready(base: str, timeout: float = 300) -> None:
     raise RuntimeError("server did not become ready")
 
 
+async def timed(results: dict[str, list], name: str, request: Awaitable[httpx.Response]) -> None:
+    """Await one request and record (status, seconds) under its name; a failed connection is status 0."""
+    t0 = time.perf_counter()
+    try:
+        status = (await request).status_code
+    except httpx.HTTPError:
+        status = 0
+    results[name].append((status, time.perf_counter() - t0))
+
+
 async def drive(base: str, seconds: float, clients: int, pool: list[str]) -> dict[str, list]:
     ids = itertools.count(1)
     results: dict[str, list] = defaultdict(list)  # endpoint -> [(status, seconds)]
@@ -137,12 +148,7 @@ async def drive(base: str, seconds: float, clients: int, pool: list[str]) -> dic
                     name = "webhooks/zalo-bot"
                     req = client.post("/webhooks/zalo-bot", json=update,
                                       headers={"X-Bot-Api-Secret-Token": "bench-zalo-secret"})
-                t0 = time.perf_counter()
-                try:
-                    status = (await req).status_code
-                except httpx.HTTPError:
-                    status = 0
-                results[name].append((status, time.perf_counter() - t0))
+                await timed(results, name, req)
 
     await asyncio.gather(*(one_client(n) for n in range(clients)))
     return results

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.load import ROOT, TELEGRAM_TOKEN, ZALO_TOKEN, free_port, questions, start_server, wait_ready
+from benchmarks.load import ROOT, TELEGRAM_TOKEN, ZALO_TOKEN, free_port, questions, start_server, timed, wait_ready
 from retrieval.evaluation import latency_summary
 
 HEALTHZ_P99_LIMIT_MS = 1000.0
@@ -52,26 +52,18 @@ async def run_phase(base: str, seconds: float, clients: int, attackers: int, poo
     stop_at = time.monotonic() + seconds
     bodies = worst_cases()
 
-    async def timed(name: str, request: asyncio.Future) -> None:
-        t0 = time.perf_counter()
-        try:
-            status = (await request).status_code
-        except httpx.HTTPError:
-            status = 0
-        results[name].append((status, time.perf_counter() - t0))
-
     async def asker(n: int) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
             i = n
             while time.monotonic() < stop_at:
                 i += clients
-                await timed("api/ask", client.post("/api/ask", json={"question": pool[i % len(pool)],
+                await timed(results, "api/ask", client.post("/api/ask", json={"question": pool[i % len(pool)],
                                                                       "user_id": f"c{n}"}))
 
     async def poller() -> None:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
             while time.monotonic() < stop_at:
-                await timed("healthz", client.get("/healthz"))
+                await timed(results, "healthz", client.get("/healthz"))
                 await asyncio.sleep(0.05)
 
     async def attacker(n: int) -> None:
@@ -79,7 +71,7 @@ async def run_phase(base: str, seconds: float, clients: int, attackers: int, poo
             i = n
             while time.monotonic() < stop_at:
                 i += 1
-                await timed("api/ask (64 KB worst case)",
+                await timed(results, "api/ask (64 KB worst case)",
                             client.post("/api/ask", content=bodies[i % len(bodies)],
                                         headers={"Content-Type": "application/json"}))
 
