@@ -55,7 +55,8 @@ class Parameter:
         raise ParameterError(f"{self.name}: no value in force on {on.isoformat()}")
 
 
-def _as_date(value: object, where: str) -> dt.date:
+def as_date(value: object, where: str) -> dt.date:
+    """A YAML date (or ISO text) of a data file; `where` names the place in the file for the error."""
     if isinstance(value, dt.date):
         return value
     try:
@@ -81,8 +82,8 @@ def _parse(name: str, raw: object, source: str) -> Parameter:
         confidence = p.get("confidence", "high")
         if confidence not in CONFIDENCE:
             raise ParameterError(f"{pw}: field 'confidence' must be one of {sorted(CONFIDENCE)}")
-        end = _as_date(p["to"], pw) if p.get("to") is not None else None
-        periods.append(Period(float(p["value"]), _as_date(p["from"], pw), end, str(p["basis"]), confidence))
+        end = as_date(p["to"], pw) if p.get("to") is not None else None
+        periods.append(Period(float(p["value"]), as_date(p["from"], pw), end, str(p["basis"]), confidence))
     if not periods:
         raise ParameterError(f"{where}: field 'periods' must list at least one period")
     periods.sort(key=lambda p: p.start)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.params import as_date
+
 REGISTRY_FILE = Path(__file__).parent / "documents.yaml"
 CHANGE_KINDS = {"amended", "replaced"}
 
@@ -42,15 +44,6 @@ class Document:
     changes: tuple[Change, ...] = ()
 
 
-def _date(value: object, where: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{where}: bad date {value!r}") from exc
-
-
 def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Document]:
     """Read documents.yaml; raise ValueError naming the document and field on any problem."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -66,14 +59,14 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Document]:
             cw = f"{where}, change {n + 1}"
             if not isinstance(c, dict) or c.get("kind") not in CHANGE_KINDS or not c.get("by") or "in_force" not in c:
                 raise ValueError(f"{cw}: needs 'kind' (amended|replaced), 'by' and 'in_force'")
-            on = _date(c["in_force"], cw)
+            on = as_date(c["in_force"], cw)
             articles = c.get("articles")
             if articles is not None and not (isinstance(articles, list) and all(isinstance(a, int) for a in articles)):
                 raise ValueError(f"{cw}: 'articles' must be a list of article numbers")
-            changes.append(Change(c["kind"], str(c["by"]), on, _date(c.get("noted", on), cw),
+            changes.append(Change(c["kind"], str(c["by"]), on, as_date(c.get("noted", on), cw),
                                   tuple(articles) if articles else None, str(c.get("note") or "")))
         out[str(number)] = Document(str(number), str(body["title"]), body.get("text"),
-                                    _date(body["in_force"], where), tuple(changes))
+                                    as_date(body["in_force"], where), tuple(changes))
     return out
 
 
