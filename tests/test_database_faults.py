@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import sqlite_utils
-from fakes.service import clean_env, engine, question_count
+from fakes.service import clean_env, engine, question_count, zalo_bot_env
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
 
@@ -221,10 +221,7 @@ def test_the_app_starts_on_a_database_locked_by_another_process(tmp_path: Path,
 def test_webhook_answers_on_a_locked_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token, secret = "4417239846:zbFaultTokenForTests_0123456789abcdef", "zalo-bot-secret-faults-01"
     with FakeZaloBot(token) as fake:
-        clean_env(monkeypatch, tmp_path)
-        monkeypatch.setenv("ZALO_BOT_TOKEN", token)
-        monkeypatch.setenv("ZALO_BOT_SECRET", secret)
-        monkeypatch.setenv("ZALO_BOT_API_BASE_URL", fake.url)
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, token, secret)
         service = _service(tmp_path / "bhxh.db")
         with TestClient(create_app(service, ip_limit=10_000), raise_server_exceptions=False) as client:
             update = bot_update(ANSWER_Q, message_id="locked-msg-1")

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from fakes.server import ServerThread
-from fakes.service import channel_app, clean_env, engine, make_service, question_count
+from fakes.service import channel_app, clean_env, engine, make_service, question_count, zalo_bot_env
 from fakes.zalo import FakeZaloBot, FakeZaloOA, bot_update, oa_event, sign
 from fastapi.testclient import TestClient
 
@@ -51,10 +51,7 @@ APP_SECRET = "appSecretForTests-0123456789"
 @pytest.fixture
 def zb(tmp_path, monkeypatch):
     with FakeZaloBot(ZB_TOKEN) as fake:
-        clean_env(monkeypatch, tmp_path)
-        monkeypatch.setenv("ZALO_BOT_TOKEN", ZB_TOKEN)
-        monkeypatch.setenv("ZALO_BOT_SECRET", ZB_SECRET)
-        monkeypatch.setenv("ZALO_BOT_API_BASE_URL", fake.url)
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
         service = make_service(tmp_path / "bhxh.db")
         with TestClient(channel_app(service)) as client:
             def post(update: object, secret: str | None = ZB_SECRET) -> httpx.Response:
@@ -160,10 +157,7 @@ def test_zalo_bot_rate_limit_and_masked_token(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")
     with FakeZaloBot(ZB_TOKEN) as fake:
-        clean_env(monkeypatch, tmp_path)
-        monkeypatch.setenv("ZALO_BOT_TOKEN", ZB_TOKEN)
-        monkeypatch.setenv("ZALO_BOT_SECRET", ZB_SECRET)
-        monkeypatch.setenv("ZALO_BOT_API_BASE_URL", fake.url)
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
         with TestClient(channel_app(make_service(tmp_path / "bhxh.db", user_limit=1))) as client:
             for _ in range(2):
                 client.post("/webhooks/zalo-bot", json=bot_update(ANSWER_Q),

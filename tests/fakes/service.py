@@ -36,6 +36,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("BHXH_ADMIN_TOKEN", "test-admin-token-0123456789")
 
 
+def zalo_bot_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, api_url: str, token: str, secret: str) -> None:
+    """A clean environment with the Zalo Bot Platform channel pointed at a fake server."""
+    clean_env(monkeypatch, data_dir)
+    monkeypatch.setenv("ZALO_BOT_TOKEN", token)
+    monkeypatch.setenv("ZALO_BOT_SECRET", secret)
+    monkeypatch.setenv("ZALO_BOT_API_BASE_URL", api_url)
+
+
 def question_count(service: Service) -> int:
     return service.store.db["questions"].count
 
