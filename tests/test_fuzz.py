@@ -590,17 +590,24 @@ def _pii(draw: st.DrawFn) -> tuple[str, list[str], list[str]]:
     return unicodedata.normalize("NFC", question), raw, labels
 
 
-@settings(FUZZ, max_examples=50)
-@given(case=_pii(), channel=st.sampled_from(CHANNELS))
-def test_pii_is_never_stored_raw(world: SimpleNamespace, case: tuple[str, list[str], list[str]],
-                                 channel: str) -> None:
-    question, raw, labels = case
+def ask_web_and_channel(world: SimpleNamespace, channel: str, question: str) -> int:
+    """Ask once on the web and once by a channel's webhook, wait until both are logged; the question count
+    before them."""
     before = question_count(world.service)
     assert_polite(world.client.post("/api/ask", json={"question": question, "user_id": "pii-visitor"}))
     user = f"u-pii-{next(_ids)}"
     response = post_webhook(world, channel, json.dumps(message(channel, question, user), ensure_ascii=False).encode())
     assert response.json() == {"ok": True}
     wait_for(lambda: question_count(world.service) == before + 2)
+    return before
+
+
+@settings(FUZZ, max_examples=50)
+@given(case=_pii(), channel=st.sampled_from(CHANNELS))
+def test_pii_is_never_stored_raw(world: SimpleNamespace, case: tuple[str, list[str], list[str]],
+                                 channel: str) -> None:
+    question, raw, labels = case
+    ask_web_and_channel(world, channel, question)
     logged = [r[0] for r in world.service.store.db.execute(
         "SELECT text FROM questions ORDER BY id DESC LIMIT 2").fetchall()]
     for label in labels:  # redacted, not dropped: the question itself is kept
@@ -639,12 +646,7 @@ def test_review_pii_forms_never_reach_the_database_or_its_wal(world: SimpleNames
                                                              channel: str, wrap: str) -> None:
     form, secret, kind = case
     question = wrap.format(form)
-    before = question_count(world.service)
-    assert_polite(world.client.post("/api/ask", json={"question": question, "user_id": "pii-review"}))
-    user = f"u-pii-{next(_ids)}"
-    response = post_webhook(world, channel, json.dumps(message(channel, question, user), ensure_ascii=False).encode())
-    assert response.json() == {"ok": True}
-    wait_for(lambda: question_count(world.service) == before + 2)
+    before = ask_web_and_channel(world, channel, question)
     texts, files = stored(world.db)
     if kind == "number":  # no six consecutive digits of the number, however they were grouped
         with contextlib.closing(sqlite3.connect(world.db)) as con:
