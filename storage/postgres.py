@@ -51,7 +51,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from retrieval.normalize import valid_unicode
 from storage import postgres_schema
+from storage.handoffs import HandoffStore, Run, rows_of
 from storage.base import INBOX_KEEP_DAYS, INBOX_MEMORY, INBOX_WAIT, MAX_PENDING, KeyHashing, LoggedQuestion, utcnow
+from storage.staff_records import StaffRecords
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +91,10 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(KeyHashing):
+class PostgresStore(StaffRecords, KeyHashing):
     """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
+
+    _PARAM = "%s"  # StaffRecords' writes
 
     def __init__(self, url: str, hash_key: bytes, *, pool_size: int = 10, timeout: float = 5.0,
                  lease_seconds: float = INBOX_LEASE, worker_id: str | None = None) -> None:
@@ -216,6 +220,13 @@ class PostgresStore(KeyHashing):
                 yield conn
             finally:
                 self._local.conn = None
+
+    @contextlib.contextmanager
+    def _handoff_tx(self, write: bool = True) -> Iterator[Run]:
+        """The handoff SQL (storage/handoffs.py, `?` placeholders) in one transaction, or a plain read;
+        times come back as `utcnow()` text, like SQLite's."""
+        with self.write() if write else self._conn() as conn:
+            yield lambda query, params: rows_of(conn.execute(query.replace("?", "%s"), params), _as_sqlite_value)
 
     # ------------------------------------------------------------ helpers
 

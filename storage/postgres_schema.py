@@ -129,6 +129,34 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             SELECT bhxh_local_day(ts), coalesce(topic, ''), channel, outcome, count(*)
             FROM questions GROUP BY 1, 2, 3, 4""",
     )),
+    ("0007_accounts_versions", (
+        """CREATE TABLE staff_accounts (
+            name text PRIMARY KEY, role text NOT NULL, password_hash text NOT NULL,
+            disabled integer NOT NULL DEFAULT 0, created_ts timestamptz NOT NULL, updated_ts timestamptz NOT NULL)""",
+        """CREATE TABLE entry_versions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry_id text NOT NULL, ts timestamptz NOT NULL,
+            actor text NOT NULL, action text NOT NULL, status text NOT NULL, record text, previous text,
+            reviewer text, reviewed_ts timestamptz, note text)""",
+        "CREATE INDEX entry_versions_entry ON entry_versions (entry_id, id)",
+        "CREATE INDEX entry_versions_status ON entry_versions (status, id)",
+    )),
+    ("0005_handoff", (
+        """CREATE TABLE handoffs (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, channel text NOT NULL, user_hash text NOT NULL,
+            chat_id text, status text NOT NULL, reason text NOT NULL, topic text, requested_ts timestamptz NOT NULL,
+            owner text, owned_ts timestamptz, closed_ts timestamptz, updated_ts timestamptz NOT NULL,
+            last_message_id text, kb_action text)""",
+        "CREATE UNIQUE INDEX handoffs_open ON handoffs (channel, user_hash) WHERE status <> 'closed'",
+        "CREATE INDEX handoffs_status ON handoffs (status, requested_ts)",
+        """CREATE TABLE handoff_messages (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            handoff_id bigint NOT NULL REFERENCES handoffs (id) ON DELETE CASCADE, ts timestamptz NOT NULL,
+            author text NOT NULL, staff text, text text, message_key text, delivery text)""",
+        "CREATE INDEX handoff_messages_handoff ON handoff_messages (handoff_id, id)",
+        "CREATE UNIQUE INDEX handoff_messages_key ON handoff_messages (handoff_id, message_key) "
+        "WHERE message_key IS NOT NULL",
+        "CREATE INDEX questions_user ON questions (channel, user_hash, id)",
+    )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
         """CREATE UNLOGGED TABLE rate_limits (

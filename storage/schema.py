@@ -182,6 +182,40 @@ def staff_counts(db: sqlite_utils.Database) -> None:
          "DELETE FROM meta WHERE key = 'analytics_version'")  # an earlier marker nothing read
 
 
+@_step("0007_accounts_versions")
+def accounts_versions(db: sqlite_utils.Database) -> None:
+    """Staff accounts (role, Argon2 password hash) and every proposed or applied entry change
+    (`storage.staff_records`)."""
+    _run(db, """CREATE TABLE IF NOT EXISTS staff_accounts (
+   name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+   created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL)""",
+         """CREATE TABLE IF NOT EXISTS entry_versions (
+   id INTEGER PRIMARY KEY, entry_id TEXT NOT NULL, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+   status TEXT NOT NULL, record TEXT, previous TEXT, reviewer TEXT, reviewed_ts TEXT, note TEXT)""",
+         "CREATE INDEX IF NOT EXISTS idx_entry_versions_entry ON entry_versions (entry_id, id)",
+         "CREATE INDEX IF NOT EXISTS idx_entry_versions_status ON entry_versions (status, id)")
+
+
+@_step("0005_handoff")
+def handoff(db: sqlite_utils.Database) -> None:
+    """Handoffs to a staff member ("Hỏi cán bộ", storage/handoffs.py): at most one open per chat, and their
+    messages (redacted); the index on the log by user finds "not sure" twice in a row."""
+    _run(db, """CREATE TABLE IF NOT EXISTS handoffs (
+            id INTEGER PRIMARY KEY, channel TEXT NOT NULL, user_hash TEXT NOT NULL, chat_id TEXT,
+            status TEXT NOT NULL, reason TEXT NOT NULL, topic TEXT, requested_ts TEXT NOT NULL, owner TEXT,
+            owned_ts TEXT, closed_ts TEXT, updated_ts TEXT NOT NULL, last_message_id TEXT, kb_action TEXT)""",
+         "CREATE UNIQUE INDEX IF NOT EXISTS idx_handoffs_open ON handoffs (channel, user_hash) "
+         "WHERE status <> 'closed'",
+         "CREATE INDEX IF NOT EXISTS idx_handoffs_status ON handoffs (status, requested_ts)",
+         """CREATE TABLE IF NOT EXISTS handoff_messages (
+            id INTEGER PRIMARY KEY, handoff_id INTEGER NOT NULL REFERENCES handoffs (id) ON DELETE CASCADE,
+            ts TEXT NOT NULL, author TEXT NOT NULL, staff TEXT, text TEXT, message_key TEXT, delivery TEXT)""",
+         "CREATE INDEX IF NOT EXISTS idx_handoff_messages ON handoff_messages (handoff_id, id)",
+         "CREATE UNIQUE INDEX IF NOT EXISTS idx_handoff_messages_key ON handoff_messages (handoff_id, message_key) "
+         "WHERE message_key IS NOT NULL",
+         "CREATE INDEX IF NOT EXISTS idx_questions_user ON questions (channel, user_hash, id)")
+
+
 def legacy_schema_version(db: sqlite_utils.Database) -> int | None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else None

@@ -38,6 +38,7 @@ import sqlite_utils
 
 from retrieval.normalize import valid_unicode
 from storage import schema
+from storage.handoffs import HandoffStore, Run, rows_of
 from storage.base import (
     INBOX_KEEP_DAYS,
     INBOX_MEMORY,
@@ -51,6 +52,7 @@ from storage.base import (
     load_hash_key,
     utcnow,
 )
+from storage.staff_records import StaffRecords
 
 # Re-exported: callers import these from here.
 __all__ = ["INBOX_KEEP_DAYS", "INBOX_MEMORY", "INBOX_WAIT", "LOGGED_CHARS", "MAX_PENDING", "LoggedQuestion",
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
 
 
-class Store(KeyHashing):
+class Store(StaffRecords, KeyHashing):
     """The SQLite backend (see storage.base.StoreBackend for the interface)."""
 
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
@@ -173,6 +175,16 @@ class Store(KeyHashing):
                     self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _handoff_tx(self, write: bool = True) -> Iterator[Run]:
+        """The handoff SQL (storage/handoffs.py) in one write transaction, or a plain read."""
+        if write:
+            with self.write() as db:
+                yield lambda query, params: rows_of(db.execute(query, params))
+            return
+        with self._lock:
+            yield lambda query, params: rows_of(self.db.execute(query, params))
 
     # ------------------------------------------------------------ helpers
 
