@@ -51,8 +51,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from retrieval.normalize import valid_unicode
 from storage import postgres_schema
-from storage.handoffs import HandoffStore, Run, rows_of
 from storage.base import INBOX_KEEP_DAYS, INBOX_MEMORY, INBOX_WAIT, MAX_PENDING, KeyHashing, LoggedQuestion, utcnow
+from storage.handoffs import HandoffStore, Run, rows_of
 from storage.staff_records import StaffRecords
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(StaffRecords, KeyHashing):
+class PostgresStore(StaffRecords, KeyHashing, HandoffStore):
     """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
 
     _PARAM = "%s"  # StaffRecords' writes

@@ -38,7 +38,6 @@ import sqlite_utils
 
 from retrieval.normalize import valid_unicode
 from storage import schema
-from storage.handoffs import HandoffStore, Run, rows_of
 from storage.base import (
     INBOX_KEEP_DAYS,
     INBOX_MEMORY,
@@ -52,6 +51,7 @@ from storage.base import (
     load_hash_key,
     utcnow,
 )
+from storage.handoffs import HandoffStore, Run, rows_of
 from storage.staff_records import StaffRecords
 
 # Re-exported: callers import these from here.
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
 
 
-class Store(StaffRecords, KeyHashing):
+class Store(StaffRecords, KeyHashing, HandoffStore):
     """The SQLite backend (see storage.base.StoreBackend for the interface)."""
 
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
