@@ -7,6 +7,8 @@ is out of scope lives in knowledge/out_of_scope.yaml.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from knowledge.topics import MENU_ORDER, TOPICS
 
 HOTLINE = "1900 9068"
@@ -77,3 +79,45 @@ STALE_BUTTON = ("Nút này đã cũ hoặc câu hỏi đã được cập nhật
                 "Bạn vui lòng gõ lại câu hỏi nhé.")
 FEEDBACK_UP = "Cảm ơn bạn đã góp ý!"
 FEEDBACK_DOWN = "Cảm ơn bạn. Tôi sẽ ghi nhận để cải thiện câu trả lời."
+
+# ---------------------------------------------------------------- a conversation (bot/conversation.py)
+
+
+def _day(on: dt.date) -> str:
+    return f"{on.day:02d}/{on.month:02d}/{on.year}"
+
+
+def date_used(on: dt.date) -> str:
+    """Under an answer whose figures were rendered for the date the question named ("từ 1/1/2027…")."""
+    return f"Số liệu tính theo quy định áp dụng ngày {_day(on)}."
+
+
+def date_not_in_table(asked: dt.date, today: dt.date) -> str:
+    """The question named a date the parameter table has no figures for (before 1/7/2025, mostly)."""
+    return (f"Tôi chưa có đủ số liệu áp dụng ngày {_day(asked)}; số liệu dưới đây theo quy định "
+            f"áp dụng ngày {_day(today)}.")
+
+
+def follow_up_read(question: str) -> str:
+    """Above an answer to a short follow-up ("còn nữ thì sao?"), the question it was read as."""
+    return f"Tiếp câu trước, tôi hiểu bạn hỏi: «{question}»"
+
+
+NONE_OF_THESE = "Không phải các câu trên"  # the last item of every choice list
+NONE_OF_THESE_WORD_HINT = "0"  # what to type for it where there are no buttons (Zalo)
+
+
+def none_of_these_text(*, handoff: bool = False) -> str:
+    """After "Không phải các câu trên": ask to rephrase, and offer a person."""
+    person = ("bấm «Hỏi cán bộ» để cán bộ BHXH trả lời bạn" if handoff
+              else f"gọi tổng đài BHXH Việt Nam {HOTLINE} để được cán bộ hỗ trợ trực tiếp")
+    return ("Xin lỗi vì tôi chưa hiểu đúng ý bạn. Bạn hãy hỏi lại bằng một câu ngắn, nói rõ chế độ bạn hỏi "
+            "(ví dụ: lương hưu, thai sản, BHXH một lần, BHYT) và trường hợp của bạn (đang đóng bắt buộc hay "
+            f"tự nguyện, đã đóng bao lâu). Nếu vẫn chưa được, bạn có thể {person}.")
+
+
+def known_gap_text(subject: str) -> str:
+    """A question about something the knowledge base does not cover yet (knowledge/gaps.yaml)."""
+    return (f"Xin lỗi, tôi chưa có thông tin về {subject} nên không trả lời để tránh nói sai. "
+            f"Bạn vui lòng gọi tổng đài BHXH Việt Nam {HOTLINE} hoặc hỏi cơ quan BHXH nơi bạn ở "
+            "để được giải đáp chính xác.")
