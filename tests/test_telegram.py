@@ -117,7 +117,7 @@ def test_topic_button_lists_questions(tg):
     tg.post(callback_update("t:pension"))
     (call,) = tg.fake.wait_sent(1)
     assert "Lương hưu" in call.params["text"]
-    entries = [d for _, d in buttons(call)]
+    entries = [d for _, d in buttons(call) if d != "t:pension:2"]  # the last button: the next page
     assert entries and all(d.startswith("e:") for d in entries)
     assert tg.fake.sent("answerCallbackQuery")
 

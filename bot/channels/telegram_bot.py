@@ -10,7 +10,8 @@ channel; commands, topic lists and buttons are Telegram's own.
 
 Buttons carry short callback data (Telegram allows 64 bytes):
   e:<entry_id>               show that entry (choices, related questions, topic lists)
-  t:<topic>                  list common questions of a topic (the /start menu)
+  t:<topic>[:<page>]         a topic's questions, a page at a time (the /start menu, /chude: bot.field_kit)
+  l:<doc-slug>:<article>     an article's text (/luat, a typed citation: bot.field_kit)
   f:<+|->:<question_id>:<entry_id>   👍/👎 on an answer
   c:start | c:g:<group> | c:m:<months>   the guided voluntary-contribution calculator (/tinh)
 Old buttons (entries removed since, data from older versions) get a polite reply.
@@ -50,8 +51,9 @@ from telegram.ext import (
 
 from bot import calc_flow, messages
 from bot.channels import env_str, in_thread, mask, register_secret
-from bot.channels.format import button_label, telegram_messages
+from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
+from bot.field_kit import FieldKit, Screen, html_messages
 from bot.reply import Reply
 from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -64,7 +66,6 @@ DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_LIMIT = 64  # bytes
-TOPIC_LIST_SIZE = 6
 
 START_TEXT = ("Xin chào! Tôi là <b>Trợ lý BHXH</b>. Tôi giải đáp về bảo hiểm xã hội, bảo hiểm y tế và "
               "bảo hiểm thất nghiệp theo quy định hiện hành.\n\n"
@@ -129,11 +130,14 @@ class TelegramBot:
         self.inbox_keys = False  # webhook mode: replies are recorded with the update's inbox row
         self.replaying: set[str] = set()  # inbox keys being replayed after a restart
         self.failed: set[str] = set()  # inbox keys whose reply could not be sent (left pending)
+        self.kit = FieldKit(lambda: self.service.engine.kb)  # /chude, /luat and typed citations
 
     def install(self, application: Application) -> None:
         application.add_handler(CommandHandler("start", self.start))
         application.add_handler(CommandHandler("help", self.help))
         application.add_handler(CommandHandler("tinh", self.calc_start))
+        application.add_handler(CommandHandler("chude", self.topics))
+        application.add_handler(CommandHandler("luat", self.law))
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                                                self.text))
         application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
@@ -200,13 +204,19 @@ class TelegramBot:
         if update.effective_chat is None:
             return
         welcome = self.service.welcome()
-        text = (welcome.text + "\n\nLệnh: /start — chọn chủ đề; /tinh — tính tiền đóng "
-                "BHXH tự nguyện; /help — hướng dẫn.")
+        text = (welcome.text + "\n\nLệnh: /start — chọn chủ đề; /chude — mọi câu hỏi theo chủ đề; "
+                "/luat — tra điều luật (ví dụ: /luat Điều 70); /tinh — tính tiền đóng BHXH tự nguyện; "
+                "/help — hướng dẫn.")
         await self.send_reply(update.effective_chat.id, replace(welcome, text=text))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None or self.pipeline is None:
+            return
+        # A typed "chủ đề" or a citation on its own ("khoản 2 điều 31") is a field-kit command, not a question.
+        screen = await in_thread(self.kit.command, message.text)
+        if screen is not None:
+            await self.show(message.chat_id, screen)
             return
         # Redeliveries carry the same (chat, message) pair; update ids may restart after a quiet week.
         key = delivery_key(update)
@@ -232,10 +242,12 @@ class TelegramBot:
                 await _answer(query)
                 await self.send_reply(chat_id, reply)
                 return
-        elif kind == "t" and rest in TOPICS:
-            await _answer(query)
-            await self.topic(chat_id, rest)
-            return
+        elif kind in ("t", "l"):
+            screen = await in_thread(self.kit.act, query.data or "")
+            if isinstance(screen, Screen):
+                await _answer(query)
+                await self.show(chat_id, screen)
+                return
         elif kind == "f":
             if await self.feedback(query, rest):
                 return
@@ -274,11 +286,24 @@ class TelegramBot:
             return True
         return False
 
-    async def topic(self, chat_id: int, topic: str) -> None:
-        questions = self.service.topic_questions(topic, TOPIC_LIST_SIZE)
-        rows = _rows([(c.question, f"e:{c.entry_id}") for c in questions])
-        await self.say(chat_id, f"<b>{TOPICS[topic]}</b>\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi "
-                       "của bạn:", html=True, rows=rows)
+    # ------------------------------------------------------------ field kit (bot.field_kit)
+
+    async def topics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is not None:
+            await self.show(update.effective_chat.id, self.kit.topics())
+
+    async def law(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/luat <citation or words>; /luat alone says what to type."""
+        if update.effective_chat is not None:
+            screen = await in_thread(self.kit.law, " ".join(context.args or []))
+            await self.show(update.effective_chat.id, screen)
+
+    async def show(self, chat_id: int, screen: Screen) -> None:
+        texts, items = html_messages(screen, TELEGRAM_LIMIT, BUTTON_LABEL_LIMIT)
+        rows = tuple(_rows([(item.label, item.action) for item in items]))
+        assert self.pipeline is not None
+        await self.pipeline.deliver(None, str(chat_id), [Outgoing(text, True, rows if n == len(texts) else ())
+                                                         for n, text in enumerate(texts, start=1)])
 
     async def feedback(self, query: CallbackQuery, rest: str) -> bool:
         """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
@@ -321,6 +346,8 @@ async def _answer(query: CallbackQuery, text: str | None = None) -> None:
 async def _post_init(application: Application) -> None:
     try:
         await application.bot.set_my_commands([BotCommand("start", "Bắt đầu, chọn chủ đề"),
+                                               BotCommand("chude", "Mọi câu hỏi theo chủ đề"),
+                                               BotCommand("luat", "Tra điều luật, ví dụ: /luat Điều 70"),
                                                BotCommand("tinh", "Tính tiền đóng BHXH tự nguyện"),
                                                BotCommand("help", "Hướng dẫn sử dụng")])
     except TelegramError as exc:
