@@ -95,9 +95,11 @@ class HandoffStore:
     # ------------------------------------------------------------ the citizen's side
 
     def handoff_open(self, *, channel: str, user_id: str, chat_id: str, reason: str, topic: str | None,
-                     now: str, text: str | None = None, message_id: str | None = None) -> tuple[Handoff, bool]:
+                     now: str, text: str | None = None, message_id: str | None = None,
+                     history: int = 3) -> tuple[Handoff, bool]:
         """The chat's open handoff, or a new waiting one (audited "handoff.request"). Returns (handoff,
-        created). `text`, if given, is the citizen's message that asked (stored redacted)."""
+        created). A new one starts with the citizen's last `history` logged questions (already redacted)
+        for context; `text`, if given, is the citizen's message that asked (stored redacted)."""
         if reason not in HANDOFF_REASONS:
             raise ValueError(f"unknown handoff reason {reason!r}")
         user_hash = self.hash_user(channel, user_id)
@@ -109,6 +111,11 @@ class HandoffStore:
                     "updated_ts, last_message_id) VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [channel, user_hash, valid_unicode(chat_id), reason, topic, now, now, message_id])
                 found = self._open_row(run, channel, user_hash)
+                assert found is not None
+                earlier = run("SELECT ts, text FROM questions WHERE channel = ? AND user_hash = ? "
+                              "ORDER BY id DESC LIMIT ?", [channel, user_hash, int(history)])
+                for ts, logged in reversed(earlier):
+                    self._add(run, found.id, "citizen", logged or "", ts)
             assert found is not None
             if text:
                 self._add(run, found.id, "citizen", text, now, message_key=message_id)
@@ -193,12 +200,12 @@ class HandoffStore:
                 [json.dumps(action, ensure_ascii=False), now, int(handoff_id)])
         self.audit(staff, "handoff.kb", str(handoff_id), action)
 
-    def recent_kinds(self, channel: str, user_id: str, limit: int = 2) -> list[str]:
-        """The kinds of this user's last `limit` logged replies, newest first ("not sure" twice in a row)."""
+    def recent_questions(self, channel: str, user_id: str, limit: int = 2) -> list[tuple[str, str | None]]:
+        """(kind, topic) of this user's last `limit` logged questions, newest first ("not sure" twice)."""
         with self._handoff_tx(write=False) as run:
-            rows = run("SELECT kind FROM questions WHERE channel = ? AND user_hash = ? ORDER BY id DESC LIMIT ?",
-                       [channel, self.hash_user(channel, user_id), int(limit)])
-        return [str(r[0]) for r in rows]
+            rows = run("SELECT kind, topic FROM questions WHERE channel = ? AND user_hash = ? ORDER BY id DESC "
+                       "LIMIT ?", [channel, self.hash_user(channel, user_id), int(limit)])
+        return [(str(kind), topic) for kind, topic in rows]
 
     # ------------------------------------------------------------ helpers
 
