@@ -121,3 +121,24 @@ def known_gap_text(subject: str) -> str:
     return (f"Xin lỗi, tôi chưa có thông tin về {subject} nên không trả lời để tránh nói sai. "
             f"Bạn vui lòng gọi tổng đài BHXH Việt Nam {HOTLINE} hoặc hỏi cơ quan BHXH nơi bạn ở "
             "để được giải đáp chính xác.")
+
+# ---------------------------------------------------------------- handoff to a staff member (bot/handoff.py)
+
+HANDOFF_BUTTON = "🙋 Hỏi cán bộ"
+HANDOFF_WAITING = ("Tôi đã chuyển câu hỏi của bạn tới cán bộ BHXH. Cán bộ sẽ trả lời ngay trong cuộc trò chuyện "
+                   "này. Trong lúc chờ, tôi tạm dừng trả lời tự động; bạn cứ nhắn thêm thông tin, cán bộ sẽ đọc "
+                   "được. Vui lòng không gửi số CCCD, mã số BHXH hay số điện thoại qua đây.")
+# {next}: when staff are next in ("7:30 thứ Hai, 07/12"); {hours}: the working hours. BHXH_HANDOFF_OUT_OF_HOURS_TEXT
+# replaces it (same placeholders).
+HANDOFF_OUT_OF_HOURS = ("Tôi đã chuyển câu hỏi của bạn tới cán bộ BHXH. Bây giờ là ngoài giờ làm việc ({hours}), "
+                        "nên cán bộ sẽ trả lời bạn từ {next}. Trong lúc chờ, tôi tạm dừng trả lời tự động; bạn cứ "
+                        f"nhắn thêm thông tin. Việc gấp, bạn gọi tổng đài {HOTLINE}.")
+HANDOFF_ALREADY = "Yêu cầu của bạn đã được chuyển tới cán bộ BHXH. Cán bộ sẽ trả lời trong cuộc trò chuyện này."
+HANDOFF_OFFER = "Nếu bạn muốn hỏi trực tiếp cán bộ BHXH, hãy gõ «gặp cán bộ»."
+HANDOFF_CLOSED = ("Cán bộ BHXH đã kết thúc cuộc trò chuyện. Từ giờ Trợ lý BHXH lại tự động trả lời bạn; "
+                  "bạn cứ gõ câu hỏi nhé.")
+
+
+def staff_reply(text: str) -> str:
+    """A staff member's answer as the citizen sees it: marked as coming from a person."""
+    return "👤 Cán bộ BHXH trả lời:\n" + text

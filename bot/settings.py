@@ -46,6 +46,12 @@ class Settings:
     # BHXH_INBOX_LEASE_SECONDS (PostgreSQL only): how long a worker owns a webhook delivery it took before
     # another may finish it (a dead worker's deliveries are answered after at most this long).
     inbox_lease_seconds: float = 60.0
+    # Handoff to a staff member (bot/handoff.py): BHXH_HANDOFF_HOURS, e.g. "Mon-Fri 07:30-11:30,13:30-17:00"
+    # (groups separated by ";"), in BHXH_HANDOFF_TIMEZONE; BHXH_HANDOFF_OUT_OF_HOURS_TEXT replaces the
+    # out-of-hours message ({next}: when staff are next in, {hours}: the hours).
+    handoff_hours: str = "Mon-Fri 07:30-11:30,13:30-17:00"
+    handoff_timezone: str = "Asia/Ho_Chi_Minh"
+    handoff_out_of_hours_text: str = ""
 
     @property
     def model_dir(self) -> Path:
@@ -104,10 +110,29 @@ def _query_precision(env: Mapping[str, str]) -> str:
     return QUERY_PRECISIONS[raw]
 
 
+def _handoff(env: Mapping[str, str]) -> dict[str, str]:
+    """The BHXH_HANDOFF_* values, checked by parsing them as the handoff will."""
+    from bot.handoff import DEFAULT_HOURS, DEFAULT_TIMEZONE, parse_hours
+
+    hours = env.get("BHXH_HANDOFF_HOURS", "").strip() or DEFAULT_HOURS
+    zone = env.get("BHXH_HANDOFF_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+    text = env.get("BHXH_HANDOFF_OUT_OF_HOURS_TEXT", "").strip()
+    try:
+        parse_hours(hours, zone)
+    except ValueError as exc:
+        raise RuntimeError(f"BHXH_HANDOFF_HOURS / BHXH_HANDOFF_TIMEZONE: {exc}") from None
+    try:
+        text.format(next="", hours="")
+    except (KeyError, IndexError, ValueError):
+        raise RuntimeError("BHXH_HANDOFF_OUT_OF_HOURS_TEXT may use only {next} and {hours} in braces") from None
+    return {"handoff_hours": hours, "handoff_timezone": zone, "handoff_out_of_hours_text": text}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings from `env` (default: the process environment), checked; RuntimeError names a bad value."""
     env = os.environ if env is None else env
     return Settings(
+        **_handoff(env),
         data_dir=Path(env.get("BHXH_DATA_DIR", "var")).resolve(),
         embed_model=env.get("BHXH_EMBED_MODEL", "").strip(),
         admin_token=env.get("BHXH_ADMIN_TOKEN", ""),
