@@ -33,6 +33,7 @@ from bot.letter import Letter, read_letter
 from bot.messages import HOTLINE, MAX_QUESTION_CHARS
 from bot.reply import Choice, Reply
 from bot.settings import Settings
+from bot.short_answer import fit_to_question, short_and_details
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
 from knowledge.facts import Facts, extract_facts
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
@@ -390,7 +391,7 @@ class Engine:
                          score=score, choices=choices, normalized=normalized, candidates=ranked)
         alternatives = tuple(Choice(c.entry_id, self.kb.entries[c.entry_id].question) for c in decision.entries[1:])
         return self.answer(top, on, score=score, normalized=normalized, candidates=ranked,
-                           alternatives=alternatives)
+                           alternatives=alternatives, question=normalized)
 
     def out_of_scope_reply(self, intent: str, normalized: str, *, score: float = 1.0,
                            ranked: tuple[str, ...] = ()) -> Reply:
@@ -415,17 +416,21 @@ class Engine:
     # ------------------------------------------------------------ replies
 
     def answer(self, entry: Entry, on: dt.date, *, score: float = 1.0, normalized: str = "",
-               candidates: tuple[str, ...] = (), alternatives: tuple[Choice, ...] = ()) -> Reply:
-        """The entry's answer for `on`; close runners-up (`alternatives`) lead the related questions."""
+               candidates: tuple[str, ...] = (), alternatives: tuple[Choice, ...] = (),
+               question: str = "") -> Reply:
+        """The entry's answer for `on`, its short answer first and the details after (bot/short_answer.py),
+        fitted to the (normalized) `question` when one was typed: "Có." opens it only for a yes/no question.
+        Close runners-up (`alternatives`) lead the related questions."""
         related = alternatives + tuple(Choice(r, self.kb.entries[r].question) for r in entry.related
                                        if r in self.kb.entries and r not in {a.entry_id for a in alternatives})
-        text = self.kb.render_answer(entry, on)
+        text, short = fit_to_question(question, self.kb.render_answer(entry, on), self.kb.render_short(entry, on))
         caution = self.kb.caution(entry, on)
         if caution:
             text = f"{text}\n\n{caution}"
+        short, details = short_and_details(text, short)
         return Reply("answer", text, entry_id=entry.id, topic=entry.topic,
                      score=score, sources=entry.sources, related=related[:3], normalized=normalized,
-                     candidates=candidates or (entry.id,))
+                     candidates=candidates or (entry.id,), short=short, details=details)
 
     def not_sure(self, normalized: str, ranked: tuple[str, ...] = (), score: float = 0.0) -> Reply:
         return Reply("not_sure", messages.not_sure_text(), score=score, normalized=normalized, candidates=ranked)
@@ -482,7 +487,8 @@ class Engine:
                 reply = replace(reply, calculator=request.calculator)
         if _PERSONAL.search(query.folded):
             if reply.kind == "answer":
-                reply = replace(reply, kind="personal", text=messages.PERSONAL_NOTE + "\n\n" + reply.text)
+                reply = replace(reply, kind="personal", text=messages.PERSONAL_NOTE + "\n\n" + reply.text,
+                                short=messages.PERSONAL_NOTE + "\n\n" + reply.short if reply.short else "")
             elif reply.kind in ("not_sure", "choices"):
                 reply = replace(reply, kind="personal", text=messages.PERSONAL_NOTE, choices=())
         return reply
@@ -521,17 +527,20 @@ class Engine:
         # and a withdrawal): two guesses within one topic are more likely one question asked twice.
         if doubtful and chosen[0][0].topic == chosen[1][0].topic:
             return None
-        parts, sources = [messages.several_questions(len(chosen))], []
+        opening = messages.several_questions(len(chosen))
+        parts, shorts, sources = [opening], [opening], []
         for n, (entry, _) in enumerate(chosen, start=1):
             single = self.answer(entry, on)
             parts.append(f"{n}. {entry.question}\n{single.text}")
+            shorts.append(f"{n}. {entry.question}\n{single.short}")
             sources += [s for s in entry.sources if s not in sources]
         first = chosen[0][0]
         related = tuple(Choice(r, self.kb.entries[r].question) for r in first.related
                         if r in self.kb.entries and r != chosen[1][0].id)
         return Reply("answer", "\n\n".join(parts), entry_id=first.id, topic=first.topic,
                      score=min(score for _, score in chosen), sources=tuple(sources), related=related[:3],
-                     normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen))
+                     normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen),
+                     short="\n\n".join(shorts), details="\n\n".join(parts[1:]))
 
     def entry_reply(self, entry_id: str, on: dt.date | None = None) -> Reply | None:
         """The answer for a chosen entry (a button press or "1", "2", "3")."""

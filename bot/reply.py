@@ -49,6 +49,10 @@ class Reply:
     # Filled in by Service for the channels, so they need not read the knowledge base:
     title: str | None = None  # the answered entry's question (shown above the answer)
     show_topics: bool = False  # offer the topic menu (not sure, help): buttons where the platform has them
+    # An answer's short form, shown first, and what "Xem chi tiết" opens (bot/short_answer.py); short "" =
+    # show `text` as it is (choices, calculator replies, declines); details "" = the short answer is all.
+    short: str = ""
+    details: str = ""
     candidates: tuple[str, ...] = field(default=(), compare=False)  # ranked entry ids (for eval)
 
     @property
@@ -82,4 +86,7 @@ class Reply:
             "kind": self.kind,
             "related": [c.to_json() for c in self.related],
             "calculator": self.calculator,
+            "short": self.short or None,
+            "details": self.details or None,
+            "notice": self.notice or None,
         }
