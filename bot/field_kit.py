@@ -139,8 +139,13 @@ class FieldKit:
     def __init__(self, kb: Callable[[], KnowledgeBase], *, base_url: str | None = None,
                  page_size: int = PAGE_SIZE) -> None:
         self.kb = kb
-        self.base_url = public_url() if base_url is None else base_url.rstrip("/")
+        self._base_url = base_url
         self.page_size = page_size
+
+    @property
+    def base_url(self) -> str:
+        """The given base URL, else BHXH_PUBLIC_URL read at each command (no link when unset)."""
+        return public_url() if self._base_url is None else self._base_url.rstrip("/")
 
     # ------------------------------------------------------------ routing
 
@@ -346,7 +351,12 @@ def plain_messages(screen: Screen, limit: int) -> list[str]:
         tail.append("👉 Gõ " + ", ".join(picks) + ".")
     if screen.link:
         tail.append(f"{screen.link.label}: {screen.link.url}")
-    return texts + split_text("\n\n".join(tail), limit) if tail else texts
+    if not tail:
+        return texts
+    after = "\n\n".join(tail)
+    if texts and len(texts[-1]) + 2 + len(after) <= limit:
+        return [*texts[:-1], texts[-1] + "\n\n" + after]
+    return texts + split_text(after, limit)
 
 
 def html_messages(screen: Screen, limit: int, button_limit: int) -> tuple[list[str], list[Item]]:

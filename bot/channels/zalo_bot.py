@@ -6,7 +6,9 @@ X-Bot-Api-Secret-Token, checked in constant time. The inbox keeps the message wi
 its text redacted and no display name. Replies go out with
 `POST <base>/bot<TOKEN>/sendMessage {chat_id, text}` (1–2,000 chars per message).
 Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3";
-"tính" or "/tinh" starts the guided calculator with numbered steps (all in Service).
+"tính" or "/tinh" starts the guided calculator with numbered steps (all in Service); "chủ đề" lists
+every topic's questions and a typed citation ("khoản 2 điều 31") shows the article (bot.field_kit,
+numbered too).
 
 Update shape (documented for getUpdates; webhooks send the same, with or without
 the {"ok", "result"} envelope):
@@ -27,9 +29,10 @@ from typing import Any
 
 import httpx
 
-from bot.channels import env_str, mask, register_secret
-from bot.channels.format import zalo_messages
+from bot.channels import env_str, in_thread, mask, register_secret
+from bot.channels.format import ZALO_LIMIT, zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
+from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages
 from bot.service import Handled, Service
 from retrieval.normalize import redact_pii
 
@@ -98,6 +101,7 @@ class ZaloBotAdapter:
         self.service = service
         self.config = config
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb), service.store, CHANNEL)
 
     def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
         header = headers.get("x-bot-api-secret-token")
@@ -117,9 +121,20 @@ class ZaloBotAdapter:
         return Incoming(**stored)
 
     async def process(self, pipeline: Pipeline, key: str, work: Incoming, *, replaying: bool) -> bool:
+        kit = await in_thread(self.field_kit_messages, work)
+        if kit is not None:
+            return await pipeline.deliver(key, work.chat_id, kit)
         message_id = f"zb:{work.message_id}" if work.message_id else None
         return await pipeline.answer(key, Message(work.chat_id, work.user_id, work.text, message_id),
                                      replaying=replaying)
+
+    def field_kit_messages(self, work: Incoming) -> list[Outgoing] | None:
+        """The field kit's reply ("chủ đề", a citation, a number picked from its list), None otherwise."""
+        turn = self.field_kit.turn(work.user_id, work.text)
+        if isinstance(turn, EntryPick):
+            reply = self.service.choose(CHANNEL, work.user_id, turn.entry_id)
+            return self.render(Handled(reply, None)) if reply is not None else [Outgoing(STALE)]
+        return None if turn is None else [Outgoing(text) for text in plain_messages(turn, ZALO_LIMIT)]
 
     def render(self, handled: Handled) -> list[Outgoing]:
         return [Outgoing(chunk) for chunk in zalo_messages(handled.reply)]

@@ -1,0 +1,292 @@
+"""The field kit on chat channels (bot/field_kit.py): the topic index and law lookup, first on their
+own, then end to end: a real python-telegram-bot Application against the fake Bot API and the Zalo Bot
+Platform webhook against the fake Zalo server. Legal texts come from ../shared/legal (BHXH_LEGAL_DIR);
+the tests that need them skip when it is absent."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from fakes.service import channel_app, clean_env, engine, make_service, question_count
+from fakes.telegram import FakeTelegram, callback_update, text_update
+from fakes.zalo import FakeZaloBot, bot_update
+from fastapi.testclient import TestClient
+
+from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, ZALO_LIMIT
+from bot.field_kit import (
+    MAX_MESSAGES,
+    MORE_LABEL,
+    STALE,
+    STATE_SECONDS,
+    EntryPick,
+    FieldKit,
+    NumberedTurns,
+    Screen,
+    html_messages,
+    is_topic_command,
+    law_query,
+    plain_messages,
+)
+from knowledge.legal_texts import EMPTY_QUERY, NO_TEXTS
+from knowledge.topics import MENU_ORDER, TOPICS
+from storage.store import Store
+
+TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
+SECRET = "webhook-secret_0123456789"
+ZB_TOKEN = "4417239846:zbFakeTokenForTests_0123456789abcdef"
+ZB_SECRET = "zalo-bot-secret-0123456789"
+PUBLIC = "https://hoidap.example.vn"
+CITATIONS = ["Điều 70 Luật 41/2024", "khoản 2 điều 31", "nghị định 158 điều 7", "nd 158 d7",
+             "Điều 70 Luật BHXH 2024 quy định gì", "dieu 70 luat bhxh", "/luat hưởng một lần", "tra luật: thai sản"]
+QUESTIONS = ["điều kiện hưởng lương hưu là gì", "đóng 20 năm được bao nhiêu", "rút bhxh 1 lần được không",
+             "nghỉ việc 12 tháng có được rút không", "chủ đề thai sản thế nào"]
+
+
+@pytest.fixture
+def no_texts(tmp_path, monkeypatch):
+    clean_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("BHXH_LEGAL_DIR", raising=False)
+    monkeypatch.delenv("BHXH_PUBLIC_URL", raising=False)
+
+
+@pytest.fixture
+def legal(shared_dir, no_texts, monkeypatch) -> Path:
+    folder = shared_dir / "legal"
+    if not folder.is_dir():
+        pytest.skip("../shared/legal is absent")
+    monkeypatch.setenv("BHXH_LEGAL_DIR", str(folder))
+    return folder
+
+
+def kit(base_url: str = "") -> FieldKit:
+    return FieldKit(lambda: engine().kb, base_url=base_url)
+
+
+# ============================================================ on their own
+
+
+@pytest.mark.parametrize("text", CITATIONS)
+def test_citations_and_law_commands_go_to_the_lookup(text):
+    assert law_query(text) is not None
+
+
+def test_questions_stay_with_the_engine_even_when_they_cite_an_article():
+    questions = [*QUESTIONS, *(e.question for e in engine().kb.entries.values()),
+                 "Theo quy định tại Điều 28 Luật BHXH thì lao động nữ được hưởng toàn bộ chế độ thai sản khi đã "
+                 "đóng đủ 6 tháng, xin hỏi trường hợp của tôi nếu bị gián đoạn đóng thì có được hưởng không?"]
+    routed = [q for q in questions if law_query(q) is not None or is_topic_command(q)]
+    assert routed == []
+
+
+def test_topic_index_lists_every_entry_once_across_pages():
+    screen = kit().topics()
+    by_topic = engine().kb.by_topic()
+    shown = [i.action.removeprefix("t:") for i in screen.items]
+    assert sorted(shown) == sorted(t for t in TOPICS if by_topic[t]) and shown[:3] == MENU_ORDER[:3]
+    assert all(f"({len(by_topic[t])})" in i.label for t, i in zip(shown, screen.items, strict=True))
+    seen: list[str] = []
+    for topic in TOPICS:
+        page: Screen | None = kit().topic(topic)
+        while page is not None:
+            assert len(page.items) <= 8
+            seen += [i.action.removeprefix("e:") for i in page.items]
+            page = kit().act(page.more.action) if page.more else None  # type: ignore[assignment]
+    assert sorted(seen) == sorted(engine().kb.entries)
+
+
+def test_topic_page_links_to_the_web_only_with_a_public_url():
+    assert kit().topic("pension").link is None
+    assert kit(PUBLIC + "/").topic("pension").link.url == PUBLIC + "/chu-de#pension"  # type: ignore[union-attr]
+
+
+def test_no_legal_texts_says_so(no_texts):
+    for text in ("khoản 2 điều 31", "/luat hưởng một lần"):
+        screen = kit().command(text)
+        assert screen is not None and screen.paragraphs == (NO_TEXTS,) and not screen.items
+
+
+def test_a_clause_asked_shows_that_clause(legal):
+    screen = kit(PUBLIC).command("khoản 2 điều 31")
+    assert screen is not None and screen.title == "Khoản 2 Điều 31 Luật 41/2024/QH15"
+    assert screen.paragraphs[0].startswith("2. ") and "mức chuẩn hộ nghèo" in screen.paragraphs[0]
+    assert screen.link.url == PUBLIC + "/luat/41-2024-qh15/31#khoan-2"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("limit", [ZALO_LIMIT, TELEGRAM_LIMIT])
+def test_a_long_article_is_split_under_the_limit_and_ends_with_its_link(legal, limit):
+    screen = kit(PUBLIC).command("nghị định 283 điều 49")  # about 15,600 characters
+    assert screen is not None and screen.title.startswith("Nghị định 283/2026/NĐ-CP, Điều 49")
+    texts = plain_messages(screen, limit) if limit == ZALO_LIMIT else html_messages(screen, limit, 60)[0]
+    assert all(len(t) <= limit for t in texts) and len(texts) <= MAX_MESSAGES + 1
+    assert PUBLIC + "/luat/283-2026-nd-cp/49" in texts[-1]
+    assert any("OCR" in t for t in texts[:1])  # the caveat comes before the text, never cut off
+
+
+def test_words_give_numbered_articles_each_opening_its_text(legal):
+    screen = kit().command("/luat hưởng bảo hiểm xã hội một lần")
+    assert screen is not None and screen.items and screen.listed
+    assert all(re.fullmatch(r"l:[a-z0-9-]+:\d+", i.action) and len(i.action.encode()) <= 64 for i in screen.items)
+    opened = kit().act(screen.items[0].action)
+    assert isinstance(opened, Screen) and opened.title == screen.items[0].label
+
+
+def test_numbered_turns_pick_page_and_answer_then_forget(tmp_path):
+    store = Store(tmp_path / "bhxh.db", b"test-hash-key")
+    turns = NumberedTurns(kit(), store, "zalo_bot")
+    index = turns.turn("u1", "Chủ đề")
+    assert isinstance(index, Screen) and index.items
+    n = [i.action for i in index.items].index("t:pension") + 1
+    first = turns.turn("u1", str(n))
+    assert isinstance(first, Screen) and first.title == TOPICS["pension"] and first.more is not None
+    second = turns.turn("u1", "0")
+    assert isinstance(second, Screen) and "trang 2/" in second.paragraphs[0]
+    assert turns.turn("u1", "99") == Screen(paragraphs=("Bạn hãy gõ một số từ 1 đến 8, hoặc 0 để xem thêm.",))
+    assert turns.turn("u1", "1") == EntryPick(second.items[0].action.removeprefix("e:"))
+    assert turns.turn("u1", "1") is None  # the answer ended the list: "1" is the Service's again
+    turns.turn("u1", "chu de")
+    assert turns.turn("u1", "rút bhxh 1 lần được không") is None and turns.turn("u1", "2") is None
+    turns.turn("u2", "chủ đề")
+    later = turns.turn("u2", "1", now=time.time() + STATE_SECONDS + 1)
+    assert later == Screen(paragraphs=(STALE,)) and turns.turn("u2", "1") is None
+
+
+# ============================================================ Telegram, end to end
+
+
+def _buttons(call) -> list[tuple[str, str]]:
+    markup = call.params.get("reply_markup") or {}
+    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@pytest.fixture
+def tg(tmp_path, monkeypatch):
+    with FakeTelegram(TOKEN) as fake:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
+        monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
+        service = make_service(tmp_path / "bhxh.db")
+        with TestClient(channel_app(service)) as client:
+            def post(update: object) -> httpx.Response:
+                return client.post("/webhooks/telegram", json=update,
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+
+            yield SimpleNamespace(fake=fake, service=service, post=post)
+
+
+def test_telegram_chude_topic_pages_and_an_answer(no_texts, tg):
+    tg.post(text_update("/chude"))
+    (index,) = tg.fake.wait_sent(1)
+    assert "<b>Câu hỏi theo chủ đề</b>" in index.params["text"]
+    assert "t:pension" in [d for _, d in _buttons(index)]
+    tg.post(callback_update("t:pension"))
+    page = tg.fake.wait_sent(2)[1]
+    datas = [d for _, d in _buttons(page)]
+    assert len([d for d in datas if d.startswith("e:")]) == 8 and datas[-1] == "t:pension:2"
+    assert _buttons(page)[-1][0].endswith(MORE_LABEL)
+    pages = -(-len(engine().kb.by_topic()["pension"]) // 8)
+    tg.post(callback_update(f"t:pension:{pages}"))
+    last = tg.fake.wait_sent(3)[2]
+    assert f"trang {pages}/{pages}" in last.params["text"]
+    assert not any(d.startswith("t:") for _, d in _buttons(last))
+    entry = next(d for _, d in _buttons(last)).removeprefix("e:")
+    tg.post(callback_update(f"e:{entry}"))
+    answer = tg.fake.wait_sent(4)[3]
+    assert answer.params["text"].startswith(f"<b>{html.escape(engine().kb.entries[entry].question, quote=False)}")
+    tg.post(text_update("chủ đề"))  # typed, with or without the slash
+    assert "Câu hỏi theo chủ đề" in tg.fake.wait_sent(5)[4].params["text"]
+    assert question_count(tg.service) == 0  # browsing is not asking
+    assert all(len(label) <= BUTTON_LABEL_LIMIT for label, _ in _buttons(page))
+
+
+def test_telegram_luat_shows_the_article_with_its_web_link(legal, tg, monkeypatch):
+    monkeypatch.setenv("BHXH_PUBLIC_URL", PUBLIC)
+    tg.post(text_update("/luat Điều 70 Luật 41/2024"))
+    sent = tg.fake.wait_sent(1)
+    text = "\n".join(c.params["text"] for c in sent)
+    assert "<b>Luật 41/2024/QH15, Điều 70. Hưởng bảo hiểm xã hội một lần</b>" in sent[0].params["text"]
+    assert all(len(c.params["text"]) <= TELEGRAM_LIMIT for c in sent)
+    assert "a) Đủ tuổi hưởng lương hưu mà chưa đủ 15 năm đóng bảo hiểm xã hội." in text
+    assert f'<a href="{PUBLIC}/luat/41-2024-qh15/70">' in sent[-1].params["text"]
+
+
+def test_telegram_typed_citation_is_looked_up_not_asked(legal, tg):
+    tg.post(text_update("khoản 2 điều 31"))
+    (call,) = tg.fake.wait_sent(1)
+    assert call.params["text"].startswith("<b>Khoản 2 Điều 31 Luật 41/2024/QH15</b>")
+    assert "mức chuẩn hộ nghèo" in call.params["text"] and question_count(tg.service) == 0
+
+
+def test_telegram_luat_by_words_then_a_button(legal, tg):
+    tg.post(text_update("/luat hưởng bảo hiểm xã hội một lần"))
+    (hits,) = tg.fake.wait_sent(1)
+    datas = [d for _, d in _buttons(hits)]
+    assert datas and all(d.startswith("l:") for d in datas)
+    tg.post(callback_update(datas[0]))
+    article = tg.fake.wait_sent(2)[1]
+    assert article.params["text"].startswith("<b>") and "Điều" in article.params["text"]
+    tg.post(text_update("/luat"))
+    assert tg.fake.wait_sent(3)[2].params["text"] == html.escape(EMPTY_QUERY, quote=False)
+
+
+def test_telegram_luat_without_texts_says_none_are_installed(no_texts, tg):
+    tg.post(text_update("/luat Điều 70"))
+    (call,) = tg.fake.wait_sent(1)
+    assert call.params["text"] == html.escape(NO_TEXTS, quote=False)
+
+
+# ============================================================ Zalo Bot Platform, end to end
+
+
+@pytest.fixture
+def zb(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        monkeypatch.setenv("ZALO_BOT_TOKEN", ZB_TOKEN)
+        monkeypatch.setenv("ZALO_BOT_SECRET", ZB_SECRET)
+        monkeypatch.setenv("ZALO_BOT_API_BASE_URL", fake.url)
+        service = make_service(tmp_path / "bhxh.db")
+        with TestClient(channel_app(service)) as client:
+            def post(text: str) -> httpx.Response:
+                return client.post("/webhooks/zalo-bot", json=bot_update(text),
+                                   headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
+
+            yield SimpleNamespace(fake=fake, service=service, post=post)
+
+
+def test_zalo_chu_de_numbers_pages_and_an_answer(no_texts, zb):
+    zb.post("chu de")
+    (index,) = zb.fake.wait_sent(1)
+    lines = index["text"].splitlines()
+    n = next(line.split(".")[0] for line in lines if line.split(". ", 1)[-1].startswith(TOPICS["survivors"]))
+    assert "👉 Gõ 1 đến" in index["text"]
+    zb.post(n)
+    page = zb.fake.wait_sent(2)[1]["text"]
+    assert page.startswith("📖 " + TOPICS["survivors"]) and "0 để xem thêm" in page
+    zb.post("0")
+    page2 = zb.fake.wait_sent(3)[2]["text"]
+    assert "trang 2/" in page2
+    first = re.search(r"^1\. (.+)$", page2, re.M).group(1)  # type: ignore[union-attr]
+    zb.post("1")
+    assert zb.fake.wait_sent(4)[3]["text"].startswith("❓ " + first)
+    assert question_count(zb.service) == 0
+    zb.post("rút bhxh 1 lần được không")  # an ordinary question goes to the Service as before
+    zb.fake.wait_sent(5)
+    assert question_count(zb.service) == 1
+
+
+def test_zalo_citation_split_under_2000(legal, zb):
+    zb.post("nghị định 158 điều 7")
+    sent = zb.fake.wait_sent(2)
+    assert sent[0]["text"].startswith("📖 Nghị định 158/2025/NĐ-CP, Điều 7.")
+    assert all(len(m["text"]) <= ZALO_LIMIT for m in sent) and question_count(zb.service) == 0
+
+
+def test_zalo_without_texts(no_texts, zb):
+    zb.post("điều 70 luật bhxh")
+    assert zb.fake.wait_sent(1)[0]["text"] == NO_TEXTS
