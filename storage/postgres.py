@@ -53,6 +53,7 @@ from retrieval.normalize import valid_unicode
 from storage import postgres_schema
 from storage.base import INBOX_KEEP_DAYS, INBOX_MEMORY, INBOX_WAIT, MAX_PENDING, KeyHashing, LoggedQuestion, utcnow
 from storage.handoffs import HandoffStore, Run, rows_of
+from storage.signal_log import SignalLog, tsquery_clause
 from storage.staff_records import StaffRecords
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ INBOX_LEASE = 60.0  # seconds a worker owns a delivery it accepted or claimed be
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key inside its payload (same format as SQLite)
 # The server cannot be reached, a statement timed out or waited too long for a lock: writes are queued.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-_TABLES = frozenset({"questions", "feedback", "audit"})
+_TABLES = frozenset({"questions", "feedback", "audit", "signals"})
 # After the server could not be reached, calls fail at once (writes are queued, reads give their
 # defaults) for this long instead of each waiting for a connection: the bot keeps answering at speed.
 RETRY_AFTER = 2.0
@@ -91,7 +92,7 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(StaffRecords, KeyHashing, HandoffStore):
+class PostgresStore(StaffRecords, KeyHashing, HandoffStore, SignalLog):
     """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
 
     _PARAM = "%s"  # StaffRecords' writes
@@ -353,8 +354,12 @@ class PostgresStore(StaffRecords, KeyHashing, HandoffStore):
                                  "value": value, "channel": channel, "user_hash": user_hash})
         return True
 
+    def search_clause(self, words: list[str]) -> tuple[str, list[Any]]:
+        """The log's full-text term for `words` (storage.signal_log): the GIN tsvector index here."""
+        return tsquery_clause(words)
+
     def delete_older_than(self, days: int) -> int:
-        """Retention: questions, feedback, audit entries and conversation states older than `days` days.
+        """Retention: questions, feedback, signals, audit entries and conversation states older than `days` days.
         One worker at a time: if another one is running it now, this returns 0 at once (its run does it)."""
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
         with self.lock("retention", wait=False) as mine:
@@ -367,6 +372,7 @@ class PostgresStore(StaffRecords, KeyHashing, HandoffStore):
         with self._conn() as conn, conn.transaction():
             n = conn.execute("DELETE FROM questions WHERE ts < %s", [cutoff]).rowcount
             conn.execute("DELETE FROM feedback WHERE ts < %s", [cutoff])
+            conn.execute("DELETE FROM signals WHERE ts < %s", [cutoff])
             conn.execute("DELETE FROM audit WHERE ts < %s", [cutoff])
             conn.execute("DELETE FROM conversations WHERE updated_ts < %s", [cutoff])
             return n

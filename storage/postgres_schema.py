@@ -157,6 +157,22 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "WHERE message_key IS NOT NULL",
         "CREATE INDEX questions_user ON questions (channel, user_hash, id)",
     )),
+    ("0006_signals", (
+        """CREATE TABLE signals (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ts timestamptz NOT NULL, channel text NOT NULL,
+            user_hash text, kind text NOT NULL, question_id bigint, entry_id text, detail text)""",
+        "CREATE INDEX signals_ts ON signals (ts, kind)",
+        "CREATE INDEX signals_question ON signals (question_id)",
+        "CREATE INDEX idx_questions_entry_ts ON questions (entry_id, ts)",
+        # Full-text search over the redacted normalized text, accent-insensitive (unaccent is a trusted
+        # extension: the database owner may create it); the wrapper is IMMUTABLE so it can be indexed.
+        "CREATE EXTENSION IF NOT EXISTS unaccent",
+        """CREATE FUNCTION bhxh_search_text(t text) RETURNS tsvector
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            RETURN to_tsvector('simple'::regconfig,
+                               public.unaccent('public.unaccent'::regdictionary, coalesce(t, '')))""",
+        "CREATE INDEX questions_search ON questions USING gin (bhxh_search_text(normalized))",
+    )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
         """CREATE UNLOGGED TABLE rate_limits (

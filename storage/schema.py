@@ -56,6 +56,19 @@ DAILY_TRIGGERS = {
           {_COUNT_UP}
         END""",
 }
+# The full-text index of the log's normalized text (step 0006_signals), kept in step with `questions`.
+FTS_TRIGGERS = {
+    "questions_fts_ins": """CREATE TRIGGER questions_fts_ins AFTER INSERT ON questions BEGIN
+          INSERT INTO questions_fts (rowid, normalized) VALUES (NEW.id, NEW.normalized);
+        END""",
+    "questions_fts_del": """CREATE TRIGGER questions_fts_del AFTER DELETE ON questions BEGIN
+          INSERT INTO questions_fts (questions_fts, rowid, normalized) VALUES ('delete', OLD.id, OLD.normalized);
+        END""",
+    "questions_fts_upd": """CREATE TRIGGER questions_fts_upd AFTER UPDATE OF normalized ON questions BEGIN
+          INSERT INTO questions_fts (questions_fts, rowid, normalized) VALUES ('delete', OLD.id, OLD.normalized);
+          INSERT INTO questions_fts (rowid, normalized) VALUES (NEW.id, NEW.normalized);
+        END""",
+}
 # The partial index behind the staff "unanswered" report; its query repeats this exact term.
 UNSURE_INDEX_WHERE = "outcome != 'answered' OR score < 0.95"
 
@@ -214,6 +227,24 @@ def handoff(db: sqlite_utils.Database) -> None:
          "CREATE UNIQUE INDEX IF NOT EXISTS idx_handoff_messages_key ON handoff_messages (handoff_id, message_key) "
          "WHERE message_key IS NOT NULL",
          "CREATE INDEX IF NOT EXISTS idx_questions_user ON questions (channel, user_hash, id)")
+
+
+@_step("0006_signals")
+def signals(db: sqlite_utils.Database) -> None:
+    """Signals of misunderstanding (bot/signals.py, storage/signal_log.py), the log by entry (drill-down
+    from an entry or a feedback row) and full-text search over the redacted `normalized` text (FTS5,
+    external content kept by triggers; accent-insensitive except "đ", which the query expands)."""
+    _run(db, """CREATE TABLE IF NOT EXISTS signals (
+            id INTEGER PRIMARY KEY, ts TEXT NOT NULL, channel TEXT NOT NULL, user_hash TEXT, kind TEXT NOT NULL,
+            question_id INTEGER, entry_id TEXT, detail TEXT)""",
+         "CREATE INDEX IF NOT EXISTS idx_signals_ts ON signals (ts, kind)",
+         "CREATE INDEX IF NOT EXISTS idx_signals_question ON signals (question_id)",
+         "CREATE INDEX IF NOT EXISTS idx_questions_entry_ts ON questions (entry_id, ts)",
+         "CREATE VIRTUAL TABLE IF NOT EXISTS questions_fts USING fts5(normalized, content='questions', "
+         "content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
+    for name, sql in FTS_TRIGGERS.items():
+        _run(db, f"DROP TRIGGER IF EXISTS {name}", sql)
+    _run(db, "INSERT INTO questions_fts (questions_fts) VALUES ('rebuild')")
 
 
 def legacy_schema_version(db: sqlite_utils.Database) -> int | None:

@@ -52,6 +52,7 @@ from storage.base import (
     utcnow,
 )
 from storage.handoffs import HandoffStore, Run, rows_of
+from storage.signal_log import SignalLog, fts5_clause
 from storage.staff_records import StaffRecords
 
 # Re-exported: callers import these from here.
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
 
 
-class Store(StaffRecords, KeyHashing, HandoffStore):
+class Store(StaffRecords, KeyHashing, HandoffStore, SignalLog):
     """The SQLite backend (see storage.base.StoreBackend for the interface)."""
 
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
@@ -286,13 +287,18 @@ class Store(StaffRecords, KeyHashing, HandoffStore):
                                  "value": value, "channel": channel, "user_hash": user_hash})
         return True
 
+    def search_clause(self, words: list[str]) -> tuple[str, list[Any]]:
+        """The log's full-text term for `words` (storage.signal_log): FTS5 here."""
+        return fts5_clause(words)
+
     def delete_older_than(self, days: int) -> int:
-        """Retention: delete questions, feedback, audit entries (their details may quote questions) and
+        """Retention: delete questions, feedback, signals, audit entries (their details may quote questions) and
         conversation states older than `days` days (review F20); returns how many questions."""
         before = cutoff(days)
         with self._lock:
             n = self.db.execute("DELETE FROM questions WHERE ts < ?", [before]).rowcount
             self.db.execute("DELETE FROM feedback WHERE ts < ?", [before])
+            self.db.execute("DELETE FROM signals WHERE ts < ?", [before])
             self.db.execute("DELETE FROM audit WHERE ts < ?", [before])
             self.db.execute("DELETE FROM conversations WHERE updated_ts < ?", [before])
             return n

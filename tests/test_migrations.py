@@ -157,7 +157,8 @@ def test_a_fresh_database_equals_a_migrated_one(tmp_path: Path, staff: bool) -> 
     for table in (*DATA_TABLES, "question_daily", "meta"):
         assert ([c[1:] for c in fresh.db.execute(f"PRAGMA table_info({table})")]
                 == [c[1:] for c in migrated.db.execute(f"PRAGMA table_info({table})")]), table
-    assert {name for (kind, name) in schema_objects(fresh) if kind == "trigger"} == set(schema.DAILY_TRIGGERS)
+    triggers = {name for (kind, name) in schema_objects(fresh) if kind == "trigger"}
+    assert triggers == {*schema.DAILY_TRIGGERS, *schema.FTS_TRIGGERS}
 
 
 def test_the_first_steps_reproduce_the_schema_of_today_exactly(tmp_path: Path) -> None:

@@ -1,0 +1,91 @@
+"""Signals and the log's text search on both backends (SQLite, and PostgreSQL from tests/pg.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.base import LoggedQuestion
+from storage.factory import open_store
+from storage.signal_log import search_words
+from tests.pg import Cluster, pg_cluster, pg_url  # noqa: F401 (fixtures)
+
+HASH_KEY = b"k" * 32
+
+
+def asked(store: Any, text: str, user: str = "u1", **kw: Any) -> int:
+    row: dict[str, Any] = dict(channel="web", user_id=user, text=text, normalized=text.lower(), topic="pension",
+                               entry_id="lh-1", score=0.93, outcome="answered", kind="answer", latency_ms=5.0)
+    row.update(kw)
+    qid = store.log_question(LoggedQuestion(**row))
+    assert qid is not None
+    return qid
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    target = tmp_path / "bhxh.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = open_store(target, HASH_KEY)
+    yield opened
+    if hasattr(opened, "close"):
+        opened.close()
+
+
+def test_a_signal_is_stored_redacted_and_hashed(store: Any) -> None:
+    qid = asked(store, "Lương hưu tính thế nào")
+    sid = store.log_signal(channel="web", user_id="u1", kind="thumbs_down", question_id=qid, entry_id="lh-1",
+                           detail="Sai rồi, gọi tôi 0987654321")
+    assert sid is not None
+    kind, question_id, entry_id, detail, user_hash = store.db.execute(
+        "SELECT kind, question_id, entry_id, detail, user_hash FROM signals WHERE id = ?", [sid]).fetchone()
+    assert (kind, question_id, entry_id) == ("thumbs_down", qid, "lh-1")
+    assert "0987654321" not in detail and detail.startswith("Sai rồi")
+    assert user_hash == store.hash_user("web", "u1") != "u1"
+
+
+def test_last_question_is_the_users_own_latest_before_an_id(store: Any) -> None:
+    first = asked(store, "lương hưu bao nhiêu")
+    asked(store, "câu của người khác", user="u2")
+    second = asked(store, "thai sản", topic="maternity", entry_id="ts-1", outcome="choices")
+    latest = store.last_question("web", "u1")
+    assert latest["id"] == second and latest["outcome"] == "choices" and latest["topic"] == "maternity"
+    assert store.last_question("web", "u1", before_id=second)["id"] == first
+    assert store.last_question("web", "u1", before_id=first) is None
+    assert store.last_question("telegram", "u1") is None
+    assert set(latest) == {"id", "ts", "normalized", "topic", "entry_id", "outcome", "kind"}
+    assert latest["ts"].endswith("Z")
+
+
+def search(store: Any, query: str) -> list[str]:
+    clause, args = store.search_clause(search_words(query))
+    return [r[0] for r in store.db.execute(f"SELECT normalized FROM questions WHERE {clause} ORDER BY id", args)]
+
+
+def test_search_is_accent_insensitive_by_word_prefix_and_follows_deletes(store: Any) -> None:
+    asked(store, "Đóng BHXH tự nguyện bao nhiêu")
+    asked(store, "lương hưu tối thiểu")
+    asked(store, "dong bao hiem that nghiep")
+    asked(store, "hưởng một lần")
+    assert search(store, "đóng") == search(store, "dong") == ["đóng bhxh tự nguyện bao nhiêu",
+                                                                "dong bao hiem that nghiep"]
+    assert search(store, "luong HUU") == ["lương hưu tối thiểu"]
+    assert search(store, "ng") == ["đóng bhxh tự nguyện bao nhiêu", "dong bao hiem that nghiep"]  # prefixes
+    assert search(store, "một lần lương") == []  # every word must be there
+    assert search(store, "hưởng; DROP TABLE x") == []
+    assert search_words("  ?? ") == []
+    with store.write() as db:
+        db.execute("DELETE FROM questions WHERE normalized LIKE 'lương%'")
+    assert search(store, "luong") == []
+
+
+def test_retention_deletes_old_signals(store: Any) -> None:
+    qid = asked(store, "lương hưu")
+    store.log_signal(channel="web", user_id="u1", kind="rephrase", question_id=qid)
+    with store.write() as db:
+        db.execute("UPDATE signals SET ts = '2020-01-01T00:00:00.000000Z'")
+        db.execute("UPDATE questions SET ts = '2020-01-01T00:00:00.000000Z'")
+    store.delete_older_than(30)
+    assert store.db.execute("SELECT COUNT(*) FROM signals").fetchone()[0] == 0
