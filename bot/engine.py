@@ -34,9 +34,11 @@ from bot.messages import HOTLINE, MAX_QUESTION_CHARS
 from bot.reply import Choice, Reply
 from bot.settings import Settings
 from bot.short_answer import fit_to_question, short_and_details
+from knowledge.asked_date import asked_date
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
 from knowledge.facts import Facts, extract_facts
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
+from knowledge.params import PLACEHOLDER, ParameterError
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
 from retrieval import DenseEncoder, HybridIndex, SearchConfig
 from retrieval.normalize import folded_tokens, normalize_query
@@ -442,11 +444,35 @@ class Engine:
     # ------------------------------------------------------------ entry point
 
     def ask(self, text: object, on: dt.date | None = None) -> Reply:
+        """The reply to one message; `on` is today. A question that names the date it asks about ("từ
+        1/1/2027…", "năm sau": `knowledge.asked_date`) gets the figures in force then, and says so; a date
+        the parameter table has no figures for gets today's, and says that."""
         on = on or dt.date.today()
         clean, rejection, notice = screen(text)
         if rejection:
             return Reply("invalid", rejection)
         query = Query.read(clean, raw=text if isinstance(text, str) else None)
+        asked = asked_date(query.clean, on)
+        if asked is None:
+            return self._reply(query, on, notice)
+        try:
+            reply = self._reply(query, asked.on, notice)
+            note = messages.date_used(asked.on)
+        except ParameterError:  # a figure the reply needs has no value on that date
+            reply = self._reply(query, on, notice)
+            note = messages.date_not_in_table(asked.on, on)
+        if not self.has_figures(reply):
+            return reply
+        return replace(reply, notice="\n".join(n for n in (reply.notice, note) if n))
+
+    def has_figures(self, reply: Reply) -> bool:
+        """Whether a reply shows regulated figures: a calculation, or an entry with {{placeholders}}."""
+        if reply.kind == "calculator":
+            return True
+        entry = self.kb.entries.get(reply.entry_id) if reply.entry_id and reply.answered else None
+        return entry is not None and PLACEHOLDER.search(entry.answer) is not None
+
+    def _reply(self, query: Query, on: dt.date, notice: str) -> Reply:
         reply = self._shortcut(query, on)
         request = None
         if reply is None:
