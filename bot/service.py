@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot import calc_flow, messages
+from bot import calc_flow, messages, signals
 from bot.conversation import ConversationState, parse_pick
 from bot.engine import Engine
 from bot.reply import Choice, Reply
@@ -234,6 +234,7 @@ class Service:
             channel=channel, user_id=user_id, text=text if isinstance(text, str) else "",
             normalized=reply.normalized, topic=reply.topic, entry_id=reply.entry_id, score=reply.score,
             outcome=reply.outcome, kind=reply.kind, latency_ms=latency_ms, message_id=message_id))
+        signals.observe(self.store, channel, user_id, text, reply, question_id)  # rephrase, "sai rồi", …
         return Handled(reply, question_id)
 
     def _pick_choice(self, state: ConversationState, text: object, on: dt.date | None) -> Reply | None:
@@ -252,6 +253,7 @@ class Service:
             return None
         key = self._state_key(channel, user_id)
         self._save(key, self._load(key), ConversationState())
+        signals.note(self.store, signals.MENU_PICK, channel, user_id, entry_id=entry_id, detail="button")
         return self._for_channels(reply)
 
     def _for_channels(self, reply: Reply) -> Reply:
@@ -281,11 +283,16 @@ class Service:
         return True
 
     def feedback(self, channel: str, user_id: str, value: int, *, entry_id: str | None = None,
-                 question_id: int | None = None) -> bool:
-        """False when the vote names a question this user did not ask (nothing recorded)."""
+                 question_id: int | None = None, reason: str | None = None) -> bool:
+        """False when the vote names a question this user did not ask (nothing recorded). A 👎 is also
+        a signal for the staff review queue, with the citizen's optional `reason`."""
         user_id = valid_unicode(user_id)
         entry_id = valid_unicode(entry_id) if entry_id is not None else None
         if entry_id is not None and entry_id not in self.engine.kb.entries:  # a stale or forged id
             entry_id = None
-        return self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
-                                   question_id=question_id)
+        recorded = self.store.record_feedback(channel=channel, user_id=user_id, value=value, entry_id=entry_id,
+                                              question_id=question_id)
+        if recorded and value < 0:
+            signals.thumbs_down(self.store, channel, user_id, question_id=question_id, entry_id=entry_id,
+                                reason=valid_unicode(reason) if isinstance(reason, str) else None)
+        return recorded
