@@ -52,6 +52,9 @@ class Settings:
     handoff_hours: str = "Mon-Fri 07:30-11:30,13:30-17:00"
     handoff_timezone: str = "Asia/Ho_Chi_Minh"
     handoff_out_of_hours_text: str = ""
+    # BHXH_CONVERSATION_MINUTES: how long the chat remembers a user's last question for a follow-up
+    # ("còn nếu tôi là nữ thì sao?", bot/conversation.py); 0 = no follow-ups.
+    conversation_minutes: float = 30.0
 
     @property
     def model_dir(self) -> Path:
@@ -144,6 +147,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         query_precision=_query_precision(env),
         shared_dir=Path(env.get("BHXH_SHARED_DIR", _REPO_PARENT / "shared")),
         database_url=env.get("BHXH_DATABASE_URL", "").strip(),
+        conversation_minutes=_number(env, "BHXH_CONVERSATION_MINUTES", 30.0, float, "a number of minutes"),
         header_timeout=_number(env, "BHXH_HEADER_TIMEOUT", 10.0, float, "a number of seconds", minimum=0.1),
         body_timeout=_number(env, "BHXH_BODY_TIMEOUT", 20.0, float, "a number of seconds", minimum=0.1),
         max_connections=_number(env, "BHXH_MAX_CONNECTIONS", 0, int,
