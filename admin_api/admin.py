@@ -26,7 +26,7 @@ def register(app: FastAPI, service: Service, settings: Settings) -> None:
     """Mount the staff API and dashboard (RuntimeError without a usable BHXH_ADMIN_TOKEN: no open admin)."""
     # Several workers on one shared store (PostgreSQL): dashboard sessions and failure counts are kept there.
     shared = service.store if callable(getattr(service.store, "rate_hit", None)) else None
-    auth = StaffAuth(settings.staff_token(), shared=shared)
+    auth = StaffAuth(settings.staff_token(), store=service.store, shared=shared)
     app.state.staff_auth = auth
     prepare_database(service)  # before the first request, even when the app is used without its lifespan
 

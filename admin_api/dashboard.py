@@ -14,8 +14,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from admin_api import clusters, question_log, staff_kb, trends
-from admin_api.auth import NAME_COOKIE, SESSION_COOKIE, StaffAuth, staff_name
+from admin_api import accounts, clusters, question_log, staff_kb, trends
+from admin_api.auth import SESSION_COOKIE, StaffAuth
 from admin_api.charts import (
     OUTCOME_COLOURS,
     OUTCOME_LABELS,
@@ -104,10 +104,6 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     login_limiter = rate_limiter(service.store, "login", LOGIN_ATTEMPTS_PER_MINUTE, 60.0)  # across workers if shared
 
-    def authorized(request: Request) -> bool:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        return (scheme.lower() == "bearer" and auth.token_ok(value.strip())) or auth.session_ok(request)
-
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code=status, headers=SECURITY_HEADERS)
 
@@ -126,13 +122,20 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
             return page("dashboard.html", 429, view="login", error=True,
                         message="Bạn đã thử quá nhiều lần. Vui lòng chờ một phút.")
         data = await form(request)
-        if not auth.token_ok(data.get("token", "").strip()):
-            return page("dashboard.html", 401, view="login", error=True)
+        if data.get("password"):  # an account (the token below is the emergency way in, as "automation")
+            found = await asyncio.to_thread(accounts.authenticate, service.store, data.get("name", ""),
+                                            data["password"])
+            account = found["name"] if found else None
+            refused = "Tên đăng nhập hoặc mật khẩu không đúng."
+        else:
+            account = accounts.AUTOMATION if auth.token_ok(data.get("token", "").strip()) else None
+            refused = "Mã truy cập không đúng."
+        if account is None:
+            return page("dashboard.html", 401, view="login", error=True, message=refused)
         response = RedirectResponse("/admin/dashboard", status_code=303)
         cookie = {"max_age": int(auth.session_seconds), "path": "/admin", "httponly": True, "samesite": "strict",
                   "secure": request.url.scheme == "https"}
-        response.set_cookie(SESSION_COOKIE, auth.start_session(), **cookie)  # type: ignore[arg-type]
-        response.set_cookie(NAME_COOKIE, quote(staff_name(data.get("name"))), **cookie)  # type: ignore[arg-type]
+        response.set_cookie(SESSION_COOKIE, auth.start_session(account), **cookie)  # type: ignore[arg-type]
         return response
 
     @routes.post("/logout")
@@ -140,7 +143,6 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
         auth.end_session(request)  # the cookie stops working on the server, not only in this browser
         response = RedirectResponse("/admin/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/admin")
-        response.delete_cookie(NAME_COOKIE, path="/admin")
         return response
 
     @routes.get("/dashboard")
@@ -148,23 +150,26 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
                   channel: Annotated[str | None, Query(max_length=50)] = None,
                   msg: Annotated[str | None, Query(max_length=300)] = None,
                   ok: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
-        if not authorized(request):
+        staff = auth.page_staff(request)
+        if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         context = page_context(service, settings, days, channel or None)
         return page("dashboard.html", view="dashboard", csrf=auth.csrf_for(request), message=msg, ok=bool(ok),
-                    staff=staff_name(request.cookies.get(NAME_COOKIE)), **context)
+                    staff=staff.label, can_edit=staff.can("editor"), **context)
 
     @routes.post("/dashboard/attach")
     async def dashboard_attach(request: Request) -> Response:
         data = await form(request)
-        if not authorized(request) or not auth.csrf_ok(request, data.get("csrf")):
+        staff = auth.page_staff(request)
+        if staff is None or not auth.csrf_ok(request, data.get("csrf")):
             return JSONResponse({"detail": "Phiên đăng nhập không hợp lệ."}, status_code=403)
+        if not staff.can("editor"):
+            return JSONResponse({"detail": "Cần vai trò Biên tập để thêm cách hỏi."}, status_code=403)
         back = {"days": data.get("days", "14"), "channel": data.get("channel", "")}
         entry_id = data.get("entry_id", "")
         try:
             question_id = int(data.get("question_id", ""))
-            actor = staff_name(request.cookies.get(NAME_COOKIE))
-            _, text = await asyncio.to_thread(staff_kb.attach_paraphrase, service, entry_id, actor,
+            _, text = await asyncio.to_thread(staff_kb.attach_paraphrase, service, entry_id, staff.name,
                                               question_id=question_id)
             back.update(msg=f"Đã thêm «{text}» làm cách hỏi của mục {entry_id}.", ok="1")
         except ValueError:

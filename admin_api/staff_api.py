@@ -1,7 +1,8 @@
 """The staff API under /admin/ (JSON and CSV): trends, the question log, unanswered clusters, feedback,
 entries (list, read, create, replace, revert, attach a paraphrase) and the audit log.
 
-Every endpoint needs the staff token (`auth.StaffDep`); edits are validated like `bhxh kb check` and audited.
+Every endpoint checks the caller's role (`auth`: viewers read, editors edit, reviewers revert); edits are
+validated like `bhxh kb check` and audited under the account's name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from admin_api import clusters, question_log, staff_kb, trends
-from admin_api.auth import StaffDep
+from admin_api.auth import EditorDep, ReviewerDep, StaffDep
 from bot.reply import Outcome
 from bot.service import Service
 from bot.settings import Settings
@@ -105,7 +106,8 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 def router(service: Service, settings: Settings) -> APIRouter:
     """The JSON and CSV endpoints under /admin/ (tag "staff")."""
-    routes = APIRouter(prefix="/admin", tags=["staff"], responses={401: {"description": "missing or wrong token"}})
+    routes = APIRouter(prefix="/admin", tags=["staff"], responses={
+        401: {"description": "no login or wrong token"}, 403: {"description": "the role does not allow it"}})
 
     def filters(start: dt.datetime | None, to: dt.datetime | None, topic: Any, channel: str | None,
                 outcome: str | None, q: str | None) -> question_log.QuestionFilter:
@@ -192,25 +194,25 @@ def router(service: Service, settings: Settings) -> APIRouter:
         return staff_kb.get_entry(service, entry_id)
 
     @routes.post("/entries", response_model=staff_kb.EntryOut, status_code=201, responses=EDIT_RESPONSES)
-    def create_entry(staff: StaffDep, body: staff_kb.EntryRecord) -> Any:
+    def create_entry(staff: EditorDep, body: staff_kb.EntryRecord) -> Any:
         """Create an entry. Validated exactly like `bhxh kb check` (422 lists file/entry/field
         problems); in force at once, without a restart; audited."""
         return staff_kb.save_entry(service, body.raw(), staff.name, create=True)
 
     @routes.put("/entries/{entry_id}", response_model=staff_kb.EntryOut, responses=EDIT_RESPONSES)
-    def put_entry(staff: StaffDep, entry_id: EntryId, body: staff_kb.EntryRecord) -> Any:
+    def put_entry(staff: EditorDep, entry_id: EntryId, body: staff_kb.EntryRecord) -> Any:
         """Create or replace an entry with a staff record (the whole record; GET it first to edit).
         Validated like `bhxh kb check`; in force at once; audited."""
         return staff_kb.save_entry(service, body.raw(), staff.name, entry_id=entry_id)
 
     @routes.delete("/entries/{entry_id}", response_model=RevertResponse, responses=EDIT_RESPONSES)
-    def revert_entry(staff: StaffDep, entry_id: EntryId) -> Any:
+    def revert_entry(staff: ReviewerDep, entry_id: EntryId) -> Any:
         """Remove the staff record of an entry: back to the YAML version, or gone if staff-created."""
         entry = staff_kb.revert_entry(service, entry_id, staff.name)
         return RevertResponse(reverted=True, entry=entry)
 
     @routes.post("/entries/{entry_id}/paraphrases", response_model=AttachResponse, responses=EDIT_RESPONSES)
-    def attach(staff: StaffDep, entry_id: EntryId, body: AttachRequest) -> Any:
+    def attach(staff: EditorDep, entry_id: EntryId, body: AttachRequest) -> Any:
         """Attach a logged question (its normalized, redacted text) to an entry as a paraphrase, so the
         same question is answered with that entry from now on; audited."""
         entry, text = staff_kb.attach_paraphrase(service, entry_id, staff.name, question_id=body.question_id,
