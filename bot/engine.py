@@ -37,6 +37,7 @@ from bot.short_answer import fit_to_question, short_and_details
 from knowledge.asked_date import asked_date
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
 from knowledge.facts import Facts, extract_facts
+from knowledge.gaps import find_gap
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
 from knowledge.params import PLACEHOLDER, ParameterError
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
@@ -487,7 +488,8 @@ class Engine:
         return replace(reply, notice=notice) if notice else reply
 
     def _shortcut(self, query: Query, on: dt.date) -> Reply | None:
-        """Replies that need no search: greetings, help, thanks, unmistakable commercial insurance, severance."""
+        """Replies that need no search: greetings, help, thanks, unmistakable commercial insurance, severance,
+        a known gap of the knowledge base."""
         folded = query.folded
         if _HELP.match(folded) or _GREETING.match(folded):
             return Reply("smalltalk", messages.help_text(), normalized=folded)
@@ -497,6 +499,9 @@ class Engine:
             return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, query.normalized)
         if _SEVERANCE.search(folded) and not _SEVERANCE_WITH_INSURANCE.search(folded):
             return self.out_of_scope_reply(OOS_PREFIX + LABOUR_LAW_INTENT, query.normalized)
+        gap = find_gap(query.normalized)
+        if gap is not None:  # a subject no entry answers (knowledge/gaps.yaml): say so, not a neighbour's answer
+            return Reply("not_sure", messages.known_gap_text(gap.subject), topic=gap.topic, normalized=query.normalized)
         return None
 
     def _after_decision(self, reply: Reply, query: Query, request: CalcRequest | None, on: dt.date) -> Reply:
