@@ -77,6 +77,9 @@ class AskResponse(BaseModel):
     related: list[ChoiceOut]
     calculator: str | None
     question_id: int | None = None
+    short: str | None = Field(None, description="an answer's short form, shown first (issue 17 item 2)")
+    details: str | None = Field(None, description="the rest of the answer, behind 'Xem chi tiết'")
+    notice: str | None = Field(None, description="e.g. the message was shortened, the date the figures are for")
 
 
 class FeedbackRequest(BaseModel):

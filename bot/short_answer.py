@@ -38,6 +38,9 @@ _VERDICT = re.compile(
     r"^(?:(?:Có|Không|Được|Chưa|Đúng|Phải|Không phải)[.,!]"
     r"|(?:Không đúng|Đúng một phần|Vẫn còn|Vẫn kịp|Vẫn được|Chưa được|Không được)\b)")
 VERDICT_WORDS = 6
+# "Có, nếu con dưới 7 tuổi: …", "Được, theo chỉ định của bác sĩ …": the yes before a condition goes, the
+# condition stays ("Nếu con dưới 7 tuổi: …"); "Có, và …" is left alone.
+_VERDICT_BEFORE_CONDITION = re.compile(r"^(?:Có|Được|Không|Chưa),\s+(?=(?:nếu|khi|theo|với|trong|tùy)\b)")
 
 # Accent-folded words a Vietnamese question is closed with: "… không?", "… chưa ạ?".
 _CLOSING = {"khong", "chua", "hong", "hok", "khg"}
@@ -147,6 +150,10 @@ def asks_amount(question: str) -> bool:
 def drop_verdict(text: str) -> str:
     """The text without its opening yes/no sentence ("Có. Nhà nước hỗ trợ…" → "Nhà nước hỗ trợ…")."""
     stripped = text.lstrip()
+    condition = _VERDICT_BEFORE_CONDITION.match(stripped)
+    if condition:
+        remainder = stripped[condition.end():]
+        return remainder[:1].upper() + remainder[1:]
     if not _VERDICT.match(stripped):
         return text
     first, _, rest = stripped.partition("\n")

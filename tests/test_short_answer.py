@@ -100,8 +100,10 @@ def test_only_a_bare_verdict_sentence_is_dropped():
     assert drop_verdict("Có. Nhà nước hỗ trợ 50%.") == "Nhà nước hỗ trợ 50%."
     assert drop_verdict("Vẫn còn, nhưng hẹp hơn trước. Luật cho rút khi…") == "Luật cho rút khi…"
     assert drop_verdict("Không đúng với luật hiện hành. Từ 01/7/2025, người làm…") == "Từ 01/7/2025, người làm…"
-    # a condition is the answer itself; "Có 3 trường hợp" and "Có thể" are not verdicts
-    for kept in ("Có, nếu con dưới 7 tuổi thì được nghỉ.", "Có 3 trường hợp. Một là…", "Có thể được. Nếu…"):
+    # before a condition only the yes goes; "Có, và…", "Có 3 trường hợp" and "Có thể" are kept
+    assert drop_verdict("Có, nếu con dưới 7 tuổi thì được nghỉ.") == "Nếu con dưới 7 tuổi thì được nghỉ."
+    assert drop_verdict("Có, theo chỉ định của bác sĩ: tối đa 7 ngày.") == "Theo chỉ định của bác sĩ: tối đa 7 ngày."
+    for kept in ("Có, và người sử dụng lao động phải trả.", "Có 3 trường hợp. Một là…", "Có thể được. Nếu…"):
         assert drop_verdict(kept) == kept
 
 

@@ -29,6 +29,13 @@
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
+  // A new answer is read from its start: the reader lands on its first line, not on its sources and
+  // feedback buttons (a short one still ends at the bottom: scrollTop stops at its maximum).
+  function scrollToStart(section) {
+    const offset = section.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    log.scrollTop += offset - 8;
+  }
+
   function bubble(role, extra) {
     const section = el("section", "msg " + role + (extra ? " " + extra : ""));
     const box = el("div", "bubble");
@@ -107,21 +114,42 @@
     box.appendChild(row);
   }
 
+  // The cited articles, folded under "Căn cứ" (they took half a phone screen unfolded).
+  function sourcesBlock(sources) {
+    const src = el("details", "sources");
+    src.appendChild(el("summary", null, "Căn cứ (" + sources.length + ")"));
+    const ul = el("ul");
+    sources.forEach((s) => ul.appendChild(el("li", null, s)));
+    src.appendChild(ul);
+    return src;
+  }
+
+  function textParagraphs(box, text) {
+    String(text).split("\n\n").filter((p) => p).forEach((p) => box.appendChild(el("p", "text", p)));
+  }
+
   function render(data) {
     const box = bubble("bot");
-    paragraphs(data).forEach((p) => box.appendChild(el("p", "text", p)));
-    if (data.sources && data.sources.length) {
-      const src = el("div", "sources");
-      src.appendChild(el("strong", null, "Căn cứ pháp lý"));
-      const ul = el("ul");
-      data.sources.forEach((s) => ul.appendChild(el("li", null, s)));
-      src.appendChild(ul);
-      box.appendChild(src);
+    if (data.short) {
+      // Short answer first; the rest behind "Xem chi tiết" (issue 17 item 2).
+      if (data.notice) box.appendChild(el("p", "notice", data.notice));
+      const lead = el("div", "short");
+      textParagraphs(lead, data.short);
+      box.appendChild(lead);
+      if (data.details) {
+        const more = el("details", "more");
+        more.appendChild(el("summary", null, "Xem chi tiết"));
+        textParagraphs(more, data.details);
+        box.appendChild(more);
+      }
+    } else {
+      paragraphs(data).forEach((p) => box.appendChild(el("p", "text", p)));
     }
+    if (data.sources && data.sources.length) box.appendChild(sourcesBlock(data.sources));
     if (data.choices && data.choices.length) buttonList(box, "Chọn câu hỏi phù hợp:", data.choices, "choice", true);
     if (data.related && data.related.length) buttonList(box, "Có thể bạn muốn hỏi:", data.related, "rel", false);
     if (data.answered && data.entry_id) feedbackRow(box, data);
-    scrollDown();
+    scrollToStart(box.parentElement);
   }
 
   async function exchange(userText, request) {
@@ -129,12 +157,15 @@
     const typing = bubble("bot", "typing");
     typing.textContent = BUSY_TEXT;
     send.disabled = true;
+    const stopTyping = () => { if (typing.isConnected) typing.parentElement.remove(); };
     try {
-      render(await request());
+      const data = await request();
+      stopTyping();  // before the answer is drawn, so its scroll position holds
+      render(data);
     } catch (e) {
+      stopTyping();
       bubble("bot", "error").appendChild(el("p", "text", e.message || FAIL_TEXT));
     } finally {
-      typing.parentElement.remove();
       send.disabled = false;
     }
   }
