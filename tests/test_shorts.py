@@ -1,6 +1,7 @@
 """Short answers (issue 17 item 2): the one-to-three-line direct answer a phone shows first."""
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -62,3 +63,30 @@ def test_short_answers_type_no_regulated_figure_and_render_on_every_date(entry):
         if on >= entry.effective_from:
             text = KB.render_short(entry, on)
             assert "{{" not in text and len(text) <= MAX_SHORT_CHARS + 20
+
+
+def test_every_entry_has_a_short_answer():
+    assert [e.id for e in KB.lacking_short()] == []
+
+
+# A short may open with a bare yes/no word only when the question asks one (issue 17: "Có/Không only
+# opens an answer when it is the answer to what was asked").
+YES_NO_OPENING = re.compile(r"^(?:Có|Không|Được|Không được|Chưa|Đúng)[.,:;]")
+YES_NO_QUESTION = re.compile(r"\b(?:không|chưa|có phải|đúng không)\b", re.I)
+
+
+def test_the_yes_no_check_can_fail():
+    assert YES_NO_OPENING.match("Có. Công đoàn được yêu cầu công ty cung cấp thông tin.")
+    assert not YES_NO_QUESTION.search("Công đoàn có giúp được gì khi công ty nợ BHXH?")
+    assert not YES_NO_OPENING.match("Không phụ thuộc số năm đóng, gia đình được trợ cấp một lần.")
+
+
+@pytest.mark.parametrize("entry", WITH_SHORT, ids=lambda e: e.id)
+def test_short_answers_are_direct_plain_text(entry):
+    short = entry.short
+    assert len(short) >= 40, "a bare 'Có.' is not an answer"
+    if YES_NO_OPENING.match(short):
+        assert YES_NO_QUESTION.search(entry.question), "opens with yes/no but the question does not ask one"
+    assert not re.search(r"^\s*(?:[-•*]|\d+[.)])\s", short, re.M), "no lists in a short answer"
+    cites_article = re.search(r"Điều \d+.*(?:Luật|Bộ luật|Nghị định)", short)
+    assert "Căn cứ" not in short and not cites_article, "sources are shown apart"
