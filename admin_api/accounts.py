@@ -16,6 +16,7 @@ import argparse
 import getpass
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -102,8 +103,13 @@ def public(account: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- `bhxh staff …`
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `bhxh staff` subcommands (called by bhxh/cli.py)."""
+def add_staff_parser(subparsers: Any) -> None:
+    """Add `bhxh staff add|passwd|role|list|disable|enable` to the CLI's subparsers."""
+    parser = subparsers.add_parser("staff", help="staff accounts of the dashboard (add, passwd, role, list, disable)",
+                                   description="Accounts in the database named by --db, else BHXH_DATABASE_URL, "
+                                               "else $BHXH_DATA_DIR/bhxh.db. Roles: " + ", ".join(ROLES) + ".")
+    parser.add_argument("--db", help="SQLite file or database URL")
+    parser.set_defaults(func=_run)
     actions = parser.add_subparsers(dest="staff_action", required=True)
     add = actions.add_parser("add", help="create an account (asks for the password)")
     add.add_argument("name")
@@ -128,6 +134,22 @@ def _read_password(from_stdin: bool) -> str:
     if getpass.getpass("Nhập lại mật khẩu: ") != first:
         raise AccountError("Hai lần nhập mật khẩu không khớp.")
     return first
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+    from storage.base import load_hash_key
+    from storage.factory import open_store
+
+    settings = load_settings()
+    target = args.db or settings.database_url
+    key_dir = Path(args.db).parent if args.db and "://" not in args.db else settings.data_dir
+    store = open_store(target, load_hash_key(key_dir, settings.hash_key), default_path=settings.database)
+    try:
+        return run_command(store, args)
+    finally:
+        if hasattr(store, "close"):
+            store.close()
 
 
 def run_command(store: StoreBackend, args: argparse.Namespace) -> int:

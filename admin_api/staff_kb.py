@@ -9,17 +9,25 @@ under the file name `staff_entries/<id>`.
 
     kb = load_knowledge_with_staff(store)      # at start-up (admin_api.app.build_service)
     save_entry(service, record, actor="An")   # validate, persist, audit, rebuild the engine
+
+Every change that goes live is also kept as a version (`entry_versions`: the staff record after and
+before it), so it can be shown as a diff and rolled back. With approval on (BHXH_EDIT_APPROVAL), an
+account's edit is first a pending version (`propose_entry`, validated the same way) that another person
+with the reviewer role approves (`approve`) or rejects; `rollback` restores the state before a live
+version. The bearer token ("automation") and paraphrase attachments apply at once (both still versioned).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import logging
 import threading
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine import Engine
@@ -50,6 +58,7 @@ class EntryRecord(BaseModel):
     question: str | None = None
     paraphrases: list[str] | None = Field(None, description="At least 6 ways people really ask")
     answer: str | None = Field(None, description="Chat-sized answer; {{parameter}} placeholders allowed")
+    short: str | None = Field(None, description="Optional one-to-three-line direct answer shown first")
     details: str | None = None
     sources: list[str] | None = None
     effective_from: str | None = Field(None, description="YYYY-MM-DD")
@@ -263,20 +272,31 @@ def list_entries(service: Service, topic: str | None = None, contains: str | Non
 # ---------------------------------------------------------------- edits
 
 
-def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor: str, action: str,
-           detail: dict[str, Any]) -> KnowledgeBase:
-    """Validate the knowledge base with `record` as the staff record of `entry_id` (None: remove it),
-    then persist, audit and rebuild the engine. Caller holds _EDIT_LOCK."""
+def _validated(service: Service, entry_id: str, record: dict[str, Any] | None,
+               today: dt.date | None = None) -> KnowledgeBase:
+    """The knowledge base with `record` as the staff record of `entry_id` (None: without one), validated
+    like `bhxh kb check`; StaffEditError(422) lists the problems, the edited record's own first."""
     base, rows = _current_records(service.store)
     staff = {k: v["record"] for k, v in rows.items()}
     if record is None:
         staff.pop(entry_id, None)
     else:
         staff[entry_id] = record
-    kb, problems = validate_records(merged_records(base, staff), service.engine.kb.parameters)
+    kb, problems = validate_records(merged_records(base, staff), service.engine.kb.parameters, today)
     if kb is None:
         raise StaffEditError(422, "Mục không hợp lệ (cùng kiểm tra như `bhxh kb check`).",
                              _relevant(problems, entry_id))
+    return kb
+
+
+def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor: str, action: str,
+           detail: dict[str, Any], *, version: dict[str, Any] | None = None) -> KnowledgeBase:
+    """Validate the knowledge base with `record` as the staff record of `entry_id` (None: remove it),
+    then persist, audit, keep the version and rebuild the engine. Caller holds _EDIT_LOCK.
+    `version`: extra fields of the version row (reviewer, note); an approved draft passes
+    {"existing": id} and no new row is written."""
+    kb = _validated(service, entry_id, record)
+    previous = staff_rows(service.store).get(entry_id, {}).get("record")
     try:  # build before saving: a failure leaves both the database and the running engine as they were
         engine = build_engine_like(service.engine, kb)
     except Exception as exc:
@@ -287,6 +307,13 @@ def _apply(service: Service, entry_id: str, record: dict[str, Any] | None, actor
         service.store.delete_staff_entry(entry_id)
     else:
         service.store.put_staff_entry(entry_id, record, actor)
+    version = dict(version or {})
+    if "existing" in version:
+        detail = {**detail, "version": version["existing"]}
+    else:
+        detail = {**detail, "version": service.store.add_version(
+            entry_id, actor=actor, action=action, status="live", record=record, previous=previous,
+            reviewer=version.get("reviewer", actor), note=version.get("note", ""))}
     service.store.audit(actor, action, entry_id, detail)
     service.engine = engine
     return kb
@@ -306,6 +333,22 @@ def _relevant(problems: list[Problem], entry_id: str) -> list[Problem]:
 def save_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id: str | None = None,
                create: bool = False) -> EntryOut:
     """Create (create=True: refuse an existing id) or replace an entry with a staff record."""
+    record, target = _prepared(record, entry_id)
+    with _EDIT_LOCK:
+        exists = _exists(service, target)
+        if create and exists:
+            raise StaffEditError(409, f"Mục '{target}' đã có; dùng PUT /admin/entries/{target} để sửa.")
+        _apply(service, target, record, actor, "entry.update" if exists else "entry.create",
+               {"record": record, "previous_source": _source(service, target) if exists else None})
+    return get_entry(service, target)
+
+
+def _exists(service: Service, entry_id: str) -> bool:
+    return entry_id in service.engine.kb.entries or entry_id in staff_rows(service.store)
+
+
+def _prepared(record: dict[str, Any], entry_id: str | None) -> tuple[dict[str, Any], str]:
+    """The record as stored (JSON types) and its id; StaffEditError(422) if the id is missing or differs."""
     record = _jsonable(dict(record))
     if entry_id is not None:
         if record.get("id") is None:
@@ -317,13 +360,7 @@ def save_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id
     target = record.get("id")
     if not isinstance(target, str) or not target:
         raise StaffEditError(422, "Thiếu mã mục (id).", [Problem(f"{STAFF_FILE}/?", None, "id", "is required")])
-    with _EDIT_LOCK:
-        exists = target in service.engine.kb.entries or target in staff_rows(service.store)
-        if create and exists:
-            raise StaffEditError(409, f"Mục '{target}' đã có; dùng PUT /admin/entries/{target} để sửa.")
-        _apply(service, target, record, actor, "entry.update" if exists else "entry.create",
-               {"record": record, "previous_source": _source(service, target) if exists else None})
-    return get_entry(service, target)
+    return record, target
 
 
 def _source(service: Service, entry_id: str) -> str:
@@ -375,3 +412,155 @@ def attach_paraphrase(service: Service, entry_id: str, actor: str, *, question_i
         _apply(service, entry_id, record, actor, "entry.paraphrase",
                {"paraphrase": paraphrase, "question_id": qid, "previous_source": current.source})
     return get_entry(service, entry_id), paraphrase
+
+
+# ---------------------------------------------------------------- drafts, approval, history, rollback
+
+
+class VersionOut(BaseModel):
+    """One proposed or applied change of an entry."""
+
+    id: int
+    entry_id: str
+    ts: str
+    actor: str = Field(description="who wrote the change")
+    action: str
+    status: Literal["pending", "live", "rejected", "withdrawn"]
+    reviewer: str | None = Field(None, description="who approved, rejected or applied it")
+    reviewed_ts: str | None = None
+    note: str | None = None
+    record: dict[str, Any] | None = Field(description="the staff record after the change (null: the YAML version)")
+    previous: dict[str, Any] | None = Field(description="the staff record before it (null: the YAML version)")
+
+
+class PreviewOut(BaseModel):
+    """An entry's reply as the bot would give it on `on` (short answer first, then the details)."""
+
+    entry_id: str
+    on: str
+    title: str
+    short: str
+    details: str
+    text: str
+    sources: list[str]
+
+
+def propose_entry(service: Service, record: dict[str, Any], actor: str, *, entry_id: str | None = None,
+                  create: bool = False, note: str = "") -> VersionOut:
+    """Keep an edit as a pending version (validated like `bhxh kb check` now, applied on approval)."""
+    record, target = _prepared(record, entry_id)
+    with _EDIT_LOCK:
+        exists = _exists(service, target)
+        if create and exists:
+            raise StaffEditError(409, f"Mục '{target}' đã có.")
+        _validated(service, target, record)
+        previous = staff_rows(service.store).get(target, {}).get("record")
+        version_id = service.store.add_version(target, actor=actor, action="entry.update" if exists else "entry.create",
+                                               status="pending", record=record, previous=previous, note=note[:500])
+        service.store.audit(actor, "entry.propose", target, {"version": version_id})
+    return get_version(service, version_id)
+
+
+def get_version(service: Service, version_id: int) -> VersionOut:
+    row = service.store.version(version_id)
+    if row is None:
+        raise StaffEditError(404, f"Không có phiên bản số {version_id}.")
+    return VersionOut(**row)
+
+
+def list_versions(service: Service, entry_id: str | None = None, status: str | None = None,
+                  limit: int = 100) -> list[VersionOut]:
+    return [VersionOut(**row) for row in service.store.versions(entry_id, status, limit)]
+
+
+def approve(service: Service, version_id: int, reviewer: str) -> EntryOut | None:
+    """Put a pending version live. The reviewer must be another person than its author, and the entry must
+    not have changed since the draft was written (409: write it again on the current version)."""
+    with _EDIT_LOCK:
+        version = get_version(service, version_id)
+        if version.status != "pending":
+            raise StaffEditError(409, f"Phiên bản số {version_id} không còn chờ duyệt ({version.status}).")
+        if version.actor == reviewer:
+            raise StaffEditError(403, "Người duyệt phải là người khác người soạn.")
+        current = staff_rows(service.store).get(version.entry_id, {}).get("record")
+        if current != version.previous:
+            raise StaffEditError(409, "Mục đã thay đổi từ khi bản nháp này được soạn; hãy soạn lại trên bản hiện tại.")
+        if not service.store.decide_version(version_id, "live", reviewer):
+            raise StaffEditError(409, f"Phiên bản số {version_id} vừa được người khác xử lý.")
+        try:
+            _apply(service, version.entry_id, version.record, version.actor, "entry.approve",
+                   {"author": version.actor, "reviewer": reviewer}, version={"existing": version_id})
+        except StaffEditError:
+            service.store.decide_version(version_id, "pending", reviewer, expected="live")
+            raise
+    return _entry_or_none(service, version.entry_id)
+
+
+def reject(service: Service, version_id: int, actor: str, *, withdraw: bool = False) -> VersionOut:
+    """Refuse a pending version (a reviewer), or take it back (withdraw=True: its author)."""
+    version = get_version(service, version_id)
+    if withdraw and version.actor != actor:
+        raise StaffEditError(403, "Chỉ người soạn mới rút lại được bản nháp của mình.")
+    status = "withdrawn" if withdraw else "rejected"
+    if version.status != "pending" or not service.store.decide_version(version_id, status, actor):
+        raise StaffEditError(409, f"Phiên bản số {version_id} không còn chờ duyệt.")
+    service.store.audit(actor, f"entry.{'withdraw' if withdraw else 'reject'}", version.entry_id,
+                        {"version": version_id})
+    return get_version(service, version_id)
+
+
+def rollback(service: Service, version_id: int, actor: str) -> EntryOut | None:
+    """Undo a live version: the entry goes back to the state before it (a new live version records it)."""
+    with _EDIT_LOCK:
+        version = get_version(service, version_id)
+        if version.status != "live":
+            raise StaffEditError(409, f"Phiên bản số {version_id} chưa từng có hiệu lực; không có gì để hoàn tác.")
+        _apply(service, version.entry_id, version.previous, actor, "entry.rollback", {"undone": version_id},
+               version={"note": f"Hoàn tác phiên bản #{version_id}"})
+    return _entry_or_none(service, version.entry_id)
+
+
+def _entry_or_none(service: Service, entry_id: str) -> EntryOut | None:
+    try:
+        return get_entry(service, entry_id)
+    except StaffEditError:
+        return None
+
+
+def preview(service: Service, record: dict[str, Any], on: dt.date, *, entry_id: str | None = None) -> PreviewOut:
+    """The reply the bot would give with `record` in force, figures as on `on`; nothing is saved.
+    Validated like `bhxh kb check` (StaffEditError 422 with the problems)."""
+    record, target = _prepared(record, entry_id)
+    kb = _validated(service, target, record)
+    engine = copy.copy(service.engine)  # Engine.answer reads only its knowledge base
+    engine.kb = kb
+    try:
+        reply = engine.answer(kb.entries[target], on)
+    except ValueError as exc:  # a figure not in force on that day
+        raise StaffEditError(422, f"Không hiển thị được cho ngày {on:%d/%m/%Y}.",
+                             [Problem(f"{STAFF_FILE}/{target}", target, "answer", str(exc))]) from exc
+    return PreviewOut(entry_id=target, on=on.isoformat(), title=kb.entries[target].question, short=reply.short,
+                      details=reply.details, text=reply.text, sources=list(reply.sources))
+
+
+def yaml_record(entry_id: str) -> dict[str, Any] | None:
+    """The entry as shipped in the YAML files (None: staff-created)."""
+    return next((r for _, r in yaml_records() if isinstance(r, dict) and r.get("id") == entry_id), None)
+
+
+def record_text(record: dict[str, Any] | None) -> str:
+    """A record as YAML text, fields in the files' order, for reading and diffing."""
+    if record is None:
+        return ""
+    return yaml.safe_dump(record, allow_unicode=True, sort_keys=False, width=10_000)
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None, entry_id: str) -> list[tuple[str, str]]:
+    """The line diff (difflib) between two states of an entry, None meaning its YAML version, as
+    (kind, line) with kind "+", "-", " " or "@" (a hunk header)."""
+    old = record_text(before if before is not None else yaml_record(entry_id)).splitlines()
+    new = record_text(after if after is not None else yaml_record(entry_id)).splitlines()
+    out = []
+    for line in list(difflib.unified_diff(old, new, lineterm="", n=2))[2:]:
+        out.append(("@" if line.startswith("@@") else line[:1] or " ", line if line.startswith("@@") else line[1:]))
+    return out

@@ -46,6 +46,10 @@ class Settings:
     # BHXH_INBOX_LEASE_SECONDS (PostgreSQL only): how long a worker owns a webhook delivery it took before
     # another may finish it (a dead worker's deliveries are answered after at most this long).
     inbox_lease_seconds: float = 60.0
+    # BHXH_EDIT_APPROVAL: 1 (default) = a staff account's entry edit waits for another person with the reviewer
+    # role before it goes live; 0 = it applies at once (still versioned, can be rolled back).
+    edit_approval: bool = True
+    province: str = ""  # BHXH_PROVINCE: whose data this is, named on the dashboard, reports and exports
     # Handoff to a staff member (bot/handoff.py): BHXH_HANDOFF_HOURS, e.g. "Mon-Fri 07:30-11:30,13:30-17:00"
     # (groups separated by ";"), in BHXH_HANDOFF_TIMEZONE; BHXH_HANDOFF_OUT_OF_HOURS_TEXT replaces the
     # out-of-hours message ({next}: when staff are next in, {hours}: the hours).
@@ -106,6 +110,15 @@ def _number(env: Mapping[str, str], name: str, default: _N, parse: Callable[[str
     return value
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in {"1", "0", "true", "false", "on", "off", "yes", "no"}:
+        raise RuntimeError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw in {"1", "true", "on", "yes"}
+
+
 def _query_precision(env: Mapping[str, str]) -> str:
     raw = env.get("BHXH_QUERY_PRECISION", "").strip().lower() or "auto"
     if raw not in QUERY_PRECISIONS:
@@ -154,6 +167,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 "a whole number of connections (0 = the descriptor limit)"),
         review_age_days=_number(env, "BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS, int, "a whole number of days"),
         inbox_lease_seconds=_number(env, "BHXH_INBOX_LEASE_SECONDS", 60.0, float, "a number of seconds", minimum=1.0),
+        edit_approval=_switch(env, "BHXH_EDIT_APPROVAL", True),
+        province=" ".join(env.get("BHXH_PROVINCE", "").split())[:80],
     )
 
 
