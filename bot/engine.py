@@ -20,6 +20,7 @@ import html
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -453,14 +454,19 @@ class Engine:
         if rejection:
             return Reply("invalid", rejection)
         query = Query.read(clean, raw=text if isinstance(text, str) else None)
-        asked = asked_date(query.clean, on)
+        return self.on_asked_date(query.clean, on, lambda day: self._reply(query, day, notice))
+
+    def on_asked_date(self, question: str, on: dt.date, make: Callable[[dt.date], Reply]) -> Reply:
+        """`make(day)` for the date `question` asks its figures for (today `on` if none), the date said in
+        the notice when the reply shows figures; today's figures, said so, when the table has none then."""
+        asked = asked_date(question, on)
         if asked is None:
-            return self._reply(query, on, notice)
+            return make(on)
         try:
-            reply = self._reply(query, asked.on, notice)
+            reply = make(asked.on)
             note = messages.date_used(asked.on)
         except ParameterError:  # a figure the reply needs has no value on that date
-            reply = self._reply(query, on, notice)
+            reply = make(on)
             note = messages.date_not_in_table(asked.on, on)
         if not self.has_figures(reply):
             return reply
@@ -573,7 +579,10 @@ class Engine:
                      normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen),
                      short="\n\n".join(shorts), details="\n\n".join(parts[1:]))
 
-    def entry_reply(self, entry_id: str, on: dt.date | None = None) -> Reply | None:
-        """The answer for a chosen entry (a button press or "1", "2", "3")."""
+    def entry_reply(self, entry_id: str, on: dt.date | None = None, *, question: str = "") -> Reply | None:
+        """The answer for a chosen entry (a button press or "1", "2", "3"); `question`: the one the choices
+        were offered for, whose date ("từ 1/1/2027…") the figures are rendered for."""
         entry = self.kb.entries.get(entry_id)
-        return self.answer(entry, on or dt.date.today()) if entry else None
+        if entry is None:
+            return None
+        return self.on_asked_date(question, on or dt.date.today(), lambda day: self.answer(entry, day))

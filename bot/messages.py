@@ -107,13 +107,13 @@ NONE_OF_THESE = "Không phải các câu trên"  # the last item of every choice
 NONE_OF_THESE_WORD_HINT = "0"  # what to type for it where there are no buttons (Zalo)
 
 
-def none_of_these_text(*, handoff: bool = False) -> str:
-    """After "Không phải các câu trên": ask to rephrase, and offer a person."""
-    person = ("bấm «Hỏi cán bộ» để cán bộ BHXH trả lời bạn" if handoff
-              else f"gọi tổng đài BHXH Việt Nam {HOTLINE} để được cán bộ hỗ trợ trực tiếp")
+def none_of_these_text(handoff_offer: str = "") -> str:
+    """After "Không phải các câu trên": ask to rephrase, and offer a person (the handoff's offer when it is
+    on, else the hotline)."""
+    person = handoff_offer or f"Bạn cũng có thể gọi tổng đài BHXH Việt Nam {HOTLINE} để được cán bộ hỗ trợ trực tiếp."
     return ("Xin lỗi vì tôi chưa hiểu đúng ý bạn. Bạn hãy hỏi lại bằng một câu ngắn, nói rõ chế độ bạn hỏi "
             "(ví dụ: lương hưu, thai sản, BHXH một lần, BHYT) và trường hợp của bạn (đang đóng bắt buộc hay "
-            f"tự nguyện, đã đóng bao lâu). Nếu vẫn chưa được, bạn có thể {person}.")
+            "tự nguyện, đã đóng bao lâu).\n\n" + person)
 
 
 def known_gap_text(subject: str) -> str:
