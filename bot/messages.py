@@ -71,6 +71,11 @@ def several_questions(count: int) -> str:
 
 SOURCES_LABEL = "Căn cứ:"  # before the cited articles of an answer
 RELATED_LABEL = "Có thể bạn muốn hỏi:"  # before close runners-up and related questions
+# Short answer first (issue 17 item 2): how the details behind it are asked for, and their title.
+DETAILS_BUTTON = "📖 Xem chi tiết"
+DETAILS_HINT_ZALO = "👉 Gõ 0 để xem chi tiết."
+DETAILS_WORDS = ("0", "chi tiết", "xem chi tiết", "chi tiet", "xem chi tiet")  # typed for the details (Zalo)
+DETAILS_TITLE = "Chi tiết:"
 BUSY = f"Xin lỗi, hệ thống đang bận. Bạn vui lòng thử lại sau ít phút hoặc gọi tổng đài {HOTLINE}."
 
 # ---------------------------------------------------------------- channels
