@@ -90,3 +90,12 @@ def test_short_answers_are_direct_plain_text(entry):
     assert not re.search(r"^\s*(?:[-•*]|\d+[.)])\s", short, re.M), "no lists in a short answer"
     cites_article = re.search(r"Điều \d+.*(?:Luật|Bộ luật|Nghị định)", short)
     assert "Căn cứ" not in short and not cites_article, "sources are shown apart"
+
+
+def test_a_yes_no_verdict_in_the_answer_opens_the_short_too():
+    """An answer that opens "Có." to a yes/no question keeps that verdict first in its short form."""
+    verdict = re.compile(r"^(Có|Không|Được|Chưa|Đúng|Không được)\.\s")
+    for entry in KB.entries.values():
+        found = verdict.match(entry.answer)
+        if found and YES_NO_QUESTION.search(entry.question):
+            assert entry.short.startswith(found.group(1) + "."), entry.id
