@@ -21,6 +21,7 @@ from typing import Any
 from bot import calc_flow, messages, signals
 from bot.conversation import ConversationState, parse_pick
 from bot.engine import Engine
+from bot.handoff import Handoff
 from bot.reply import Choice, Reply
 from retrieval.normalize import valid_unicode
 from storage.store import LoggedQuestion, Store
@@ -145,14 +146,17 @@ class Handled:
     question_id: int | None
     duplicate: bool = False
     rate_limited: bool = False
+    silent: bool = False  # a staff member has this chat (bot/handoff.py): the bot sends nothing
 
 
 class Service:
     """Owns each user's `ConversationState`: loaded once per message, saved or deleted once."""
 
-    def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0) -> None:
+    def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0,
+                 handoff: Handoff | None = None) -> None:
         self.engine = engine
         self.store = store
+        self.handoff = handoff if handoff is not None else Handoff(store)  # default working hours
         self.limiter = rate_limiter(store, "user", user_limit, user_window)
         self._kb_watch: Any = None
         self.kb_follower: KbFollower | None = None
@@ -202,9 +206,10 @@ class Service:
     # ------------------------------------------------------------ messages
 
     def handle(self, channel: str, user_id: str, text: object, *, message_id: str | None = None,
-               on: dt.date | None = None) -> Handled:
+               on: dt.date | None = None, chat_id: str | None = None) -> Handled:
         """Answer one message. Returns None-free results; duplicates are flagged, not re-answered.
-        Steps of the guided calculator are answered but not logged (they are not questions)."""
+        Steps of the guided calculator are answered but not logged (they are not questions).
+        `chat_id`: where the platform sends replies (kept by a handoff to a staff member; default user_id)."""
         user_id = valid_unicode(user_id)
         text = valid_unicode(text) if isinstance(text, str) else text
         message_id = valid_unicode(message_id) if message_id is not None else None
@@ -212,6 +217,9 @@ class Service:
             return Handled(Reply("invalid", ""), None, duplicate=True)
         if not self.limiter.allow(f"{channel}:{user_id}"):
             return Handled(Reply("invalid", RATE_LIMITED_TEXT), None, rate_limited=True)
+        said = self.handoff.intercept(channel, user_id, chat_id, text, message_id)
+        if said is not None:  # asked for a person, or a person has this chat: the bot stays out of it
+            return Handled(Reply("smalltalk", said), None, silent=not said)
         started = time.perf_counter()
         key = self._state_key(channel, user_id)
         state = self._load(key)
@@ -235,6 +243,9 @@ class Service:
             normalized=reply.normalized, topic=reply.topic, entry_id=reply.entry_id, score=reply.score,
             outcome=reply.outcome, kind=reply.kind, latency_ms=latency_ms, message_id=message_id))
         signals.observe(self.store, channel, user_id, text, reply, question_id)  # rephrase, "sai rồi", …
+        offer = self.handoff.offer_after(channel, user_id, reply.kind)  # "not sure" twice: offer a person
+        if offer:
+            reply = replace(reply, text=f"{reply.text}\n\n{offer}")
         return Handled(reply, question_id)
 
     def _pick_choice(self, state: ConversationState, text: object, on: dt.date | None) -> Reply | None:

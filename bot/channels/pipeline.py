@@ -40,6 +40,7 @@ INTERRUPTED_TEXT = "Xin lỗi, hệ thống vừa gián đoạn, bạn vui lòng
 # After a crash while a message was on its way: the platform may have delivered it.
 MAYBE_INTERRUPTED_TEXT = ("Xin lỗi, hệ thống vừa gián đoạn. Nếu bạn chưa nhận được câu trả lời, "
                           "bạn vui lòng hỏi lại giúp.")
+STAFF_TEXT_LIMIT = 2000  # characters per message of a staff reply (Zalo's limit; Telegram allows 4096)
 RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds between attempts at one message (then the delivery waits for a restart)
 REPLY_KEY, SENT_KEY, SENDING_KEY = "_reply", "_sent", "_sending"  # the reply being sent, in the inbox payload
 
@@ -92,6 +93,14 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class StaffSend:
+    """How a staff member's reply went (bot/handoff.py shows `reason` to staff)."""
+
+    sent: bool
+    reason: str | None = None  # why it was not sent, or a note for staff when it was (a paid Zalo OA message)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """The webhook's answer (status and JSON body) and, for a new delivery, what to run after it."""
 
@@ -128,6 +137,13 @@ class Adapter(Protocol):
 
     async def close(self) -> None: ...
 
+    # Optional, for replies written by staff (bot/handoff.py); see /tmp/coord/handoff-interface.md:
+    #   async def can_send_staff_reply(self, chat_key: str) -> tuple[bool, str | None]
+    #       (True, None) send; (True, note) send and show `note` to staff; (False, reason) refused, shown.
+    #       Missing: always allowed.
+    #   def render_staff_reply(self, text: str, reply_to: str | None) -> list[Outgoing]
+    #       Missing: plain text messages of at most STAFF_TEXT_LIMIT characters.
+
 
 class Pipeline:
     def __init__(self, service: Service, adapter: Adapter, *, retry_delays: tuple[float, ...] | None = None) -> None:
@@ -138,6 +154,9 @@ class Pipeline:
         bind = getattr(adapter, "bind", None)  # optional: Telegram's handlers call back into the pipeline
         if callable(bind):
             bind(self)
+        handoff = getattr(service, "handoff", None)
+        if handoff is not None:  # staff replies to this channel's chats go out through this pipeline
+            handoff.attach(self)
 
     # ------------------------------------------------------------ before the 200
 
@@ -211,8 +230,11 @@ class Pipeline:
     def _respond(self, key: str | None, message: Message, replaying: bool) -> list[Outgoing]:
         """In a worker thread: answer, render, and record the reply with the delivery at once (the gap
         between logging the question and recording its reply is what a crash can fall into)."""
-        handled = self.service.handle(self.channel, message.user_id, message.text, message_id=message.message_id)
-        if handled.duplicate:
+        handled = self.service.handle(self.channel, message.user_id, message.text, message_id=message.message_id,
+                                      chat_id=message.chat_id)
+        if handled.silent:  # a staff member has this chat: the message went to them
+            messages = []
+        elif handled.duplicate:
             if not replaying:  # a redelivery the inbox no longer knew: answered before
                 return []
             # Logged before a crash, reply never recorded: it may or may not have reached the user.
@@ -221,7 +243,7 @@ class Pipeline:
             messages = [Outgoing(handled.reply.text)]
         else:
             messages = self.adapter.render(handled)
-        if key is not None:
+        if key is not None and messages:
             self.inbox.record_reply_now(key, {"chat_id": message.chat_id, "messages": [m.to_json() for m in messages]})
         return messages
 
@@ -249,6 +271,26 @@ class Pipeline:
             if not outcome:  # refused for good (blocked bot, closed 48 h window): the rest would be too
                 return True
         return True
+
+    async def send_staff_reply(self, chat_key: str, text: str, *, reply_to: str | None = None) -> StaffSend:
+        """A staff member's reply to a chat of this channel (bot/handoff.py): the adapter may refuse it first
+        (Zalo OA's interaction window), then each message goes through `send` (the same retries)."""
+        check = getattr(self.adapter, "can_send_staff_reply", None)
+        ok, reason = await check(chat_key) if callable(check) else (True, None)
+        if not ok:
+            return StaffSend(False, reason)
+        if not await self.adapter.ready():
+            return StaffSend(False, "Kênh chưa sẵn sàng (không kết nối được nền tảng); thử lại sau.")
+        render = getattr(self.adapter, "render_staff_reply", None)
+        outgoing = render(text, reply_to) if callable(render) else [
+            Outgoing(text[i:i + STAFF_TEXT_LIMIT]) for i in range(0, len(text), STAFF_TEXT_LIMIT)]
+        for message in outgoing:
+            outcome = await self.send(chat_key, message)
+            if outcome is None:
+                return StaffSend(False, "Nền tảng không nhận tin sau nhiều lần thử; thử lại sau.")
+            if not outcome:
+                return StaffSend(False, "Nền tảng từ chối tin (người dân đã chặn hoặc rời cuộc trò chuyện).")
+        return StaffSend(True, reason)
 
     async def send(self, chat_id: str, message: Outgoing) -> bool | None:
         """One message with retries: True sent, False refused for good, None still failing after them."""
