@@ -74,6 +74,14 @@ def questions(distinct: bool) -> list[str]:
     return variants
 
 
+def scratch_data_dir(tmp: Path, source: Path) -> Path:
+    """A throwaway data folder for a benchmark server: the built model linked, the embedding cache copied."""
+    (tmp / "models").symlink_to((source / "models").resolve())
+    if (source / "cache").exists():
+        shutil.copytree(source / "cache", tmp / "cache")
+    return tmp
+
+
 def start_server(data_dir: Path, port: int, telegram_url: str, zalo_url: str,
                  database_url: str | None = None, workers: int = 1) -> subprocess.Popen:
     """`bhxh serve` on `port`: SQLite in `data_dir`, or `workers` processes on `database_url` (PostgreSQL)."""
@@ -293,10 +301,7 @@ def run_once(args: argparse.Namespace, backend: str, workers: int, cluster: obje
     try:
         with (tempfile.TemporaryDirectory() as tmp, FakeTelegram(TELEGRAM_TOKEN) as tg,
               FakeZaloBot(ZALO_TOKEN) as zalo):
-            data = Path(tmp)
-            (data / "models").symlink_to((source / "models").resolve())
-            if (source / "cache").exists():
-                shutil.copytree(source / "cache", data / "cache")
+            data = scratch_data_dir(Path(tmp), source)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             server = start_server(data, port, tg.base_url, zalo.url, database_url, workers)

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +27,17 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.load import ROOT, TELEGRAM_TOKEN, ZALO_TOKEN, free_port, questions, start_server, timed, wait_ready
+from benchmarks.load import (
+    ROOT,
+    TELEGRAM_TOKEN,
+    ZALO_TOKEN,
+    free_port,
+    questions,
+    scratch_data_dir,
+    start_server,
+    timed,
+    wait_ready,
+)
 from retrieval.evaluation import latency_summary
 
 HEALTHZ_P99_LIMIT_MS = 1000.0
@@ -92,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = questions(distinct=True)
     source = Path(os.environ.get("BHXH_DATA_DIR", ROOT / "var"))
     with tempfile.TemporaryDirectory() as tmp, FakeTelegram(TELEGRAM_TOKEN) as tg, FakeZaloBot(ZALO_TOKEN) as zalo:
-        data = Path(tmp)
-        (data / "models").symlink_to((source / "models").resolve())
-        if (source / "cache").exists():
-            shutil.copytree(source / "cache", data / "cache")
+        data = scratch_data_dir(Path(tmp), source)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(data, port, tg.base_url, zalo.url)
