@@ -1,0 +1,231 @@
+"""The staff inbox ("Hộp thư cán bộ"): conversations citizens handed to a person (bot/handoff.py).
+
+JSON under /admin/handoffs (the queue with waiting times, one conversation, take, reply, close, and turning
+a closed conversation's staff answer into a paraphrase or a draft entry through `staff_kb`, validated like
+`bhxh kb check`) and the page /admin/handoff (templates/handoff.html, static/handoff.js and handoff.css).
+
+Who acts: the staff API's bearer token (`auth.require_staff`, the X-Staff-Name header), or the dashboard's
+session with the page's CSRF value in the X-CSRF-Token header (the page's own fetches). Every step is audited
+by the store (handoff.request, handoff.take, handoff.reply, handoff.close, handoff.kb).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Security
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
+
+from admin_api import staff_kb
+from admin_api.auth import NAME_COOKIE, Staff, bearer_scheme, require_staff, staff_name
+from bot.handoff import HandoffError, is_request
+from bot.service import Service
+from knowledge.topics import TOPICS
+from storage.handoffs import HANDOFF_STATUSES, Handoff
+from storage.handoffs import redacted as redact
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+CHANNEL_LABELS = {"telegram": "Telegram", "zalo_bot": "Zalo (bot)", "zalo_oa": "Zalo OA", "web": "Web"}
+REASON_LABELS = {"asked": "Người dân yêu cầu", "not_sure": "Bot chưa chắc (2 lần)", "downvote": "Người dân chấm 👎"}
+HandoffId = Annotated[int, PathParam(ge=1, le=2**62, description="The handoff's id")]
+
+
+def acting_staff(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    x_staff_name: Annotated[str | None, Header(description="Who is acting, for the audit log (UTF-8)")] = None,
+    x_csrf_token: Annotated[str | None, Header(description="The inbox page's CSRF value (session users)")] = None,
+) -> Staff:
+    """The staff API's identity; for the inbox page's own changes, its session and CSRF value."""
+    auth = request.app.state.staff_auth
+    if credentials is None and auth.session_ok(request) and (
+            request.method in ("GET", "HEAD") or auth.csrf_ok(request, x_csrf_token)):
+        return Staff(staff_name(request.cookies.get(NAME_COOKIE)))
+    return require_staff(request, credentials, x_staff_name)
+
+
+ActingStaff = Annotated[Staff, Depends(acting_staff)]
+
+
+class MessageOut(BaseModel):
+    id: int
+    ts: str
+    author: Literal["citizen", "staff", "bot"]
+    text: str = Field(description="PII-redacted")
+    staff: str | None = None
+    delivery: str | None = Field(None, description="Staff messages: 'sent', 'sent: <note>' or 'not sent: <why>'")
+
+
+class HandoffOut(BaseModel):
+    id: int
+    channel: str
+    channel_label: str
+    status: Literal["waiting", "owned", "closed"]
+    reason: str
+    reason_label: str
+    topic: str | None
+    topic_label: str | None
+    requested_ts: str
+    waiting_seconds: int = Field(description="Since the request (until closed)")
+    owner: str | None
+    owned_ts: str | None
+    closed_ts: str | None
+    kb_action: dict[str, Any] | None
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, h: Handoff, now: dt.datetime) -> HandoffOut:
+        end = _parse(h.closed_ts) if h.closed_ts else now
+        waited = max(0, int((end - _parse(h.requested_ts)).total_seconds()))
+        return cls(id=h.id, channel=h.channel, channel_label=CHANNEL_LABELS.get(h.channel, h.channel),
+                   status=h.status, reason=h.reason, reason_label=REASON_LABELS.get(h.reason, h.reason),  # type: ignore[arg-type]
+                   topic=h.topic, topic_label=TOPICS.get(h.topic) if h.topic else None,
+                   requested_ts=h.requested_ts, waiting_seconds=waited,
+                   owner=h.owner, owned_ts=h.owned_ts, closed_ts=h.closed_ts, kb_action=h.kb_action,
+                   messages=[MessageOut(id=m.id, ts=m.ts, author=m.author, text=m.text, staff=m.staff,  # type: ignore[arg-type]
+                                        delivery=m.delivery) for m in h.messages])
+
+
+class ReplyRequest(BaseModel):
+    text: str = Field(..., min_length=1, max_length=4000, description="The staff member's answer")
+
+
+class ActionResult(BaseModel):
+    sent: bool = Field(description="The message reached the citizen's channel")
+    reason: str | None = Field(None, description="Why it was not sent, or a note (a paid Zalo OA message)")
+    handoff: HandoffOut
+
+
+class KbRequest(BaseModel):
+    """`paraphrase`: the citizen's question (redacted) becomes a new way of asking entry `entry_id`.
+    `draft`: a new entry from the staff answer (`entry`: at least id, topic, sources; the question and answer
+    default to the citizen's question and the staff answer). Both are validated like `bhxh kb check`."""
+
+    kind: Literal["paraphrase", "draft"]
+    entry_id: str | None = Field(None, max_length=200)
+    question: str | None = Field(None, max_length=1000, description="Default: the citizen's first message")
+    entry: dict[str, Any] | None = None
+
+
+def _parse(ts: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def _first_citizen_text(h: Handoff) -> str:
+    """The citizen's question: their first message that is not the request for a person itself."""
+    citizen = [m.text for m in h.messages if m.author == "citizen" and m.text.strip() and not is_request(m.text)]
+    return citizen[0] if citizen else ""
+
+
+def _last_staff_text(h: Handoff) -> str:
+    staff = [m.text for m in h.messages if m.author == "staff"]
+    return staff[-1] if staff else ""
+
+
+def router(service: Service) -> APIRouter:
+    routes = APIRouter(prefix="/admin", tags=["staff inbox"])
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    handoff = service.handoff
+
+    def now() -> dt.datetime:
+        return handoff.clock().astimezone(dt.UTC)
+
+    def out(h: Handoff | None) -> HandoffOut:
+        if h is None:
+            raise HandoffError(404, "Không có cuộc trò chuyện này.")
+        return HandoffOut.of(h, now())
+
+    def refused(exc: HandoffError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @routes.get("/handoffs", response_model=list[HandoffOut], summary="The staff inbox: open conversations first")
+    async def list_handoffs(staff: ActingStaff, status: Annotated[str, Query(
+            max_length=40, description="Comma-separated: waiting, owned, closed")] = "waiting,owned",
+            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
+        statuses = tuple(s for s in status.split(",") if s in HANDOFF_STATUSES)
+        rows = await asyncio.to_thread(service.store.handoff_list, statuses, limit)
+        return [HandoffOut.of(h, now()) for h in rows]
+
+    @routes.get("/handoffs/{handoff_id}", response_model=HandoffOut, summary="One conversation, its history")
+    async def get_handoff(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+        try:
+            return out(await asyncio.to_thread(service.store.handoff_get, handoff_id))
+        except HandoffError as exc:
+            return refused(exc)
+
+    @routes.post("/handoffs/{handoff_id}/take", response_model=HandoffOut, summary="Take ownership")
+    async def take(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+        try:
+            return out(await handoff.take(handoff_id, staff.name))
+        except HandoffError as exc:
+            return refused(exc)
+
+    @routes.post("/handoffs/{handoff_id}/reply", response_model=ActionResult,
+                 summary="Reply on the citizen's channel (takes ownership)")
+    async def reply(staff: ActingStaff, handoff_id: HandoffId, body: ReplyRequest) -> Any:
+        try:
+            result = await handoff.reply(handoff_id, staff.name, body.text)
+        except HandoffError as exc:
+            return refused(exc)
+        return ActionResult(sent=result.sent, reason=result.reason, handoff=out(result.handoff))
+
+    @routes.post("/handoffs/{handoff_id}/close", response_model=ActionResult,
+                 summary="Close: the bot answers this chat again, and says so")
+    async def close(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+        try:
+            result = await handoff.close(handoff_id, staff.name)
+        except HandoffError as exc:
+            return refused(exc)
+        return ActionResult(sent=result.sent, reason=result.reason, handoff=out(result.handoff))
+
+    @routes.post("/handoffs/{handoff_id}/kb", summary="Turn a closed conversation into a paraphrase or a draft entry")
+    async def to_knowledge(staff: ActingStaff, handoff_id: HandoffId, body: KbRequest) -> Any:
+        h = await asyncio.to_thread(service.store.handoff_get, handoff_id)
+        if h is None or h.status != "closed":
+            return JSONResponse({"detail": "Chỉ dùng được cho cuộc trò chuyện đã đóng."}, status_code=409)
+        question = redact(body.question or _first_citizen_text(h))
+        answer = _last_staff_text(h)
+        if body.kind == "paraphrase":
+            if not body.entry_id:
+                return JSONResponse({"detail": "Cần mã mục (entry_id) để thêm cách hỏi."}, status_code=422)
+            entry, text = await asyncio.to_thread(staff_kb.attach_paraphrase, service, body.entry_id, staff.name,
+                                                  text=question)
+            action = {"kind": "paraphrase", "entry_id": entry.id, "text": text, "review": "pending"}
+        else:
+            if not answer:
+                return JSONResponse({"detail": "Cuộc trò chuyện chưa có câu trả lời của cán bộ."}, status_code=409)
+            record = {"question": question, "answer": answer, "paraphrases": [],
+                      "effective_from": dt.date.today().isoformat(), "reviewed_on": dt.date.today().isoformat(),
+                      **(body.entry or {})}
+            entry = await asyncio.to_thread(staff_kb.save_entry, service, record, staff.name, create=True)
+            action = {"kind": "draft", "entry_id": entry.id, "review": "pending"}
+        await asyncio.to_thread(service.store.handoff_set_kb_action, handoff_id, action, staff.name,
+                                now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        return {"kb_action": action, "entry": entry.model_dump()}
+
+    # ------------------------------------------------------------ the page
+
+    @routes.get("/handoff", include_in_schema=False)
+    def inbox_page(request: Request) -> Response:
+        auth = request.app.state.staff_auth
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if not ((scheme.lower() == "bearer" and auth.token_ok(value.strip())) or auth.session_ok(request)):
+            return RedirectResponse("/admin/login", status_code=303)
+        html = env.get_template("handoff.html").render(csrf=auth.csrf_for(request),
+                                                       staff=staff_name(request.cookies.get(NAME_COOKIE)))
+        return HTMLResponse(html, headers=PAGE_HEADERS)
+
+    return routes
