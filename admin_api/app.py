@@ -423,7 +423,7 @@ def build_service(settings: Settings | None = None) -> Service:
         # 77.8 (1 x 2), 80.0 (2 x 1).
         cores = os.cpu_count() or 2
         engine.index.encoder.enable_batching(threads=1, workers=min(cores, 4))
-    return Service(engine, store)
+    return Service(engine, store, memory_seconds=settings.conversation_minutes * 60)
 
 
 def _header_timeout_protocol(header_timeout: float) -> type:

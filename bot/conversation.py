@@ -32,6 +32,7 @@ from retrieval.normalize import fold_accents, nfc, redact_pii
 CALC_STEPS = ("group", "period", "income")
 MAX_PICK_DIGITS = 2
 NONE_PICK = 0  # "0": none of the choices offered
+NONE_OF_THESE_ID = "khong-phai-cac-cau-tren"  # what the "Không phải các câu trên" button sends instead of an entry id
 MAX_QUESTION_KEPT = 600  # characters of the last question kept for a follow-up
 MAX_FOLLOW_UP_WORDS = 12
 

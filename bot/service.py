@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import calc_flow, messages, signals
-from bot.conversation import ConversationState, parse_pick
+from bot.conversation import NONE_OF_THESE_ID, ConversationState, LastQuestion, follow_up, parse_pick, picks_none
 from bot.engine import Engine
 from bot.handoff import Handoff
 from bot.reply import Choice, Reply
@@ -153,9 +153,10 @@ class Service:
     """Owns each user's `ConversationState`: loaded once per message, saved or deleted once."""
 
     def __init__(self, engine: Engine, store: Store, *, user_limit: int = 20, user_window: float = 60.0,
-                 handoff: Handoff | None = None) -> None:
+                 handoff: Handoff | None = None, memory_seconds: float = 1800.0) -> None:
         self.engine = engine
         self.store = store
+        self.memory_seconds = memory_seconds  # how long the last question is kept for a follow-up
         self.handoff = handoff if handoff is not None else Handoff(store)  # default working hours
         self.limiter = rate_limiter(store, "user", user_limit, user_window)
         self._kb_watch: Any = None
@@ -223,19 +224,33 @@ class Service:
         started = time.perf_counter()
         key = self._state_key(channel, user_id)
         state = self._load(key)
-        turn = calc_flow.typed(state.calc, text, self.engine.kb.parameters, on or dt.date.today())
+        now, today = time.time(), on or dt.date.today()
+        last = self._fresh(state.last, now)
+        turn = calc_flow.typed(state.calc, text, self.engine.kb.parameters, today)
         if turn.text is not None:  # a step of the guided calculator
-            self._save(key, state, ConversationState((), turn.state))  # the flow replaces pending choices
+            self._save(key, state, ConversationState((), turn.state, last))  # the flow replaces pending choices
             step = turn.state.step if turn.state is not None else None
             return Handled(Reply("calculator", turn.text, topic="voluntary", calc_step=step), None)
-        state_left = ConversationState(state.choices, turn.state)  # the flow may have ended
-        reply = self._for_channels(self._pick_choice(state_left, text, on) or self.engine.ask(text, on))
-        if reply.choices:
-            after = ConversationState(reply.choices)
-        elif reply.answered:
-            after = ConversationState()
+        state_left = ConversationState(state.choices, turn.state, last)  # the flow may have ended
+        if state_left.choices and picks_none(text):
+            return Handled(self._none_of_these(channel, user_id, key, state, state_left), None)
+        picked = self._pick_choice(state_left, text, on)
+        read = None if picked else follow_up(last, text, now=now, memory_seconds=self.memory_seconds, today=today)
+        if picked is not None:
+            reply = picked
+        elif read is not None:  # "còn nếu tôi là nữ thì sao?": the previous question with that fact changed
+            reply = self.engine.ask(read[0], on)
+            reply = replace(reply, notice="\n".join(n for n in (messages.follow_up_read(read[0]), reply.notice) if n))
         else:
-            after = state_left
+            reply = self.engine.ask(text, on)
+        reply = self._for_channels(reply)
+        remembered = self._remember(last, read[0] if read else text, reply, now, today, picked=picked is not None)
+        if reply.choices:
+            after = ConversationState(reply.choices, None, remembered)
+        elif reply.answered:
+            after = ConversationState((), None, remembered)
+        else:
+            after = replace(state_left, last=remembered)
         self._save(key, state, after)
         latency_ms = (time.perf_counter() - started) * 1000
         question_id = self.store.log_question(LoggedQuestion(
@@ -249,21 +264,59 @@ class Service:
         return Handled(reply, question_id)
 
     def _pick_choice(self, state: ConversationState, text: object, on: dt.date | None) -> Reply | None:
-        """A reply of "1", "2", "3" picks from the choices last offered to this user."""
+        """A reply of "1", "2", "3" picks from the choices last offered to this user (the figures for the
+        date the question behind them asked about)."""
         n = parse_pick(text)
         if n is None or not 1 <= n <= len(state.choices):
             return None
-        reply = self.engine.entry_reply(state.choices[n - 1].entry_id, on)
+        question = state.last.question if state.last is not None else ""
+        reply = self.engine.entry_reply(state.choices[n - 1].entry_id, on, question=question)
         return replace(reply, normalized=str(n)) if reply else None
 
+    def _fresh(self, last: LastQuestion | None, now: float) -> LastQuestion | None:
+        """The last question if it is recent enough to follow (BHXH_CONVERSATION_MINUTES)."""
+        return last if last is not None and 0 <= now - last.at <= self.memory_seconds else None
+
+    @staticmethod
+    def _remember(last: LastQuestion | None, question: object, reply: Reply, now: float, today: dt.date, *,
+                  picked: bool = False) -> LastQuestion | None:
+        """The last question after this reply: an answer, a calculation or choices are remembered for a
+        follow-up (a pick keeps the question the choices were for); small talk keeps the one before;
+        a decline forgets it (the next message starts afresh)."""
+        if picked:
+            return replace(last, entry_id=reply.entry_id, topic=reply.topic, at=now) if last is not None else None
+        if reply.kind in ("smalltalk", "invalid"):
+            return last
+        if reply.kind not in ("answer", "personal", "calculator", "choices") or not isinstance(question, str):
+            return None
+        return LastQuestion.of(question, now, today, entry_id=reply.entry_id if reply.answered else None,
+                               topic=reply.topic, calculator=reply.calculator if reply.kind == "calculator" else None)
+
+    def _none_of_these(self, channel: str, user_id: str, key: str, state: ConversationState,
+                       state_left: ConversationState) -> Reply:
+        """"Không phải các câu trên" (the last button, or "0" typed): ask to rephrase and offer a person.
+        Not logged as a question; recorded as a signal about the question the choices were offered for."""
+        self._save(key, state, ConversationState((), state_left.calc, None))
+        signals.note(self.store, signals.NONE_OF_THESE, channel, user_id,
+                     detail=" | ".join(c.entry_id for c in state_left.choices))
+        offer = self.handoff.offer(channel, user_id, "none_of_these") if self.handoff.enabled else ""
+        topic = state_left.last.topic if state_left.last is not None else None
+        return Reply("not_sure", messages.none_of_these_text(offer), topic=topic)
+
     def choose(self, channel: str, user_id: str, entry_id: str, on: dt.date | None = None) -> Reply | None:
-        """A button press naming an entry directly (stale ids after an edit give None)."""
+        """A button press naming an entry directly (stale ids after an edit give None); NONE_OF_THESE_ID is
+        the "Không phải các câu trên" button."""
         user_id, entry_id = valid_unicode(user_id), valid_unicode(entry_id)
-        reply = self.engine.entry_reply(entry_id, on)
+        key = self._state_key(channel, user_id)
+        state = self._load(key)
+        if entry_id == NONE_OF_THESE_ID:
+            return self._none_of_these(channel, user_id, key, state, state)
+        last = self._fresh(state.last, time.time())
+        reply = self.engine.entry_reply(entry_id, on, question=last.question if last is not None else "")
         if reply is None:
             return None
-        key = self._state_key(channel, user_id)
-        self._save(key, self._load(key), ConversationState())
+        self._save(key, state, ConversationState((), None, self._remember(last, "", reply, time.time(),
+                                                                            on or dt.date.today(), picked=True)))
         signals.note(self.store, signals.MENU_PICK, channel, user_id, entry_id=entry_id, detail="button")
         return self._for_channels(reply)
 
