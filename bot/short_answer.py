@@ -18,8 +18,13 @@ asking "bao nhiêu / mấy / bao lâu" leads with the answer's first sentence th
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import replace
+from typing import Any
 
+from bot.messages import DETAILS_TITLE
+from bot.reply import Reply
 from retrieval.normalize import folded_tokens
 
 MAX_SHORT_LINES = 3
@@ -183,3 +188,23 @@ def fit_to_question(question: str, text: str, short: str = "") -> tuple[str, str
         if not any(ch.isdigit() for ch in lead):
             short = _figure_sentence(text) or short
     return text, short
+
+
+# ------------------------------------------------------------------ the details, asked for
+
+
+def details_reply(reply: Reply, question: str) -> Reply:
+    """An answer's details as a reply of their own ("Xem chi tiết", "0"): titled with the entry's question,
+    with the sources (they stand alone when forwarded) and the date note; no short form, so channels show
+    all of it."""
+    return replace(reply, text=reply.details, short="", details="", title=f"{DETAILS_TITLE} {question}",
+                   related=(), choices=(), calculator=None)
+
+
+def details_of(engine: Any, entry_id: str, on: dt.date | None = None, *, asked: str = "") -> Reply | None:
+    """The details of an entry's answer, rendered like the answer was: for the date `asked` (the question
+    it answered) asks about. None for an unknown entry or an answer that is all short."""
+    reply = engine.entry_reply(entry_id, on, question=asked)
+    if reply is None or not reply.details:
+        return None
+    return details_reply(reply, engine.kb.entries[entry_id].question)

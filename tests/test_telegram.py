@@ -130,7 +130,11 @@ def test_answer_has_bold_question_sources_and_buttons(tg):
     title = engine().kb.entries[expected.entry_id].question
     assert text.startswith(f"<b>{html.escape(title, quote=False)}</b>")
     assert "<b>Căn cứ:</b> " + html.escape(expected.sources[0], quote=False) in text
+    # the short answer, its details behind a button (tests/test_short_answer_channels.py presses it)
+    assert html.escape(expected.short, quote=False) in text and expected.details
+    assert html.escape(expected.details.split("\n\n")[-1], quote=False) not in text
     datas = [d for _, d in buttons(call)]
+    assert f"d:{expected.entry_id}" in datas
     qid = tg.service.store.db.execute("SELECT max(id) FROM questions").fetchone()[0]
     assert f"f:+:{qid}:{expected.entry_id}" in datas and f"f:-:{qid}:{expected.entry_id}" in datas
     assert [f"e:{c.entry_id}" for c in expected.related] == [d for d in datas if d.startswith("e:")]
@@ -242,7 +246,9 @@ def test_callback_answer_failure_is_harmless(tg):
 
 def test_long_answer_is_split_under_the_limit(tg, monkeypatch):
     paragraph = "Đây là một đoạn giải thích dài về chế độ BHXH & quyền lợi <người lao động>. " * 12
-    long_reply = replace(engine().ask(ANSWER_Q), text="\n\n".join([paragraph] * 12))
+    # A long text shown whole (a reply without a short form; the details of a short answer are sent the
+    # same way, tests/test_short_answer_channels.py).
+    long_reply = replace(engine().ask(ANSWER_Q), text="\n\n".join([paragraph] * 12), short="", details="")
     monkeypatch.setattr(tg.service.engine, "ask", lambda text, on=None: long_reply)
     tg.post(text_update("câu hỏi dài"))
     calls = wait_for(lambda: len(tg.fake.sent()) >= 3 and tg.fake.sent())
@@ -365,10 +371,10 @@ def test_telegram_formatting_units():
                   notice="Tin nhắn dài")
     chunks = telegram_messages(reply, title="Câu <hỏi>")
     assert chunks[0].startswith("<i>Tin nhắn dài</i>\n\n<b>Câu &lt;hỏi&gt;</b>\n\na &lt; b &amp; c")
-    assert chunks[-1].endswith("<b>Căn cứ:</b> Luật 41/2024/QH15, Điều 2.")
+    assert chunks[-1].endswith("<blockquote expandable><b>Căn cứ:</b> Luật 41/2024/QH15, Điều 2.</blockquote>")
     assert all(len(c) <= TELEGRAM_LIMIT for c in chunks) and len(chunks) == 3
     assert all(c.count("<b>") == c.count("</b>") and c.count("<i>") == c.count("</i>") for c in chunks)
-    assert "".join(chunks).count("x") == 3000
+    assert "".join(chunks).replace("expandable", "").count("x") == 3000  # the blockquote's word has an x
     assert split_text("&amp;" * 10, 12) == ["&amp;&amp;", "&amp;&amp;", "&amp;&amp;", "&amp;&amp;", "&amp;&amp;"]
 
 

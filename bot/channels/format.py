@@ -3,6 +3,10 @@
 Messages are built from paragraphs and split on paragraph boundaries, so a
 piece never ends inside an HTML tag or entity. Buttons are the adapters' job;
 here choices also appear as numbered lines, so "1", "2", "3" work everywhere.
+
+An answer with a short form (issue 17 item 2) is its short answer first; the details go out only when
+asked for ("Xem chi tiết": a Telegram button, "0" on Zalo Bot, an OA button), as a reply of their own
+(`bot.short_answer.details_reply`). Telegram folds the sources in an expandable blockquote (Bot API 7.4).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.messages import RELATED_LABEL, SOURCES_LABEL
+from bot.messages import DETAILS_HINT_ZALO, RELATED_LABEL, SOURCES_LABEL
 from bot.reply import Choice, Reply
 
 TELEGRAM_LIMIT = 4096
@@ -32,6 +36,16 @@ def numbered(choices: tuple[Choice, ...]) -> str:
 
 def sources_line(reply: Reply) -> str:
     return "; ".join(reply.sources) + "." if reply.sources else ""
+
+
+def body(reply: Reply) -> str:
+    """What a channel shows of the reply's text: the short answer when it has one, else the whole text."""
+    return reply.short or reply.text
+
+
+def has_details(reply: Reply) -> bool:
+    """Whether "Xem chi tiết" has something to open for this reply."""
+    return bool(reply.short and reply.details)
 
 
 def button_label(text: str, limit: int = BUTTON_LABEL_LIMIT) -> str:
@@ -98,10 +112,10 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
         paragraphs.append(f"<i>{esc(reply.notice)}</i>")
     if title:
         paragraphs.append(f"<b>{esc(title)}</b>")
-    if reply.text:
-        paragraphs.append(esc(reply.text))
-    if reply.sources:
-        paragraphs.append(f"<b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}")
+    if body(reply):
+        paragraphs.append(esc(body(reply)))
+    if reply.sources:  # folded: the articles took half a phone screen
+        paragraphs.append(f"<blockquote expandable><b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}</blockquote>")
     if reply.choices:
         paragraphs.append(esc(numbered(reply.choices)))
         paragraphs.append(f"👉 <i>Bấm nút bên dưới, hoặc trả lời {pick_hint(len(reply.choices))}.</i>")
@@ -111,18 +125,22 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
 # ------------------------------------------------------------ Zalo
 
 
-def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_LIMIT) -> list[str]:
-    """Plain-text messages: no buttons on Zalo, so choices are numbered lines to answer by number."""
+def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_LIMIT,
+                  details_hint: str = DETAILS_HINT_ZALO) -> list[str]:
+    """Plain-text messages: no buttons on Zalo, so choices are numbered lines to answer by number, and the
+    details of a short answer are asked for by a word (`details_hint`, "" where a button does it)."""
     title = title or reply.title
     paragraphs: list[str] = []
     if reply.notice:
         paragraphs.append(reply.notice)
     if title:
         paragraphs.append(f"❓ {title}")
-    if reply.text:
-        paragraphs.append(reply.text)
+    if body(reply):
+        paragraphs.append(body(reply))
     if reply.sources:
         paragraphs.append(f"{SOURCES_LABEL} {sources_line(reply)}")
+    if has_details(reply) and details_hint:
+        paragraphs.append(details_hint)
     if reply.choices:
         paragraphs.append(numbered(reply.choices))
         paragraphs.append(f"👉 Trả lời {pick_hint(len(reply.choices))} để chọn câu hỏi.")

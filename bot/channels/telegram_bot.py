@@ -10,6 +10,7 @@ channel; commands, topic lists and buttons are Telegram's own.
 
 Buttons carry short callback data (Telegram allows 64 bytes):
   e:<entry_id>               show that entry (choices, related questions, topic lists)
+  d:<entry_id>               the details behind an answer's short form ("Xem chi tiết")
   t:<topic>[:<page>]         a topic's questions, a page at a time (the /start menu, /chude: bot.field_kit)
   l:<doc-slug>:<article>     an article's text (/luat, a typed citation: bot.field_kit)
   f:<+|->:<question_id>:<entry_id>   👍/👎 on an answer
@@ -51,11 +52,12 @@ from telegram.ext import (
 
 from bot import calc_flow, messages
 from bot.channels import env_str, in_thread, mask, register_secret
-from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, telegram_messages
+from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.field_kit import FieldKit, Screen, html_messages
 from bot.reply import Reply
 from bot.service import Handled, Service
+from bot.short_answer import details_of
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
@@ -152,6 +154,8 @@ class TelegramBot:
 
     def keyboard_rows(self, reply: Reply, question_id: int | None) -> Rows:
         rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
+        if has_details(reply) and reply.entry_id:  # right under the short answer
+            rows += _rows([(messages.DETAILS_BUTTON, f"d:{reply.entry_id}")])
         if reply.show_topics:
             rows += self.topic_rows()  # the topics as buttons, not just as a list
         if reply.calc_step == "group":  # the typed flow ("tính"): its steps as buttons too
@@ -241,6 +245,14 @@ class TelegramBot:
             if reply is not None:
                 await _answer(query)
                 await self.send_reply(chat_id, reply)
+                return
+        elif kind == "d" and rest:
+            details = await in_thread(details_of, self.service.engine, rest)
+            if details is not None:  # no buttons: the answer above has them
+                await _answer(query)
+                assert self.pipeline is not None
+                await self.pipeline.deliver(None, str(chat_id),
+                                            [Outgoing(chunk, html=True) for chunk in telegram_messages(details)])
                 return
         elif kind in ("t", "l"):
             screen = await in_thread(self.kit.act, query.data or "")

@@ -1,0 +1,141 @@
+"""Short answer first on the chat platforms (issue 17 item 2): Telegram (a real PTB Application on the fake
+Bot API) sends the short answer with a "Xem chi tiết" button whose press sends the details; sources folded in
+an expandable blockquote. Zalo Bot Platform (fake server): "gõ 0 để xem chi tiết", and "0" sends them."""
+
+from __future__ import annotations
+
+import html
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from fakes.service import channel_app, clean_env, engine, make_service, zalo_bot_env
+from fakes.telegram import FakeTelegram, callback_update, text_update
+from fakes.zalo import FakeZaloBot
+from fastapi.testclient import TestClient
+
+from bot.channels.format import TELEGRAM_LIMIT, ZALO_LIMIT, has_details, telegram_messages, zalo_messages
+from bot.messages import DETAILS_BUTTON, DETAILS_HINT_ZALO, DETAILS_TITLE
+from bot.reply import Reply
+from bot.short_answer import details_of
+
+TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
+SECRET = "webhook-secret_0123456789"
+ZB_TOKEN = "4417239846:zbFakeTokenForTests_0123456789abcdef"
+ZB_SECRET = "zalo-bot-secret-0123456789"
+ANSWER_Q = "ông nhà tôi đang hưởng lương hưu mới mất thì gia đình được nhận những gì"
+CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
+
+
+def _buttons(call) -> list[tuple[str, str]]:
+    markup = call.params.get("reply_markup") or {}
+    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def _plain(text: str) -> str:
+    return html.unescape(text)
+
+
+@pytest.fixture
+def tg(tmp_path, monkeypatch):
+    with FakeTelegram(TOKEN) as fake:
+        clean_env(monkeypatch, tmp_path)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
+        monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
+        service = make_service(tmp_path / "bhxh.db")
+        with TestClient(channel_app(service)) as client:
+            def post(update: dict) -> httpx.Response:
+                return client.post("/webhooks/telegram", json=update,
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+
+            yield SimpleNamespace(fake=fake, service=service, post=post)
+
+
+@pytest.fixture
+def zb(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        service = make_service(tmp_path / "bhxh.db")
+        with TestClient(channel_app(service)) as client:
+            def post(update: object) -> httpx.Response:
+                return client.post("/webhooks/zalo-bot", json=update, headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
+
+            yield SimpleNamespace(fake=fake, service=service, post=post)
+
+
+# ------------------------------------------------------------------ Telegram
+
+
+def test_telegram_short_answer_then_details_on_the_button(tg):
+    expected = engine().ask(ANSWER_Q)
+    assert expected.kind == "answer" and expected.short and expected.details
+    tg.post(text_update(ANSWER_Q))
+    (first,) = tg.fake.wait_sent(1)
+    text = _plain(first.params["text"])
+    assert expected.short in text
+    last_details = expected.details.split("\n\n")[-1]
+    assert last_details not in text  # the details wait behind the button
+    assert "<blockquote expandable><b>Căn cứ:</b> " in first.params["text"]  # sources folded
+    assert _plain(first.params["text"]).count(expected.sources[0]) == 1
+    data = dict((d, label) for label, d in _buttons(first))
+    assert data[f"d:{expected.entry_id}"] == DETAILS_BUTTON
+    assert list(data).index(f"d:{expected.entry_id}") == 0  # right under the answer, before related questions
+
+    tg.post(callback_update(f"d:{expected.entry_id}"))
+    calls = tg.fake.wait_sent(2)
+    details = _plain("".join(c.params["text"] for c in calls[1:]))
+    assert details.startswith(f"<b>{DETAILS_TITLE} {engine().kb.entries[expected.entry_id].question}</b>")
+    for paragraph in expected.details.split("\n\n"):
+        assert paragraph in details
+    assert all(not c.params.get("reply_markup") for c in calls[1:])  # no second set of 👍/👎
+    assert tg.fake.sent("answerCallbackQuery")
+
+
+def test_telegram_details_button_fits_64_bytes_for_every_entry():
+    for entry_id in engine().kb.entries:
+        assert len(f"d:{entry_id}".encode()) <= 64, entry_id
+
+
+def test_telegram_stale_details_button_is_answered_politely(tg):
+    from bot.messages import STALE_BUTTON
+
+    tg.post(callback_update("d:khong-con-nua"))
+    (call,) = tg.fake.wait_sent(1)
+    assert call.params["text"] == STALE_BUTTON
+
+
+def test_long_details_are_split_under_the_limits():
+    paragraph = "Đây là một đoạn giải thích dài về chế độ BHXH & quyền lợi <người lao động>. " * 12
+    reply = Reply("answer", "Ngắn.\n\n" + "\n\n".join([paragraph] * 12), entry_id="x", short="Ngắn.",
+                  details="\n\n".join([paragraph] * 12), sources=("Luật 41/2024/QH15, Điều 2",), title="Câu hỏi?")
+    assert has_details(reply)
+    assert len(telegram_messages(reply)) == 1 and len(zalo_messages(reply)) == 1
+    from bot.short_answer import details_reply
+
+    shown = details_reply(reply, "Câu hỏi?")
+    tg_chunks, zalo_chunks = telegram_messages(shown), zalo_messages(shown)
+    assert len(tg_chunks) >= 3 and all(len(c) <= TELEGRAM_LIMIT for c in tg_chunks)
+    assert len(zalo_chunks) >= 6 and all(len(c) <= ZALO_LIMIT for c in zalo_chunks)
+    assert all("&lt;người lao động&gt;" in c for c in tg_chunks)
+    assert DETAILS_HINT_ZALO not in "".join(zalo_chunks)
+
+
+def test_choices_and_calculator_replies_keep_their_form():
+    e = engine()
+    choices = e.ask(CHOICES_Q)
+    assert choices.kind == "choices" and choices.short == "" and not has_details(choices)
+    calc = e.ask("thu nhập 3 triệu đóng bhxh tự nguyện mỗi tháng bao nhiêu, hộ nghèo")
+    assert calc.short == "" and not has_details(calc)
+    assert DETAILS_HINT_ZALO not in "".join(zalo_messages(choices) + zalo_messages(calc))
+
+
+def test_details_of_renders_for_the_date_asked(lexical=None):
+    e = engine()
+    entry = next(x for x in e.kb.entries.values() if "voluntary_min_contribution" in x.answer)
+    today = details_of(e, entry.id)
+    later = details_of(e, entry.id, asked="từ 1/1/2027 mức đóng tự nguyện thấp nhất là bao nhiêu")
+    assert today is not None and later is not None
+    assert today.text != later.text and "01/01/2027" in later.notice
+    assert details_of(e, "khong-con-nua") is None
