@@ -105,7 +105,7 @@ def date_not_in_table(asked: dt.date, today: dt.date) -> str:
 
 def follow_up_read(question: str) -> str:
     """Above an answer to a short follow-up ("còn nữ thì sao?"), the question it was read as."""
-    return f"Tiếp câu trước, tôi hiểu bạn hỏi: «{question}»"
+    return f"Tiếp câu trước, tôi hiểu bạn hỏi: «{question}»."
 
 
 NONE_OF_THESE = "Không phải các câu trên"  # the last item of every choice list

@@ -7,6 +7,8 @@
   const input = document.getElementById("q");
   const send = document.getElementById("send");
   const BUSY_TEXT = "Đang tìm câu trả lời…";
+  // The last button of every choice list (bot/messages.py NONE_OF_THESE, bot/conversation.py NONE_OF_THESE_ID).
+  const NONE_OF_THESE = { entry_id: "khong-phai-cac-cau-tren", question: "Không phải các câu trên" };
   const FAIL_TEXT = "Không kết nối được máy chủ. Bạn kiểm tra mạng rồi thử lại nhé.";
   const userId = visitorId();
 
@@ -76,8 +78,10 @@
   function buttonList(box, label, items, className, numbered) {
     box.appendChild(el("p", "label", label));
     const list = el("div", className === "choice" ? "choices" : "related");
+    if (className === "choice") items = items.concat([NONE_OF_THESE]);
     const buttons = items.map((item, i) => {
-      const b = el("button", className, (numbered ? (i + 1) + ". " : "") + item.question);
+      const none = item === NONE_OF_THESE;
+      const b = el("button", none ? "choice-none" : className, (numbered && !none ? (i + 1) + ". " : "") + item.question);
       b.type = "button";
       b.dataset.entry = item.entry_id;
       b.addEventListener("click", () => {
@@ -175,7 +179,8 @@
   }
 
   function choose(item) {
-    return exchange(item.question, () => post("/api/choose/" + encodeURIComponent(item.entry_id)));
+    const url = "/api/choose/" + encodeURIComponent(item.entry_id) + "?user_id=" + encodeURIComponent(userId);
+    return exchange(item.question, () => post(url));
   }
 
   function grow() {

@@ -1,0 +1,77 @@
+"""The web chat in a real browser (Debian's Chromium): a follow-up read in the previous question's context,
+and "Không phải các câu trên" under a choice list. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes.server import ServerThread
+from fakes.service import clean_env, make_service
+
+from admin_api.app import create_app
+from bot import messages
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+FIRST = "mức đóng BHXH tự nguyện thấp nhất là bao nhiêu"
+FOLLOW_UP = "còn năm 2027 thì sao?"
+CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    clean_env(monkeypatch, tmp_path)
+    service = make_service(tmp_path / "bhxh.db")
+    with ServerThread(create_app(service)) as running:
+        running.service = service
+        yield running
+
+
+def _ask(page, text: str):
+    before = page.locator(".msg.bot:not(.typing)").count()
+    page.fill("#q", text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelectorAll('.msg.bot:not(.typing)').length > {before}", timeout=15000)
+    return page.locator(".msg.bot").last
+
+
+def test_follow_up_and_none_of_these_in_chromium(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="vi-VN",
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    # 1. A question, then a follow-up that changes the year: the same subject, 2027's figures, the date said.
+    first = _ask(page, FIRST)
+    assert "330.000" in first.inner_text()
+    second = _ask(page, FOLLOW_UP)
+    text = second.inner_text()
+    assert "484.000" in text and "330.000" not in text.split("Xem chi tiết")[0]
+    assert messages.date_used(__import__("datetime").date(2027, 1, 1)) in text
+    assert "Tiếp câu trước" in text
+    second.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "conversation-follow-up.png"))
+
+    # 2. A new subject starts afresh: no context line.
+    fresh = _ask(page, "nghỉ thai sản được mấy tháng")
+    assert "Tiếp câu trước" not in fresh.inner_text()
+
+    # 3. A choice list ends with "Không phải các câu trên"; pressing it asks to rephrase and offers help.
+    menu = _ask(page, CHOICES_Q)
+    assert menu.locator(".choice").count() >= 2
+    none = menu.locator(".choice-none")
+    assert none.inner_text() == messages.NONE_OF_THESE
+    assert menu.locator(".choices button").last.inner_text() == messages.NONE_OF_THESE  # the last button
+    before = page.locator(".msg.bot:not(.typing)").count()
+    none.click()
+    page.wait_for_function(f"document.querySelectorAll('.msg.bot:not(.typing)').length > {before}")
+    reply = page.locator(".msg.bot").last.inner_text()
+    assert "hỏi lại" in reply and ("1900 9068" in reply or "cán bộ" in reply)
+    assert page.locator(".msg.user").last.inner_text() == messages.NONE_OF_THESE
+    page.screenshot(path=str(ARTIFACTS / "conversation-none-of-these.png"))
+    kinds = [row["kind"] for row in server.service.store.db["signals"].rows]
+    assert "none_of_these" in kinds
+    assert errors == []
