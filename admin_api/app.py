@@ -397,16 +397,18 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
 
 def _include_optional_routers(app: FastAPI, service: Service, settings: Settings) -> None:
     """Channel webhooks and the staff API live in their own modules."""
-    from admin_api import admin, field_kit, webhooks
+    from admin_api import admin, field_kit, handoff_api, webhooks
 
     webhooks.register(app, service)
     admin.register(app, service, settings)
+    app.include_router(handoff_api.router(service))  # the staff inbox ("Hỏi cán bộ"), behind the same auth
     app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 
 
 def build_service(settings: Settings | None = None) -> Service:
     from admin_api.staff_kb import load_knowledge_with_staff
     from bot.engine import Engine
+    from bot.handoff import Handoff
     from storage.factory import is_postgres, open_store
     from storage.store import load_hash_key
 
@@ -423,7 +425,8 @@ def build_service(settings: Settings | None = None) -> Service:
         # 77.8 (1 x 2), 80.0 (2 x 1).
         cores = os.cpu_count() or 2
         engine.index.encoder.enable_batching(threads=1, workers=min(cores, 4))
-    return Service(engine, store, memory_seconds=settings.conversation_minutes * 60)
+    return Service(engine, store, memory_seconds=settings.conversation_minutes * 60,
+                   handoff=Handoff.from_settings(store, settings))
 
 
 def _header_timeout_protocol(header_timeout: float) -> type:

@@ -4,9 +4,9 @@ JSON under /admin/handoffs (the queue with waiting times, one conversation, take
 a closed conversation's staff answer into a paraphrase or a draft entry through `staff_kb`, validated like
 `bhxh kb check`) and the page /admin/handoff (templates/handoff.html, static/handoff.js and handoff.css).
 
-Who acts: the staff API's bearer token (`auth.require_staff`, the X-Staff-Name header), or the dashboard's
-session with the page's CSRF value in the X-CSRF-Token header (the page's own fetches). Every step is audited
-by the store (handoff.request, handoff.take, handoff.reply, handoff.close, handoff.kb).
+Who acts (`admin_api.auth`): a signed-in staff account (the page's fetches carry its CSRF value in
+X-CSRF-Token) or the bearer token ("automation"); reading needs a viewer, acting on a conversation an
+editor. Every step is audited by the store (handoff.request, .take, .reply, .close, .kb) with that name.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Security
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from admin_api import staff_kb
-from admin_api.auth import NAME_COOKIE, Staff, bearer_scheme, require_staff, staff_name
+from admin_api.auth import EditorDep, StaffDep
 from bot.handoff import HandoffError, is_request
 from bot.service import Service
 from knowledge.topics import TOPICS
@@ -41,23 +40,6 @@ PAGE_HEADERS = {
 CHANNEL_LABELS = {"telegram": "Telegram", "zalo_bot": "Zalo (bot)", "zalo_oa": "Zalo OA", "web": "Web"}
 REASON_LABELS = {"asked": "Người dân yêu cầu", "not_sure": "Bot chưa chắc (2 lần)", "downvote": "Người dân chấm 👎"}
 HandoffId = Annotated[int, PathParam(ge=1, le=2**62, description="The handoff's id")]
-
-
-def acting_staff(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
-    x_staff_name: Annotated[str | None, Header(description="Who is acting, for the audit log (UTF-8)")] = None,
-    x_csrf_token: Annotated[str | None, Header(description="The inbox page's CSRF value (session users)")] = None,
-) -> Staff:
-    """The staff API's identity; for the inbox page's own changes, its session and CSRF value."""
-    auth = request.app.state.staff_auth
-    if credentials is None and auth.session_ok(request) and (
-            request.method in ("GET", "HEAD") or auth.csrf_ok(request, x_csrf_token)):
-        return Staff(staff_name(request.cookies.get(NAME_COOKIE)))
-    return require_staff(request, credentials, x_staff_name)
-
-
-ActingStaff = Annotated[Staff, Depends(acting_staff)]
 
 
 class MessageOut(BaseModel):
@@ -152,7 +134,7 @@ def router(service: Service) -> APIRouter:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @routes.get("/handoffs", response_model=list[HandoffOut], summary="The staff inbox: open conversations first")
-    async def list_handoffs(staff: ActingStaff, status: Annotated[str, Query(
+    async def list_handoffs(staff: StaffDep, status: Annotated[str, Query(
             max_length=40, description="Comma-separated: waiting, owned, closed")] = "waiting,owned",
             limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
         statuses = tuple(s for s in status.split(",") if s in HANDOFF_STATUSES)
@@ -160,14 +142,14 @@ def router(service: Service) -> APIRouter:
         return [HandoffOut.of(h, now()) for h in rows]
 
     @routes.get("/handoffs/{handoff_id}", response_model=HandoffOut, summary="One conversation, its history")
-    async def get_handoff(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+    async def get_handoff(staff: StaffDep, handoff_id: HandoffId) -> Any:
         try:
             return out(await asyncio.to_thread(service.store.handoff_get, handoff_id))
         except HandoffError as exc:
             return refused(exc)
 
     @routes.post("/handoffs/{handoff_id}/take", response_model=HandoffOut, summary="Take ownership")
-    async def take(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+    async def take(staff: EditorDep, handoff_id: HandoffId) -> Any:
         try:
             return out(await handoff.take(handoff_id, staff.name))
         except HandoffError as exc:
@@ -175,7 +157,7 @@ def router(service: Service) -> APIRouter:
 
     @routes.post("/handoffs/{handoff_id}/reply", response_model=ActionResult,
                  summary="Reply on the citizen's channel (takes ownership)")
-    async def reply(staff: ActingStaff, handoff_id: HandoffId, body: ReplyRequest) -> Any:
+    async def reply(staff: EditorDep, handoff_id: HandoffId, body: ReplyRequest) -> Any:
         try:
             result = await handoff.reply(handoff_id, staff.name, body.text)
         except HandoffError as exc:
@@ -184,7 +166,7 @@ def router(service: Service) -> APIRouter:
 
     @routes.post("/handoffs/{handoff_id}/close", response_model=ActionResult,
                  summary="Close: the bot answers this chat again, and says so")
-    async def close(staff: ActingStaff, handoff_id: HandoffId) -> Any:
+    async def close(staff: EditorDep, handoff_id: HandoffId) -> Any:
         try:
             result = await handoff.close(handoff_id, staff.name)
         except HandoffError as exc:
@@ -192,7 +174,7 @@ def router(service: Service) -> APIRouter:
         return ActionResult(sent=result.sent, reason=result.reason, handoff=out(result.handoff))
 
     @routes.post("/handoffs/{handoff_id}/kb", summary="Turn a closed conversation into a paraphrase or a draft entry")
-    async def to_knowledge(staff: ActingStaff, handoff_id: HandoffId, body: KbRequest) -> Any:
+    async def to_knowledge(staff: EditorDep, handoff_id: HandoffId, body: KbRequest) -> Any:
         h = await asyncio.to_thread(service.store.handoff_get, handoff_id)
         if h is None or h.status != "closed":
             return JSONResponse({"detail": "Chỉ dùng được cho cuộc trò chuyện đã đóng."}, status_code=409)
@@ -221,11 +203,10 @@ def router(service: Service) -> APIRouter:
     @routes.get("/handoff", include_in_schema=False)
     def inbox_page(request: Request) -> Response:
         auth = request.app.state.staff_auth
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if not ((scheme.lower() == "bearer" and auth.token_ok(value.strip())) or auth.session_ok(request)):
+        staff = auth.page_staff(request)
+        if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
-        html = env.get_template("handoff.html").render(csrf=auth.csrf_for(request),
-                                                       staff=staff_name(request.cookies.get(NAME_COOKIE)))
+        html = env.get_template("handoff.html").render(csrf=auth.csrf_for(request), staff=staff.label)
         return HTMLResponse(html, headers=PAGE_HEADERS)
 
     return routes

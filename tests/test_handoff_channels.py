@@ -1,0 +1,240 @@
+"""Handoff to a staff member end to end (issue 16 items 1 and 4): a citizen asks for a person on Telegram or the
+Zalo Bot Platform (fake servers of each API), a staff member sees the waiting conversation through the staff
+API, takes it, replies and closes it; the citizen gets the reply on that channel, the bot is silent in between
+and answers again after; out of working hours the citizen is told when staff will answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.service import clean_env, make_service, zalo_bot_env
+from fakes.telegram import FakeTelegram, text_update
+from fakes.zalo import FakeZaloBot, bot_update
+from fastapi.testclient import TestClient
+
+from admin_api.app import create_app
+from bot import messages
+from bot.handoff import Handoff, is_request, parse_hours, when_text
+
+TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
+SECRET = "webhook-secret_0123456789"
+ZB_TOKEN, ZB_SECRET = "zb-token-123:abc", "zalo-bot-secret-123"
+STAFF = {"Authorization": "Bearer test-admin-token-0123456789"}  # acts as "automation"
+IN_HOURS = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.UTC)  # 10:00 Thursday in Hà Nội
+OUT_OF_HOURS = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)  # 19:00 Thursday
+ANSWER_Q = "rút bhxh 1 lần được không"
+PRIVATE = "Tôi sinh năm 1975, số CCCD 001175012345, đóng BHXH 12 năm rồi nghỉ"
+
+
+def _app(tmp_path: Path, when: dt.datetime) -> TestClient:
+    service = make_service(tmp_path / "bhxh.db")
+    service.handoff = Handoff(service.store, clock=lambda: when)  # before the pipelines attach to it
+    client = TestClient(create_app(service))
+    client.service = service  # type: ignore[attr-defined]
+    return client
+
+
+def _queue(client: TestClient, status: str = "waiting,owned") -> list[dict[str, Any]]:
+    response = client.get(f"/admin/handoffs?status={status}", headers=STAFF)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _conversation(client: TestClient, send: Callable[[str], None], sent: Callable[[], list[str]],
+                  channel: str) -> None:
+    """The whole flow on one channel; `send` posts a citizen's message, `sent` lists what the bot sent."""
+    send("gặp cán bộ")
+    assert sent() == [messages.HANDOFF_WAITING]
+
+    (waiting,) = _queue(client)
+    assert waiting["status"] == "waiting" and waiting["channel"] == channel and waiting["reason"] == "asked"
+    assert [m["text"] for m in waiting["messages"] if m["author"] == "citizen"] == ["gặp cán bộ"]
+
+    send(PRIVATE)  # the bot is silent: the message goes to the staff member, redacted
+    assert len(sent()) == 1
+    (waiting,) = _queue(client)
+    kept = waiting["messages"][-1]["text"]
+    assert "001175012345" not in kept and "[CCCD]" in kept
+
+    taken = client.post(f"/admin/handoffs/{waiting['id']}/take", headers=STAFF)
+    assert taken.status_code == 200 and taken.json()["status"] == "owned"
+    assert taken.json()["owner"] == "automation"
+
+    answer = "Chào bạn, với 12 năm đóng bạn có thể hưởng BHXH một lần nếu đủ điều kiện; mang CCCD tới BHXH huyện."
+    replied = client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF, json={"text": answer})
+    assert replied.status_code == 200, replied.text
+    assert replied.json()["sent"] is True
+    assert sent()[-1] == messages.staff_reply(answer)
+
+    send("cảm ơn cán bộ")  # still a person's chat: silent
+    assert len(sent()) == 2
+
+    closed = client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF)
+    assert closed.status_code == 200 and closed.json()["handoff"]["status"] == "closed"
+    assert sent()[-1] == messages.HANDOFF_CLOSED
+    assert _queue(client) == []
+    history = [(m["author"], m["text"]) for m in closed.json()["handoff"]["messages"]]
+    assert ("staff", answer) in history and ("citizen", "cảm ơn cán bộ") in history
+
+    send(ANSWER_Q)  # the bot answers again
+    assert len(sent()) >= 4 and "một lần" in sent()[3].lower()
+
+    audit = client.service.store.db.execute(  # type: ignore[attr-defined]
+        "SELECT actor, action FROM audit WHERE action LIKE 'handoff.%' ORDER BY id").fetchall()
+    assert audit == [("citizen", "handoff.request"), ("automation", "handoff.take"),
+                     ("automation", "handoff.reply"), ("automation", "handoff.close")]
+
+
+def _telegram_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeTelegram) -> None:
+    clean_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
+    monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
+
+
+def _telegram(client: TestClient, fake: FakeTelegram) -> tuple[Callable[[str], None], Callable[[], list[str]]]:
+    def send(text: str) -> None:
+        response = client.post("/webhooks/telegram", json=text_update(text),
+                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status_code == 200  # TestClient runs the reply (a background task) before returning
+
+    def sent() -> list[str]:
+        return [c.params["text"] for c in fake.sent() if str(c.params.get("chat_id")) == "4242"]
+
+    return send, sent
+
+
+def _zalo_bot(client: TestClient, fake: FakeZaloBot) -> tuple[Callable[[str], None], Callable[[], list[str]]]:
+    def send(text: str) -> None:
+        response = client.post("/webhooks/zalo-bot", json=bot_update(text, user="u-lan-01"),
+                               headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
+        assert response.status_code == 200
+
+    def sent() -> list[str]:
+        return [p["text"] for p in fake.sent() if p.get("chat_id") == "u-lan-01"]
+
+    return send, sent
+
+
+def test_telegram_citizen_to_staff_and_back(tmp_path, monkeypatch):
+    with FakeTelegram(TOKEN) as fake:
+        _telegram_env(monkeypatch, tmp_path, fake)
+        with _app(tmp_path, IN_HOURS) as client:
+            _conversation(client, *_telegram(client, fake), channel="telegram")
+
+
+def test_zalo_bot_citizen_to_staff_and_back(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        with _app(tmp_path, IN_HOURS) as client:
+            _conversation(client, *_zalo_bot(client, fake), channel="zalo_bot")
+
+
+def test_out_of_hours_says_when_staff_answer(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        with _app(tmp_path, OUT_OF_HOURS) as client:
+            send, sent = _zalo_bot(client, fake)
+            send("muốn gặp người thật")
+            (said,) = sent()
+            assert "ngoài giờ làm việc" in said and "7:30 thứ Sáu, 04/12" in said
+            assert "thứ Hai–thứ Sáu, 7:30–11:30 và 13:30–17:00" in said
+            (waiting,) = _queue(client)
+            assert waiting["status"] == "waiting"
+            send("gap can bo")  # asked again: reminded, not a second handoff
+            assert sent()[-1] == messages.HANDOFF_ALREADY and len(_queue(client)) == 1
+
+
+def test_configured_hours_and_text(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        monkeypatch.setenv("BHXH_HANDOFF_HOURS", "Mon-Sat 08:00-12:00")
+        monkeypatch.setenv("BHXH_HANDOFF_OUT_OF_HOURS_TEXT", "Ngoài giờ. Cán bộ trả lời từ {next} ({hours}).")
+        from bot.settings import load_settings
+
+        settings = load_settings()
+        service = make_service(tmp_path / "bhxh.db")
+        handoff = Handoff.from_settings(service.store, settings)
+        handoff.clock = lambda: OUT_OF_HOURS
+        service.handoff = handoff
+        with TestClient(create_app(service, settings=settings)) as client:
+            send, sent = _zalo_bot(client, fake)
+            send("Hỏi cán bộ")
+            assert sent() == ["Ngoài giờ. Cán bộ trả lời từ 8:00 thứ Sáu, 04/12 (thứ Hai–thứ Bảy, 8:00–12:00)."]
+
+
+def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        with _app(tmp_path, IN_HOURS) as client:
+            send, sent = _zalo_bot(client, fake)
+            send("asdfgh qwerty")
+            assert messages.HANDOFF_OFFER not in sent()[-1]
+            send("zxcvbn uiop")
+            assert sent()[-1].endswith(messages.HANDOFF_OFFER)
+            send("gặp cán bộ")
+            (waiting,) = _queue(client)
+            assert waiting["reason"] == "not_sure"
+            # the two questions the bot was not sure about come first, for context
+            assert [m["text"] for m in waiting["messages"]][:2] == ["asdfgh qwerty", "zxcvbn uiop"]
+
+
+def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, monkeypatch):
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        with _app(tmp_path, IN_HOURS) as client:
+            assert client.get("/admin/handoffs").status_code == 401
+            assert client.post("/admin/handoffs/1/take").status_code == 401
+            assert client.post("/admin/handoffs/99/take", headers=STAFF).status_code == 404
+            send, _ = _zalo_bot(client, fake)
+            send("gặp cán bộ")
+            (waiting,) = _queue(client)
+            assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                               json={"text": "   "}).status_code == 422
+            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+            assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                               json={"text": "muộn"}).status_code == 404
+            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 404
+
+
+@pytest.mark.parametrize("text", ["gặp cán bộ", "gap can bo", "Muốn gặp người thật!", "hỏi cán bộ ạ", "/canbo",
+                                  "cho tôi gặp cán bộ", "Hỏi cán bộ"])
+def test_requests_are_recognised(text):
+    assert is_request(text)
+
+
+@pytest.mark.parametrize("text", ["tôi đã hỏi cán bộ phường nhưng họ bảo phải chờ thêm ba tháng nữa mới được",
+                                  "rút bhxh 1 lần", "", "cán bộ"])
+def test_questions_mentioning_staff_are_not_requests(text):
+    assert not is_request(text)
+
+
+def test_working_hours():
+    hours = parse_hours("Mon-Fri 07:30-11:30,13:30-17:00")
+    assert hours.open_at(IN_HOURS) and not hours.open_at(OUT_OF_HOURS)
+    lunch = dt.datetime(2026, 12, 3, 5, 0, tzinfo=dt.UTC)  # 12:00 in Hà Nội
+    assert not hours.open_at(lunch)
+    assert when_text(hours.next_opening(lunch)) == "13:30 thứ Năm, 03/12"  # type: ignore[arg-type]
+    saturday = dt.datetime(2026, 12, 5, 3, 0, tzinfo=dt.UTC)
+    assert when_text(hours.next_opening(saturday)) == "7:30 thứ Hai, 07/12"  # type: ignore[arg-type]
+    for bad in ("Mon-Fri", "Funday 07:00-08:00", "Mon 09:00-08:00", "Mon 7-8"):
+        with pytest.raises(ValueError):
+            parse_hours(bad)
+    with pytest.raises(ValueError):
+        parse_hours("Mon 07:00-08:00", "Mars/Olympus")
+
+
+def test_bad_handoff_settings_stop_the_start():
+    from bot.settings import load_settings
+
+    with pytest.raises(RuntimeError, match="BHXH_HANDOFF_HOURS"):
+        load_settings({"BHXH_HANDOFF_HOURS": "weekdays"})
+    with pytest.raises(RuntimeError, match="BHXH_HANDOFF_OUT_OF_HOURS_TEXT"):
+        load_settings({"BHXH_HANDOFF_OUT_OF_HOURS_TEXT": "từ {khi}"})
+    assert json.dumps(load_settings({}).handoff_hours) == '"Mon-Fri 07:30-11:30,13:30-17:00"'
