@@ -7,12 +7,27 @@ Zalo signs each event with
 epoch ms). We check it in constant time, refuse events more than 5 minutes
 old (or ahead); the inbox keeps the event with its text redacted (redeliveries by
 `message.msg_id` dropped there). The 200 goes well inside Zalo's 2-second budget.
+Events answered: user_send_* (text answered, others told we read text only), follow (a greeting),
+unfollow (the user's state is forgotten and nothing more is sent to them).
 
 Sending: POST <api>/v3.0/oa/message/cs with header `access_token` and body
-  {"recipient": {"user_id": …}, "message": {"text": …}}   (≤ 2,000 chars per message).
-Success is HTTP 200 with "error": 0. HTTP 401 or error -216/-124 means the
-access token expired: refresh once and retry once. Consultation messages only
-reach users who wrote within the last 48 h (paid up to 7 days); later, error -230.
+  {"recipient": {"message_id": <the citizen's last msg_id>, "user_id": …}, "message": {"text": …, "attachment": …}}
+A reply that names the incoming message is one of the free replies within 48 h of it; a message with
+only `user_id` counts as a proactive, paid one (official help centre, shared/reference/anchors-2026-12.md
+[ZA2], [ZA3] §2). So the adapter remembers each user's last interaction (time, msg_id; `Window`): within
+48 h it replies by message_id, from 48 h to 7 days by user_id (a paid consultation message, flagged to
+staff), after 7 days or after an unfollow it does not send (Zalo would answer -230). ≤ 2,000 chars of text.
+
+Buttons (`reply_buttons`): choices, the topic menu, "Có thể bạn muốn hỏi" and 👍/👎 go out as up to five
+`oa.query.hide` buttons under the last message (the numbered text stays). Zalo sends a pressed button's
+payload back as a user_send_text event: "#<kind>:<arg>" payloads are this adapter's actions (`ACTIONS`:
+e = show an entry, t = a topic's questions, m = more topics, f = feedback), any other payload is answered
+as if the citizen had typed it. How to add a button: /tmp/coord/zalo-oa-buttons.md and `BUTTON_SOURCES`.
+
+Errors (`ERRORS`): success is HTTP 200 with "error": 0. An expired token (HTTP 401, -220, -124) is
+refreshed once and the message retried once. -216 ("Access token is invalid") is checked first with
+GET v2.0/oa/getoa: only if the token fails there too is the single-use refresh token spent (a refresh
+on a user-side -216 would rotate the pair for nothing and race other workers).
 
 Tokens: the access token lives ~25 h; the refresh token is single-use. A refresh
 (POST <oauth>/v4/oa/access_token, form refresh_token/app_id/grant_type, header
@@ -25,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -33,17 +49,21 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from bot.channels import env_str, mask, register_secret
-from bot.channels.format import zalo_messages
+from bot import messages as texts
+from bot.channels import env_str, in_thread, mask, register_secret
+from bot.channels.format import button_label, zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
+from bot.reply import Reply
 from bot.service import Handled, Service
+from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
@@ -54,9 +74,15 @@ DEFAULT_OAUTH_BASE = "https://oauth.zaloapp.com"
 TOKEN_FILE_NAME = "zalo_oa_tokens.json"
 MAX_EVENT_AGE = 300.0  # seconds, either way
 REFRESH_MARGIN = 300.0  # refresh when the access token has less than this left
-EXPIRED_ERRORS = {-216, -124}
 USER_MESSAGE_EVENTS = {"user_send_text", "user_send_image", "user_send_sticker", "user_send_gif", "user_send_file",
-                       "user_send_audio", "user_send_video", "user_send_location", "user_send_link"}
+                       "user_send_audio", "user_send_video", "user_send_location", "user_send_link",
+                       "user_send_business_card"}
+FOLLOW_EVENTS = {"follow", "unfollow"}
+FREE_REPLY_WINDOW = 48 * 3600.0  # replies naming the user's message are free for 48 h [ZA2][ZA3]
+CONSULTATION_WINDOW = 7 * 24 * 3600.0  # consultation messages reach users active in the last 7 days [ZA3]
+MAX_BUTTONS = 5  # per message (Zalo OA buttons, ChatbotX enforces the same [ZA5])
+BUTTON_TITLE_LIMIT = 100  # chars, buttons of a consultation message [ZA3]
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
 
 
 @dataclass(frozen=True)
@@ -216,6 +242,92 @@ class SharedTokenStore(TokenStore):
         return self.db.lock(f"token:{self.NAME}")
 
 
+# ------------------------------------------------------------ Zalo's error codes
+
+# The `error` field of OA API answers, from Zalo's table "Mã lỗi" of the Official Account API
+# (https://developers.zalo.me/docs/api/official-account-api/phu-luc/ma-loi-post-735, as the zalo_sdk Python
+# package's ZaloOAException copies it) and the 2026 OA API v3 reference [ZA3] of
+# shared/reference/anchors-2026-12.md (its "Bảng mã lỗi Official Account API"); -124 is the OAuth v4/ZNS
+# "Invalid access token" [ZA5]; -230 as real sends answer it [ZA8].
+# kind: "token" refresh and retry once; "token?" -216, checked with GET v2.0/oa/getoa before refreshing
+# (ChatbotX maps -216 to "user blocked OA" [ZA5]; Zalo's table says "Access token is invalid");
+# "retry" later (SendError); "window" the user's window is closed; "user" the user cannot receive;
+# "request" our message is wrong; "oa" the OA or app setup. Every code but token and retry is final.
+
+
+@dataclass(frozen=True)
+class ZaloError:
+    kind: Literal["token", "token?", "retry", "window", "user", "request", "oa"]
+    meaning: str  # Zalo's wording (logs)
+    staff: str  # what it means for a staff reply (Vietnamese)
+
+
+_SETUP = "Lỗi cấu hình Zalo OA của hệ thống, đã ghi vào nhật ký; báo cho quản trị viên."
+ERRORS: dict[int, ZaloError] = {
+    -32: ZaloError("retry", "rate limit of the app or OA reached",
+                   "Zalo đang giới hạn số lần gửi của OA; tin sẽ được gửi lại sau ít phút."),
+    -124: ZaloError("token", "invalid access token", "Access token của OA không hợp lệ. " + _SETUP),
+    -201: ZaloError("request", "parameter invalid", "Zalo từ chối tin vì tham số không hợp lệ. " + _SETUP),
+    -204: ZaloError("oa", "Official Account is disabled", "OA đã bị vô hiệu hóa nên không gửi được tin."),
+    -205: ZaloError("oa", "Official Account does not exist", "OA không tồn tại. " + _SETUP),
+    -209: ZaloError("oa", "API not supported: the app is not activated",
+                    "Ứng dụng của OA chưa được kích hoạt. " + _SETUP),
+    -210: ZaloError("request", "parameter exceeds the allowed limit", "Tin vượt giới hạn của Zalo (độ dài, số nút)."),
+    -211: ZaloError("oa", "out of quota", "OA đã hết hạn mức của tính năng gửi tin này."),
+    -212: ZaloError("oa", "the app has not registered this API", "Ứng dụng chưa đăng ký API gửi tin. " + _SETUP),
+    -213: ZaloError("user", "user has not followed the OA",
+                    "Người dân chưa quan tâm OA hoặc đã bỏ quan tâm nên Zalo không cho gửi tin."),
+    -216: ZaloError("token?", "access token is invalid", "Access token của OA không hợp lệ. " + _SETUP),
+    -217: ZaloError("user", "user blocked invitations from the OA", "Người dân đã chặn tin mời quan tâm của OA."),
+    -218: ZaloError("user", "out of quota receive (this user)",
+                    "Người dân đã nhận đủ số tin Zalo cho phép từ OA; hãy thử lại sau."),
+    -219: ZaloError("oa", "the app is removed or disabled", "Ứng dụng của OA đã bị gỡ hoặc vô hiệu hóa. " + _SETUP),
+    -220: ZaloError("token", "access token expired or removed", "Access token của OA đã hết hạn. " + _SETUP),
+    -221: ZaloError("oa", "the OA must be verified for this feature",
+                    "OA chưa được xác thực nên chưa dùng được tính năng này."),
+    -223: ZaloError("oa", "the OA has not authorized this API", "OA chưa cấp quyền API này cho ứng dụng. " + _SETUP),
+    -224: ZaloError("oa", "the OA tier package lacks this feature", "Gói dịch vụ của OA không có tính năng này."),
+    -227: ZaloError("user", "user is banned or inactive for more than 45 days",
+                    "Tài khoản Zalo của người dân bị khóa hoặc không hoạt động quá 45 ngày."),
+    -230: ZaloError("window", "user has not interacted with the OA in the past 7 days",
+                    "Quá 7 ngày kể từ lần cuối người dân nhắn cho OA: Zalo không cho gửi tin tư vấn. "
+                    "Hãy chờ người dân nhắn lại."),
+    -232: ZaloError("window", "user has not interacted with the OA, or the interaction expired",
+                    "Người dân chưa nhắn cho OA hoặc lần nhắn đã quá hạn: Zalo không cho gửi tin."),
+    -233: ZaloError("request", "message type invalid or not supported", "Zalo không hỗ trợ loại tin này. " + _SETUP),
+    -240: ZaloError("request", "message API v2 is shut down", "API gửi tin cũ (V2) đã ngừng. " + _SETUP),
+    -244: ZaloError("user", "user restricted this message type from the OA", "Người dân đã chặn loại tin này từ OA."),
+    -305: ZaloError("window", "the OA cannot respond to the user after 48 hours",
+                    "Đã quá 48 giờ kể từ tin của người dân: không còn trả lời miễn phí được."),
+    -311: ZaloError("window", "out of quota for responding to the user's message",
+                    "Đã hết lượt trả lời miễn phí cho tin nhắn này của người dân."),
+    -320: ZaloError("oa", "the app must be linked to a Zalo Cloud Account for paid features",
+                    "Ứng dụng chưa liên kết tài khoản Zalo Cloud nên không gửi được tin có phí."),
+    -321: ZaloError("oa", "the Zalo Cloud Account is out of money or cannot be charged",
+                    "Tài khoản Zalo Cloud của ứng dụng hết tiền nên không gửi được tin có phí."),
+}
+TOKEN_ERRORS = {code for code, known in ERRORS.items() if known.kind in ("token", "token?")}
+NO_TOKEN_REASON = "OA chưa có access token dùng được. " + _SETUP
+USER_SIDE_216 = ("Zalo báo lỗi -216 dù access token của OA vẫn dùng được: có thể người dân đã chặn OA. "
+                 "Không gửi được tin.")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one message: sent (and on which quota), or the error Zalo gave."""
+
+    ok: bool
+    error: int | None = None
+    quota: str | None = None  # data.quota.quota_type of a sent message: "reply" = free; None = charged [ZA3] §1
+    reason: str | None = None  # our own staff-facing reason where the code alone does not say it
+
+    def staff_reason(self) -> str:
+        if self.reason:
+            return self.reason
+        known = ERRORS.get(self.error) if self.error is not None else None
+        return known.staff if known else f"Zalo từ chối tin (mã lỗi {self.error}). " + _SETUP
+
+
 class ZaloOAClient:
     """Sends customer-service text messages, refreshing the access token when needed."""
 
@@ -306,35 +418,225 @@ class ZaloOAClient:
         log.info("zalo oa: access token refreshed (valid %.0f h)", lifetime / 3600)
         return new.access_token
 
-    async def send_text(self, user_id: str, text: str) -> bool:
+
+    async def token_works(self, token: str) -> bool | None:
+        """Does Zalo accept this access token? Asked with the OA profile (GET v2.0/oa/getoa), which needs
+        nothing but the token. None if it cannot tell (no connection, another error)."""
+        try:
+            response = await self.client.get(f"{self.config.api_base}/v2.0/oa/getoa", headers={"access_token": token})
+            data = response.json() if response.content else {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        error = data.get("error") if isinstance(data, dict) else None
+        if response.status_code == 200 and error == 0:
+            return True
+        if response.status_code == 401 or error in TOKEN_ERRORS:
+            return False
+        return None
+
+    async def send(self, recipient: dict[str, str], message: dict[str, Any]) -> Sent:
+        """One consultation message. Raises SendError when worth retrying (no connection, 5xx, 429, -32)."""
         token = await self.access_token()
         for attempt in (1, 2):
             if not token:
-                log.error("zalo oa: no access token; cannot reply")
-                return False
+                log.error("zalo oa: no access token; cannot send")
+                return Sent(False, reason=NO_TOKEN_REASON)
             try:
-                response = await self.client.post(
-                    f"{self.config.api_base}/v3.0/oa/message/cs", headers={"access_token": token},
-                    json={"recipient": {"user_id": user_id}, "message": {"text": text}})
+                response = await self.client.post(f"{self.config.api_base}/v3.0/oa/message/cs",
+                                                  headers={"access_token": token},
+                                                  json={"recipient": recipient, "message": message})
                 data = response.json() if response.content else {}
             except httpx.ReadTimeout:  # sent, no answer: it may have arrived; sending it again could repeat it
                 log.warning("zalo oa: no answer in time; not sent again")
-                return True
+                return Sent(True)
             except (httpx.HTTPError, ValueError) as exc:  # the pipeline retries
                 raise SendError(f"zalo oa: send failed: {type(exc).__name__}") from None
             if response.status_code >= 500 or response.status_code == 429:
                 raise SendError(f"zalo oa: send failed: HTTP {response.status_code}")
-            error = data.get("error") if isinstance(data, dict) else None
-            if attempt == 1 and (response.status_code == 401 or error in EXPIRED_ERRORS):
+            data = data if isinstance(data, dict) else {}
+            error = data.get("error")
+            if response.status_code == 200 and error == 0:
+                return Sent(True, 0, _quota_type(data))
+            known = ERRORS.get(error) if isinstance(error, int) else None
+            expired = response.status_code == 401 or (known is not None and known.kind == "token")
+            if known is not None and known.kind == "token?":
+                works = await self.token_works(token)
+                if works is None:  # cannot tell: try again later rather than spend the refresh token blindly
+                    raise SendError(f"zalo oa: error {error} and the token check failed")
+                if works:
+                    log.warning("zalo oa: error %s although the access token works: a problem of this user "
+                                "(blocked the OA?), not of the token; not refreshing", error)
+                    return Sent(False, error, reason=USER_SIDE_216)
+                expired = True
+            if attempt == 1 and expired:
                 token = await self.refresh(token)
                 continue
-            if response.status_code == 200 and error == 0:
-                return True
-            hint = " (the user wrote more than 48 h ago)" if error == -230 else ""
-            log.warning("zalo oa: send refused: HTTP %s, error %s: %s%s", response.status_code, error,
-                        mask(str(data.get("message", "")) if isinstance(data, dict) else "")[:200], hint)
-            return False
-        return False
+            if known is not None and known.kind == "retry":
+                raise SendError(f"zalo oa: send failed: error {error} ({known.meaning})")
+            log.warning("zalo oa: send refused: HTTP %s, error %s (%s): %s", response.status_code, error,
+                        known.meaning if known else "unknown code", mask(str(data.get("message", "")))[:200])
+            return Sent(False, error if isinstance(error, int) else None)
+        return Sent(False, reason=NO_TOKEN_REASON)
+
+    async def send_text(self, user_id: str, text: str) -> bool:
+        """A proactive text message to a user (by user_id: paid unless in a free quota)."""
+        return (await self.send({"user_id": user_id}, {"text": text})).ok
+
+
+def _quota_type(data: dict[str, Any]) -> str | None:
+    """Which quota paid for a sent message ("reply" = a free reply); None: a charged message [ZA3] §1."""
+    quota = (data.get("data") or {}).get("quota") if isinstance(data.get("data"), dict) else None
+    return str(quota.get("quota_type")) if isinstance(quota, dict) and quota.get("quota_type") else None
+
+
+# ------------------------------------------------------------ the interaction window
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a user stands in Zalo's windows, from their last interaction with the OA."""
+
+    state: Literal["free", "paid", "closed", "unfollowed", "unknown"]
+    msg_id: str | None = None  # their last message (a follow has none)
+    at: float = 0.0  # epoch seconds of the last interaction
+
+    def recipient(self, user_id: str) -> dict[str, str]:
+        """A free reply names their message (Zalo: a message with "only user_id and no message_id" is a
+        proactive one [ZA2]; the user id stays beside it); anything else goes by user id."""
+        if self.state == "free" and self.msg_id:
+            return {"message_id": self.msg_id, "user_id": user_id}
+        return {"user_id": user_id}
+
+
+def _seconds(value: object) -> float:
+    try:
+        seconds = float(value or 0.0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) else 0.0
+
+
+def window_of(record: Mapping[str, Any], now: float) -> Window:
+    """The window at `now` of a stored record {"at": last interaction, "msg_id", "msg_at": their last message
+    and its time, "unfollowed"}. A follow is an interaction too, but only a message can be replied to."""
+    at = _seconds(record.get("at"))
+    if not at:
+        return Window("unknown")
+    if record.get("unfollowed"):
+        return Window("unfollowed", None, at)
+    msg_at = _seconds(record.get("msg_at"))
+    msg_id = str(record["msg_id"]) if record.get("msg_id") and now - msg_at <= FREE_REPLY_WINDOW else None
+    age = now - at
+    state = "free" if age <= FREE_REPLY_WINDOW else "paid" if age <= CONSULTATION_WINDOW else "closed"
+    return Window(state, msg_id, at)
+
+
+def _ago(seconds: float) -> str:
+    hours = max(0, int(seconds // 3600))
+    return f"{hours} giờ" if hours < 48 else f"{hours // 24} ngày {hours % 24} giờ"
+
+
+def _local(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, VIETNAM).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def staff_notice(window: Window, now: float) -> tuple[bool, str | None]:
+    """May staff send now, and what to tell them (Vietnamese): the `can_send_staff_reply` answer."""
+    if window.state == "paid":
+        until = _local(window.at + CONSULTATION_WINDOW)
+        return True, (f"Tin có phí: người dân nhắn lần cuối {_ago(now - window.at)} trước (quá 48 giờ), nên Zalo "
+                      f"tính tin này là tin tư vấn trả phí. Còn gửi được đến {until}.")
+    if window.state == "closed":
+        return False, (f"Không gửi được: người dân nhắn lần cuối {_ago(now - window.at)} trước, đã quá 7 ngày nên "
+                       "Zalo không cho OA gửi tin. Hãy chờ người dân nhắn lại, hoặc liên hệ theo cách khác "
+                       f"(tổng đài {texts.HOTLINE}).")
+    if window.state == "unfollowed":
+        return False, ("Không gửi được: người dân đã bỏ quan tâm OA nên Zalo không cho gửi tin. "
+                       f"Hãy chờ người dân quan tâm và nhắn lại, hoặc liên hệ qua tổng đài {texts.HOTLINE}.")
+    return True, None
+
+
+# ------------------------------------------------------------ buttons
+
+
+@dataclass(frozen=True)
+class Button:
+    """One OA button. `payload` "#<kind>:<arg>" is an action of this adapter (`ACTIONS`); any other payload
+    comes back as if the citizen had typed it (and is shown in the chat as their message)."""
+
+    label: str
+    payload: str
+    priority: int = 50  # when more than MAX_BUTTONS apply, the lowest numbers are kept (order stays as listed)
+
+    def to_zalo(self) -> dict[str, Any]:
+        kind = "oa.query.hide" if self.payload.startswith("#") else "oa.query.show"
+        return {"title": button_label(self.label, BUTTON_TITLE_LIMIT), "type": kind, "payload": self.payload[:1000]}
+
+
+TOPICS_PER_PAGE = MAX_BUTTONS - 1  # the fifth button of a page is "more topics"
+TOPIC_LIST_SIZE = MAX_BUTTONS  # questions listed under a topic
+
+
+def topic_page(page: int) -> list[Button]:
+    """Page `page` of the topic menu: four topics and "Chủ đề khác" while more remain."""
+    start = page * TOPICS_PER_PAGE
+    topics = MENU_ORDER[start:start + TOPICS_PER_PAGE]
+    more = [Button("➕ Chủ đề khác", f"#m:{page + 1}", 10)] if start + TOPICS_PER_PAGE < len(MENU_ORDER) else []
+    return [Button(TOPICS[t], f"#t:{t}", 10) for t in topics] + more
+
+
+def choice_buttons(reply: Reply, question_id: int | None) -> list[Button]:
+    return [Button(f"{n}. {c.question}", f"#e:{c.entry_id}", 0) for n, c in enumerate(reply.choices, start=1)]
+
+
+def topic_buttons(reply: Reply, question_id: int | None) -> list[Button]:
+    return topic_page(0) if reply.show_topics and not reply.choices else []
+
+
+def related_buttons(reply: Reply, question_id: int | None) -> list[Button]:
+    return [Button(f"🔎 {c.question}", f"#e:{c.entry_id}", 40) for c in reply.related] if reply.answered else []
+
+
+def feedback_buttons(reply: Reply, question_id: int | None) -> list[Button]:
+    if not reply.answered or not reply.entry_id:
+        return []
+    tail = f"{'' if question_id is None else question_id}:{reply.entry_id}"
+    return [Button("👍 Hữu ích", f"#f:+:{tail}", 20), Button("👎 Chưa đúng", f"#f:-:{tail}", 20)]
+
+
+# Each source gives the buttons it wants for a reply (in display order). A new button is one line here.
+BUTTON_SOURCES: list[Callable[[Reply, int | None], Iterable[Button]]] = [
+    choice_buttons, topic_buttons, related_buttons, feedback_buttons,
+]
+
+
+def reply_buttons(reply: Reply, question_id: int | None) -> list[Button]:
+    """The reply's buttons, at most MAX_BUTTONS: the lowest priorities kept, listed in source order."""
+    buttons = [b for source in BUTTON_SOURCES for b in source(reply, question_id)]
+    kept = set(sorted(range(len(buttons)), key=lambda i: (buttons[i].priority, i))[:MAX_BUTTONS])
+    return [b for i, b in enumerate(buttons) if i in kept]
+
+
+def as_rows(buttons: Iterable[Button]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Buttons as `Outgoing.buttons` keeps them (one per row), so a replayed reply has them too."""
+    return tuple(((b.label, b.payload),) for b in buttons)
+
+
+def oa_message(message: Outgoing) -> dict[str, Any]:
+    """The `message` object of /v3.0/oa/message/cs: text, and its buttons as a template attachment [ZA3][ZA6]."""
+    body: dict[str, Any] = {"text": message.text}
+    buttons = [Button(label, payload) for row in message.buttons for label, payload in row][:MAX_BUTTONS]
+    if buttons:
+        body["attachment"] = {"type": "template", "payload": {"buttons": [b.to_zalo() for b in buttons]}}
+    return body
+
+
+def parse_action(text: str | None) -> tuple[str, str] | None:
+    """("e", "<entry id>") for a "#e:<entry id>" payload; None for anything else (answered as typed)."""
+    if not text or not text.startswith("#"):
+        return None
+    kind, sep, arg = text[1:].partition(":")
+    return (kind, arg) if sep and kind in ACTIONS else None
 
 
 # ------------------------------------------------------------ events
@@ -346,15 +648,26 @@ class OAEvent:
     user_id: str
     text: str | None
     msg_id: str | None
+    at: float = 0.0  # the event's timestamp (epoch seconds); 0 in inbox rows written before it was kept
+
+
+def _event_time(payload: Mapping[str, Any]) -> float:
+    try:
+        stamp = float(str(payload.get("timestamp") or ""))
+    except ValueError:
+        return 0.0
+    if not math.isfinite(stamp) or stamp <= 0:
+        return 0.0
+    return stamp / 1000.0 if stamp > 1e11 else stamp
 
 
 def parse_event(payload: dict[str, Any]) -> OAEvent | None:
-    """A user message or a follow, or None for events we do not answer (including our own echoes)."""
+    """A user message, a follow or an unfollow; None for events we do not answer (including our own echoes)."""
     name = str(payload.get("event_name") or "")
-    if name == "follow":
+    if name in FOLLOW_EVENTS:
         follower = payload.get("follower") if isinstance(payload.get("follower"), dict) else {}
         user_id = follower.get("id")
-        return OAEvent(name, str(user_id), None, None) if user_id else None
+        return OAEvent(name, str(user_id), None, None, _event_time(payload)) if user_id else None
     if name not in USER_MESSAGE_EVENTS:
         return None
     sender = payload.get("sender") if isinstance(payload.get("sender"), dict) else {}
@@ -363,30 +676,39 @@ def parse_event(payload: dict[str, Any]) -> OAEvent | None:
         return None
     text = message.get("text") if name == "user_send_text" and isinstance(message.get("text"), str) else None
     msg_id = message.get("msg_id")
-    return OAEvent(name, str(sender["id"]), text, str(msg_id) if msg_id else None)
+    return OAEvent(name, str(sender["id"]), text, str(msg_id) if msg_id else None, _event_time(payload))
+
+
+WINDOW_KEY = "zalo_oa_window:"  # + the keyed hash of the user id: one record per user in the store's state table
+REFUSALS_KEPT = 10_000
 
 
 class ZaloOAAdapter:
-    """The Zalo OA's shapes for `Pipeline`: MAC-signed events, user ids, plain-text messages."""
+    """The Zalo OA's shapes for `Pipeline`: MAC-signed events, user ids, text with buttons, the windows."""
 
     channel = CHANNEL
     path = "/webhooks/zalo-oa"
     summary = "Zalo Official Account webhook (API v3)"
 
-    def __init__(self, service: Service, config: ZaloOAConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, service: Service, config: ZaloOAConfig, client: httpx.AsyncClient | None = None,
+                 *, clock: Callable[[], float] = time.time) -> None:
         self.service = service
         self.config = config
+        self.clock = clock
         self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         # Several workers on one database share the pair there (one refresh for all), else the file.
         tokens = (SharedTokenStore(service.store, config.access_token, config.refresh_token)
                   if callable(getattr(service.store, "token_get", None))
                   else TokenStore(config.token_file, config.access_token, config.refresh_token))
         self.client = ZaloOAClient(config, tokens, self.http)
+        self._refusals: OrderedDict[str, str] = OrderedDict()  # chat → why Zalo (or we) refused the last send
+
+    # ------------------------------------------------------------ webhook
 
     def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
         if not isinstance(payload, dict):
             return None  # nothing to check a MAC against: answered 400 as malformed, never processed
-        return verify_event(self.config, body, payload, headers.get("x-zevent-signature"))
+        return verify_event(self.config, body, payload, headers.get("x-zevent-signature"), now=self.clock())
 
     def parse(self, payload: object, body: bytes) -> Delivery | None:
         if not isinstance(payload, dict):
@@ -403,20 +725,137 @@ class ZaloOAAdapter:
         return OAEvent(**stored)
 
     async def process(self, pipeline: Pipeline, key: str, work: OAEvent, *, replaying: bool) -> bool:
+        at = work.at or self.clock()
+        if work.name == "unfollow":
+            await in_thread(self.forget, work.user_id, at)
+            return True
+        await in_thread(self.remember, work.user_id, at, work.msg_id)
         if work.name == "follow":
-            return await pipeline.deliver(key, work.user_id, [Outgoing(self.service.welcome().text)])
+            return await pipeline.deliver(key, work.user_id, self.render(Handled(self.service.welcome(), None)))
+        action = parse_action(work.text)
+        if action is not None:
+            return await pipeline.deliver(key, work.user_id, await ACTIONS[action[0]](self, work.user_id, action[1]))
         message_id = f"zoa:{work.msg_id}" if work.msg_id else None
         return await pipeline.answer(key, Message(work.user_id, work.user_id, work.text, message_id),
                                      replaying=replaying)
 
+    # ------------------------------------------------------------ the interaction window
+
+    def _window_key(self, user_id: str) -> str:
+        return WINDOW_KEY + self.service.store.hash_user(CHANNEL, user_id)
+
+    def remember(self, user_id: str, at: float, msg_id: str | None) -> None:
+        """The user interacted (a message, a button, a follow): their window opens again."""
+        key = self._window_key(user_id)
+        known = self.service.store.load_state(key)
+        if _seconds(known.get("at")) > at:  # a replay of an older event
+            return
+        message = {"msg_id": msg_id, "msg_at": at} if msg_id else {k: known.get(k) for k in ("msg_id", "msg_at")}
+        self.service.store.save_state(key, {"at": at, **message, "unfollowed": False})
+
+    def forget(self, user_id: str, at: float) -> None:
+        """An unfollow: nothing more is sent to them (pending replies are dropped in `send`), and their
+        conversation state (pending choices, calculator step) is forgotten."""
+        key = self._window_key(user_id)
+        known = self.service.store.load_state(key)
+        self.service.store.save_state(key, {**known, "at": max(at, _seconds(known.get("at"))), "unfollowed": True})
+        self.service.store.clear_state(self.service._state_key(CHANNEL, user_id))
+        log.info("zalo oa: a user unfollowed the OA: their conversation state is forgotten, nothing more is sent")
+
+    def window(self, user_id: str, now: float | None = None) -> Window:
+        return window_of(self.service.store.load_state(self._window_key(user_id)), self.clock() if now is None else now)
+
+    async def can_send_staff_reply(self, chat_key: str) -> tuple[bool, str | None]:
+        """The handoff's check before a staff reply (see /tmp/coord/handoff-interface.md): (True, None) free,
+        (True, reason) paid (48 h–7 days), (False, reason) impossible (over 7 days, unfollowed)."""
+        try:
+            window = await in_thread(self.window, chat_key)
+        except Exception as exc:  # unsure: let Zalo decide (its refusal is kept in `refusal`)
+            log.warning("zalo oa: cannot read the interaction window: %s", type(exc).__name__)
+            return True, None
+        return staff_notice(window, self.clock())
+
+    def refusal(self, chat_key: str) -> str | None:
+        """Why the last send to this chat was refused (Vietnamese, for staff); None after a success."""
+        return self._refusals.get(chat_key)
+
+    def _refused(self, chat_id: str, reason: str) -> None:
+        self._refusals[chat_id] = reason
+        self._refusals.move_to_end(chat_id)
+        while len(self._refusals) > REFUSALS_KEPT:
+            self._refusals.popitem(last=False)
+
+    # ------------------------------------------------------------ replies
+
     def render(self, handled: Handled) -> list[Outgoing]:
-        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply)]
+        """Plain text under 2,000 chars (numbered choices stay, for typing), the buttons on the last message."""
+        return self.messages(zalo_messages(handled.reply), reply_buttons(handled.reply, handled.question_id))
+
+    @staticmethod
+    def messages(chunks: list[str], buttons: Iterable[Button]) -> list[Outgoing]:
+        rows = as_rows(buttons)
+        return [Outgoing(chunk, buttons=rows if n == len(chunks) else ()) for n, chunk in enumerate(chunks, start=1)]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
-        return await self.client.send_text(chat_id, message.text)
+        now = self.clock()
+        window = await in_thread(self.window, chat_id, now)
+        if window.state in ("closed", "unfollowed"):
+            self._refused(chat_id, staff_notice(window, now)[1] or "")
+            log.info("zalo oa: a message is dropped: %s", "the user unfollowed the OA" if window.state == "unfollowed"
+                     else "their last interaction is over 7 days old")
+            return False
+        sent = await self.client.send(window.recipient(chat_id), oa_message(message))
+        if not sent.ok:
+            self._refused(chat_id, sent.staff_reason())
+            return False
+        self._refusals.pop(chat_id, None)
+        if window.state == "paid":
+            log.info("zalo oa: sent as a paid consultation message (last interaction %.0f h ago)",
+                     (now - window.at) / 3600)
+        return True
 
     async def ready(self) -> bool:
         return True
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    # ------------------------------------------------------------ button actions ("#<kind>:<arg>")
+
+    async def show_entry(self, user_id: str, entry_id: str) -> list[Outgoing]:
+        reply = await in_thread(self.service.choose, CHANNEL, user_id, entry_id)
+        if reply is None:  # removed or renamed since the button was sent
+            return [Outgoing(texts.STALE_BUTTON)]
+        return self.render(Handled(reply, None))
+
+    async def show_topic(self, user_id: str, topic: str) -> list[Outgoing]:
+        if topic not in TOPICS:
+            return [Outgoing(texts.STALE_BUTTON)]
+        questions = await in_thread(self.service.topic_questions, topic, TOPIC_LIST_SIZE)
+        text = (f"{TOPICS[topic]}\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:\n"
+                + "\n".join(f"• {c.question}" for c in questions))
+        return self.messages([text], [Button(c.question, f"#e:{c.entry_id}") for c in questions])
+
+    async def more_topics(self, user_id: str, page: str) -> list[Outgoing]:
+        buttons = topic_page(int(page)) if page.isdecimal() else []
+        return self.messages(["Chọn một chủ đề, hoặc gõ câu hỏi của bạn:"], buttons) if buttons else \
+            [Outgoing(texts.STALE_BUTTON)]
+
+    async def feedback(self, user_id: str, arg: str) -> list[Outgoing]:
+        sign, _, tail = arg.partition(":")
+        qid, _, entry_id = tail.partition(":")
+        if sign not in ("+", "-") or (qid and not qid.isdecimal()):
+            return [Outgoing(texts.STALE_BUTTON)]
+        value = 1 if sign == "+" else -1
+        await in_thread(self.service.feedback, CHANNEL, user_id, value, entry_id=entry_id or None,
+                        question_id=int(qid) if qid else None)
+        return [Outgoing(texts.FEEDBACK_UP if value > 0 else texts.FEEDBACK_DOWN)]
+
+
+# A pressed button's "#<kind>:<arg>" payload → what answers it (the adapter, the user id, <arg>).
+ACTIONS: dict[str, Callable[[ZaloOAAdapter, str, str], Awaitable[list[Outgoing]]]] = {
+    "e": ZaloOAAdapter.show_entry,
+    "t": ZaloOAAdapter.show_topic,
+    "m": ZaloOAAdapter.more_topics,
+    "f": ZaloOAAdapter.feedback,
+}

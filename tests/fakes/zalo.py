@@ -71,10 +71,17 @@ def bot_update(text: str | None, *, message_id: str | None = None, user: str = "
 
 
 class FakeZaloOA(ServerThread):
-    """openapi.zalo.me /v3.0/oa/message/cs and oauth.zaloapp.com /v4/oa/access_token.
+    """openapi.zalo.me /v3.0/oa/message/cs, /v2.0/oa/getoa and oauth.zaloapp.com /v4/oa/access_token.
 
     Holds one valid access token and one valid (single-use) refresh token, like Zalo.
-    `expired_status` picks how an expired token is reported: 200 with error -216, or HTTP 401."""
+    `expired_status` picks how an expired token is reported: 200 with error -216, or HTTP 401.
+    Windows like Zalo's (shared/reference/anchors-2026-12.md §5.3): the fake learns what users send
+    (`user_wrote`, `user_followed`: tests call them as they post the event to our webhook); a reply by
+    `recipient.message_id` is free within 48 h of that message (8 per message), a send by `user_id` is a
+    paid proactive message; after 7 days without interaction both are refused with -230. A proactive send
+    while a free reply was possible is recorded in `violations` (the fixtures assert there are none).
+    `strict` False (the default, for tests that do not tell the fake what users send): an unknown
+    message id or user is taken as one who just wrote. `clock_offset` moves the fake's clock (seconds)."""
 
     def __init__(self, app_id: str, app_secret: str, access_token: str, refresh_token: str,
                  token_file: Path | None = None) -> None:
@@ -82,46 +89,135 @@ class FakeZaloOA(ServerThread):
         self.access_token, self.refresh_token = access_token, refresh_token
         self.token_file = token_file
         self.expired_status = 200
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []  # accepted request bodies
+        self.delivered: list[dict[str, Any]] = []  # per accepted body: {"user", "paid", "reply_to"}
         self.refreshes: list[dict[str, str]] = []
+        self.token_checks = 0  # GET /v2.0/oa/getoa calls
         self.rejected: list[str] = []  # reasons
+        self.refused: list[int] = []  # error codes answered to sends
+        self.violations: list[str] = []
         self.persisted_before_use: list[bool] = []  # per accepted send: was the token already on disk?
-        self.window_closed: set[str] = set()  # users outside the 48 h window (error -230)
+        self.window_closed: set[str] = set()  # users Zalo treats as inactive for 7 days (error -230)
+        self.blocked: dict[str, int] = {}  # user → the error their sends get (e.g. -216 as ChatbotX reports)
+        self.fail_sends = 0  # the next this many sends fail with 502
+        self.clock_offset = 0.0
+        self.strict = False
+        self.incoming: dict[str, tuple[str, float]] = {}  # msg_id → (user, when)
+        self.last_interaction: dict[str, float] = {}
+        self.replies_used: dict[str, int] = {}
         self._lock = threading.Lock()
         app = FastAPI()
         app.add_api_route("/v3.0/oa/message/cs", self._send, methods=["POST"])
+        app.add_api_route("/v2.0/oa/getoa", self._getoa, methods=["GET"])
         app.add_api_route("/v4/oa/access_token", self._token, methods=["POST"])
         super().__init__(app)
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def user_wrote(self, user: str, msg_id: str, at: float | None = None) -> None:
+        with self._lock:
+            when = self.now() if at is None else at
+            self.incoming[msg_id] = (user, when)
+            self.last_interaction[user] = max(when, self.last_interaction.get(user, 0.0))
+
+    def user_followed(self, user: str, at: float | None = None) -> None:
+        with self._lock:
+            self.last_interaction[user] = self.now() if at is None else at
 
     def wait_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         return wait_for(lambda: len(self.messages) >= count and list(self.messages), timeout)
 
     def texts(self, user: str | None = None) -> list[str]:
-        return [m["message"]["text"] for m in self.messages if user is None or m["recipient"]["user_id"] == user]
+        return [m["message"]["text"] for m, d in zip(self.messages, self.delivered, strict=True)
+                if user is None or d["user"] == user]
+
+    def buttons(self, n: int = -1) -> list[dict[str, Any]]:
+        attachment = self.messages[n]["message"].get("attachment") or {}
+        return list(attachment.get("payload", {}).get("buttons", []))
+
+    def _valid_message(self, message: object) -> bool:
+        if not isinstance(message, dict):
+            return False
+        text = message.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= 2000:
+            return False
+        attachment = message.get("attachment")
+        if attachment is None:
+            return True
+        buttons = attachment.get("payload", {}).get("buttons") if isinstance(attachment, dict) else None
+        if attachment.get("type") != "template" or not isinstance(buttons, list) or not 1 <= len(buttons) <= 5:
+            return False
+        return all(isinstance(b, dict) and isinstance(b.get("title"), str) and 1 <= len(b["title"]) <= 100
+                   and b.get("type") in ("oa.query.show", "oa.query.hide") and isinstance(b.get("payload"), str)
+                   and 1 <= len(b["payload"]) <= 1000 for b in buttons)
 
     async def _send(self, request: Request) -> JSONResponse:
         token = request.headers.get("access_token", "")
         body = json.loads(await request.body() or b"{}")
         with self._lock:
+            if self.fail_sends > 0:
+                self.fail_sends -= 1
+                return JSONResponse({"error": -1, "message": "Bad Gateway"}, status_code=502)
             if token != self.access_token:
                 self.rejected.append("expired")
                 if self.expired_status == 401:
                     return JSONResponse({"error": 401, "message": "Unauthorized"}, status_code=401)
                 return JSONResponse({"error": -216, "message": "Access token is invalid"})
-            user = body.get("recipient", {}).get("user_id")
-            text = body.get("message", {}).get("text")
-            if user in self.window_closed:
-                return JSONResponse({"error": -230, "message": "User has not interacted with OA in 7 days"})
-            if not user or not isinstance(text, str) or not 1 <= len(text) <= 2000:
+            recipient = body.get("recipient") if isinstance(body.get("recipient"), dict) else {}
+            reply_to, named = recipient.get("message_id"), recipient.get("user_id")
+            now = self.now()
+            if reply_to is not None and reply_to not in self.incoming and named and not self.strict:
+                self.incoming[reply_to] = (named, now)  # a message this fake was not told about
+            if reply_to is not None:
+                if reply_to not in self.incoming:
+                    return self._refuse(-201, "message_id is invalid")
+                user, wrote_at = self.incoming[reply_to]
+                if named and named != user:
+                    return self._refuse(-201, "user_id does not match message_id")
+            else:
+                user, wrote_at = named, None
+            if not user or not self._valid_message(body.get("message")):
                 self.rejected.append("bad message")
-                return JSONResponse({"error": -201, "message": "Parameter is invalid"})
+                return self._refuse(-201, "Parameter is invalid")
+            if user in self.blocked:
+                return self._refuse(self.blocked[user], "refused for this user")
+            if not self.strict:
+                self.last_interaction.setdefault(user, now)
+            last = self.last_interaction.get(user)
+            if user in self.window_closed or last is None or now - last > 7 * 86400:
+                return self._refuse(-230, "User has not interacted with the OA in the past 7 days")
+            if reply_to is not None:
+                used = self.replies_used.get(reply_to, 0) + 1
+                self.replies_used[reply_to] = used
+                paid = used > 8 or now - wrote_at > 48 * 3600
+            else:
+                paid = True
+                recent = [at for u, at in self.incoming.values() if u == user and now - at <= 48 * 3600]
+                if recent:
+                    self.violations.append(f"a paid send to {user} {now - max(recent):.0f} s after they wrote")
             if self.token_file is not None:
                 on_disk = json.loads(self.token_file.read_text()) if self.token_file.exists() else {}
                 self.persisted_before_use.append(on_disk.get("access_token") == token)
             self.messages.append(body)
-            return JSONResponse({"error": 0, "message": "Success",
-                                 "data": {"message_id": hashlib.md5(text.encode()).hexdigest()[:20],
-                                          "user_id": user}})
+            self.delivered.append({"user": user, "paid": paid, "reply_to": reply_to})
+            data: dict[str, Any] = {"message_id": secrets.token_hex(10), "user_id": user,
+                                    "sent_time": str(int(now * 1000))}
+            if not paid:
+                data["quota"] = {"quota_type": "reply"}
+            return JSONResponse({"error": 0, "message": "Success", "data": data})
+
+    def _refuse(self, code: int, message: str) -> JSONResponse:
+        self.refused.append(code)
+        return JSONResponse({"error": code, "message": message})
+
+    async def _getoa(self, request: Request) -> JSONResponse:
+        with self._lock:
+            self.token_checks += 1
+            if request.headers.get("access_token", "") != self.access_token:
+                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+            return JSONResponse({"error": 0, "message": "Success", "data": {"oa_id": "1646843870823903717",
+                                                                           "name": "BHXH thử nghiệm"}})
 
     async def _token(self, request: Request) -> JSONResponse:
         form = dict(parse_qsl((await request.body()).decode()))
@@ -146,6 +242,13 @@ def oa_event(text: str | None, *, app_id: str, user: str = "5510185758261927916"
         message["text"] = text
     return {"event_name": event, "app_id": app_id, "sender": {"id": user}, "recipient": {"id": "1646843870823903717"},
             "message": message, "timestamp": str(timestamp or int(time.time() * 1000)),
+            "user_id_by_app": "3611371994410983884"}
+
+
+def follow_event(user: str, *, app_id: str, event: str = "follow", timestamp: int | None = None) -> dict[str, Any]:
+    """follow / unfollow as the OA webhook sends them."""
+    return {"event_name": event, "app_id": app_id, "oa_id": "1646843870823903717", "source": "oa_profile",
+            "follower": {"id": user}, "timestamp": str(timestamp or int(time.time() * 1000)),
             "user_id_by_app": "3611371994410983884"}
 
 
