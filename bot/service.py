@@ -23,6 +23,7 @@ from bot.conversation import NONE_OF_THESE_ID, ConversationState, LastQuestion, 
 from bot.engine import Engine
 from bot.handoff import Handoff
 from bot.reply import Choice, Reply
+from bot.short_answer import asks_details, details_of
 from retrieval.normalize import valid_unicode
 from storage.store import LoggedQuestion, Store
 
@@ -234,6 +235,11 @@ class Service:
         state_left = ConversationState(state.choices, turn.state, last)  # the flow may have ended
         if state_left.choices and picks_none(text):
             return Handled(self._none_of_these(channel, user_id, key, state, state_left), None)
+        if not state_left.choices and last is not None and last.entry_id and asks_details(text):
+            # "0" / "chi tiết" after an answer (no menu pending): its details; not a question, so not logged
+            details = details_of(self.engine, last.entry_id, on, asked=last.question)
+            if details is not None:
+                return Handled(details, None)
         picked = self._pick_choice(state_left, text, on)
         read = None if picked else follow_up(last, text, now=now, memory_seconds=self.memory_seconds, today=today)
         if picked is not None:
@@ -262,6 +268,14 @@ class Service:
         if offer:
             reply = replace(reply, text=f"{reply.text}\n\n{offer}")
         return Handled(reply, question_id)
+
+    def details(self, channel: str, user_id: str, entry_id: str, on: dt.date | None = None) -> Reply | None:
+        """The details behind an answer's short form (a "Xem chi tiết" button), rendered for the date its
+        question asked about when it is this user's last answer; None for a stale id or nothing to show."""
+        last = self.conversation(channel, user_id).last
+        entry_id = valid_unicode(entry_id)
+        asked = last.question if last is not None and last.entry_id == entry_id else ""
+        return details_of(self.engine, entry_id, on, asked=asked)
 
     def _pick_choice(self, state: ConversationState, text: object, on: dt.date | None) -> Reply | None:
         """A reply of "1", "2", "3" picks from the choices last offered to this user (the figures for the

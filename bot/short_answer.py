@@ -23,7 +23,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from bot.messages import DETAILS_TITLE
+from bot.messages import DETAILS_TITLE, DETAILS_WORDS
 from bot.reply import Reply
 from retrieval.normalize import folded_tokens
 
@@ -191,6 +191,11 @@ def fit_to_question(question: str, text: str, short: str = "") -> tuple[str, str
 
 
 # ------------------------------------------------------------------ the details, asked for
+
+
+def asks_details(text: object) -> bool:
+    """Whether a message asks for the details of the last answer: "0", "chi tiết", "xem chi tiết"."""
+    return isinstance(text, str) and " ".join(text.lower().split()).strip(" .!?") in DETAILS_WORDS
 
 
 def details_reply(reply: Reply, question: str) -> Reply:

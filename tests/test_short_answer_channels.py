@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fakes.service import channel_app, clean_env, engine, make_service, zalo_bot_env
 from fakes.telegram import FakeTelegram, callback_update, text_update
-from fakes.zalo import FakeZaloBot
+from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
 
 from bot.channels.format import TELEGRAM_LIMIT, ZALO_LIMIT, has_details, telegram_messages, zalo_messages
@@ -139,3 +139,31 @@ def test_details_of_renders_for_the_date_asked(lexical=None):
     assert today is not None and later is not None
     assert today.text != later.text and "01/01/2027" in later.notice
     assert details_of(e, "khong-con-nua") is None
+# ------------------------------------------------------------------ Zalo Bot Platform
+
+
+def test_zalo_bot_short_answer_then_zero_gives_the_details(zb):
+    expected = engine().ask(ANSWER_Q)
+    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
+    (first,) = zb.fake.wait_sent(1)
+    assert expected.short in first["text"]
+    assert DETAILS_HINT_ZALO in first["text"] and "Căn cứ: " in first["text"]
+    assert expected.details.split("\n\n")[-1] not in first["text"]
+
+    zb.post(bot_update("0", message_id="m-2"))
+    sent = zb.fake.wait_sent(2)
+    details = "\n".join(m["text"] for m in sent[1:])
+    assert details.startswith(f"❓ {DETAILS_TITLE} ")
+    for paragraph in expected.details.split("\n\n"):
+        assert paragraph in details
+    assert all(len(m["text"]) <= ZALO_LIMIT for m in sent)
+
+
+def test_zalo_bot_zero_after_a_menu_is_not_the_details(zb):
+    """With a choice menu pending, "0" belongs to the menu ("Không phải các câu trên"), not to the details."""
+    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
+    zb.post(bot_update(CHOICES_Q, message_id="m-2"))
+    zb.fake.wait_sent(2)
+    zb.post(bot_update("0", message_id="m-3"))
+    sent = zb.fake.wait_sent(3)
+    assert not sent[-1]["text"].startswith(DETAILS_TITLE)

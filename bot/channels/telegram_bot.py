@@ -57,7 +57,6 @@ from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeli
 from bot.field_kit import FieldKit, Screen, html_messages
 from bot.reply import Reply
 from bot.service import Handled, Service
-from bot.short_answer import details_of
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
@@ -247,7 +246,7 @@ class TelegramBot:
                 await self.send_reply(chat_id, reply)
                 return
         elif kind == "d" and rest:
-            details = await in_thread(details_of, self.service.engine, rest)
+            details = await in_thread(self.service.details, CHANNEL, str(query.from_user.id), rest)
             if details is not None:  # no buttons: the answer above has them
                 await _answer(query)
                 assert self.pipeline is not None
