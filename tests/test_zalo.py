@@ -135,7 +135,10 @@ def test_zalo_bot_envelope_non_text_groups_and_malformed(zb):
 
 
 def test_zalo_bot_long_answer_split_under_2000(zb, monkeypatch):
-    long_reply = replace(engine().ask(ANSWER_Q), text="\n\n".join(["Một đoạn giải thích dài về BHXH. " * 20] * 8))
+    # A long text shown whole (a reply without a short form; the details behind "0" are split the same way,
+    # tests/test_short_answer_channels.py).
+    long_reply = replace(engine().ask(ANSWER_Q), text="\n\n".join(["Một đoạn giải thích dài về BHXH. " * 20] * 8),
+                         short="", details="")
     monkeypatch.setattr(zb.service.engine, "ask", lambda text, on=None: long_reply)
     zb.post(bot_update("hỏi dài"))
     sent = zb.fake.wait_sent(3)
