@@ -309,6 +309,16 @@ class NumberedTurns:
                 if state:
                     self.store.clear_state(key)
                 return None
+        return self._shown(key, state, result, now)
+
+    def act(self, user_id: str, action: str) -> Screen | EntryPick:
+        """A button's action (a platform with buttons that come back as events): shown, and remembered so
+        typed numbers pick from it too."""
+        key = self._key(user_id)
+        return self._shown(key, self.store.load_state(key), self.kit.act(action) or Screen(paragraphs=(STALE,)))
+
+    def _shown(self, key: str, state: Mapping[str, Any], result: Screen | EntryPick,
+               now: float | None = None) -> Screen | EntryPick:
         remembered = numbered_state(result, now) if isinstance(result, Screen) else None
         if remembered is not None:
             self.store.save_state(key, remembered)

@@ -156,6 +156,14 @@ def test_numbered_turns_pick_page_and_answer_then_forget(tmp_path):
     assert later == Screen(paragraphs=(STALE,)) and turns.turn("u2", "1") is None
 
 
+def test_a_button_press_is_remembered_for_typed_numbers(tmp_path):
+    turns = NumberedTurns(kit(), Store(tmp_path / "bhxh.db", b"test-hash-key"), "zalo_oa")
+    page = turns.act("u1", "t:maternity:2")
+    assert isinstance(page, Screen) and "trang 2/" in page.paragraphs[0]
+    assert turns.turn("u1", "1") == EntryPick(page.items[0].action.removeprefix("e:"))
+    assert turns.act("u1", "t:no-such-topic") == Screen(paragraphs=(STALE,))
+
+
 # ============================================================ Telegram, end to end
 
 
