@@ -1,9 +1,15 @@
-"""Unanswered questions grouped by wording, each group with its nearest entries (to attach as a paraphrase).
+"""Unanswered questions grouped by intent, each group with its nearest entries (to attach as a paraphrase).
 
-Token sets (accent-folded, function words removed) → MinHash LSH candidates → greedy leader
-clustering checked with the exact Jaccard (`cluster_texts`). The nearest entries of a new text come
-from BM25 at once while one background thread computes the hybrid ones for the next call
-(`nearest_entries`, memoized per engine).
+Intent first (`intent_groups`): each distinct text is keyed by the entry the engine answered it with
+(low-score answers) or else by its nearest entry (`engine.candidates`: hybrid, dense + lexical, once
+the background look-up is done), so "rút một lần được không" and "luật nào quy định rút một lần" stay
+apart even though they share words; within one key, texts that share no words are split again
+(Jaccard below INTENT_JACCARD). Texts past MAX_INTENT_TEXTS fall back to wording alone: token sets
+(accent-folded, function words removed) → MinHash LSH candidates → greedy leader clustering checked
+with the exact Jaccard (`cluster_texts`). Junk (`is_junk`: one content word, or mostly words the
+knowledge base never uses, e.g. "asdfgh", "ok ok", "help me") is counted but not clustered.
+The nearest entries of a new text come from BM25 at once while one background thread computes the
+hybrid ones for the next call (`nearest_entries`, memoized per engine).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +35,10 @@ from storage.store import Store
 # Unanswered questions: kinds that are never worth a staff look, and clustering limits.
 IGNORED_KINDS = ("smalltalk", "invalid", "calculator")
 CLUSTER_JACCARD = 0.5
+INTENT_JACCARD = 0.2  # texts with the same nearest entry still need this much wording in common
 MAX_DISTINCT_TEXTS = 5000
+MAX_INTENT_TEXTS = 1500  # the most frequent distinct texts keyed by intent; the rest by wording only
+JUNK_KNOWN_SHARE = 0.6  # a text whose distinct words the knowledge base uses less than this is gibberish
 LSH_BANDS, LSH_ROWS = 12, 3
 _PRIME = 2**31 - 1
 LOW_CONFIDENCE_MARGIN = 0.02
@@ -64,12 +74,50 @@ class UnansweredReport(BaseModel):
     channel: str | None
     min_score: float = Field(description="Answers scoring below this count as low-confidence")
     include_out_of_scope: bool
-    questions: int = Field(description="Unanswered or low-confidence questions in the window")
+    questions: int = Field(description="Unanswered or low-confidence questions in the window (junk included)")
     distinct_texts: int
     clustered_texts: int = Field(description=f"Distinct texts clustered (at most {MAX_DISTINCT_TEXTS}, most frequent)")
+    junk_questions: int = Field(0, description="Questions set aside as junk: gibberish or one content word")
+    junk_texts: int = Field(0, description="Their distinct texts (shown as clusters only with include_junk)")
+    include_junk: bool = False
     clusters_total: int
+    offset: int = 0
+    limit: int = 20
     method: str
     clusters: list[Cluster]
+
+
+def is_junk(text: str, known_words: frozenset[str]) -> bool:
+    """Gibberish or one word: fewer than two content words (function words aside), or distinct words
+    the knowledge base uses (`known_words`, accent-folded) are less than JUNK_KNOWN_SHARE of them."""
+    words = {w for w in tokenize(fold_accents(text)) if w.isalnum()}
+    if len(words - STOPWORDS) < 2:
+        return True
+    return bool(known_words) and sum(w in known_words for w in words) < JUNK_KNOWN_SHARE * len(words)
+
+
+def intent_groups(texts: list[str], answered_entries: list[str | None], engine: Engine) -> list[list[int]]:
+    """Indexes of `texts` (most frequent first) grouped by intent: the same answered or nearest entry
+    and at least INTENT_JACCARD of their words in common (see the module docstring)."""
+    keyed = texts[:MAX_INTENT_TEXTS]
+    missing = [t for t, e in zip(keyed, answered_entries, strict=False) if not e]
+    nearest = dict(zip(missing, nearest_entries(engine, missing), strict=True))
+    by_key: dict[str, list[int]] = {}
+    rest: list[int] = []
+    for i, text in enumerate(texts):
+        key = answered_entries[i] if i < len(keyed) else None
+        if key is None and i < len(keyed):
+            neighbours = nearest[text][0]
+            key = neighbours[0].entry_id if neighbours else None
+        if key is None:
+            rest.append(i)
+        else:
+            by_key.setdefault(key, []).append(i)
+    groups = []
+    for members in by_key.values():
+        groups += [[members[j] for j in g] for g in cluster_texts([texts[i] for i in members], INTENT_JACCARD)]
+    groups += [[rest[j] for j in g] for g in cluster_texts([texts[i] for i in rest])]
+    return groups
 
 
 @functools.lru_cache(maxsize=50_000)
@@ -215,13 +263,20 @@ def default_min_score(engine: Engine) -> float:
     return round(float(base) + LOW_CONFIDENCE_MARGIN, 4)
 
 
-def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None = None,
-               min_score: float | None = None, limit: int = 20, examples: int = 3,
-               include_out_of_scope: bool = False, now: dt.datetime | None = None) -> UnansweredReport:
-    """Declined, choice and low-score questions of the window, clustered by wording.
+@dataclass
+class _Grouping:
+    """The window's unanswered texts and their clusters, largest first (shared by the report and the
+    drill-down from a cluster to its questions)."""
 
-    Small talk, empty/garbled input and calculator use are never counted; off-topic questions
-    (weather, gold price…) the bot rightly declined only with include_out_of_scope."""
+    threshold: float
+    rows: list[tuple[Any, ...]]  # (normalized, n, max id, last ts, answered entry, declined, choices, low score)
+    kept: list[tuple[Any, ...]]  # the clustered ones (junk aside unless asked for)
+    groups: list[list[int]]  # indexes into kept
+    junk: list[tuple[Any, ...]]
+
+
+def _grouping(store: Store, engine: Engine, days: int, channel: str | None, min_score: float | None,
+              include_out_of_scope: bool, include_junk: bool, now: dt.datetime | None) -> _Grouping:
     end = now or utc_now()
     start = end - dt.timedelta(days=days)
     threshold = default_min_score(engine) if min_score is None else min_score
@@ -234,15 +289,48 @@ def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None 
     # Portable SQL (SQLite and PostgreSQL): MAX(ts) for the last time seen, CASE rather than SUM(bool);
     # texts are fetched for the shown clusters.
     rows = store.db.execute(
-        "SELECT coalesce(normalized, ''), COUNT(*) AS n, MAX(id), MAX(ts), '', "
+        "SELECT coalesce(normalized, ''), COUNT(*) AS n, MAX(id), MAX(ts), "
+        "MAX(CASE WHEN outcome = 'answered' THEN entry_id END), "
         "SUM(CASE WHEN outcome = 'declined' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome = 'choices' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) FROM questions WHERE {where} "
         "GROUP BY 1 ORDER BY n DESC, 3 DESC", args).fetchall()
-    total = sum(r[1] for r in rows)
-    kept = rows[:MAX_DISTINCT_TEXTS]
-    groups = cluster_texts([r[0] for r in kept])
+    known = getattr(engine, "_known_words", frozenset())  # the knowledge base's words, accent-folded
+    junk = [r for r in rows if is_junk(r[0], known)]
+    kept = [r for r in rows if include_junk or not is_junk(r[0], known)][:MAX_DISTINCT_TEXTS]
+    groups = intent_groups([r[0] for r in kept], [r[4] for r in kept], engine)
     groups.sort(key=lambda g: (-sum(kept[i][1] for i in g), g[0]))
-    top = groups[:limit]
+    return _Grouping(threshold, rows, kept, groups, junk)
+
+
+def _cluster_id(representative: str) -> str:
+    return hashlib.sha1(representative.encode()).hexdigest()[:12]
+
+
+def cluster_texts_of(store: Store, engine: Engine, cluster_id: str, days: int = 7, channel: str | None = None,
+                     min_score: float | None = None, include_out_of_scope: bool = False,
+                     now: dt.datetime | None = None) -> list[str] | None:
+    """The normalized texts of one cluster of `unanswered` (same window and options), for the drill-down
+    to its questions; None if no cluster has that id now."""
+    grouping = _grouping(store, engine, days, channel, min_score, include_out_of_scope, True, now)
+    for group in grouping.groups:
+        if _cluster_id(grouping.kept[group[0]][0]) == cluster_id:
+            return [grouping.kept[i][0] for i in group]
+    return None
+
+
+def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None = None,
+               min_score: float | None = None, limit: int = 20, examples: int = 3,
+               include_out_of_scope: bool = False, now: dt.datetime | None = None, *, offset: int = 0,
+               include_junk: bool = False) -> UnansweredReport:
+    """Declined, choice and low-score questions of the window, clustered by intent, largest first;
+    clusters `offset` … `offset + limit` of them.
+
+    Small talk, empty/garbled input and calculator use are never counted; off-topic questions
+    (weather, gold price…) the bot rightly declined only with include_out_of_scope; junk (gibberish,
+    one word) is counted apart and clustered only with include_junk."""
+    grouping = _grouping(store, engine, days, channel, min_score, include_out_of_scope, include_junk, now)
+    kept = grouping.kept
+    top = grouping.groups[offset:offset + limit]
     near = nearest_entries(engine, [kept[g[0]][0] for g in top])
     shown = [kept[i][2] for g in top for i in g[:examples * 3]]
     texts_by_id = dict(store.db.execute(f"SELECT id, text FROM questions WHERE id IN ({','.join('?' * len(shown))})",
@@ -253,16 +341,19 @@ def unanswered(store: Store, engine: Engine, days: int = 7, channel: str | None 
         ids = [members[0][2], *sorted((m[2] for m in members[1:]), reverse=True)[:4]]  # the representative's first
         texts = list(dict.fromkeys(texts_by_id.get(m[2]) or m[0] for m in members[:examples * 3]))
         clusters.append(Cluster(
-            id=hashlib.sha1(members[0][0].encode()).hexdigest()[:12],
+            id=_cluster_id(members[0][0]),
             size=sum(m[1] for m in members), distinct_texts=len(members), representative=members[0][0],
             examples=texts[:examples], question_ids=ids,
             outcomes={"declined": sum(m[5] for m in members), "choices": sum(m[6] for m in members),
                       "low_score": sum(m[7] for m in members)},
             last_seen=max(m[3] for m in members), nearest=neighbours, nearest_mode=mode))  # type: ignore[arg-type]
     return UnansweredReport(
-        days=days, channel=channel, min_score=threshold, include_out_of_scope=include_out_of_scope,
-        questions=total, distinct_texts=len(rows),
-        clustered_texts=len(kept), clusters_total=len(groups), clusters=clusters,
-        method=(f"Distinct normalized texts grouped greedily by token-set Jaccard >= {CLUSTER_JACCARD} "
-                "(accent-folded, function words removed; MinHash LSH candidates, exact check); "
-                "nearest entries by engine.candidates."))
+        days=days, channel=channel, min_score=grouping.threshold, include_out_of_scope=include_out_of_scope,
+        questions=sum(r[1] for r in grouping.rows), distinct_texts=len(grouping.rows),
+        clustered_texts=len(kept), junk_questions=sum(r[1] for r in grouping.junk), junk_texts=len(grouping.junk),
+        include_junk=include_junk, clusters_total=len(grouping.groups), offset=offset, limit=limit,
+        clusters=clusters,
+        method=(f"Grouped by intent: the same answered or nearest entry (engine.candidates) for the "
+                f"{MAX_INTENT_TEXTS} most frequent texts, split where they share under {INTENT_JACCARD:.0%} of "
+                f"their words; the rest by wording (token-set Jaccard >= {CLUSTER_JACCARD}, accent-folded, "
+                "function words removed; MinHash LSH candidates, exact check). Junk (gibberish, one word) apart."))

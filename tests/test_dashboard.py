@@ -109,10 +109,11 @@ def test_the_dashboard_shows_trends_rising_topics_clusters_and_feedback(client, 
 
 def test_user_text_is_escaped(client, service):
     for n in range(400):  # the largest unanswered cluster, so the page shows it
+        # A real question around the markup: junk (gibberish, one word) is not clustered on the page.
         service.store.log_question(LoggedQuestion("web", f"x{n}", "&lt;script&gt;alert('xss')&lt;/script&gt; thẻ "
-                                                    "&lt;b&gt;đỏ&lt;/b&gt;",
-                                                  "script alert xss thẻ b đỏ b", None, None, 0.5, "declined",
-                                                  "not_sure", 1.0))
+                                                    "bảo hiểm y tế &lt;b&gt;đỏ&lt;/b&gt; lương hưu",
+                                                  "script alert xss thẻ bảo hiểm y tế b đỏ b lương hưu", None, None,
+                                                  0.5, "declined", "not_sure", 1.0))
     login(client)
     html = client.get("/admin/dashboard", params={"days": 7}).text
     assert "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;" in html
