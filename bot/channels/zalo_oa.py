@@ -691,10 +691,10 @@ class ZaloOAAdapter:
     summary = "Zalo Official Account webhook (API v3)"
 
     def __init__(self, service: Service, config: ZaloOAConfig, client: httpx.AsyncClient | None = None,
-                 *, clock: Callable[[], float] = time.time) -> None:
+                 *, clock: Callable[[], float] | None = None) -> None:
         self.service = service
         self.config = config
-        self.clock = clock
+        self.clock = clock or (lambda: time.time())  # looked up at each call (tests move the module's clock)
         self.http = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         # Several workers on one database share the pair there (one refresh for all), else the file.
         tokens = (SharedTokenStore(service.store, config.access_token, config.refresh_token)
