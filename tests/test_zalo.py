@@ -183,6 +183,7 @@ def test_zalo_bot_conversation_transcript(zb):
 def test_zalo_format_units():
     reply = Reply("choices", "Bạn muốn hỏi gì?", choices=(Choice("a", "Câu A"), Choice("b", "Câu B"), Choice("c", "C")))
     assert zalo_messages(reply) == [
-        "Bạn muốn hỏi gì?\n\n1. Câu A\n2. Câu B\n3. C\n\n👉 Trả lời 1, 2 hoặc 3 để chọn câu hỏi."]
+        "Bạn muốn hỏi gì?\n\n1. Câu A\n2. Câu B\n3. C\n0. Không phải các câu trên\n\n"
+        "👉 Trả lời 1, 2 hoặc 3 để chọn câu hỏi, hoặc 0 nếu không có câu nào đúng."]
     assert parse_update({"ok": True, "result": bot_update("x", message_id="m1")}).message_id == "m1"
     assert parse_update({"event_name": "message.text.received", "message": "nope"}) is None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.messages import DETAILS_HINT_ZALO, RELATED_LABEL, SOURCES_LABEL
+from bot.messages import DETAILS_HINT_ZALO, NONE_OF_THESE, NONE_OF_THESE_WORD_HINT, RELATED_LABEL, SOURCES_LABEL
 from bot.reply import Choice, Reply
 
 TELEGRAM_LIMIT = 4096
@@ -118,7 +118,8 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
         paragraphs.append(f"<blockquote expandable><b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}</blockquote>")
     if reply.choices:
         paragraphs.append(esc(numbered(reply.choices)))
-        paragraphs.append(f"👉 <i>Bấm nút bên dưới, hoặc trả lời {pick_hint(len(reply.choices))}.</i>")
+        paragraphs.append(f"👉 <i>Bấm nút bên dưới, hoặc trả lời {pick_hint(len(reply.choices))} "
+                          f"({NONE_OF_THESE_WORD_HINT} nếu không có câu nào đúng).</i>")
     return split_text("\n\n".join(paragraphs), limit) or [esc("Xin lỗi, tôi chưa có câu trả lời.")]
 
 
@@ -142,8 +143,9 @@ def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_L
     if has_details(reply) and details_hint:
         paragraphs.append(details_hint)
     if reply.choices:
-        paragraphs.append(numbered(reply.choices))
-        paragraphs.append(f"👉 Trả lời {pick_hint(len(reply.choices))} để chọn câu hỏi.")
+        paragraphs.append(numbered(reply.choices) + f"\n{NONE_OF_THESE_WORD_HINT}. {NONE_OF_THESE}")
+        paragraphs.append(f"👉 Trả lời {pick_hint(len(reply.choices))} để chọn câu hỏi, "
+                          f"hoặc {NONE_OF_THESE_WORD_HINT} nếu không có câu nào đúng.")
     if reply.related:
         paragraphs.append(RELATED_LABEL + "\n" + "\n".join(f"• {c.question}" for c in reply.related))
     return split_text("\n\n".join(paragraphs), limit) or ["Xin lỗi, tôi chưa có câu trả lời."]
