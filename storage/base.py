@@ -9,15 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
+from collections import deque
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from retrieval.normalize import redact_pii, valid_unicode
+
+log = logging.getLogger(__name__)
 
 INBOX_WAIT = 0.5  # seconds a webhook waits for a locked database before falling back to memory
 INBOX_KEEP_DAYS = 7  # done inbox rows (delivery keys only) are kept this long to catch redeliveries
@@ -74,6 +78,49 @@ def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
+
+
+class QueuedWrites:
+    """Log writes the database refused (locked, full, a PostgreSQL restart), kept in memory in order and
+    retried before the next write, so no received question is lost. A backend provides `_lock`,
+    `_insert(table, row)`, `_flush_locked()` (which calls `_drain_pending`) and REFUSED, its exceptions
+    that mean "not now"."""
+
+    REFUSED: tuple[type[Exception], ...]
+    _pending: deque[tuple[str, dict[str, Any]]]
+    _lock: Any
+    dropped: int
+
+    def _queue(self, table: str, row: dict[str, Any], exc: Exception) -> None:
+        log.warning("database write to %s failed (%s); queued (%d pending)", table, exc, len(self._pending) + 1)
+        self._pending.append((table, row))
+        if len(self._pending) > MAX_PENDING:  # bounded memory: the oldest queued write is dropped
+            self._pending.popleft()
+            self.dropped += 1
+
+    def _drain_pending(self) -> None:
+        while self._pending:
+            table, row = self._pending[0]
+            self._insert(table, row)  # raises if the database still refuses
+            self._pending.popleft()
+
+    def _delivery_queued(self, channel: str, message_id: str) -> bool:
+        """Is this delivery's question among the queued writes (so already received)?"""
+        return any(t == "questions" and r.get("channel") == channel and r.get("message_id") == message_id
+                   for t, r in self._pending)
+
+    def flush(self) -> int:
+        """Retry queued writes; returns how many are still pending."""
+        with self._lock:
+            try:
+                self._flush_locked()
+            except self.REFUSED as exc:
+                log.warning("database still refuses writes: %s", exc)
+            return len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
 
 class KeyHashing:

@@ -51,7 +51,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from retrieval.normalize import valid_unicode
 from storage import postgres_schema
-from storage.base import INBOX_KEEP_DAYS, INBOX_MEMORY, INBOX_WAIT, MAX_PENDING, KeyHashing, LoggedQuestion, utcnow
+from storage.base import (
+    INBOX_KEEP_DAYS,
+    INBOX_MEMORY,
+    INBOX_WAIT,
+    KeyHashing,
+    LoggedQuestion,
+    QueuedWrites,
+    utcnow,
+)
 from storage.handoffs import HandoffStore, Run, rows_of
 from storage.signal_log import SignalLog, tsquery_clause
 from storage.staff_records import StaffRecords
@@ -92,10 +100,11 @@ def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(StaffRecords, KeyHashing, HandoffStore, SignalLog):
+class PostgresStore(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, SignalLog):
     """`storage.base.StoreBackend` on PostgreSQL. Thread-safe: each call borrows a pooled connection."""
 
     _PARAM = "%s"  # StaffRecords' writes
+    REFUSED = UNAVAILABLE
 
     def __init__(self, url: str, hash_key: bytes, *, pool_size: int = 10, timeout: float = 5.0,
                  lease_seconds: float = INBOX_LEASE, worker_id: str | None = None) -> None:
@@ -248,13 +257,6 @@ class PostgresStore(StaffRecords, KeyHashing, HandoffStore, SignalLog):
                 self._queue(table, row, exc)
                 return None
 
-    def _queue(self, table: str, row: dict[str, Any], exc: Exception) -> None:
-        log.warning("database write to %s failed (%s); queued (%d pending)", table, exc, len(self._pending) + 1)
-        self._pending.append((table, row))
-        if len(self._pending) > MAX_PENDING:  # bounded memory: the oldest queued write is dropped
-            self._pending.popleft()
-            self.dropped += 1
-
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
         assert table in _TABLES, table
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -277,24 +279,11 @@ class PostgresStore(StaffRecords, KeyHashing, HandoffStore, SignalLog):
                 log.critical("%s", exc)
             if not self.migrated:
                 raise psycopg.OperationalError("the PostgreSQL store is not migrated yet")
-        while self._pending:
-            table, row = self._pending[0]
-            self._insert(table, row)  # raises if the server still refuses
-            self._pending.popleft()
+        self._drain_pending()
 
     def flush(self) -> int:
-        """Retry queued writes; returns how many are still pending."""
-        with self._lock:
-            self._down_until = 0.0  # an explicit retry: try the server now
-            try:
-                self._flush_locked()
-            except UNAVAILABLE as exc:
-                log.warning("database still refuses writes: %s", exc)
-            return len(self._pending)
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+        self._down_until = 0.0  # an explicit retry: try the server now
+        return super().flush()
 
     # ------------------------------------------------------------ question log
 
@@ -307,8 +296,7 @@ class PostgresStore(StaffRecords, KeyHashing, HandoffStore, SignalLog):
         """Has this channel delivery already been logged (by any worker)?"""
         message_id = self.delivery_key(message_id)
         with self._lock:
-            if any(t == "questions" and r.get("channel") == channel and r.get("message_id") == message_id
-                   for t, r in self._pending):
+            if self._delivery_queued(channel, message_id):
                 return True
         try:
             row = self._fetchone("SELECT 1 FROM questions WHERE channel = %s AND message_id = %s",

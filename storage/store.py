@@ -46,6 +46,7 @@ from storage.base import (
     MAX_PENDING,
     KeyHashing,
     LoggedQuestion,
+    QueuedWrites,
     cutoff,
     hash_delivery_key,
     load_hash_key,
@@ -64,8 +65,10 @@ log = logging.getLogger(__name__)
 _INBOX_KEY = "__inbox_key__"  # the delivery's own key, kept inside its payload until it is answered
 
 
-class Store(StaffRecords, KeyHashing, HandoffStore, SignalLog):
+class Store(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, SignalLog):
     """The SQLite backend (see storage.base.StoreBackend for the interface)."""
+
+    REFUSED = (sqlite3.DatabaseError,)  # locked, read-only, disk full, I/O error: queue the write
 
     def __init__(self, path: Path | str, hash_key: bytes, *, timeout: float = 5.0) -> None:
         self.path = Path(path)
@@ -196,12 +199,7 @@ class Store(StaffRecords, KeyHashing, HandoffStore, SignalLog):
                 self._flush_locked()
                 return self._insert(table, row)
             except sqlite3.DatabaseError as exc:  # locked, read-only, disk full, I/O error
-                log.warning("database write to %s failed (%s); queued (%d pending)", table, exc,
-                            len(self._pending) + 1)
-                self._pending.append((table, row))
-                if len(self._pending) > MAX_PENDING:  # bounded memory: the oldest queued write is dropped
-                    self._pending.popleft()
-                    self.dropped += 1
+                self._queue(table, row, exc)
                 return None
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
@@ -217,23 +215,7 @@ class Store(StaffRecords, KeyHashing, HandoffStore, SignalLog):
         return int(cursor.lastrowid)
 
     def _flush_locked(self) -> None:
-        while self._pending:
-            table, row = self._pending[0]
-            self._insert(table, row)  # raises if the database still refuses
-            self._pending.popleft()
-
-    def flush(self) -> int:
-        """Retry queued writes; returns how many are still pending."""
-        with self._lock:
-            try:
-                self._flush_locked()
-            except sqlite3.DatabaseError as exc:
-                log.warning("database still refuses writes: %s", exc)
-            return len(self._pending)
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+        self._drain_pending()
 
     # ------------------------------------------------------------ question log
 
@@ -244,8 +226,7 @@ class Store(StaffRecords, KeyHashing, HandoffStore, SignalLog):
         """Has this channel delivery already been logged (duplicate webhook)?"""
         message_id = self.delivery_key(message_id)
         with self._lock:
-            if any(t == "questions" and r.get("channel") == channel and r.get("message_id") == message_id
-                   for t, r in self._pending):
+            if self._delivery_queued(channel, message_id):
                 return True
             try:
                 row = self.db.execute("SELECT 1 FROM questions WHERE channel = ? AND message_id = ?",
