@@ -3,7 +3,7 @@
 // admin_api/handoff_api.py; changes carry the page's CSRF value (the session cookie alone is not enough).
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf"]').content;
+  const csrf = document.body.dataset.csrf;
   const $ = (id) => document.getElementById(id);
   let items = [];
   let current = null;
@@ -18,7 +18,8 @@
 
   function localTime(ts) {
     const d = new Date(ts);
-    return d.toLocaleString("vi-VN", { hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" });
+    return d.toLocaleString("vi-VN", { hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit",
+                                       timeZone: "Asia/Ho_Chi_Minh" });
   }
 
   const STATUS = { waiting: "Đang chờ", owned: "Đang xử lý", closed: "Đã đóng" };

@@ -1,0 +1,101 @@
+"""The staff inbox "Hộp thư cán bộ" in headless Chromium (issue 16): a staff account signs in, sees the citizens
+waiting (channel, waiting time, redacted history), replies (the citizen gets it on the Zalo Bot Platform's fake
+server) and closes the conversation; the phone layout stacks the list and the conversation.
+Screenshots: test-artifacts/handoff-inbox-desktop.png and handoff-inbox-phone.png."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import httpx
+from fakes.server import ServerThread, wait_for
+from fakes.service import make_service, zalo_bot_env
+from fakes.zalo import FakeZaloBot, bot_update
+
+from admin_api.accounts import add_account
+from admin_api.app import create_app
+from bot import messages
+from bot.handoff import Handoff
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ZB_TOKEN, ZB_SECRET = "zb-token-123:abc", "zalo-bot-secret-123"
+IN_HOURS = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.UTC)
+PASSWORD = "mật-khẩu-đủ-dài-2026"
+
+
+def test_staff_inbox_in_a_real_browser(browser, tmp_path, monkeypatch):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with FakeZaloBot(ZB_TOKEN) as zalo:
+        zalo_bot_env(monkeypatch, tmp_path, zalo.url, ZB_TOKEN, ZB_SECRET)
+        service = make_service(tmp_path / "bhxh.db")
+        service.handoff = Handoff(service.store, clock=lambda: IN_HOURS)
+        add_account(service.store, "hoa.nt", "editor", PASSWORD)
+        with ServerThread(create_app(service)) as server:
+            def citizen(user: str, text: str) -> None:
+                response = httpx.post(f"{server.url}/webhooks/zalo-bot", json=bot_update(text, user=user),
+                                      headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
+                assert response.status_code == 200
+
+            def received(user: str) -> list[str]:
+                return [p["text"] for p in zalo.sent() if p.get("chat_id") == user]
+
+            citizen("u-lan-01", "gặp cán bộ")
+            citizen("u-lan-01", "Tôi nghỉ việc 2 năm, SĐT 0912345678, muốn hỏi về lương hưu sớm")
+            citizen("u-minh-02", "muốn gặp người thật")
+            wait_for(lambda: len(received("u-lan-01")) == 1 and len(received("u-minh-02")) == 1)
+
+            problems: list[str] = []
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="vi-VN")
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(f"{server.url}/admin/handoff")
+            page.wait_for_url("**/admin/login")
+            page.fill("#name", "hoa.nt")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/admin/dashboard")
+            page.goto(f"{server.url}/admin/handoff")
+
+            items = page.locator("#queue li button")
+            items.first.wait_for()
+            assert items.count() == 2 and page.locator("#count").inner_text() == "2"
+            assert "Zalo (bot)" in items.first.inner_text() and "Chờ" in items.first.inner_text()
+            items.first.click()
+            thread = page.locator("#messages")
+            assert "[SĐT]" in thread.inner_text() and "0912345678" not in page.content()
+            assert page.locator("#messages li.bot").first.inner_text().startswith("Tôi đã chuyển câu hỏi")
+
+            page.click("#take")
+            page.locator("#thread-meta", has_text="cán bộ: hoa.nt").wait_for()
+            answer = "Chào bạn, nghỉ hưu sớm cần đủ điều kiện về tuổi và số năm đóng; bạn mang sổ BHXH tới BHXH huyện."
+            page.fill("#reply-text", answer)
+            page.click("#send")
+            page.locator("#notice", has_text="Đã gửi tới người dân").wait_for()
+            wait_for(lambda: received("u-lan-01")[-1] == messages.staff_reply(answer))
+            page.locator("#messages li.staff", has_text="nghỉ hưu sớm").wait_for()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+            page.screenshot(path=str(ARTIFACTS / "handoff-inbox-desktop.png"), full_page=True)
+
+            citizen("u-lan-01", "cảm ơn cán bộ")  # silent: it goes to the inbox
+            page.click("#close")
+            page.locator("#notice", has_text="Đã đóng").wait_for()
+            wait_for(lambda: received("u-lan-01")[-1] == messages.HANDOFF_CLOSED)
+            assert len(received("u-lan-01")) == 3  # acknowledgement, the staff answer, the closing line
+            page.locator("#kb-form").wait_for()  # a closed conversation can feed the knowledge base
+
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.goto(f"{server.url}/admin/handoff")
+            page.locator("#queue li button").first.wait_for()
+            assert page.locator("#queue li button").count() == 1  # closed ones are hidden by default
+            page.locator("#queue li button").first.click()
+            assert page.locator(".queue").is_hidden() and page.locator("#thread").is_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
+            page.screenshot(path=str(ARTIFACTS / "handoff-inbox-phone.png"), full_page=True)
+            page.click("#to-queue")
+            assert page.locator(".queue").is_visible()
+            page.close()
+    assert not problems, problems
+    for name in ("handoff-inbox-desktop.png", "handoff-inbox-phone.png"):
+        assert (ARTIFACTS / name).stat().st_size > 20_000
