@@ -167,3 +167,11 @@ def test_zalo_bot_zero_after_a_menu_is_not_the_details(zb):
     zb.post(bot_update("0", message_id="m-3"))
     sent = zb.fake.wait_sent(3)
     assert not sent[-1]["text"].startswith(DETAILS_TITLE)
+
+
+def test_zalo_bot_typed_words_ask_for_the_details_too(zb):
+    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
+    zb.fake.wait_sent(1)
+    zb.post(bot_update("Xem chi tiết", message_id="m-2"))
+    sent = zb.fake.wait_sent(2)
+    assert sent[1]["text"].startswith(f"❓ {DETAILS_TITLE} ")
