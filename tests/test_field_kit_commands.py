@@ -9,14 +9,13 @@ import html
 import re
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import httpx
 import pytest
-from fakes.service import channel_app, clean_env, engine, make_service, question_count
-from fakes.telegram import FakeTelegram, callback_update, text_update
-from fakes.zalo import FakeZaloBot, bot_update
-from fastapi.testclient import TestClient
+import test_telegram
+import test_zalo
+from fakes.service import clean_env, engine, question_count
+from fakes.telegram import callback_update, text_update
+from fakes.zalo import bot_update
 
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, ZALO_LIMIT
 from bot.field_kit import (
@@ -37,10 +36,9 @@ from knowledge.legal_texts import EMPTY_QUERY, NO_TEXTS
 from knowledge.topics import MENU_ORDER, TOPICS
 from storage.store import Store
 
-TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
-SECRET = "webhook-secret_0123456789"
-ZB_TOKEN = "4417239846:zbFakeTokenForTests_0123456789abcdef"
-ZB_SECRET = "zalo-bot-secret-0123456789"
+# The channels' own fixtures: a real PTB Application on the fake Bot API, the Zalo Bot Platform webhook on
+# the fake Zalo server.
+fake, tg, zb = test_telegram.fake, test_telegram.tg, test_zalo.zb
 PUBLIC = "https://hoidap.example.vn"
 CITATIONS = ["Điều 70 Luật 41/2024", "khoản 2 điều 31", "nghị định 158 điều 7", "nd 158 d7",
              "Điều 70 Luật BHXH 2024 quy định gì", "dieu 70 luat bhxh", "/luat hưởng một lần", "tra luật: thai sản"]
@@ -172,22 +170,6 @@ def _buttons(call) -> list[tuple[str, str]]:
     return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
 
 
-@pytest.fixture
-def tg(tmp_path, monkeypatch):
-    with FakeTelegram(TOKEN) as fake:
-        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
-        monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
-        monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
-        service = make_service(tmp_path / "bhxh.db")
-        with TestClient(channel_app(service)) as client:
-            def post(update: object) -> httpx.Response:
-                return client.post("/webhooks/telegram", json=update,
-                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-
-            yield SimpleNamespace(fake=fake, service=service, post=post)
-
-
 def test_telegram_chude_topic_pages_and_an_answer(no_texts, tg):
     tg.post(text_update("/chude"))
     (index,) = tg.fake.wait_sent(1)
@@ -252,49 +234,34 @@ def test_telegram_luat_without_texts_says_none_are_installed(no_texts, tg):
 # ============================================================ Zalo Bot Platform, end to end
 
 
-@pytest.fixture
-def zb(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        monkeypatch.setenv("ZALO_BOT_TOKEN", ZB_TOKEN)
-        monkeypatch.setenv("ZALO_BOT_SECRET", ZB_SECRET)
-        monkeypatch.setenv("ZALO_BOT_API_BASE_URL", fake.url)
-        service = make_service(tmp_path / "bhxh.db")
-        with TestClient(channel_app(service)) as client:
-            def post(text: str) -> httpx.Response:
-                return client.post("/webhooks/zalo-bot", json=bot_update(text),
-                                   headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
-
-            yield SimpleNamespace(fake=fake, service=service, post=post)
-
-
 def test_zalo_chu_de_numbers_pages_and_an_answer(no_texts, zb):
-    zb.post("chu de")
+    zb.post(bot_update("chu de"))
     (index,) = zb.fake.wait_sent(1)
     lines = index["text"].splitlines()
     n = next(line.split(".")[0] for line in lines if line.split(". ", 1)[-1].startswith(TOPICS["survivors"]))
     assert "👉 Gõ 1 đến" in index["text"]
-    zb.post(n)
+    zb.post(bot_update(n))
     page = zb.fake.wait_sent(2)[1]["text"]
     assert page.startswith("📖 " + TOPICS["survivors"]) and "0 để xem thêm" in page
-    zb.post("0")
+    zb.post(bot_update("0"))
     page2 = zb.fake.wait_sent(3)[2]["text"]
     assert "trang 2/" in page2
     first = re.search(r"^1\. (.+)$", page2, re.M).group(1)  # type: ignore[union-attr]
-    zb.post("1")
+    zb.post(bot_update("1"))
     assert zb.fake.wait_sent(4)[3]["text"].startswith("❓ " + first)
     assert question_count(zb.service) == 0
-    zb.post("rút bhxh 1 lần được không")  # an ordinary question goes to the Service as before
+    zb.post(bot_update("rút bhxh 1 lần được không"))  # an ordinary question goes to the Service as before
     zb.fake.wait_sent(5)
     assert question_count(zb.service) == 1
 
 
 def test_zalo_citation_split_under_2000(legal, zb):
-    zb.post("nghị định 158 điều 7")
+    zb.post(bot_update("nghị định 158 điều 7"))
     sent = zb.fake.wait_sent(2)
     assert sent[0]["text"].startswith("📖 Nghị định 158/2025/NĐ-CP, Điều 7.")
     assert all(len(m["text"]) <= ZALO_LIMIT for m in sent) and question_count(zb.service) == 0
 
 
 def test_zalo_without_texts(no_texts, zb):
-    zb.post("điều 70 luật bhxh")
+    zb.post(bot_update("điều 70 luật bhxh"))
     assert zb.fake.wait_sent(1)[0]["text"] == NO_TEXTS
