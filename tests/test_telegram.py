@@ -31,6 +31,7 @@ from bot.channels.telegram_bot import (
     polling_application,
     run_telegram_polling,
 )
+from bot.conversation import NONE_OF_THESE_ID
 from bot.messages import STALE_BUTTON
 from bot.reply import Reply
 from bot.service import RATE_LIMITED_TEXT
@@ -146,7 +147,9 @@ def test_choices_are_buttons_and_both_ways_of_choosing_work(tg):
     assert expected.kind == "choices"
     tg.post(text_update(CHOICES_Q))
     (call,) = tg.fake.wait_sent(1)
-    assert [d for _, d in buttons(call)] == [f"e:{c.entry_id}" for c in expected.choices]
+    # the choices, then "Không phải các câu trên" as the last button (bot/conversation.py NONE_OF_THESE_ID)
+    assert [d for _, d in buttons(call)] == [f"e:{c.entry_id}" for c in expected.choices] + [
+        f"e:{NONE_OF_THESE_ID}"]
     assert "1 hoặc 2" in call.params["text"] or "1, 2 hoặc 3" in call.params["text"]
 
     tg.post(callback_update(f"e:{expected.choices[0].entry_id}"))  # press the first button
@@ -158,6 +161,11 @@ def test_choices_are_buttons_and_both_ways_of_choosing_work(tg):
     tg.post(text_update("2"))  # or type the number
     calls = tg.fake.wait_sent(4)
     assert html.escape(expected.choices[1].question, quote=False) in calls[3].params["text"]
+
+    tg.post(text_update(CHOICES_Q))
+    tg.post(callback_update(f"e:{NONE_OF_THESE_ID}"))  # none of them: asked to rephrase
+    calls = tg.fake.wait_sent(6)
+    assert "hỏi lại" in calls[5].params["text"]
 
 
 def test_feedback_button_is_recorded_and_removed(tg):

@@ -54,6 +54,7 @@ from bot import calc_flow, messages
 from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
+from bot.conversation import NONE_OF_THESE_ID
 from bot.field_kit import FieldKit, Screen, html_messages
 from bot.reply import Reply
 from bot.service import Handled, Service
@@ -153,6 +154,8 @@ class TelegramBot:
 
     def keyboard_rows(self, reply: Reply, question_id: int | None) -> Rows:
         rows = _rows([(f"{n}. {c.question}", f"e:{c.entry_id}") for n, c in enumerate(reply.choices, start=1)])
+        if reply.choices:  # the way out of a menu that does not hold the question (Service.choose handles the id)
+            rows += _rows([(messages.NONE_OF_THESE, f"e:{NONE_OF_THESE_ID}")])
         if has_details(reply) and reply.entry_id:  # right under the short answer
             rows += _rows([(messages.DETAILS_BUTTON, f"d:{reply.entry_id}")])
         if reply.show_topics:
