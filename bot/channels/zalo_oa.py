@@ -47,6 +47,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from collections import OrderedDict
@@ -263,49 +264,61 @@ class ZaloError:
 
 
 _SETUP = "Lỗi cấu hình Zalo OA của hệ thống, đã ghi vào nhật ký; báo cho quản trị viên."
-ERRORS: dict[int, ZaloError] = {
-    -32: ZaloError("retry", "rate limit of the app or OA reached",
-                   "Zalo đang giới hạn số lần gửi của OA; tin sẽ được gửi lại sau ít phút."),
-    -124: ZaloError("token", "invalid access token", "Access token của OA không hợp lệ. " + _SETUP),
-    -201: ZaloError("request", "parameter invalid", "Zalo từ chối tin vì tham số không hợp lệ. " + _SETUP),
-    -204: ZaloError("oa", "Official Account is disabled", "OA đã bị vô hiệu hóa nên không gửi được tin."),
-    -205: ZaloError("oa", "Official Account does not exist", "OA không tồn tại. " + _SETUP),
-    -209: ZaloError("oa", "API not supported: the app is not activated",
-                    "Ứng dụng của OA chưa được kích hoạt. " + _SETUP),
-    -210: ZaloError("request", "parameter exceeds the allowed limit", "Tin vượt giới hạn của Zalo (độ dài, số nút)."),
-    -211: ZaloError("oa", "out of quota", "OA đã hết hạn mức của tính năng gửi tin này."),
-    -212: ZaloError("oa", "the app has not registered this API", "Ứng dụng chưa đăng ký API gửi tin. " + _SETUP),
-    -213: ZaloError("user", "user has not followed the OA",
-                    "Người dân chưa quan tâm OA hoặc đã bỏ quan tâm nên Zalo không cho gửi tin."),
-    -216: ZaloError("token?", "access token is invalid", "Access token của OA không hợp lệ. " + _SETUP),
-    -217: ZaloError("user", "user blocked invitations from the OA", "Người dân đã chặn tin mời quan tâm của OA."),
-    -218: ZaloError("user", "out of quota receive (this user)",
-                    "Người dân đã nhận đủ số tin Zalo cho phép từ OA; hãy thử lại sau."),
-    -219: ZaloError("oa", "the app is removed or disabled", "Ứng dụng của OA đã bị gỡ hoặc vô hiệu hóa. " + _SETUP),
-    -220: ZaloError("token", "access token expired or removed", "Access token của OA đã hết hạn. " + _SETUP),
-    -221: ZaloError("oa", "the OA must be verified for this feature",
-                    "OA chưa được xác thực nên chưa dùng được tính năng này."),
-    -223: ZaloError("oa", "the OA has not authorized this API", "OA chưa cấp quyền API này cho ứng dụng. " + _SETUP),
-    -224: ZaloError("oa", "the OA tier package lacks this feature", "Gói dịch vụ của OA không có tính năng này."),
-    -227: ZaloError("user", "user is banned or inactive for more than 45 days",
-                    "Tài khoản Zalo của người dân bị khóa hoặc không hoạt động quá 45 ngày."),
-    -230: ZaloError("window", "user has not interacted with the OA in the past 7 days",
-                    "Quá 7 ngày kể từ lần cuối người dân nhắn cho OA: Zalo không cho gửi tin tư vấn. "
-                    "Hãy chờ người dân nhắn lại."),
-    -232: ZaloError("window", "user has not interacted with the OA, or the interaction expired",
-                    "Người dân chưa nhắn cho OA hoặc lần nhắn đã quá hạn: Zalo không cho gửi tin."),
-    -233: ZaloError("request", "message type invalid or not supported", "Zalo không hỗ trợ loại tin này. " + _SETUP),
-    -240: ZaloError("request", "message API v2 is shut down", "API gửi tin cũ (V2) đã ngừng. " + _SETUP),
-    -244: ZaloError("user", "user restricted this message type from the OA", "Người dân đã chặn loại tin này từ OA."),
-    -305: ZaloError("window", "the OA cannot respond to the user after 48 hours",
-                    "Đã quá 48 giờ kể từ tin của người dân: không còn trả lời miễn phí được."),
-    -311: ZaloError("window", "out of quota for responding to the user's message",
-                    "Đã hết lượt trả lời miễn phí cho tin nhắn này của người dân."),
-    -320: ZaloError("oa", "the app must be linked to a Zalo Cloud Account for paid features",
-                    "Ứng dụng chưa liên kết tài khoản Zalo Cloud nên không gửi được tin có phí."),
-    -321: ZaloError("oa", "the Zalo Cloud Account is out of money or cannot be charged",
-                    "Tài khoản Zalo Cloud của ứng dụng hết tiền nên không gửi được tin có phí."),
-}
+# One code a line: code kind | Zalo's meaning | for staff ({setup}: our configuration); an indented line goes on.
+_ERROR_TABLE = """
+-32 retry | rate limit of the app or OA reached
+    | Zalo đang giới hạn số lần gửi của OA; tin sẽ được gửi lại sau ít phút.
+-124 token | invalid access token | Access token của OA không hợp lệ. {setup}
+-201 request | parameter invalid | Zalo từ chối tin vì tham số không hợp lệ. {setup}
+-204 oa | Official Account is disabled | OA đã bị vô hiệu hóa nên không gửi được tin.
+-205 oa | Official Account does not exist | OA không tồn tại. {setup}
+-209 oa | API not supported: the app is not activated | Ứng dụng của OA chưa được kích hoạt. {setup}
+-210 request | parameter exceeds the allowed limit | Tin vượt giới hạn của Zalo (độ dài, số nút).
+-211 oa | out of quota | OA đã hết hạn mức của tính năng gửi tin này.
+-212 oa | the app has not registered this API | Ứng dụng chưa đăng ký API gửi tin. {setup}
+-213 user | user has not followed the OA
+    | Người dân chưa quan tâm OA hoặc đã bỏ quan tâm nên Zalo không cho gửi tin.
+-216 token? | access token is invalid | Access token của OA không hợp lệ. {setup}
+-217 user | user blocked invitations from the OA | Người dân đã chặn tin mời quan tâm của OA.
+-218 user | out of quota receive (this user)
+    | Người dân đã nhận đủ số tin Zalo cho phép từ OA; hãy thử lại sau.
+-219 oa | the app is removed or disabled | Ứng dụng của OA đã bị gỡ hoặc vô hiệu hóa. {setup}
+-220 token | access token expired or removed | Access token của OA đã hết hạn. {setup}
+-221 oa | the OA must be verified for this feature
+    | OA chưa được xác thực nên chưa dùng được tính năng này.
+-223 oa | the OA has not authorized this API | OA chưa cấp quyền API này cho ứng dụng. {setup}
+-224 oa | the OA tier package lacks this feature | Gói dịch vụ của OA không có tính năng này.
+-227 user | user is banned or inactive for more than 45 days
+    | Tài khoản Zalo của người dân bị khóa hoặc không hoạt động quá 45 ngày.
+-230 window | user has not interacted with the OA in the past 7 days
+    | Quá 7 ngày kể từ lần cuối người dân nhắn cho OA: Zalo không cho gửi tin tư vấn. Hãy chờ người dân nhắn lại.
+-232 window | user has not interacted with the OA, or the interaction expired
+    | Người dân chưa nhắn cho OA hoặc lần nhắn đã quá hạn: Zalo không cho gửi tin.
+-233 request | message type invalid or not supported | Zalo không hỗ trợ loại tin này. {setup}
+-240 request | message API v2 is shut down | API gửi tin cũ (V2) đã ngừng. {setup}
+-244 user | user restricted this message type from the OA | Người dân đã chặn loại tin này từ OA.
+-305 window | the OA cannot respond to the user after 48 hours
+    | Đã quá 48 giờ kể từ tin của người dân: không còn trả lời miễn phí được.
+-311 window | out of quota for responding to the user's message
+    | Đã hết lượt trả lời miễn phí cho tin nhắn này của người dân.
+-320 oa | the app must be linked to a Zalo Cloud Account for paid features
+    | Ứng dụng chưa liên kết tài khoản Zalo Cloud nên không gửi được tin có phí.
+-321 oa | the Zalo Cloud Account is out of money or cannot be charged
+    | Tài khoản Zalo Cloud của ứng dụng hết tiền nên không gửi được tin có phí.
+"""
+
+
+def _error_table(table: str) -> dict[int, ZaloError]:
+    rows = re.sub(r"\n\s+", " ", table.strip()).splitlines()  # indented lines continue the one above
+    errors = {}
+    for row in rows:
+        head, meaning, staff = (part.strip() for part in row.split("|"))
+        code, kind = head.split()
+        errors[int(code)] = ZaloError(kind, meaning, staff.replace("{setup}", _SETUP))  # type: ignore[arg-type]
+    return errors
+
+
+ERRORS = _error_table(_ERROR_TABLE)
 TOKEN_ERRORS = {code for code, known in ERRORS.items() if known.kind in ("token", "token?")}
 NO_TOKEN_REASON = "OA chưa có access token dùng được. " + _SETUP
 USER_SIDE_216 = ("Zalo báo lỗi -216 dù access token của OA vẫn dùng được: có thể người dân đã chặn OA. "
