@@ -213,6 +213,7 @@ def entry_page(request: Request, entry_id: str, on: str | None = None) -> HTMLRe
         date_problem = f"Chưa có số liệu cho ngày {_date_vi(day)}; dưới đây là số liệu áp dụng hôm nay."
         day = today
         answer, details, caution = _entry_text(kb, entry, day)
+    short = kb.render_short(entry, day)  # the chat's first screen, above the whole answer (issue 17 item 2)
     library = _library(request)
     sources = [source_link(s, library) for s in entry.sources]
     path = f"/hoi-dap/{quote(entry.id)}" + (f"?{urlencode({'on': day.isoformat()})}" if day != today else "")
@@ -224,7 +225,7 @@ def entry_page(request: Request, entry_id: str, on: str | None = None) -> HTMLRe
         f"Xem trực tuyến: {link}") if part)
     related = [kb.entries[r] for r in entry.related if r in kb.entries]
     return _page("fieldkit_entry.html", title=entry.question, entry=entry, topic=TOPICS[entry.topic],
-                 day=day, today=today, date_problem=date_problem, answer=text_blocks(answer),
+                 day=day, today=today, date_problem=date_problem, short=short, answer=text_blocks(answer),
                  details=text_blocks(details) if details else [], caution=caution, sources=sources,
                  related=related, link=link, qr=_qr_svg(link), share_text=share,
                  before_effective=day < entry.effective_from, laws_installed=bool(library))

@@ -4,6 +4,7 @@ answer. The printed answer card (/hoi-dap/<id>) still holds the whole answer."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from fakes.server import ServerThread
 from fakes.service import clean_env, make_service
 
 from admin_api.app import create_app
+from bot.short_answer import sentences
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # A long answer (survivors of a pensioner: four numbered parts) and two short exchanges before it.
@@ -122,9 +124,12 @@ def test_answer_card_still_prints_the_whole_answer(browser, server, service):
     page.goto(f"{server.url}/hoi-dap/{entry_id}")
     page.emulate_media(media="print")
     printed = page.locator("body").inner_text()
-    import datetime as dt
+    # the short answer leads the card, the whole answer follows it
+    short = kb.render_short(entry, dt.date.today())
+    assert short and page.locator(".short-answer").inner_text().endswith(short)
+    assert (page.locator(".short-answer").bounding_box()["y"]
+            < page.locator(".answer").first.bounding_box()["y"])
 
-    from bot.short_answer import sentences
     for sentence in sentences(kb.render_answer(entry, dt.date.today())):
         core = sentence.lstrip("-•0123456789) ").strip()
         assert core[:40] in " ".join(printed.split()), core
