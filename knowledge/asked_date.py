@@ -52,7 +52,8 @@ _DATE = re.compile(
 _STORY_VERB = (r"mat|chet|qua doi|tu tran|hy sinh|sinh|de|sinh con|nghi viec|nghi lam|thoi viec|mat viec"
                r"|dong|tham gia|bat dau|lam viec|di lam|vao lam|ky|ky hop dong|bi|nam vien|nhap vien|om"
                r"|nghi huu|ve huu|huong|rut|lanh|linh|nhan|cuoi|ket hon|ly hon|chuyen|mua|nop|du tuoi"
-               r"|tinh den|den|het han|cham dut|tai nan|sinh nam|xuat canh|ra nuoc ngoai|bao luu")
+               r"|tinh den|den|het han|cham dut|tai nan|sinh nam|xuat canh|ra nuoc ngoai|bao luu|nang luong|len luong"
+               r"|tang luong|giam dinh|suy giam")
 _STORY_BEFORE = re.compile(rf"\b(?:{_STORY_VERB})\s+(?:(?:bhxh|bao hiem(?: xa hoi)?|tu|ke tu|vao|vao ngay"
                            rf"|hoi|tu ngay|duoc|roi|luc|nam|tai|tu nam|ngay)\s+){{0,3}}$")
 _STORY_AFTER = re.compile(rf"^[\s,]*(?:(?:toi|em|minh|anh|chi|bo|me|ong|ba|vo|chong|con|co|chu|bac|ho"
@@ -78,9 +79,9 @@ def asked_date(text: object, today: dt.date) -> AskedDate | None:
     for m in _DATE.finditer(folded):
         on = _date_of(m, today)
         before = folded[max(0, m.start() - 40):m.start()]
-        if on is None or m.group("next") and (_QUANTITY_BEFORE.search(before) or _means_my_year(accented, m)):
+        if on is None or (m.group("next") and (_QUANTITY_BEFORE.search(before) or _means_my_year(accented, m))):
             continue
-        if (on.year, on.month) == (today.year, today.month) or m.group("year") and on.year == today.year:
+        if (on.year, on.month) == (today.year, today.month) or (m.group("year") and on.year == today.year):
             return None  # "năm nay", this month: today's figures
         if on < today and (_is_story(folded, m) or not _ASKS_FIGURE.search(_sentence(folded, m))
                            or not _introduced_as_period(folded, m) or _RULE_BEGAN.search(before)):
