@@ -621,3 +621,34 @@ def test_oa_secrets_are_masked(oa, caplog):
     logging.getLogger("test").warning("leak? %s %s %s", oa.fake.access_token, APP_SECRET, OA_SECRET)
     assert oa.fake.access_token not in caplog.text and APP_SECRET not in caplog.text and OA_SECRET not in caplog.text
     assert zalo_oa.REFRESH_MARGIN > 0
+
+
+# ============================================================ handoff to staff, end to end on the OA
+
+
+def test_oa_citizen_to_staff_and_back_then_the_window_closes(tmp_path, monkeypatch, oa_fake):
+    """The handoff flow of test_handoff_channels on the OA (the real app and staff API), every reply a free
+    one; then a later handoff: 3 days on the staff reply goes out paid and staff are told, 8 days on it is
+    refused and the staff API says why."""
+    from test_handoff_channels import IN_HOURS, STAFF, _app, _conversation, _queue
+
+    _oa_env(monkeypatch, tmp_path, oa_fake)
+    with _app(tmp_path, IN_HOURS) as client:
+        oa = OA(client=client, fake=oa_fake)
+        _conversation(client, oa.say, lambda: oa_fake.texts(USER), channel="zalo_oa")
+        assert oa_fake.delivered and not [d for d in oa_fake.delivered if d["paid"]]  # the staff reply too
+
+        oa.say("gặp cán bộ")
+        (waiting,) = _queue(client)
+        assert client.post(f"/admin/handoffs/{waiting['id']}/take", headers=STAFF).status_code == 200
+        real_time = time.time
+        for days, sent, words in ((3, True, "Tin có phí"), (8, False, "đã quá 7 ngày")):
+            monkeypatch.setattr(zalo_oa, "time", SimpleNamespace(time=lambda d=days: real_time() + d * DAY))
+            oa_fake.clock_offset = days * DAY
+            before = len(oa_fake.messages)
+            replied = client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                                  json={"text": f"Cán bộ trả lời sau {days} ngày."})
+            assert replied.status_code == 200, replied.text
+            assert replied.json()["sent"] is sent and words in replied.json()["reason"]
+            assert len(oa_fake.messages) == before + sent
+        assert oa_fake.delivered[-1]["paid"] is True and oa_fake.messages[-1]["recipient"] == {"user_id": USER}
