@@ -172,3 +172,25 @@ def test_a_picked_choice_is_answered_as_written(lexical_engine):
     reply = lexical_engine.entry_reply(entry.id, TODAY)
     assert reply is not None and reply.text.startswith("Có.")
     assert dataclasses.replace(reply).short.startswith("Có.")
+
+
+# Questions a citizen asked in the UX review (section 1) that are not yes/no: whichever entry answers them,
+# the reply must not open with a bare "Có." / "Không." / "Được." / "Vẫn còn".
+REVIEW_QUESTIONS = ["Con em mới sinh thì làm thẻ bhyt cho bé ở đâu", "tai nạn lao động được bồi thường thế nào",
+                    "hộ nghèo đóng bhxh tự nguyện được hỗ trợ bao nhiêu", "Nam đóng bao nhiêu năm thì được lương hưu?",
+                    "nghỉ thai sản được mấy tháng", "sinh con được nhận bao nhiêu tiền",
+                    "mất việc thì được trợ cấp thất nghiệp bao nhiêu tháng",
+                    "lãnh lương hưu qua bưu điện hay atm"]
+
+
+@pytest.mark.parametrize("question", REVIEW_QUESTIONS)
+def test_review_questions_that_are_not_yes_no_get_no_bare_verdict(engine, question):
+    from bot.short_answer import _VERDICT, VERDICT_WORDS, sentences
+
+    reply = engine.ask(question, TODAY)
+    if reply.kind != "answer":
+        pytest.skip(f"{reply.kind}: no answer to check")
+    for shown in (reply.short, reply.text):
+        first = sentences(shown)[0]
+        assert not (_VERDICT.match(first) and len(first.split()) <= VERDICT_WORDS), (question, first)
+        assert not shown.startswith(("Có, và", "Có.", "Không.", "Được.")), (question, shown[:60])
