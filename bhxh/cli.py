@@ -95,8 +95,8 @@ def _build(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     started = time.perf_counter()
-    progress.say("build: the offline model (once), then the index (minutes on a first run, seconds after)")
-    engine = Engine.from_settings(settings)
+    with progress.stage("build: the offline model (once), then the index (minutes on a first run, seconds after)"):
+        engine = Engine.from_settings(settings)
     cache = engine.index.cache.describe() if engine.index.cache else "none (lexical only)"
     print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
           f"{len(engine.index.texts)} texts indexed; embedding cache: {cache}")
@@ -166,14 +166,12 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  ({args.workers} workers, API docs: /docs)", flush=True)
         return serve_workers(args.host, args.port, args.workers)
-    started = time.perf_counter()
-    progress.say("starting: knowledge base, model and index (minutes on a first run, seconds after)")
     try:
-        app = create_app(build_service(settings), settings=settings)
+        with progress.stage("starting: knowledge base, model and index (minutes on a first run, seconds after)"):
+            app = create_app(build_service(settings), settings=settings)
     except RuntimeError as exc:  # e.g. no BHXH_ADMIN_TOKEN: refuse to run the staff API open
         print(f"bhxh serve: {exc}", file=sys.stderr)
         return 2
-    progress.say(f"started in {time.perf_counter() - started:.1f} s")
     print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
     serve(app, args.host, args.port)  # with timeouts and limits for slow clients (admin_api.app.server_options)
     return 0

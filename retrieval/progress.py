@@ -10,15 +10,17 @@ decides whether anything is printed (`configure`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, TypeVar
 
 Mode = Literal["auto", "always", "never"]
 MODES: tuple[Mode, ...] = ("auto", "always", "never")
 EVERY = 2.0  # seconds between two lines of one stage
+HEARTBEAT = 10.0  # seconds between two "still working" lines of a stage that cannot count its work
 CHUNK = 256  # texts encoded between two progress checks (a few seconds on a 2-core CPU)
 PREFIX = "bhxh: "
 
@@ -99,3 +101,26 @@ def throttled(stage: str) -> Callable[[str], None]:
             say(f"{stage}: {line}")
 
     return report
+
+
+@contextlib.contextmanager
+def stage(name: str, *, heartbeat: float | None = None) -> Iterator[None]:
+    """A step that cannot count its work (importing torch, loading a model): a line when it starts, one
+    every HEARTBEAT seconds while it runs (lines of the steps inside it come in between), one at the end."""
+    every = HEARTBEAT if heartbeat is None else heartbeat
+    started = time.monotonic()
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            say(f"{name}: still working ({time.monotonic() - started:.0f} s)")
+
+    say(f"{name} …")
+    thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    say(f"{name}: done in {time.monotonic() - started:.1f} s")

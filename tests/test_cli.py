@@ -197,3 +197,18 @@ def test_index_encoding_reports_chunks_and_gives_the_same_vectors(tmp_path, monk
     assert index.vectors is not None and np.allclose(index.vectors, whole, atol=1e-5)
     HybridIndex([(str(n), t) for n, t in enumerate(texts)], encoder=encoder, cache_dir=tmp_path)  # all cached now
     assert "10/10 (100%)" in capsys.readouterr().err
+
+
+def test_a_stage_that_cannot_count_says_it_is_still_working(capsys, progress_mode):
+    import time
+
+    progress_mode.configure("always")
+    with progress_mode.stage("starting: model", heartbeat=0.05):
+        time.sleep(0.3)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "bhxh: starting: model …" and lines[-1].startswith("bhxh: starting: model: done in ")
+    assert any(re.fullmatch(r"bhxh: starting: model: still working \(\d+ s\)", line) for line in lines[1:-1])
+    progress_mode.configure("never")
+    with progress_mode.stage("quiet", heartbeat=0.05):
+        time.sleep(0.1)
+    assert capsys.readouterr().err == ""
