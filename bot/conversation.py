@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from bot.engine import STOPWORDS
 from bot.messages import NONE_OF_THESE
 from bot.reply import Choice
 from knowledge.asked_date import asked_date, date_spans
@@ -35,6 +36,9 @@ NONE_PICK = 0  # "0": none of the choices offered
 NONE_OF_THESE_ID = "khong-phai-cac-cau-tren"  # what the "Không phải các câu trên" button sends instead of an entry id
 MAX_QUESTION_KEPT = 600  # characters of the last question kept for a follow-up
 MAX_FOLLOW_UP_WORDS = 12
+# Words a follow-up may hold besides the changed facts and its opening/closing words ("lương" in "còn lương
+# 10 triệu thì sao"): more, and it is a question of its own ("còn con tôi 5 tuổi bị ốm thì nghỉ mấy ngày").
+MAX_OTHER_WORDS = 2
 
 
 def parse_pick(text: object) -> int | None:
@@ -176,6 +180,8 @@ _CLOSES = re.compile(r"\b(?:thi sao|the sao|thi the nao|the nao|thi nhu the nao|
 _LEAD_WORDS = {"con", "the", "vay", "neu", "nhung", "ma", "truong", "hop", "voi", "lo", "ngo", "a", "oi"}
 _TRAIL_WORDS = {"thi", "sao", "the", "nao", "nhu", "a", "nhi", "vay", "z", "ha", "ra", "bao", "nhieu", "duoc"}
 _WORD = re.compile(r"\w+")
+# Words that only introduce a fact ("lương 10 triệu", "mức 3 triệu", "tôi là nữ", "đóng 20 năm").
+_FACT_WORDS = frozenset("luong muc thu nhap binh quan dong tuoi nam nu gioi tinh bhxh bao hiem xa hoi".split())
 
 # What is dropped from the previous question when a follow-up changes that fact.
 _DROP = {
@@ -194,6 +200,17 @@ _DROP = {
 
 _THIS_YEAR = re.compile(r"(?i)(?<!\w)(?:năm nay|nam nay)(?!\w)")
 _AGE = re.compile(r"(?<![\d.,])(\d{2,3})\s*tuoi\b")
+
+
+def _other_words(text: str, changed: tuple[str, ...]) -> list[str]:
+    """The follow-up's words that are neither a changed fact, nor its opening and closing, nor function words."""
+    text = nfc(text)
+    for kind in changed:
+        for start, end in reversed(_spans(text, kind)):
+            text = text[:start] + " " + text[end:]
+    return [w for w in (fold_accents(t.lower()) for t in _WORD.findall(text))
+            if w not in STOPWORDS and w not in _LEAD_WORDS and w not in _TRAIL_WORDS and not w.isdigit()
+            and w not in _FACT_WORDS]
 
 
 def _core(text: str) -> str:
@@ -241,7 +258,7 @@ def follow_up(last: LastQuestion | None, text: object, *, now: float, memory_sec
         return None
     said = said_in(text, today)
     changed = last.said.changed_in(said)
-    if not changed:
+    if not changed or len(_other_words(text, changed)) > MAX_OTHER_WORDS:
         return None  # "còn thai sản thì sao?" names a new subject, not a changed fact: a question of its own
     question, placed = last.question, True
     for kind in changed:

@@ -113,3 +113,9 @@ def test_a_date_the_figures_are_asked_for(text, expected):
 ])
 def test_a_date_inside_a_story_is_not_a_date_to_render_for(text):
     assert asked_date(text, TODAY) is None
+
+
+def test_a_question_that_only_shares_a_fact_with_the_previous_one_is_its_own():
+    previous = "tôi là nữ 56 tuổi đóng 22 năm lương bình quân 7 triệu thì lương hưu bao nhiêu"
+    assert read(previous, "còn con tôi 5 tuổi bị ốm thì mẹ nghỉ được mấy ngày") is None
+    assert read(previous, "vậy còn lương 10 triệu thì sao") == previous.replace("7 triệu", "10 triệu")
