@@ -175,3 +175,24 @@ def test_zalo_bot_typed_words_ask_for_the_details_too(zb):
     zb.post(bot_update("Xem chi tiết", message_id="m-2"))
     sent = zb.fake.wait_sent(2)
     assert sent[1]["text"].startswith(f"❓ {DETAILS_TITLE} ")
+
+
+# ------------------------------------------------------------------ Zalo OA
+
+
+def test_zalo_oa_details_button_instead_of_the_typed_hint():
+    """The OA shows a button whose payload is the typed words Service answers (shown as the citizen's text)."""
+    from bot.channels import zalo_oa
+
+    reply = engine().ask(ANSWER_Q)
+    assert has_details(reply)
+    buttons = zalo_oa.reply_buttons(reply, 7)
+    details = [b for b in buttons if b.label == DETAILS_BUTTON]
+    assert len(details) == 1 and details[0].payload == "chi tiết" and len(buttons) <= zalo_oa.MAX_BUTTONS
+    from bot.short_answer import asks_details
+
+    assert asks_details(details[0].payload)
+    text = "".join(zalo_messages(reply, details_hint=""))
+    assert DETAILS_HINT_ZALO not in text and reply.short in text
+    choices = engine().ask(CHOICES_Q)
+    assert not [b for b in zalo_oa.reply_buttons(choices, 8) if b.label == DETAILS_BUTTON]

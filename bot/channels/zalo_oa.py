@@ -60,7 +60,7 @@ import httpx
 
 from bot import messages as texts
 from bot.channels import env_str, in_thread, mask, register_secret
-from bot.channels.format import button_label, zalo_messages
+from bot.channels.format import button_label, has_details, zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.reply import Reply
 from bot.service import Handled, Service
@@ -620,6 +620,8 @@ def feedback_buttons(reply: Reply, question_id: int | None) -> list[Button]:
 # Each source gives the buttons it wants for a reply (in display order). A new button is one line here.
 BUTTON_SOURCES: list[Callable[[Reply, int | None], Iterable[Button]]] = [
     choice_buttons, topic_buttons, related_buttons, feedback_buttons,
+    # the details behind a short answer: the typed words Service answers ("chi tiết"), so it works as text too
+    lambda r, q: [Button(texts.DETAILS_BUTTON, "chi tiết", 15)] if has_details(r) else [],
 ]
 
 
@@ -802,7 +804,8 @@ class ZaloOAAdapter:
 
     def render(self, handled: Handled) -> list[Outgoing]:
         """Plain text under 2,000 chars (numbered choices stay, for typing), the buttons on the last message."""
-        return self.messages(zalo_messages(handled.reply), reply_buttons(handled.reply, handled.question_id))
+        return self.messages(zalo_messages(handled.reply, details_hint=""),  # a button asks for the details
+                             reply_buttons(handled.reply, handled.question_id))
 
     @staticmethod
     def messages(chunks: list[str], buttons: Iterable[Button]) -> list[Outgoing]:
