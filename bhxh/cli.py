@@ -95,7 +95,7 @@ def _build(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     started = time.perf_counter()
-    with progress.stage("build: the offline model (once), then the index (minutes on a first run, seconds after)"):
+    with progress.stage("build", "the offline model (once), then the index (minutes on a first run, seconds after)"):
         engine = Engine.from_settings(settings)
     cache = engine.index.cache.describe() if engine.index.cache else "none (lexical only)"
     print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
@@ -167,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Trợ lý BHXH: http://{args.host}:{args.port}/  ({args.workers} workers, API docs: /docs)", flush=True)
         return serve_workers(args.host, args.port, args.workers)
     try:
-        with progress.stage("starting: knowledge base, model and index (minutes on a first run, seconds after)"):
+        with progress.stage("starting", "knowledge base, model and index (minutes on a first run, seconds after)"):
             app = create_app(build_service(settings), settings=settings)
     except RuntimeError as exc:  # e.g. no BHXH_ADMIN_TOKEN: refuse to run the staff API open
         print(f"bhxh serve: {exc}", file=sys.stderr)

@@ -104,9 +104,10 @@ def throttled(stage: str) -> Callable[[str], None]:
 
 
 @contextlib.contextmanager
-def stage(name: str, *, heartbeat: float | None = None) -> Iterator[None]:
-    """A step that cannot count its work (importing torch, loading a model): a line when it starts, one
-    every HEARTBEAT seconds while it runs (lines of the steps inside it come in between), one at the end."""
+def stage(name: str, about: str = "", *, heartbeat: float | None = None) -> Iterator[None]:
+    """A step that cannot count its work (importing torch, loading a model): a line when it starts (with
+    `about` it, once), one every HEARTBEAT seconds while it runs (lines of the steps inside it come in
+    between), one at the end."""
     every = HEARTBEAT if heartbeat is None else heartbeat
     started = time.monotonic()
     done = threading.Event()
@@ -115,7 +116,7 @@ def stage(name: str, *, heartbeat: float | None = None) -> Iterator[None]:
         while not done.wait(every):
             say(f"{name}: still working ({time.monotonic() - started:.0f} s)")
 
-    say(f"{name} …")
+    say(f"{name}: {about} …" if about else f"{name} …")
     thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
     thread.start()
     try:

@@ -203,11 +203,11 @@ def test_a_stage_that_cannot_count_says_it_is_still_working(capsys, progress_mod
     import time
 
     progress_mode.configure("always")
-    with progress_mode.stage("starting: model", heartbeat=0.05):
+    with progress_mode.stage("starting", "the model", heartbeat=0.05):
         time.sleep(0.3)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "bhxh: starting: model …" and lines[-1].startswith("bhxh: starting: model: done in ")
-    assert any(re.fullmatch(r"bhxh: starting: model: still working \(\d+ s\)", line) for line in lines[1:-1])
+    assert lines[0] == "bhxh: starting: the model …" and lines[-1].startswith("bhxh: starting: done in ")
+    assert any(re.fullmatch(r"bhxh: starting: still working \(\d+ s\)", line) for line in lines[1:-1])
     progress_mode.configure("never")
     with progress_mode.stage("quiet", heartbeat=0.05):
         time.sleep(0.1)
