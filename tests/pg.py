@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -178,3 +179,16 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
         yield pg_cluster.database_url(name)
     finally:
         pg_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def each_backend_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A store on a fresh SQLite file, then on a fresh PostgreSQL database: a test that takes it runs on both.
+    Import it with `from tests.pg import each_backend_store, pg_cluster, pg_url`."""
+    from storage.factory import open_store
+
+    target = tmp_path / "bhxh.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = open_store(target, b"k" * 32)
+    yield opened
+    if hasattr(opened, "close"):
+        opened.close()
