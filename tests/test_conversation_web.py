@@ -3,9 +3,11 @@ and "Không phải các câu trên" under a choice list. Screenshots go to test-
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from fakes.phone import phone_page
 from fakes.server import ServerThread
 from fakes.service import clean_env, make_service
 
@@ -36,12 +38,7 @@ def _ask(page, text: str):
 
 
 def test_follow_up_and_none_of_these_in_chromium(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="vi-VN",
-                                  is_mobile=True, has_touch=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url + "/")
+    page, errors = phone_page(browser, server.url + "/")
     ARTIFACTS.mkdir(exist_ok=True)
 
     # 1. A question, then a follow-up that changes the year: the same subject, 2027's figures, the date said.
@@ -50,7 +47,7 @@ def test_follow_up_and_none_of_these_in_chromium(browser, server):
     second = _ask(page, FOLLOW_UP)
     text = second.inner_text()
     assert "484.000" in text and "330.000" not in text.split("Xem chi tiết")[0]
-    assert messages.date_used(__import__("datetime").date(2027, 1, 1)) in text
+    assert messages.date_used(dt.date(2027, 1, 1)) in text
     assert "Tiếp câu trước" in text
     second.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "conversation-follow-up.png"))
