@@ -376,12 +376,8 @@ def test_oa_zalo_refusal_reason_reaches_staff(oa):
     oa.say(ANSWER_Q)
     oa.fake.wait_messages(1)
     oa.fake.window_closed.add(USER)  # Zalo says: no interaction in 7 days
-    send_staff = getattr(oa.pipeline, "send_staff_reply", None)
-    if send_staff is not None:  # the handoff helper's pipeline method
-        result = oa.run(send_staff, USER, "Cán bộ trả lời.")
-        assert not result.sent  # its reason: adapter.refusal, once handoff reads it (requests-handoff.md)
-    else:
-        oa.run(oa.pipeline.deliver, None, USER, [Outgoing("Cán bộ trả lời.")])
+    result = oa.run(oa.pipeline.send_staff_reply, USER, "Cán bộ trả lời.")  # what the staff API calls
+    assert not result.sent and result.reason == ERRORS[-230].staff
     assert oa.fake.refused == [-230] and len(oa.fake.messages) == 1
     assert oa.adapter.refusal(USER) == ERRORS[-230].staff
     assert "Quá 7 ngày" in ERRORS[-230].staff

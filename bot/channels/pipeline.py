@@ -288,8 +288,10 @@ class Pipeline:
             outcome = await self.send(chat_key, message)
             if outcome is None:
                 return StaffSend(False, "Nền tảng không nhận tin sau nhiều lần thử; thử lại sau.")
-            if not outcome:
-                return StaffSend(False, "Nền tảng từ chối tin (người dân đã chặn hoặc rời cuộc trò chuyện).")
+            if not outcome:  # the adapter may know why (Zalo OA: the error code, the window, an unfollow)
+                why = getattr(self.adapter, "refusal", None)
+                return StaffSend(False, (why(chat_key) if callable(why) else None)
+                                 or "Nền tảng từ chối tin (người dân đã chặn hoặc rời cuộc trò chuyện).")
         return StaffSend(True, reason)
 
     async def send(self, chat_id: str, message: Outgoing) -> bool | None:
