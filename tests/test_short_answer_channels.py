@@ -5,92 +5,65 @@ an expandable blockquote. Zalo Bot Platform (fake server): "gõ 0 để xem chi 
 from __future__ import annotations
 
 import html
-from types import SimpleNamespace
 
-import httpx
 import pytest
-from fakes.service import channel_app, clean_env, engine, make_service, zalo_bot_env
-from fakes.telegram import FakeTelegram, callback_update, text_update
-from fakes.zalo import FakeZaloBot, bot_update
-from fastapi.testclient import TestClient
+from fakes.service import engine
+from fakes.telegram import callback_update, text_update
+from fakes.zalo import bot_update
+
+# The channels' own fixtures (the real app on the fake platform servers) rather than copies of them.
+from test_telegram import buttons, fake, tg  # noqa: F401
+from test_zalo import zb  # noqa: F401
 
 from bot.channels.format import TELEGRAM_LIMIT, ZALO_LIMIT, has_details, telegram_messages, zalo_messages
 from bot.messages import DETAILS_BUTTON, DETAILS_HINT_ZALO, DETAILS_TITLE
 from bot.reply import Reply
 from bot.short_answer import details_of
 
-TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
-SECRET = "webhook-secret_0123456789"
-ZB_TOKEN = "4417239846:zbFakeTokenForTests_0123456789abcdef"
-ZB_SECRET = "zalo-bot-secret-0123456789"
 ANSWER_Q = "ông nhà tôi đang hưởng lương hưu mới mất thì gia đình được nhận những gì"
 CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
 
 
-def _buttons(call) -> list[tuple[str, str]]:
-    markup = call.params.get("reply_markup") or {}
-    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+@pytest.fixture
+def telegram(request):
+    return request.getfixturevalue("tg")
+
+
+@pytest.fixture
+def zalo_bot(request):
+    return request.getfixturevalue("zb")
 
 
 def _plain(text: str) -> str:
     return html.unescape(text)
 
 
-@pytest.fixture
-def tg(tmp_path, monkeypatch):
-    with FakeTelegram(TOKEN) as fake:
-        clean_env(monkeypatch, tmp_path)
-        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
-        monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
-        monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
-        service = make_service(tmp_path / "bhxh.db")
-        with TestClient(channel_app(service)) as client:
-            def post(update: dict) -> httpx.Response:
-                return client.post("/webhooks/telegram", json=update,
-                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-
-            yield SimpleNamespace(fake=fake, service=service, post=post)
-
-
-@pytest.fixture
-def zb(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        service = make_service(tmp_path / "bhxh.db")
-        with TestClient(channel_app(service)) as client:
-            def post(update: object) -> httpx.Response:
-                return client.post("/webhooks/zalo-bot", json=update, headers={"X-Bot-Api-Secret-Token": ZB_SECRET})
-
-            yield SimpleNamespace(fake=fake, service=service, post=post)
-
-
 # ------------------------------------------------------------------ Telegram
 
 
-def test_telegram_short_answer_then_details_on_the_button(tg):
+def test_telegram_short_answer_then_details_on_the_button(telegram):
     expected = engine().ask(ANSWER_Q)
     assert expected.kind == "answer" and expected.short and expected.details
-    tg.post(text_update(ANSWER_Q))
-    (first,) = tg.fake.wait_sent(1)
+    telegram.post(text_update(ANSWER_Q))
+    (first,) = telegram.fake.wait_sent(1)
     text = _plain(first.params["text"])
     assert expected.short in text
     last_details = expected.details.split("\n\n")[-1]
     assert last_details not in text  # the details wait behind the button
     assert "<blockquote expandable><b>Căn cứ:</b> " in first.params["text"]  # sources folded
     assert _plain(first.params["text"]).count(expected.sources[0]) == 1
-    data = dict((d, label) for label, d in _buttons(first))
+    data = dict((d, label) for label, d in buttons(first))
     assert data[f"d:{expected.entry_id}"] == DETAILS_BUTTON
     assert list(data).index(f"d:{expected.entry_id}") == 0  # right under the answer, before related questions
 
-    tg.post(callback_update(f"d:{expected.entry_id}"))
-    calls = tg.fake.wait_sent(2)
+    telegram.post(callback_update(f"d:{expected.entry_id}"))
+    calls = telegram.fake.wait_sent(2)
     details = _plain("".join(c.params["text"] for c in calls[1:]))
     assert details.startswith(f"<b>{DETAILS_TITLE} {engine().kb.entries[expected.entry_id].question}</b>")
     for paragraph in expected.details.split("\n\n"):
         assert paragraph in details
     assert all(not c.params.get("reply_markup") for c in calls[1:])  # no second set of 👍/👎
-    assert tg.fake.sent("answerCallbackQuery")
+    assert telegram.fake.sent("answerCallbackQuery")
 
 
 def test_telegram_details_button_fits_64_bytes_for_every_entry():
@@ -98,11 +71,11 @@ def test_telegram_details_button_fits_64_bytes_for_every_entry():
         assert len(f"d:{entry_id}".encode()) <= 64, entry_id
 
 
-def test_telegram_stale_details_button_is_answered_politely(tg):
+def test_telegram_stale_details_button_is_answered_politely(telegram):
     from bot.messages import STALE_BUTTON
 
-    tg.post(callback_update("d:khong-con-nua"))
-    (call,) = tg.fake.wait_sent(1)
+    telegram.post(callback_update("d:khong-con-nua"))
+    (call,) = telegram.fake.wait_sent(1)
     assert call.params["text"] == STALE_BUTTON
 
 
@@ -142,16 +115,16 @@ def test_details_of_renders_for_the_date_asked(lexical=None):
 # ------------------------------------------------------------------ Zalo Bot Platform
 
 
-def test_zalo_bot_short_answer_then_zero_gives_the_details(zb):
+def test_zalo_bot_short_answer_then_zero_gives_the_details(zalo_bot):
     expected = engine().ask(ANSWER_Q)
-    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
-    (first,) = zb.fake.wait_sent(1)
+    zalo_bot.post(bot_update(ANSWER_Q, message_id="m-1"))
+    (first,) = zalo_bot.fake.wait_sent(1)
     assert expected.short in first["text"]
     assert DETAILS_HINT_ZALO in first["text"] and "Căn cứ: " in first["text"]
     assert expected.details.split("\n\n")[-1] not in first["text"]
 
-    zb.post(bot_update("0", message_id="m-2"))
-    sent = zb.fake.wait_sent(2)
+    zalo_bot.post(bot_update("0", message_id="m-2"))
+    sent = zalo_bot.fake.wait_sent(2)
     details = "\n".join(m["text"] for m in sent[1:])
     assert details.startswith(f"❓ {DETAILS_TITLE} ")
     for paragraph in expected.details.split("\n\n"):
@@ -159,21 +132,21 @@ def test_zalo_bot_short_answer_then_zero_gives_the_details(zb):
     assert all(len(m["text"]) <= ZALO_LIMIT for m in sent)
 
 
-def test_zalo_bot_zero_after_a_menu_is_not_the_details(zb):
+def test_zalo_bot_zero_after_a_menu_is_not_the_details(zalo_bot):
     """With a choice menu pending, "0" belongs to the menu ("Không phải các câu trên"), not to the details."""
-    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
-    zb.post(bot_update(CHOICES_Q, message_id="m-2"))
-    zb.fake.wait_sent(2)
-    zb.post(bot_update("0", message_id="m-3"))
-    sent = zb.fake.wait_sent(3)
+    zalo_bot.post(bot_update(ANSWER_Q, message_id="m-1"))
+    zalo_bot.post(bot_update(CHOICES_Q, message_id="m-2"))
+    zalo_bot.fake.wait_sent(2)
+    zalo_bot.post(bot_update("0", message_id="m-3"))
+    sent = zalo_bot.fake.wait_sent(3)
     assert not sent[-1]["text"].startswith(DETAILS_TITLE)
 
 
-def test_zalo_bot_typed_words_ask_for_the_details_too(zb):
-    zb.post(bot_update(ANSWER_Q, message_id="m-1"))
-    zb.fake.wait_sent(1)
-    zb.post(bot_update("Xem chi tiết", message_id="m-2"))
-    sent = zb.fake.wait_sent(2)
+def test_zalo_bot_typed_words_ask_for_the_details_too(zalo_bot):
+    zalo_bot.post(bot_update(ANSWER_Q, message_id="m-1"))
+    zalo_bot.fake.wait_sent(1)
+    zalo_bot.post(bot_update("Xem chi tiết", message_id="m-2"))
+    sent = zalo_bot.fake.wait_sent(2)
     assert sent[1]["text"].startswith(f"❓ {DETAILS_TITLE} ")
 
 
@@ -186,9 +159,9 @@ def test_zalo_oa_details_button_instead_of_the_typed_hint():
 
     reply = engine().ask(ANSWER_Q)
     assert has_details(reply)
-    buttons = zalo_oa.reply_buttons(reply, 7)
-    details = [b for b in buttons if b.label == DETAILS_BUTTON]
-    assert len(details) == 1 and details[0].payload == "chi tiết" and len(buttons) <= zalo_oa.MAX_BUTTONS
+    offered = zalo_oa.reply_buttons(reply, 7)
+    details = [b for b in offered if b.label == DETAILS_BUTTON]
+    assert len(details) == 1 and details[0].payload == "chi tiết" and len(offered) <= zalo_oa.MAX_BUTTONS
     from bot.short_answer import asks_details
 
     assert asks_details(details[0].payload)

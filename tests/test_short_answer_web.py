@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fakes.server import ServerThread
 from fakes.service import clean_env, make_service
+from fakes.web import ask
 
 from admin_api.app import create_app
 from bot.short_answer import sentences
@@ -30,13 +31,6 @@ def service(tmp_path, monkeypatch):
 def server(service):
     with ServerThread(create_app(service)) as running:
         yield running
-
-
-def _ask(page, text: str) -> None:
-    before = page.locator(".msg.bot:not(.typing)").count()
-    page.fill("#q", text)
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot:not(.typing)').length > {before}", timeout=15000)
 
 
 def _settled_scroll(page) -> float:
@@ -72,9 +66,8 @@ def test_short_answer_first_details_folded_and_scrolled_to_its_start(browser, se
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + "/")
     for question in WARM_UP:
-        _ask(page, question)
-    _ask(page, LONG_Q)
-    answer = page.locator(".msg.bot").last
+        ask(page, question)
+    answer = ask(page, LONG_Q)
 
     # The short answer is shown; the details and the sources are there, folded.
     short_text = answer.locator(".short").inner_text()
