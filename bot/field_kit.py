@@ -124,6 +124,18 @@ def is_topic_command(text: str) -> bool:
     return _words(text) in TOPIC_COMMANDS
 
 
+def staff_holds(service: Any, channel: str, user_id: str) -> bool:
+    """Whether a staff member has this chat (bot/handoff.py): then every message, a field-kit command too,
+    goes to them through Service.handle and the bot stays silent."""
+    handoff = getattr(service, "handoff", None)
+    if handoff is None or not getattr(handoff, "enabled", False):
+        return False
+    try:
+        return handoff.store.handoff_active(channel, user_id) is not None
+    except Exception:  # the database is down: answer as usual, like the handoff itself does
+        return False
+
+
 def source_url(source: str, base: str) -> str | None:
     """The web page of a "Căn cứ" citation ("Luật 41/2024/QH15, Điều 70, khoản 1"), None without a
     public URL or when its text is not installed."""
@@ -283,14 +295,16 @@ class NumberedTurns:
     the user's own key ("fieldkit:<channel>:<user hash>"), so they never mix with the Service's
     pending choices; any other message forgets them and goes to the Service as usual."""
 
-    def __init__(self, kit: FieldKit, store: Any, channel: str) -> None:
-        self.kit, self.store, self.channel = kit, store, channel
+    def __init__(self, kit: FieldKit, service: Any, channel: str) -> None:
+        self.kit, self.service, self.store, self.channel = kit, service, service.store, channel
 
     def _key(self, user_id: str) -> str:
         return f"fieldkit:{self.channel}:{self.store.hash_user(self.channel, user_id)}"
 
     def turn(self, user_id: str, text: object, now: float | None = None) -> Screen | EntryPick | None:
         """The field kit's answer to a typed message, None when the message is for the Service."""
+        if staff_holds(self.service, self.channel, user_id):
+            return None
         key = self._key(user_id)
         state = self.store.load_state(key)
         number = parse_pick(text)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import test_telegram
 import test_zalo
-from fakes.service import clean_env, engine, question_count
+from fakes.service import clean_env, engine, make_service, question_count
 from fakes.telegram import callback_update, text_update
 from fakes.zalo import bot_update
 
@@ -34,7 +34,6 @@ from bot.field_kit import (
 )
 from knowledge.legal_texts import EMPTY_QUERY, NO_TEXTS
 from knowledge.topics import MENU_ORDER, TOPICS
-from storage.store import Store
 
 # The channels' own fixtures: a real PTB Application on the fake Bot API, the Zalo Bot Platform webhook on
 # the fake Zalo server.
@@ -135,8 +134,7 @@ def test_words_give_numbered_articles_each_opening_its_text(legal):
 
 
 def test_numbered_turns_pick_page_and_answer_then_forget(tmp_path):
-    store = Store(tmp_path / "bhxh.db", b"test-hash-key")
-    turns = NumberedTurns(kit(), store, "zalo_bot")
+    turns = NumberedTurns(kit(), make_service(tmp_path / "bhxh.db"), "zalo_bot")
     index = turns.turn("u1", "Chủ đề")
     assert isinstance(index, Screen) and index.items
     n = [i.action for i in index.items].index("t:pension") + 1
@@ -155,7 +153,7 @@ def test_numbered_turns_pick_page_and_answer_then_forget(tmp_path):
 
 
 def test_a_button_press_is_remembered_for_typed_numbers(tmp_path):
-    turns = NumberedTurns(kit(), Store(tmp_path / "bhxh.db", b"test-hash-key"), "zalo_oa")
+    turns = NumberedTurns(kit(), make_service(tmp_path / "bhxh.db"), "zalo_oa")
     page = turns.act("u1", "t:maternity:2")
     assert isinstance(page, Screen) and "trang 2/" in page.paragraphs[0]
     assert turns.turn("u1", "1") == EntryPick(page.items[0].action.removeprefix("e:"))
@@ -265,3 +263,12 @@ def test_zalo_citation_split_under_2000(legal, zb):
 def test_zalo_without_texts(no_texts, zb):
     zb.post(bot_update("điều 70 luật bhxh"))
     assert zb.fake.wait_sent(1)[0]["text"] == NO_TEXTS
+
+
+def test_zalo_field_kit_stays_silent_while_a_staff_member_has_the_chat(no_texts, zb):
+    zb.post(bot_update("gặp cán bộ"))
+    zb.fake.wait_sent(1)
+    assert zb.service.store.handoff_active("zalo_bot", "u-lan-01") is not None
+    zb.post(bot_update("chủ đề"))  # goes to the staff member like any message, no topic list from the bot
+    time.sleep(0.5)
+    assert len(zb.fake.sent()) == 1

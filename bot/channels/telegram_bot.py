@@ -55,7 +55,7 @@ from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.conversation import NONE_OF_THESE_ID
-from bot.field_kit import FieldKit, Screen, html_messages
+from bot.field_kit import FieldKit, Screen, html_messages, staff_holds
 from bot.reply import Reply
 from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -220,7 +220,7 @@ class TelegramBot:
         if message is None or user is None or message.text is None or self.pipeline is None:
             return
         # A typed "chủ đề" or a citation on its own ("khoản 2 điều 31") is a field-kit command, not a question.
-        screen = await in_thread(self.kit.command, message.text)
+        screen = await in_thread(self.field_kit_command, str(user.id), message.text)
         if screen is not None:
             await self.show(message.chat_id, screen)
             return
@@ -311,6 +311,10 @@ class TelegramBot:
         if update.effective_chat is not None:
             screen = await in_thread(self.kit.law, " ".join(context.args or []))
             await self.show(update.effective_chat.id, screen)
+
+    def field_kit_command(self, user_id: str, text: str) -> Screen | None:
+        """A typed field-kit command, unless a staff member has this chat (then it goes to them)."""
+        return None if staff_holds(self.service, CHANNEL, user_id) else self.kit.command(text)
 
     async def show(self, chat_id: int, screen: Screen) -> None:
         texts, items = html_messages(screen, TELEGRAM_LIMIT, BUTTON_LABEL_LIMIT)

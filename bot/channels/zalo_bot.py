@@ -101,7 +101,7 @@ class ZaloBotAdapter:
         self.service = service
         self.config = config
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb), service.store, CHANNEL)
+        self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb), service, CHANNEL)
 
     def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
         header = headers.get("x-bot-api-secret-token")
