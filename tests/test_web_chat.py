@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fakes.server import ServerThread, wait_for
 from fakes.service import clean_env, engine, make_service
+from fakes.web import ask
 from fastapi.testclient import TestClient
 
 from admin_api.app import STATIC_DIR, create_app
@@ -70,13 +71,6 @@ def _bot_messages(page) -> int:
     return page.locator(".msg.bot:not(.typing)").count()
 
 
-def _ask(page, text: str) -> None:
-    before = _bot_messages(page)
-    page.fill("#q", text)
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot:not(.typing)').length > {before}", timeout=15000)
-
-
 def test_web_chat_in_chromium(browser, server, service):
     expected = engine().ask(ANSWER_Q)
     choices = engine().ask(CHOICES_Q).choices
@@ -91,7 +85,7 @@ def test_web_chat_in_chromium(browser, server, service):
     assert page.title().startswith("Trợ lý BHXH")
 
     # 1. An answer with its legal sources and related questions.
-    _ask(page, ANSWER_Q)
+    ask(page, ANSWER_Q)
     answer = page.locator(".msg.bot").last
     # The short answer first; the sources folded under "Căn cứ" until tapped (tests/test_short_answer_web.py
     # checks the folded details and the scroll position).
@@ -102,7 +96,7 @@ def test_web_chat_in_chromium(browser, server, service):
     assert answer.locator(".rel").count() == len(expected.related)
 
     # 2. Choices as buttons; pressing one answers that entry.
-    _ask(page, CHOICES_Q)
+    ask(page, CHOICES_Q)
     offered = page.locator(".msg.bot").nth(_bot_messages(page) - 1).locator(".choice")
     assert offered.all_inner_texts() == [f"{n}. {c.question}" for n, c in enumerate(choices, start=1)]
     before = _bot_messages(page)
@@ -154,7 +148,7 @@ def test_web_chat_escapes_html_and_shows_errors(browser, server):
     page = browser.new_page(viewport={"width": 360, "height": 740})
     page.goto(server.url + "/")
     hostile = '<img src=x onerror="window.__xss=1"><b>đậm</b>'
-    _ask(page, hostile)
+    ask(page, hostile)
     assert page.locator(".msg.user").last.inner_text() == hostile
     assert page.locator("#log img, #log .msg b").count() == 0
     assert page.evaluate("window.__xss === undefined")
@@ -163,6 +157,6 @@ def test_web_chat_escapes_html_and_shows_errors(browser, server):
     assert status == 404
     page.route("**/api/ask", lambda route: route.fulfill(status=429, content_type="application/json",
                                                           body='{"detail": "Bạn gửi quá nhiều câu hỏi."}'))
-    _ask(page, "thai sản")
+    ask(page, "thai sản")
     assert page.locator(".msg.error").last.inner_text() == "Bạn gửi quá nhiều câu hỏi."
     page.close()
