@@ -58,16 +58,19 @@ _STORY_BEFORE = re.compile(rf"\b(?:{_STORY_VERB})\s+(?:(?:bhxh|bao hiem(?: xa ho
                            rf"|hoi|tu ngay|duoc|roi|luc|nam|tai|tu nam|ngay)\s+){{0,3}}$")
 _STORY_AFTER = re.compile(rf"^[\s,]*(?:(?:toi|em|minh|anh|chi|bo|me|ong|ba|vo|chong|con|co|chu|bac|ho"
                           rf"|thi|da|moi|vua|bi|duoc)\s+){{0,3}}(?:{_STORY_VERB})\b")
-# The story verb is part of a figure's name: "mức đóng từ…", "tiền đóng năm 2027", "mức hưởng…".
-_FIGURE_BEFORE = re.compile(r"\b(?:muc|tien|ty le|ti le|so tien|chuan|muc luong)\s+(?:\w+\s+){0,2}$")
 _ASKS_FIGURE = re.compile(r"\b(?:bao nhieu|bn|bnhieu|bao nhiu|may tien|la bao nhieu)\b")
-# "một năm sau", "mấy năm sau", "3 năm sau": years later, not next year.
-_QUANTITY_BEFORE = re.compile(r"\b(?:\d+|mot|hai|ba|bon|nam|may|vai|nhieu|bao nhieu|it|cac|nhung)\s+$")
-# A past date the asker cites as when a rule began ("quy định mới từ 01.07.2025"): today's figures apply.
-_RULE_BEGAN = re.compile(r"\b(?:quy dinh|luat|nghi dinh|hieu luc|thay doi)\b[^.?!,]{0,20}$")
-_CLAUSE_START = re.compile(r"(?:^|[.,;:?!\n])\s*(?:(?:con|the con|vay|vay con|the)\s+)?$")
-_BORN_BEFORE = re.compile(r"\bsinh\s+$")  # "sinh năm 1990": a birth year is never a date to render for
-_PERIOD_WORD = re.compile(r"\b(?:tu|ke tu|ap dung(?: tu)?|vao|trong|tai thoi diem|nam)\s+(?:ngay\s+)?$")
+# What the words right before a date say about it (accent-folded; each pattern ends at the date).
+_BEFORE = {name: re.compile(pattern + "$") for name, pattern in {
+    # a story verb that is part of a figure's name: "mức đóng từ…", "tiền đóng năm 2027", "mức hưởng…"
+    "figure": r"\b(?:muc|tien|ty le|ti le|so tien|chuan|muc luong)\s+(?:\w+\s+){0,2}",
+    # "một năm sau", "mấy năm sau", "3 năm sau": years later, not next year
+    "quantity": r"\b(?:\d+|mot|hai|ba|bon|nam|may|vai|nhieu|bao nhieu|it|cac|nhung)\s+",
+    # when a rule began ("quy định mới từ 01.07.2025"): the asker wants today's figures
+    "rule_began": r"\b(?:quy dinh|luat|nghi dinh|hieu luc|thay doi)\b[^.?!,]{0,20}",
+    "clause_start": r"(?:^|[.,;:?!\n])\s*(?:(?:con|the con|vay|vay con|the)\s+)?",
+    "born": r"\bsinh\s+",  # "sinh năm 1990": a birth year is never a date to render for
+    "period": r"\b(?:tu|ke tu|ap dung(?: tu)?|vao|trong|tai thoi diem|nam)\s+(?:ngay\s+)?",
+}.items()}
 
 
 def asked_date(text: object, today: dt.date) -> AskedDate | None:
@@ -79,14 +82,14 @@ def asked_date(text: object, today: dt.date) -> AskedDate | None:
     for m in _DATE.finditer(folded):
         on = _date_of(m, today)
         before = folded[max(0, m.start() - 40):m.start()]
-        if on is None or (m.group("next") and (_QUANTITY_BEFORE.search(before) or _means_my_year(accented, m))):
+        if on is None or (m.group("next") and (_BEFORE["quantity"].search(before) or _means_my_year(accented, m))):
             continue
         if (on.year, on.month) == (today.year, today.month) or (m.group("year") and on.year == today.year):
             return None  # "năm nay", this month: today's figures
         if on < today and (_is_story(folded, m) or not _ASKS_FIGURE.search(_sentence(folded, m))
-                           or not _introduced_as_period(folded, m) or _RULE_BEGAN.search(before)):
+                           or not _introduced_as_period(folded, m) or _BEFORE["rule_began"].search(before)):
             continue
-        if on > today and m.group("year") and _BORN_BEFORE.search(folded[max(0, m.start() - 12):m.start()]):
+        if on > today and m.group("year") and _BEFORE["born"].search(folded[max(0, m.start() - 12):m.start()]):
             continue
         return AskedDate(on, m.group(0), m.start(), m.end())
     return None
@@ -136,7 +139,7 @@ def _is_story(folded: str, m: re.Match[str]) -> bool:
     cut = max(before.rfind("."), before.rfind("?"), before.rfind("!"), before.rfind("\n"), before.rfind(","))
     before = before[cut + 1:]
     story = _STORY_BEFORE.search(before)
-    if story and not _FIGURE_BEFORE.search(before[:story.start()]):
+    if story and not _BEFORE["figure"].search(before[:story.start()]):
         return True
     return bool(_STORY_AFTER.search(folded[m.end():m.end() + 40]))
 
@@ -144,5 +147,5 @@ def _is_story(folded: str, m: re.Match[str]) -> bool:
 def _introduced_as_period(folded: str, m: re.Match[str]) -> bool:
     """"từ 1/7/2024", "năm 2024", or the date opening the message or a clause ("tháng 7/2024, mức…")."""
     before = folded[max(0, m.start() - 25):m.start()]
-    return bool(m.group("year") or _PERIOD_WORD.search(before) or _CLAUSE_START.search(before)
+    return bool(m.group("year") or _BEFORE["period"].search(before) or _BEFORE["clause_start"].search(before)
                 or m.start() == 0)
