@@ -252,13 +252,26 @@ def test_oa_choices_are_buttons_whose_payloads_round_trip(oa):
     first = oa.fake.wait_messages(1)[0]
     assert "Trả lời 1 hoặc 2" in first["message"]["text"]  # the numbered text stays, for typing
     buttons = oa.fake.buttons(0)
-    assert [b["title"] for b in buttons] == [f"{n}. {c.question}" for n, c in enumerate(expected.choices, start=1)]
-    assert {b["type"] for b in buttons} == {"oa.query.hide"} and len(buttons) <= MAX_BUTTONS
+    assert [b["title"] for b in buttons] == [f"{n}. {c.question}" for n, c in enumerate(expected.choices, start=1)
+                                             ] + [messages.NONE_OF_THESE]
+    assert [b["type"] for b in buttons] == ["oa.query.hide"] * len(expected.choices) + ["oa.query.show"]
+    assert len(buttons) <= MAX_BUTTONS
     press = _press(oa, buttons[1])
     answer = oa.fake.wait_messages(2)[1]
     assert answer["message"]["text"].startswith("❓ " + expected.choices[1].question)
     assert answer["recipient"] == {"message_id": press["message"]["msg_id"], "user_id": USER}
     # The pick cleared the pending choices; a typed number is a question again, answered as before.
+    assert oa.service.conversation("zalo_oa", USER).choices == ()
+
+
+def test_oa_none_of_these_button_is_read_like_the_typed_words(oa):
+    oa.say(CHOICES_Q)
+    oa.fake.wait_messages(1)
+    none = oa.fake.buttons(0)[-1]
+    assert none["payload"] == messages.NONE_OF_THESE
+    _press(oa, none)
+    reply = oa.fake.wait_messages(2)[1]["message"]["text"]
+    assert reply.startswith(messages.none_of_these_text()[:40])
     assert oa.service.conversation("zalo_oa", USER).choices == ()
 
 

@@ -619,7 +619,10 @@ def feedback_buttons(reply: Reply, question_id: int | None) -> list[Button]:
 
 # Each source gives the buttons it wants for a reply (in display order). A new button is one line here.
 BUTTON_SOURCES: list[Callable[[Reply, int | None], Iterable[Button]]] = [
-    choice_buttons, topic_buttons, related_buttons, feedback_buttons,
+    choice_buttons,
+    # after the choices, "Không phải các câu trên": Service reads the words as none-of-these (conversation.picks_none)
+    lambda r, q: [Button(texts.NONE_OF_THESE, texts.NONE_OF_THESE, 5)] if r.choices else [],
+    topic_buttons, related_buttons, feedback_buttons,
     # the details behind a short answer: the typed words Service answers ("chi tiết"), so it works as text too
     lambda r, q: [Button(texts.DETAILS_BUTTON, "chi tiết", 15)] if has_details(r) else [],
 ]
