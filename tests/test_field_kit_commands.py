@@ -272,3 +272,21 @@ def test_zalo_field_kit_stays_silent_while_a_staff_member_has_the_chat(no_texts,
     zb.post(bot_update("chủ đề"))  # goes to the staff member like any message, no topic list from the bot
     time.sleep(0.5)
     assert len(zb.fake.sent()) == 1
+
+
+def test_telegram_answer_links_each_source_to_its_article(legal, tg, monkeypatch):
+    monkeypatch.setenv("BHXH_PUBLIC_URL", PUBLIC)
+    expected = engine().ask("rút bhxh 1 lần được không")
+    linked = [s for s in expected.sources if "Luật 41/2024/QH15, Điều" in s]
+    assert linked
+    tg.post(text_update("rút bhxh 1 lần được không"))
+    text = "\n".join(c.params["text"] for c in tg.fake.wait_sent(1))
+    for source in linked:
+        article = re.search(r"Điều (\d+)", source).group(1)  # type: ignore[union-attr]
+        assert re.search(rf'<a href="{PUBLIC}/luat/41-2024-qh15/{article}(#khoan-\d+)?">{re.escape(source)}</a>',
+                         text), source
+
+
+def test_telegram_sources_are_plain_text_without_a_public_url(legal, tg):
+    tg.post(text_update("rút bhxh 1 lần được không"))
+    assert "<a href" not in "\n".join(c.params["text"] for c in tg.fake.wait_sent(1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from bot.messages import DETAILS_HINT_ZALO, NONE_OF_THESE, NONE_OF_THESE_WORD_HINT, RELATED_LABEL, SOURCES_LABEL
 from bot.reply import Choice, Reply
@@ -103,9 +104,16 @@ def split_text(text: str, limit: int) -> list[str]:
 # ------------------------------------------------------------ Telegram
 
 
-def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """HTML messages (parse_mode=HTML): notice in italics, question in bold, answer, bold "Căn cứ"."""
+def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TELEGRAM_LIMIT,
+                      source_url: Callable[[str], str | None] | None = None) -> list[str]:
+    """HTML messages (parse_mode=HTML): notice in italics, question in bold, answer, bold "Căn cứ".
+    `source_url(source)`: the web page of a source's article (bot.field_kit.source_url), linked when given."""
     esc = lambda s: html.escape(s, quote=False)  # noqa: E731
+
+    def cite(source: str) -> str:
+        url = source_url(source) if source_url is not None else None
+        return f'<a href="{html.escape(url)}">{esc(source)}</a>' if url else esc(source)
+
     title = title or reply.title
     paragraphs: list[str] = []
     if reply.notice:
@@ -115,7 +123,8 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
     if body(reply):
         paragraphs.append(esc(body(reply)))
     if reply.sources:  # folded: the articles took half a phone screen
-        paragraphs.append(f"<blockquote expandable><b>{SOURCES_LABEL}</b> {esc(sources_line(reply))}</blockquote>")
+        cited = "; ".join(cite(s) for s in reply.sources) + "."
+        paragraphs.append(f"<blockquote expandable><b>{SOURCES_LABEL}</b> {cited}</blockquote>")
     if reply.choices:
         paragraphs.append(esc(numbered(reply.choices)))
         paragraphs.append(f"👉 <i>Bấm nút bên dưới, hoặc trả lời {pick_hint(len(reply.choices))} "

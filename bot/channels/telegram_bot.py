@@ -55,7 +55,7 @@ from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.conversation import NONE_OF_THESE_ID
-from bot.field_kit import FieldKit, Screen, html_messages, staff_holds
+from bot.field_kit import FieldKit, Screen, html_messages, source_url, staff_holds
 from bot.reply import Reply
 from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -184,7 +184,7 @@ class TelegramBot:
     def render(self, handled: Handled) -> list[Outgoing]:
         """HTML messages under the limit; the keyboard goes with the last one."""
         reply = handled.reply
-        chunks = telegram_messages(reply)
+        chunks = telegram_messages(reply, source_url=lambda s: source_url(s, self.kit.base_url))
         rows = tuple(self.keyboard_rows(reply, handled.question_id))
         return [Outgoing(chunk, html=True, buttons=rows if n == len(chunks) else ())
                 for n, chunk in enumerate(chunks, start=1)]
