@@ -329,8 +329,12 @@ class Service:
         reply = self.engine.entry_reply(entry_id, on, question=last.question if last is not None else "")
         if reply is None:
             return None
-        self._save(key, state, ConversationState((), None, self._remember(last, "", reply, time.time(),
-                                                                            on or dt.date.today(), picked=True)))
+        now, today = time.time(), on or dt.date.today()
+        # A button with no question before it (a topic list, the field kit) remembers the entry's own question,
+        # so "0" / "chi tiết" and a follow-up have an answer to refer to.
+        remembered = self._remember(last, "", reply, now, today, picked=True) or LastQuestion.of(
+            self.engine.kb.entries[entry_id].question, now, today, entry_id=entry_id, topic=reply.topic)
+        self._save(key, state, ConversationState((), None, remembered))
         signals.note(self.store, signals.MENU_PICK, channel, user_id, entry_id=entry_id, detail="button")
         return self._for_channels(reply)
 

@@ -169,3 +169,15 @@ def test_zalo_oa_details_button_instead_of_the_typed_hint():
     assert DETAILS_HINT_ZALO not in text and reply.short in text
     choices = engine().ask(CHOICES_Q)
     assert not [b for b in zalo_oa.reply_buttons(choices, 8) if b.label == DETAILS_BUTTON]
+
+
+def test_zero_after_a_button_pick_with_no_question_before_gives_the_details(zalo_bot):
+    """A pick from a topic list or the field kit (Service.choose) has no typed question before it: "0" still
+    finds the answer it follows."""
+    service = zalo_bot.service
+    entry_id = engine().ask(ANSWER_Q).entry_id
+    picked = service.choose("zalo_bot", "u-lan-01", entry_id)
+    assert picked is not None and has_details(picked)
+    zalo_bot.post(bot_update("0", message_id="m-9"))
+    (sent,) = zalo_bot.fake.wait_sent(1)
+    assert sent["text"].startswith(f"❓ {DETAILS_TITLE} ") and picked.details.split("\n\n")[0] in sent["text"]
