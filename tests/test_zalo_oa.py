@@ -384,6 +384,23 @@ def test_oa_staff_reply_window_free_paid_then_refused(oa):
     assert oa.run(oa.adapter.can_send_staff_reply, USER) == (True, None)
 
 
+def test_oa_ninth_reply_to_one_message_is_paid_and_flagged(oa):
+    """Zalo gives 8 free replies per citizen message, and no longer reports how many are left: we count."""
+    event = oa.say(ANSWER_Q)
+    oa.fake.wait_messages(1)  # the bot's answer: reply 1
+    for n in range(2, 9):
+        assert oa.run(oa.adapter.can_send_staff_reply, USER) == (True, None)
+        assert oa.run(oa.pipeline.deliver, None, USER, [Outgoing(f"Cán bộ trả lời, tin {n}.")])
+    assert [d["paid"] for d in oa.fake.delivered] == [False] * 8
+    assert {d["reply_to"] for d in oa.fake.delivered} == {event["message"]["msg_id"]}
+    allowed, reason = oa.run(oa.adapter.can_send_staff_reply, USER)
+    assert allowed and reason.startswith("Tin có phí: đã dùng hết 8 lượt trả lời miễn phí")
+    assert oa.run(oa.pipeline.deliver, None, USER, [Outgoing("Cán bộ trả lời, tin 9.")])
+    assert oa.fake.messages[-1]["recipient"] == {"user_id": USER} and oa.fake.delivered[-1]["paid"] is True
+    oa.say("cảm ơn")  # a new message: 8 new free replies
+    assert oa.fake.wait_messages(10)[-1]["recipient"]["message_id"] != event["message"]["msg_id"]
+
+
 def test_oa_zalo_refusal_reason_reaches_staff(oa):
     """Our record may be wrong (another system, a lost event): Zalo's own refusal is what staff see."""
     oa.say(ANSWER_Q)

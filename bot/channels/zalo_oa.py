@@ -80,6 +80,7 @@ USER_MESSAGE_EVENTS = {"user_send_text", "user_send_image", "user_send_sticker",
                        "user_send_business_card"}
 FOLLOW_EVENTS = {"follow", "unfollow"}
 FREE_REPLY_WINDOW = 48 * 3600.0  # replies naming the user's message are free for 48 h [ZA2][ZA3]
+FREE_REPLIES = 8  # free replies per user message; the 9th is charged [ZA3] §2 (Zalo stopped reporting the count)
 CONSULTATION_WINDOW = 7 * 24 * 3600.0  # consultation messages reach users active in the last 7 days [ZA3]
 MAX_BUTTONS = 5  # per message (Zalo OA buttons, ChatbotX enforces the same [ZA5])
 BUTTON_TITLE_LIMIT = 100  # chars, buttons of a consultation message [ZA3]
@@ -510,8 +511,9 @@ class Window:
     """Where a user stands in Zalo's windows, from their last interaction with the OA."""
 
     state: Literal["free", "paid", "closed", "unfollowed", "unknown"]
-    msg_id: str | None = None  # their last message (a follow has none)
+    msg_id: str | None = None  # their last message while it can still be replied to for free
     at: float = 0.0  # epoch seconds of the last interaction
+    spent: bool = False  # paid because the FREE_REPLIES to their last message are used up
 
     def recipient(self, user_id: str) -> dict[str, str]:
         """A free reply names their message (Zalo: a message with "only user_id and no message_id" is a
@@ -538,10 +540,12 @@ def window_of(record: Mapping[str, Any], now: float) -> Window:
     if record.get("unfollowed"):
         return Window("unfollowed", None, at)
     msg_at = _seconds(record.get("msg_at"))
-    msg_id = str(record["msg_id"]) if record.get("msg_id") and now - msg_at <= FREE_REPLY_WINDOW else None
+    fresh = bool(record.get("msg_id")) and now - msg_at <= FREE_REPLY_WINDOW
+    spent = fresh and int(record.get("replies") or 0) >= FREE_REPLIES
+    msg_id = str(record["msg_id"]) if fresh and not spent else None
     age = now - at
     state = "free" if age <= FREE_REPLY_WINDOW else "paid" if age <= CONSULTATION_WINDOW else "closed"
-    return Window(state, msg_id, at)
+    return Window("paid" if spent and state == "free" else state, msg_id, at, spent)
 
 
 def _ago(seconds: float) -> str:
@@ -557,8 +561,9 @@ def staff_notice(window: Window, now: float) -> tuple[bool, str | None]:
     """May staff send now, and what to tell them (Vietnamese): the `can_send_staff_reply` answer."""
     if window.state == "paid":
         until = _local(window.at + CONSULTATION_WINDOW)
-        return True, (f"Tin có phí: người dân nhắn lần cuối {_ago(now - window.at)} trước (quá 48 giờ), nên Zalo "
-                      f"tính tin này là tin tư vấn trả phí. Còn gửi được đến {until}.")
+        why = (f"đã dùng hết {FREE_REPLIES} lượt trả lời miễn phí cho tin nhắn cuối của người dân" if window.spent
+               else f"người dân nhắn lần cuối {_ago(now - window.at)} trước (quá 48 giờ)")
+        return True, f"Tin có phí: {why}, nên Zalo tính tin này là tin tư vấn trả phí. Còn gửi được đến {until}."
     if window.state == "closed":
         return False, (f"Không gửi được: người dân nhắn lần cuối {_ago(now - window.at)} trước, đã quá 7 ngày nên "
                        "Zalo không cho OA gửi tin. Hãy chờ người dân nhắn lại, hoặc liên hệ theo cách khác "
@@ -768,8 +773,16 @@ class ZaloOAAdapter:
         known = self.service.store.load_state(key)
         if _seconds(known.get("at")) > at:  # a replay of an older event
             return
-        message = {"msg_id": msg_id, "msg_at": at} if msg_id else {k: known.get(k) for k in ("msg_id", "msg_at")}
+        message = ({"msg_id": msg_id, "msg_at": at, "replies": 0} if msg_id
+                   else {k: known.get(k) for k in ("msg_id", "msg_at", "replies")})
         self.service.store.save_state(key, {"at": at, **message, "unfollowed": False})
+
+    def count_reply(self, user_id: str, msg_id: str) -> None:
+        """One more reply named their message (Zalo allows FREE_REPLIES free ones per message)."""
+        key = self._window_key(user_id)
+        known = self.service.store.load_state(key)
+        if known.get("msg_id") == msg_id:
+            self.service.store.save_state(key, {**known, "replies": int(known.get("replies") or 0) + 1})
 
     def forget(self, user_id: str, at: float) -> None:
         """An unfollow: nothing more is sent to them (pending replies are dropped in `send`), and their
@@ -828,9 +841,13 @@ class ZaloOAAdapter:
             self._refused(chat_id, sent.staff_reason())
             return False
         self._refusals.pop(chat_id, None)
-        if window.state == "paid":
-            log.info("zalo oa: sent as a paid consultation message (last interaction %.0f h ago)",
-                     (now - window.at) / 3600)
+        if window.msg_id is not None:
+            await in_thread(self.count_reply, chat_id, window.msg_id)
+            if sent.quota is None and sent.error == 0:
+                log.info("zalo oa: a reply naming the user's message was charged (no free reply quota left)")
+        elif window.state == "paid":
+            log.info("zalo oa: sent as a paid consultation message (%s)", "free replies used up" if window.spent
+                     else f"last interaction {(now - window.at) / 3600:.0f} h ago")
         return True
 
     async def ready(self) -> bool:

@@ -193,7 +193,8 @@ class FakeZaloOA(ServerThread):
                 paid = used > 8 or now - wrote_at > 48 * 3600
             else:
                 paid = True
-                recent = [at for u, at in self.incoming.values() if u == user and now - at <= 48 * 3600]
+                recent = [at for m, (u, at) in self.incoming.items()
+                          if u == user and now - at <= 48 * 3600 and self.replies_used.get(m, 0) < 8]
                 if recent:
                     self.violations.append(f"a paid send to {user} {now - max(recent):.0f} s after they wrote")
             if self.token_file is not None:
