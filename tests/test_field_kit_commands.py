@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import test_telegram
 import test_zalo
+import test_zalo_oa
 from fakes.service import clean_env, engine, make_service, question_count
 from fakes.telegram import callback_update, text_update
 from fakes.zalo import bot_update
 
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, ZALO_LIMIT
+from bot.channels.zalo_oa import MAX_BUTTONS
 from bot.field_kit import (
     MAX_MESSAGES,
     MORE_LABEL,
@@ -38,6 +40,7 @@ from knowledge.topics import MENU_ORDER, TOPICS
 # The channels' own fixtures: a real PTB Application on the fake Bot API, the Zalo Bot Platform webhook on
 # the fake Zalo server.
 fake, tg, zb = test_telegram.fake, test_telegram.tg, test_zalo.zb
+oa, oa_fake = test_zalo_oa.oa, test_zalo_oa.oa_fake  # the Zalo OA webhook on the fake OA server
 PUBLIC = "https://hoidap.example.vn"
 CITATIONS = ["Điều 70 Luật 41/2024", "khoản 2 điều 31", "nghị định 158 điều 7", "nd 158 d7",
              "Điều 70 Luật BHXH 2024 quy định gì", "dieu 70 luat bhxh", "/luat hưởng một lần", "tra luật: thai sản"]
@@ -290,3 +293,32 @@ def test_telegram_answer_links_each_source_to_its_article(legal, tg, monkeypatch
 def test_telegram_sources_are_plain_text_without_a_public_url(legal, tg):
     tg.post(text_update("rút bhxh 1 lần được không"))
     assert "<a href" not in "\n".join(c.params["text"] for c in tg.fake.wait_sent(1))
+
+
+# ============================================================ Zalo OA, end to end
+
+
+def test_zalo_oa_topic_index_buttons_pages_and_an_answer(no_texts, oa):
+    oa.say("chủ đề")
+    index = oa.fake.wait_messages(1)[0]["message"]
+    assert index["text"].startswith("📖 Câu hỏi theo chủ đề")
+    buttons = oa.fake.buttons(0)
+    assert len(buttons) == MAX_BUTTONS and all(b["payload"].startswith("#k:t:") for b in buttons)
+    test_zalo_oa._press(oa, buttons[0])  # a topic: its first page, every question a button, then "Xem thêm"
+    page = oa.fake.wait_messages(2)[1]["message"]["text"]
+    first = oa.fake.buttons(1)
+    assert [b["payload"].split(":")[1] for b in first] == ["e"] * (MAX_BUTTONS - 1) + ["t"]
+    assert first[-1]["title"].endswith(MORE_LABEL) and "trang 1/" in page
+    test_zalo_oa._press(oa, first[-1])
+    assert "trang 2/" in oa.fake.wait_messages(3)[2]["message"]["text"]
+    second = oa.fake.buttons(2)
+    oa.say("1")  # typed numbers pick from the page a button opened
+    answer = oa.fake.wait_messages(4)[3]["message"]["text"]
+    assert answer.startswith("❓ " + second[0]["title"].split(". ", 1)[1].rstrip("…")[:40])
+    assert question_count(oa.service) == 0
+
+
+def test_zalo_oa_citation_shows_the_article(legal, oa):
+    oa.say("khoản 2 điều 31")
+    text = oa.fake.wait_messages(1)[0]["message"]["text"]
+    assert text.startswith("📖 Khoản 2 Điều 31 Luật 41/2024/QH15") and len(text) <= ZALO_LIMIT

@@ -21,7 +21,9 @@ staff), after 7 days or after an unfollow it does not send (Zalo would answer -2
 Buttons (`reply_buttons`): choices, the topic menu, "Có thể bạn muốn hỏi" and 👍/👎 go out as up to five
 `oa.query.hide` buttons under the last message (the numbered text stays). Zalo sends a pressed button's
 payload back as a user_send_text event: "#<kind>:<arg>" payloads are this adapter's actions (`ACTIONS`:
-e = show an entry, t = a topic's questions, m = more topics, f = feedback), any other payload is answered
+e = show an entry, t = a topic's questions, m = more topics, f = feedback, k = a field-kit screen:
+the topic index's pages, an article; "chủ đề", a citation and numbers picked from those lists are the field
+kit's too, bot/field_kit.py), any other payload is answered
 as if the citizen had typed it. How to add a button: /tmp/coord/zalo-oa-buttons.md and `BUTTON_SOURCES`.
 
 Errors (`ERRORS`): success is HTTP 200 with "error": 0. An expired token (HTTP 401, -220, -124) is
@@ -60,8 +62,9 @@ import httpx
 
 from bot import messages as texts
 from bot.channels import env_str, in_thread, mask, register_secret
-from bot.channels.format import button_label, has_details, zalo_messages
+from bot.channels.format import ZALO_LIMIT, button_label, has_details, zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
+from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, Screen, plain_messages
 from bot.reply import Reply
 from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -724,6 +727,9 @@ class ZaloOAAdapter:
                   if callable(getattr(service.store, "token_get", None))
                   else TokenStore(config.token_file, config.access_token, config.refresh_token))
         self.client = ZaloOAClient(config, tokens, self.http)
+        # Field-kit pages of MAX_BUTTONS - 1 questions: each one a button, and "Xem thêm".
+        self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb, page_size=MAX_BUTTONS - 1),
+                                       service, CHANNEL)
         self._refusals: OrderedDict[str, str] = OrderedDict()  # chat → why Zalo (or we) refused the last send
 
     # ------------------------------------------------------------ webhook
@@ -758,6 +764,9 @@ class ZaloOAAdapter:
         action = parse_action(work.text)
         if action is not None:
             return await pipeline.deliver(key, work.user_id, await ACTIONS[action[0]](self, work.user_id, action[1]))
+        kit = await in_thread(self.field_kit_typed, work.user_id, work.text)
+        if kit is not None:  # "chủ đề", a citation, a number picked from a field-kit list (bot/field_kit.py)
+            return await pipeline.deliver(key, work.user_id, kit)
         message_id = f"zoa:{work.msg_id}" if work.msg_id else None
         return await pipeline.answer(key, Message(work.user_id, work.user_id, work.text, message_id),
                                      replaying=replaying)
@@ -872,6 +881,26 @@ class ZaloOAAdapter:
                 + "\n".join(f"• {c.question}" for c in questions))
         return self.messages([text], [Button(c.question, f"#e:{c.entry_id}") for c in questions])
 
+    async def field_kit_action(self, user_id: str, action: str) -> list[Outgoing]:
+        """A field-kit button ("#k:t:pension:2", "#k:l:41-2024-qh15:70", "#k:e:<entry>")."""
+        turn = await in_thread(self.field_kit.act, user_id, action)
+        return await in_thread(self.field_kit_messages, user_id, turn) or [Outgoing(STALE)]
+
+    def field_kit_typed(self, user_id: str, text: str | None) -> list[Outgoing] | None:
+        return self.field_kit_messages(user_id, self.field_kit.turn(user_id, text))
+
+    def field_kit_messages(self, user_id: str, turn: Screen | EntryPick | None) -> list[Outgoing] | None:
+        """A field-kit screen as text with its items as buttons (the first ones when there are more than
+        MAX_BUTTONS; every item can be typed by number); an answer picked from it as any answer."""
+        if isinstance(turn, EntryPick):
+            reply = self.service.choose(CHANNEL, user_id, turn.entry_id)
+            return self.render(Handled(reply, None)) if reply is not None else [Outgoing(STALE)]
+        if turn is None:
+            return None
+        more = [Button(f"➡️ {turn.more.label}", f"#k:{turn.more.action}")] if turn.more else []
+        items = [Button(f"{n}. {i.label}", f"#k:{i.action}") for n, i in enumerate(turn.items, start=1)]
+        return self.messages(plain_messages(turn, ZALO_LIMIT), items[:MAX_BUTTONS - len(more)] + more)
+
     async def more_topics(self, user_id: str, page: str) -> list[Outgoing]:
         buttons = topic_page(int(page)) if page.isdecimal() else []
         return self.messages(["Chọn một chủ đề, hoặc gõ câu hỏi của bạn:"], buttons) if buttons else \
@@ -894,4 +923,5 @@ ACTIONS: dict[str, Callable[[ZaloOAAdapter, str, str], Awaitable[list[Outgoing]]
     "t": ZaloOAAdapter.show_topic,
     "m": ZaloOAAdapter.more_topics,
     "f": ZaloOAAdapter.feedback,
+    "k": ZaloOAAdapter.field_kit_action,
 }
