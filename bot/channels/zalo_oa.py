@@ -14,9 +14,10 @@ Sending: POST <api>/v3.0/oa/message/cs with header `access_token` and body
   {"recipient": {"message_id": <the citizen's last msg_id>, "user_id": …}, "message": {"text": …, "attachment": …}}
 A reply that names the incoming message is one of the free replies within 48 h of it; a message with
 only `user_id` counts as a proactive, paid one (official help centre, shared/reference/anchors-2026-12.md
-[ZA2], [ZA3] §2). So the adapter remembers each user's last interaction (time, msg_id; `Window`): within
-48 h it replies by message_id, from 48 h to 7 days by user_id (a paid consultation message, flagged to
-staff), after 7 days or after an unfollow it does not send (Zalo would answer -230). ≤ 2,000 chars of text.
+[ZA2], [ZA3] §2). So the adapter remembers each user's last interaction (time, msg_id, replies naming it;
+`Window`): within 48 h it replies by message_id (8 free replies per message, counted here), from 48 h to
+7 days by user_id (a paid consultation message, flagged to staff), after 7 days or after an unfollow it
+does not send (Zalo would answer -230). ≤ 2,000 chars of text.
 
 Buttons (`reply_buttons`): choices, the topic menu, "Có thể bạn muốn hỏi" and 👍/👎 go out as up to five
 `oa.query.hide` buttons under the last message (the numbered text stays). Zalo sends a pressed button's
