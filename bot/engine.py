@@ -565,19 +565,18 @@ class Engine:
         if doubtful and chosen[0][0].topic == chosen[1][0].topic:
             return None
         opening = messages.several_questions(len(chosen))
-        parts, shorts, sources = [opening], [opening], []
+        parts, sources = [opening], []
         for n, (entry, _) in enumerate(chosen, start=1):
             single = self.answer(entry, on)
             parts.append(f"{n}. {entry.question}\n{single.text}")
-            shorts.append(f"{n}. {entry.question}\n{single.short}")
             sources += [s for s in entry.sources if s not in sources]
         first = chosen[0][0]
         related = tuple(Choice(r, self.kb.entries[r].question) for r in first.related
                         if r in self.kb.entries and r != chosen[1][0].id)
+        # No short form: "Xem chi tiết" (a button, "0") names one entry, and this reply answers two; shown whole.
         return Reply("answer", "\n\n".join(parts), entry_id=first.id, topic=first.topic,
                      score=min(score for _, score in chosen), sources=tuple(sources), related=related[:3],
-                     normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen),
-                     short="\n\n".join(shorts), details="\n\n".join(parts[1:]))
+                     normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen))
 
     def entry_reply(self, entry_id: str, on: dt.date | None = None, *, question: str = "") -> Reply | None:
         """The answer for a chosen entry (a button press or "1", "2", "3"); `question`: the one the choices

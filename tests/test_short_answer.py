@@ -194,3 +194,11 @@ def test_review_questions_that_are_not_yes_no_get_no_bare_verdict(engine, questi
         first = sentences(shown)[0]
         assert not (_VERDICT.match(first) and len(first.split()) <= VERDICT_WORDS), (question, first)
         assert not shown.startswith(("Có, và", "Có.", "Không.", "Được.")), (question, shown[:60])
+
+
+def test_two_questions_in_one_message_are_answered_whole(engine):
+    """"Xem chi tiết" names one entry, so a reply answering two questions has no short form: both in full."""
+    reply = engine.ask("Em đã đóng BHXH bắt buộc 8 năm ở công ty may, tháng trước em nghỉ việc. Em có được hưởng "
+                       "trợ cấp thất nghiệp không? Và nếu em muốn rút BHXH một lần thì phải chờ bao lâu?", TODAY)
+    assert reply.kind == "answer" and reply.text.startswith("Bạn hỏi 2 ý")  # as tests/test_decision.py
+    assert reply.short == "" and reply.details == ""
