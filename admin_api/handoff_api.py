@@ -1,8 +1,9 @@
 """The staff inbox ("Hộp thư cán bộ"): conversations citizens handed to a person (bot/handoff.py).
 
-JSON under /admin/handoffs (the queue with waiting times, one conversation, take, reply, close, and turning
-a closed conversation's staff answer into a paraphrase or a draft entry through `staff_kb`, validated like
-`bhxh kb check`) and the page /admin/handoff (templates/handoff.html, static/handoff.js and handoff.css).
+JSON under /admin/handoffs (the queue with waiting times, one conversation, take, reply, close, and turning a
+closed conversation's question into a paraphrase of an entry or its staff answer into a draft entry: a pending
+version for a reviewer, validated by `staff_kb.propose_entry` like `bhxh kb check`) and the page /admin/handoff
+(templates/handoff.html, static/handoff.js and handoff.css).
 
 Who acts (`admin_api.auth`): a signed-in staff account (the page's fetches carry its CSRF value in
 X-CSRF-Token) or the bearer token ("automation"); reading needs a viewer, acting on a conversation an
@@ -93,8 +94,9 @@ class ActionResult(BaseModel):
 
 class KbRequest(BaseModel):
     """`paraphrase`: the citizen's question (redacted) becomes a new way of asking entry `entry_id`.
-    `draft`: a new entry from the staff answer (`entry`: at least id, topic, sources; the question and answer
-    default to the citizen's question and the staff answer). Both are validated like `bhxh kb check`."""
+    `draft`: a new entry from the staff answer (`entry`: at least id, topic, sources and the paraphrases `kb check`
+    asks for; the question and answer default to the citizen's question and the staff answer). Both are kept as
+    pending versions for a reviewer, validated like `bhxh kb check`."""
 
     kind: Literal["paraphrase", "draft"]
     entry_id: str | None = Field(None, max_length=200)
@@ -115,6 +117,18 @@ def _first_citizen_text(h: Handoff) -> str:
 def _last_staff_text(h: Handoff) -> str:
     staff = [m.text for m in h.messages if m.author == "staff"]
     return staff[-1] if staff else ""
+
+
+def _propose_paraphrase(service: Service, entry_id: str, text: str, actor: str, note: str) -> staff_kb.VersionOut:
+    """The entry with `text` added to its paraphrases, kept as a pending version for a reviewer (validated
+    like `bhxh kb check` now, live on approval)."""
+    paraphrase, _ = staff_kb.paraphrase_text(service.store, None, text)
+    record = dict(staff_kb.get_entry(service, entry_id).record)
+    existing = [str(p) for p in record.get("paraphrases") or []]
+    if paraphrase.lower() in {t.strip().lower() for t in [*existing, str(record.get("question", ""))]}:
+        raise staff_kb.StaffEditError(409, f"Mục '{entry_id}' đã có cách hỏi này.")
+    record["paraphrases"] = [*existing, paraphrase]
+    return staff_kb.propose_entry(service, record, actor, entry_id=entry_id, note=note)
 
 
 def router(service: Service) -> APIRouter:
@@ -179,24 +193,26 @@ def router(service: Service) -> APIRouter:
         if h is None or h.status != "closed":
             return JSONResponse({"detail": "Chỉ dùng được cho cuộc trò chuyện đã đóng."}, status_code=409)
         question = redact(body.question or _first_citizen_text(h))
-        answer = _last_staff_text(h)
+        note = f"Từ cuộc trò chuyện với cán bộ số {handoff_id}"
         if body.kind == "paraphrase":
             if not body.entry_id:
                 return JSONResponse({"detail": "Cần mã mục (entry_id) để thêm cách hỏi."}, status_code=422)
-            entry, text = await asyncio.to_thread(staff_kb.attach_paraphrase, service, body.entry_id, staff.name,
-                                                  text=question)
-            action = {"kind": "paraphrase", "entry_id": entry.id, "text": text, "review": "pending"}
+            version = await asyncio.to_thread(_propose_paraphrase, service, body.entry_id, question, staff.name, note)
+            action = {"kind": "paraphrase", "entry_id": version.entry_id, "text": question, "version": version.id,
+                      "review": version.status}
         else:
+            answer = _last_staff_text(h)
             if not answer:
                 return JSONResponse({"detail": "Cuộc trò chuyện chưa có câu trả lời của cán bộ."}, status_code=409)
-            record = {"question": question, "answer": answer, "paraphrases": [],
-                      "effective_from": dt.date.today().isoformat(), "reviewed_on": dt.date.today().isoformat(),
-                      **(body.entry or {})}
-            entry = await asyncio.to_thread(staff_kb.save_entry, service, record, staff.name, create=True)
-            action = {"kind": "draft", "entry_id": entry.id, "review": "pending"}
+            today = handoff.clock().date().isoformat()
+            record = {"question": question, "answer": answer, "paraphrases": [question], "effective_from": today,
+                      "reviewed_on": today, **(body.entry or {})}
+            version = await asyncio.to_thread(staff_kb.propose_entry, service, record, staff.name, create=True,
+                                              note=note)
+            action = {"kind": "draft", "entry_id": version.entry_id, "version": version.id, "review": version.status}
         await asyncio.to_thread(service.store.handoff_set_kb_action, handoff_id, action, staff.name,
                                 now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-        return {"kb_action": action, "entry": entry.model_dump()}
+        return {"kb_action": action, "version": version.model_dump()}
 
     # ------------------------------------------------------------ the page
 
