@@ -80,3 +80,12 @@ def test_a_pick_renders_the_figures_for_the_date_the_question_asked(service):
 def test_a_date_in_a_story_does_not_change_the_figures(service):
     reply = ask(service, "bố tôi mất tháng 3/2026 thì gia đình được trợ cấp mai táng bao nhiêu")
     assert "Số liệu tính theo" not in reply.notice
+
+
+def test_past_dates_get_that_dates_figures_when_the_table_has_them_else_say_so(engine):
+    then = engine.ask("tháng 8/2025 mức trợ cấp mai táng là bao nhiêu", TODAY)
+    assert then.entry_id == "tt-tro-cap-mai-tang" and "23.400.000" in then.text  # 10 × 2.340.000
+    assert messages.date_used(dt.date(2025, 8, 1)) in then.notice
+    before_table = engine.ask("năm 2010 mức trợ cấp mai táng là bao nhiêu", TODAY)
+    assert "25.300.000" in before_table.text  # today's figures …
+    assert messages.date_not_in_table(dt.date(2010, 1, 1), TODAY) in before_table.notice  # … said plainly
