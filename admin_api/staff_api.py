@@ -19,7 +19,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from admin_api import clusters, question_log, staff_kb, trends
+from admin_api import clusters, editor_api, question_log, staff_kb, trends
 from admin_api.auth import EditorDep, ReviewerDep, StaffDep
 from bot.reply import Outcome
 from bot.service import Service
@@ -49,6 +49,7 @@ class AttachRequest(BaseModel):
 class AttachResponse(BaseModel):
     entry: staff_kb.EntryOut
     paraphrase: str = Field(description="The text added to the entry's paraphrases")
+    version: int = Field(description="The change's version: POST /admin/versions/{version}/rollback undoes it")
 
 
 class RevertResponse(BaseModel):
@@ -71,6 +72,11 @@ EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
           "description": "validation problems (file, entry, field), as `bhxh kb check`"},
     503: {"description": "the search index could not be rebuilt; nothing was changed"},
 }
+
+
+DRAFT_RESPONSE: dict[str, Any] = {"model": staff_kb.VersionOut,
+                                  "description": "approval is on: a draft waiting for a reviewer (POST "
+                                                 "/admin/versions/{id}/approve)"}
 
 
 def _csv_cell(value: Any) -> Any:
@@ -193,17 +199,21 @@ def router(service: Service, settings: Settings) -> APIRouter:
         """One entry's record as stored (YAML, or the staff record that replaces it)."""
         return staff_kb.get_entry(service, entry_id)
 
-    @routes.post("/entries", response_model=staff_kb.EntryOut, status_code=201, responses=EDIT_RESPONSES)
+    @routes.post("/entries", response_model=staff_kb.EntryOut, status_code=201,
+                 responses={**EDIT_RESPONSES, 202: DRAFT_RESPONSE})
     def create_entry(staff: EditorDep, body: staff_kb.EntryRecord) -> Any:
         """Create an entry. Validated exactly like `bhxh kb check` (422 lists file/entry/field
-        problems); in force at once, without a restart; audited."""
-        return staff_kb.save_entry(service, body.raw(), staff.name, create=True)
+        problems); in force at once, without a restart (an account's edit with approval on: 202, a draft
+        waiting for a reviewer); audited and versioned."""
+        return editor_api.submit_entry(service, settings, staff, body.raw(), create=True)
 
-    @routes.put("/entries/{entry_id}", response_model=staff_kb.EntryOut, responses=EDIT_RESPONSES)
+    @routes.put("/entries/{entry_id}", response_model=staff_kb.EntryOut,
+                responses={**EDIT_RESPONSES, 202: DRAFT_RESPONSE})
     def put_entry(staff: EditorDep, entry_id: EntryId, body: staff_kb.EntryRecord) -> Any:
         """Create or replace an entry with a staff record (the whole record; GET it first to edit).
-        Validated like `bhxh kb check`; in force at once; audited."""
-        return staff_kb.save_entry(service, body.raw(), staff.name, entry_id=entry_id)
+        Validated like `bhxh kb check`; in force at once (an account's edit with approval on: 202, a draft
+        waiting for a reviewer); audited and versioned."""
+        return editor_api.submit_entry(service, settings, staff, body.raw(), entry_id=entry_id)
 
     @routes.delete("/entries/{entry_id}", response_model=RevertResponse, responses=EDIT_RESPONSES)
     def revert_entry(staff: ReviewerDep, entry_id: EntryId) -> Any:
@@ -217,7 +227,7 @@ def router(service: Service, settings: Settings) -> APIRouter:
         same question is answered with that entry from now on; audited."""
         entry, text = staff_kb.attach_paraphrase(service, entry_id, staff.name, question_id=body.question_id,
                                             text=body.text)
-        return AttachResponse(entry=entry, paraphrase=text)
+        return AttachResponse(entry=entry, paraphrase=text, version=staff_kb.latest_version_id(service, entry_id))
 
     @routes.get("/audit", response_model=question_log.AuditPage)
     def audit(_: StaffDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -520,6 +520,11 @@ def rollback(service: Service, version_id: int, actor: str) -> EntryOut | None:
     return _entry_or_none(service, version.entry_id)
 
 
+def latest_version_id(service: Service, entry_id: str) -> int:
+    """The newest version of an entry (just after a change: that change's version)."""
+    return list_versions(service, entry_id, "live", 1)[0].id
+
+
 def _entry_or_none(service: Service, entry_id: str) -> EntryOut | None:
     try:
         return get_entry(service, entry_id)

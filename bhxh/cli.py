@@ -354,11 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--repeats", type=int, default=3)
     bn.set_defaults(func=_bench)
 
+    from admin_api.accounts import add_staff_parser
     from admin_api.demo_traffic import add_demo_traffic_parser
     from bot.calc_cli import add_calc_parser
 
     add_calc_parser(sub)
     add_demo_traffic_parser(sub)
+    add_staff_parser(sub)
 
     bench = sub.add_parser("bench-retrieval", help="retrieval benchmark on external legal data")
     bench.add_argument("--eval-dir", help="default: ../shared/eval beside the checkout")
