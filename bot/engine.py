@@ -132,6 +132,30 @@ LABOUR_LAW_INTENT = "ngoai-pham-vi-luat-lao-dong"
 _SEVERANCE = re.compile(r"\btro cap (?:thoi viec|mat viec)\b")
 _SEVERANCE_WITH_INSURANCE = re.compile(
     r"\b(?:that nghiep|bhtn|bhxh|bao hiem xa hoi|mot lan|luong huu|bao luu|chot so)\b")
+# A forwarded text message that sends the reader to a link to claim money ("… nhận trợ cấp, bấm vào
+# www.x.icu để lấy, quá hạn sẽ không được chấp nhận") is the fraud the scam entry warns about, however it
+# is spelled: scammers write digits and "!" for letters ("tr0 cap", "d!eu k!en") to slip past filters.
+# Links to the State's own sites (.gov.vn) do not count.
+SCAM_LINK_ENTRY = "ld-tin-nhan-hoan-tien-ho-tro"
+_LINK = re.compile(r"https?://\S+|\bwww\.\S+|\b(?:[a-z0-9-]+\.)+(?:icu|xyz|top|vip|cc|club|online|site|info|link|"
+                   r"shop|live|pro|buzz|tk|ml|ga|cf|gq|com|net|org|vn|me|io|co|app|ly|gy|gd)\b(?:/\S*)?"
+                   r"|\b(?:[a-z0-9-]+\.)+[a-z]{2,6}/\S+", re.IGNORECASE)  # any domain with a path: shorturl.at/x
+_OFFICIAL_LINK = re.compile(r"\.gov\.vn\b", re.IGNORECASE)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "!": "i", "@": "a", "$": "s"})
+_SCAM_CALL = re.compile(r"\b(?:dang nhap|bam vao|bam link|nhan vao|truy cap|click|kich hoat|xac minh|xac nhan|"
+                        r"cap nhat|de nhan|de lay|lay tien|nhan ngay|qua han)\b")
+_SCAM_MONEY = re.compile(r"\b(?:tien|tro cap|ho tro|hoan tien|hoan phi|tri an|qua tang|thuong|quy)\b")
+
+
+def is_scam_link_message(clean: str) -> bool:
+    """A message that offers money behind a link that is not a .gov.vn site (see SCAM_LINK_ENTRY)."""
+    links = _LINK.findall(clean)
+    if not links or all(_OFFICIAL_LINK.search(link) for link in links):
+        return False
+    words = " ".join(folded_tokens(_LINK.sub(" ", clean).lower().translate(_LEET)))
+    return bool(_SCAM_CALL.search(words) and _SCAM_MONEY.search(words))
+
+
 _STATE_INSURANCE = re.compile(
     r"\b(?:bhxh|bao hiem xa hoi|bhyt|bao hiem y te|bhtn|that nghiep|luong huu|thai san|om dau|tu tuat|tuat"
     r"|tai nan lao dong|benh nghe nghiep|vssid|so bao hiem|huu tri)\b")
@@ -495,7 +519,7 @@ class Engine:
 
     def _shortcut(self, query: Query, on: dt.date) -> Reply | None:
         """Replies that need no search: greetings, help, thanks, unmistakable commercial insurance, severance,
-        a known gap of the knowledge base."""
+        a forwarded message offering money behind a link, a known gap of the knowledge base."""
         folded = query.folded
         if _HELP.match(folded) or _GREETING.match(folded):
             return Reply("smalltalk", messages.help_text(), normalized=folded)
@@ -505,6 +529,8 @@ class Engine:
             return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, query.normalized)
         if _SEVERANCE.search(folded) and not _SEVERANCE_WITH_INSURANCE.search(folded):
             return self.out_of_scope_reply(OOS_PREFIX + LABOUR_LAW_INTENT, query.normalized)
+        if is_scam_link_message(query.clean) and SCAM_LINK_ENTRY in self.kb.entries:
+            return self.answer(self.kb.entries[SCAM_LINK_ENTRY], on, normalized=query.normalized)
         gap = find_gap(query.normalized)
         if gap is not None:  # a subject no entry answers (knowledge/gaps.yaml): say so, not a neighbour's answer
             return Reply("not_sure", messages.known_gap_text(gap.subject), topic=gap.topic, normalized=query.normalized)

@@ -179,3 +179,26 @@ def test_a_death_letters_facts_name_the_situation_that_applies(letter, entry):
 def test_severance_pay_is_labour_law_unless_an_insurance_benefit_is_asked_too(engine, text, declined):
     reply = engine.ask(text)
     assert (reply.kind == "out_of_scope") == declined, (reply.kind, reply.entry_id)
+
+
+@pytest.mark.parametrize("text", [
+    "Con vừa nhận tin: 'BHXH thông báo bạn được hoàn tiền đóng thừa 2.450.000đ, bấm vào http://bhxh-hoantien.top/nhan "
+    "để nhận trước 17h' có thật không ạ?",
+    "Chuc mung! Ban du d!eu k!en nhan h0 tr0 t1en tu quy BHXH, truy cap vssid-nhantien.xyz de kich hoat",
+    "me em nhan dc tin nhan lay tien tro cap qua bit.ly/3abcd, qua han mat quyen loi, co phai lua dao k",
+])
+def test_a_forwarded_message_offering_money_behind_a_link_gets_the_scam_warning(engine, text):
+    from bot.engine import SCAM_LINK_ENTRY
+
+    reply = engine.ask(text)
+    assert (reply.kind, reply.entry_id) == ("answer", SCAM_LINK_ENTRY)
+
+
+@pytest.mark.parametrize("text", [
+    "Tra cứu quá trình đóng trên https://baohiemxahoi.gov.vn để nhận tiền một lần được không?",
+    "Đã đăng nhập VssID rồi thì nhận tiền trợ cấp thất nghiệp ở đâu?",
+])
+def test_the_states_own_site_or_no_link_is_not_a_scam(engine, text):
+    from bot.engine import SCAM_LINK_ENTRY
+
+    assert engine.ask(text).entry_id != SCAM_LINK_ENTRY
