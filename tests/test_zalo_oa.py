@@ -231,7 +231,7 @@ def test_oa_follow_echo_image_and_malformed(oa):
     greeting = oa.fake.wait_messages(1)[0]
     # A new follower has written nothing: the greeting goes by user id (Zalo's welcome quota), with the topics.
     assert greeting["recipient"] == {"user_id": "u-follow-1"} and "Trợ lý BHXH" in greeting["message"]["text"]
-    assert [b["payload"] for b in oa.fake.buttons(0)][:2] == [f"#t:{MENU_ORDER[0]}", f"#t:{MENU_ORDER[1]}"]
+    assert [b["payload"] for b in oa.fake.buttons(0)][:2] == [f"#k:t:{MENU_ORDER[0]}", f"#k:t:{MENU_ORDER[1]}"]
     oa.post(oa_event(None, app_id=APP_ID, event="user_send_image"))
     texts = oa.fake.texts()
     assert len(texts) == 2 and "chỉ đọc được tin nhắn chữ" in texts[1]
@@ -312,15 +312,16 @@ def test_oa_topic_menu_pages_and_topic_questions(oa):
     _press(oa, page[-1])  # "Chủ đề khác"
     oa.fake.wait_messages(2)
     assert [b["title"] for b in oa.fake.buttons(1)][:4] == [TOPICS[t] for t in MENU_ORDER[4:8]]
-    _press(oa, next(b for b in page if b["payload"] == "#t:pension"))
+    _press(oa, next(b for b in page if b["payload"] == "#k:t:pension"))  # the field kit's pages of a topic
     listing = oa.fake.wait_messages(3)[2]
-    assert listing["message"]["text"].startswith(TOPICS["pension"])
+    assert listing["message"]["text"].startswith("📖 " + TOPICS["pension"])
     entries = oa.fake.buttons(2)
-    assert entries and all(b["payload"].startswith("#e:") for b in entries)
     first = oa.service.topic_questions("pension", MAX_BUTTONS)[0]
-    assert entries[0]["payload"] == f"#e:{first.entry_id}"
+    assert entries and entries[0]["payload"] == f"#k:e:{first.entry_id}" and len(entries) <= MAX_BUTTONS
     _press(oa, entries[0])
-    assert oa.fake.wait_messages(4)[3]["message"]["text"].startswith("❓ " + first.question)
+    answer = oa.fake.wait_messages(4)[3]
+    assert answer["message"]["text"].startswith("❓ " + first.question)
+    assert answer["recipient"]["message_id"]  # a button press is a message: the reply to it is free
 
 
 def test_oa_stale_or_typed_payloads(oa):

@@ -22,10 +22,10 @@ does not send (Zalo would answer -230). ≤ 2,000 chars of text.
 Buttons (`reply_buttons`): choices, the topic menu, "Có thể bạn muốn hỏi" and 👍/👎 go out as up to five
 `oa.query.hide` buttons under the last message (the numbered text stays). Zalo sends a pressed button's
 payload back as a user_send_text event: "#<kind>:<arg>" payloads are this adapter's actions (`ACTIONS`:
-e = show an entry, t = a topic's questions, m = more topics, f = feedback, k = a field-kit screen:
-the topic index's pages, an article; "chủ đề", a citation and numbers picked from those lists are the field
-kit's too, bot/field_kit.py), any other payload is answered
-as if the citizen had typed it. How to add a button: /tmp/coord/zalo-oa-buttons.md and `BUTTON_SOURCES`.
+e = show an entry, m = more topics of the menu, f = feedback, k = a field-kit screen: a topic's
+questions page by page (the menu's topic buttons), an article; "chủ đề", a citation and numbers picked
+from those lists are the field kit's too, bot/field_kit.py), any other payload is answered as if the
+citizen had typed it. How to add a button: /tmp/coord/zalo-oa-buttons.md and `BUTTON_SOURCES`.
 
 Errors (`ERRORS`): success is HTTP 200 with "error": 0. An expired token (HTTP 401, -220, -124) is
 refreshed once and the message retried once. -216 ("Access token is invalid") is checked first with
@@ -596,7 +596,6 @@ class Button:
 
 
 TOPICS_PER_PAGE = MAX_BUTTONS - 1  # the fifth button of a page is "more topics"
-TOPIC_LIST_SIZE = MAX_BUTTONS  # questions listed under a topic
 
 
 def topic_page(page: int) -> list[Button]:
@@ -604,7 +603,7 @@ def topic_page(page: int) -> list[Button]:
     start = page * TOPICS_PER_PAGE
     topics = MENU_ORDER[start:start + TOPICS_PER_PAGE]
     more = [Button("➕ Chủ đề khác", f"#m:{page + 1}", 10)] if start + TOPICS_PER_PAGE < len(MENU_ORDER) else []
-    return [Button(TOPICS[t], f"#t:{t}", 10) for t in topics] + more
+    return [Button(TOPICS[t], f"#k:t:{t}", 10) for t in topics] + more  # a topic opens the field kit's pages
 
 
 def choice_buttons(reply: Reply, question_id: int | None) -> list[Button]:
@@ -874,14 +873,6 @@ class ZaloOAAdapter:
             return [Outgoing(texts.STALE_BUTTON)]
         return self.render(Handled(reply, None))
 
-    async def show_topic(self, user_id: str, topic: str) -> list[Outgoing]:
-        if topic not in TOPICS:
-            return [Outgoing(texts.STALE_BUTTON)]
-        questions = await in_thread(self.service.topic_questions, topic, TOPIC_LIST_SIZE)
-        text = (f"{TOPICS[topic]}\n\nMột số câu hỏi thường gặp (bấm để xem), hoặc gõ câu hỏi của bạn:\n"
-                + "\n".join(f"• {c.question}" for c in questions))
-        return self.messages([text], [Button(c.question, f"#e:{c.entry_id}") for c in questions])
-
     async def field_kit_action(self, user_id: str, action: str) -> list[Outgoing]:
         """A field-kit button ("#k:t:pension:2", "#k:l:41-2024-qh15:70", "#k:e:<entry>")."""
         turn = await in_thread(self.field_kit.act, user_id, action)
@@ -921,7 +912,6 @@ class ZaloOAAdapter:
 # A pressed button's "#<kind>:<arg>" payload → what answers it (the adapter, the user id, <arg>).
 ACTIONS: dict[str, Callable[[ZaloOAAdapter, str, str], Awaitable[list[Outgoing]]]] = {
     "e": ZaloOAAdapter.show_entry,
-    "t": ZaloOAAdapter.show_topic,
     "m": ZaloOAAdapter.more_topics,
     "f": ZaloOAAdapter.feedback,
     "k": ZaloOAAdapter.field_kit_action,
