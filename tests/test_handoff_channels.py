@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fakes.service import clean_env, make_service, zalo_bot_env
-from fakes.telegram import FakeTelegram, text_update
+from fakes.telegram import FakeTelegram, callback_update, text_update
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
 
@@ -127,6 +127,37 @@ def test_telegram_citizen_to_staff_and_back(tmp_path, monkeypatch):
         _telegram_env(monkeypatch, tmp_path, fake)
         with _app(tmp_path, IN_HOURS) as client:
             _conversation(client, *_telegram(client, fake), channel="telegram")
+
+
+def test_telegram_command_button_and_downvote_offer(tmp_path, monkeypatch):
+    with FakeTelegram(TOKEN) as fake:
+        _telegram_env(monkeypatch, tmp_path, fake)
+        with _app(tmp_path, IN_HOURS) as client:
+            send, sent = _telegram(client, fake)
+
+            def buttons() -> list[tuple[str, str]]:
+                markup = fake.sent()[-1].params.get("reply_markup") or {}
+                return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", [])
+                        for b in row]
+
+            def press(data: str) -> None:
+                assert client.post("/webhooks/telegram", json=callback_update(data),
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+
+            send("asdfgh qwerty")  # not sure: the button is there at once
+            assert (messages.HANDOFF_BUTTON, "h:ask") in buttons()
+            send(ANSWER_Q)
+            down = next(data for _, data in buttons() if data.startswith("f:-:"))
+            press(down)  # 👎: a person is offered
+            assert sent()[-1] == messages.HANDOFF_OFFER and buttons() == [(messages.HANDOFF_BUTTON, "h:ask")]
+            press("h:ask")
+            assert sent()[-1] == messages.HANDOFF_WAITING
+            (waiting,) = _queue(client)
+            assert waiting["reason"] == "downvote" and waiting["topic"] == "lump_sum"
+            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+            send("/canbo")
+            assert sent()[-1] == messages.HANDOFF_WAITING
+            assert [h["reason"] for h in _queue(client)] == ["asked"]
 
 
 def test_zalo_bot_citizen_to_staff_and_back(tmp_path, monkeypatch):

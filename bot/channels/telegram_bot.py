@@ -15,6 +15,7 @@ Buttons carry short callback data (Telegram allows 64 bytes):
   l:<doc-slug>:<article>     an article's text (/luat, a typed citation: bot.field_kit)
   f:<+|->:<question_id>:<entry_id>   👍/👎 on an answer
   c:start | c:g:<group> | c:m:<months>   the guided voluntary-contribution calculator (/tinh)
+  h:ask                      hand the chat to a staff member (as /canbo; offered on "not sure" and after 👎)
 Old buttons (entries removed since, data from older versions) get a polite reply.
 """
 
@@ -68,6 +69,7 @@ DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_LIMIT = 64  # bytes
+HANDOFF_DATA = "h:ask"  # the "🙋 Hỏi cán bộ" button (bot/handoff.py)
 
 START_TEXT = ("Xin chào! Tôi là <b>Trợ lý BHXH</b>. Tôi giải đáp về bảo hiểm xã hội, bảo hiểm y tế và "
               "bảo hiểm thất nghiệp theo quy định hiện hành.\n\n"
@@ -140,6 +142,7 @@ class TelegramBot:
         application.add_handler(CommandHandler("tinh", self.calc_start))
         application.add_handler(CommandHandler("chude", self.topics))
         application.add_handler(CommandHandler("luat", self.law))
+        application.add_handler(CommandHandler("canbo", self.text))  # a person (bot/handoff.py reads "/canbo")
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                                                self.text))
         application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
@@ -158,6 +161,8 @@ class TelegramBot:
             rows += _rows([(messages.NONE_OF_THESE, f"e:{NONE_OF_THESE_ID}")])
         if has_details(reply) and reply.entry_id:  # right under the short answer
             rows += _rows([(messages.DETAILS_BUTTON, f"d:{reply.entry_id}")])
+        if reply.kind == "not_sure":  # a person may help where the bot cannot (bot/handoff.py)
+            rows += _rows([(messages.HANDOFF_BUTTON, HANDOFF_DATA)])
         if reply.show_topics:
             rows += self.topic_rows()  # the topics as buttons, not just as a list
         if reply.calc_step == "group":  # the typed flow ("tính"): its steps as buttons too
@@ -262,6 +267,11 @@ class TelegramBot:
                 await _answer(query)
                 await self.show(chat_id, screen)
                 return
+        elif kind == "h":  # "🙋 Hỏi cán bộ": the same as typing /canbo
+            await _answer(query)
+            assert self.pipeline is not None
+            await self.pipeline.answer(None, Message(str(chat_id), str(query.from_user.id), "/canbo", None))
+            return
         elif kind == "f":
             if await self.feedback(query, rest):
                 return
@@ -333,6 +343,9 @@ class TelegramBot:
         await in_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
                         entry_id=entry_id or None, question_id=int(qid) if qid else None)
         await _answer(query, messages.FEEDBACK_UP if value > 0 else messages.FEEDBACK_DOWN)
+        if value < 0 and query.message is not None:  # 👎: offer a person
+            offer = await in_thread(self.service.handoff.offer, CHANNEL, str(query.from_user.id), "downvote")
+            await self.say(query.message.chat.id, offer, rows=_rows([(messages.HANDOFF_BUTTON, HANDOFF_DATA)]))
         markup = query.message.reply_markup if query.message is not None else None
         if markup is not None:
             rows = [[b for b in row if not str(b.callback_data or "").startswith("f:")]
@@ -367,6 +380,7 @@ async def _post_init(application: Application) -> None:
                                                BotCommand("chude", "Mọi câu hỏi theo chủ đề"),
                                                BotCommand("luat", "Tra điều luật, ví dụ: /luat Điều 70"),
                                                BotCommand("tinh", "Tính tiền đóng BHXH tự nguyện"),
+                                               BotCommand("canbo", "Hỏi cán bộ BHXH (người thật)"),
                                                BotCommand("help", "Hướng dẫn sử dụng")])
     except TelegramError as exc:
         log.warning("could not set bot commands: %s", mask(str(exc)))
