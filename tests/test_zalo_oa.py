@@ -46,9 +46,12 @@ from bot.channels.zalo_oa import (
     verify_event,
 )
 from bot.reply import Choice, Reply
+from bot.service import Service
 from knowledge.calculators import voluntary_contribution
 from knowledge.params import format_money
 from knowledge.topics import MENU_ORDER, TOPICS
+from storage.factory import open_store
+from tests.pg import pg_cluster, pg_url  # noqa: F401 (fixtures)
 
 ANSWER_Q = "rút bhxh 1 lần được không"
 CHOICES_Q = "đóng bhxh tự nguyện bao nhiêu"
@@ -434,6 +437,35 @@ def test_oa_rate_limit_is_retried(oa_fake, tmp_path):
                 await client.send({"user_id": "u1"}, {"text": "x"})
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_oa_window_record_on_both_backends(backend, request, tmp_path):
+    """The window lives in the store's state table: the same on SQLite and on PostgreSQL (several workers)."""
+    target = tmp_path / "bhxh.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = open_store(target, b"k" * 32)
+    try:
+        adapter = ZaloOAAdapter(Service(engine(), store), ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET),
+                                clock=lambda: 1_000_000.0)
+        assert adapter.window("u1").state == "unknown"
+        adapter.remember("u1", 1_000_000.0 - 3600, "m1")
+        assert (adapter.window("u1").state, adapter.window("u1").msg_id) == ("free", "m1")
+        for _ in range(8):
+            adapter.count_reply("u1", "m1")
+        assert adapter.window("u1").spent and adapter.window("u1").state == "paid"
+        adapter.remember("u1", 1_000_000.0 - 7200, "m0")  # an older event replayed: ignored
+        assert adapter.window("u1").spent
+        assert adapter.window("u1", now=1_000_000.0 + 3 * DAY).state == "paid"
+        assert adapter.window("u1", now=1_000_000.0 + 8 * DAY).state == "closed"
+        conversation = f"zalo_oa:{store.hash_user('zalo_oa', 'u1')}"  # Service's state key
+        store.save_state(conversation, {"choices": []})
+        adapter.forget("u1", 1_000_000.0)
+        assert adapter.window("u1").state == "unfollowed" and store.load_state(conversation) == {}
+        adapter.remember("u1", 1_000_000.0 + 60, None)  # follows again: by user id, the old message long spent
+        assert adapter.window("u1", now=1_000_000.0 + 120).state == "paid"
+    finally:
+        if hasattr(store, "close"):
+            store.close()
 
 
 # ============================================================ -216: token or user?
