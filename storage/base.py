@@ -82,7 +82,7 @@ def load_hash_key(data_dir: Path, configured: str = "") -> bytes:
 
 class QueuedWrites:
     """Log writes the database refused (locked, full, a PostgreSQL restart), kept in memory in order and
-    retried before the next write, so no received question is lost. A backend provides `_lock`,
+    retried before the next write, so no received question is lost. A backend provides `_lock`, `_write`,
     `_insert(table, row)`, `_flush_locked()` (which calls `_drain_pending`) and REFUSED, its exceptions
     that mean "not now"."""
 
@@ -97,6 +97,13 @@ class QueuedWrites:
         if len(self._pending) > MAX_PENDING:  # bounded memory: the oldest queued write is dropped
             self._pending.popleft()
             self.dropped += 1
+
+    def _write_vote(self, question_id: int | None, entry_id: str | None, value: int, channel: str,
+                    user_hash: str) -> bool:
+        """A new vote row, written or queued like any log write (record_feedback's last step)."""
+        self._write("feedback", {"ts": utcnow(), "question_id": question_id, "entry_id": entry_id,
+                                 "value": value, "channel": channel, "user_hash": user_hash})
+        return True
 
     def _drain_pending(self) -> None:
         while self._pending:

@@ -338,9 +338,7 @@ class PostgresStore(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, Signal
                 return True
         except UNAVAILABLE as exc:
             log.warning("could not check or update feedback: %s", exc)
-        self._write("feedback", {"ts": utcnow(), "question_id": question_id, "entry_id": entry_id,
-                                 "value": value, "channel": channel, "user_hash": user_hash})
-        return True
+        return self._write_vote(question_id, entry_id, value, channel, user_hash)
 
     def search_clause(self, words: list[str]) -> tuple[str, list[Any]]:
         """The log's full-text term for `words` (storage.signal_log): the GIN tsvector index here."""

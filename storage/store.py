@@ -264,9 +264,7 @@ class Store(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, SignalLog):
                 updated = 0
             if updated:
                 return True
-        self._write("feedback", {"ts": utcnow(), "question_id": question_id, "entry_id": entry_id,
-                                 "value": value, "channel": channel, "user_hash": user_hash})
-        return True
+        return self._write_vote(question_id, entry_id, value, channel, user_hash)
 
     def search_clause(self, words: list[str]) -> tuple[str, list[Any]]:
         """The log's full-text term for `words` (storage.signal_log): FTS5 here."""
