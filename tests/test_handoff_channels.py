@@ -7,28 +7,43 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.service import clean_env, make_service, zalo_bot_env
+from fakes.service import make_service, zalo_bot_env
 from fakes.telegram import FakeTelegram, callback_update, text_update
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
+from test_telegram import SECRET, TOKEN
+from test_telegram import _env as telegram_env
 
 from admin_api.app import create_app
 from bot import messages
 from bot.handoff import Handoff, is_request, parse_hours, when_text
 
-TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijkl"
-SECRET = "webhook-secret_0123456789"
 ZB_TOKEN, ZB_SECRET = "zb-token-123:abc", "zalo-bot-secret-123"
 STAFF = {"Authorization": "Bearer test-admin-token-0123456789"}  # acts as "automation"
 IN_HOURS = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.UTC)  # 10:00 Thursday in Hà Nội
 OUT_OF_HOURS = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)  # 19:00 Thursday
 ANSWER_Q = "rút bhxh 1 lần được không"
 PRIVATE = "Tôi sinh năm 1975, số CCCD 001175012345, đóng BHXH 12 năm rồi nghỉ"
+
+
+@pytest.fixture
+def zalo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeZaloBot]:
+    """The Zalo Bot Platform's fake server, and the environment pointing the channel at it."""
+    with FakeZaloBot(ZB_TOKEN) as fake:
+        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
+        yield fake
+
+
+@pytest.fixture
+def telegram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+    with FakeTelegram(TOKEN) as fake:
+        telegram_env(monkeypatch, tmp_path, fake)
+        yield fake
 
 
 def _app(tmp_path: Path, when: dt.datetime) -> TestClient:
@@ -90,14 +105,6 @@ def _conversation(client: TestClient, send: Callable[[str], None], sent: Callabl
                      ("automation", "handoff.reply"), ("automation", "handoff.close")]
 
 
-def _telegram_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeTelegram) -> None:
-    clean_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
-    monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.file_url)
-
-
 def _telegram(client: TestClient, fake: FakeTelegram) -> tuple[Callable[[str], None], Callable[[], list[str]]]:
     def send(text: str) -> None:
         response = client.post("/webhooks/telegram", json=text_update(text),
@@ -122,116 +129,109 @@ def _zalo_bot(client: TestClient, fake: FakeZaloBot) -> tuple[Callable[[str], No
     return send, sent
 
 
-def test_telegram_citizen_to_staff_and_back(tmp_path, monkeypatch):
-    with FakeTelegram(TOKEN) as fake:
-        _telegram_env(monkeypatch, tmp_path, fake)
-        with _app(tmp_path, IN_HOURS) as client:
-            _conversation(client, *_telegram(client, fake), channel="telegram")
+def test_telegram_citizen_to_staff_and_back(tmp_path, monkeypatch, telegram):
+    fake = telegram
+    with _app(tmp_path, IN_HOURS) as client:
+        _conversation(client, *_telegram(client, fake), channel="telegram")
 
 
-def test_telegram_command_button_and_downvote_offer(tmp_path, monkeypatch):
-    with FakeTelegram(TOKEN) as fake:
-        _telegram_env(monkeypatch, tmp_path, fake)
-        with _app(tmp_path, IN_HOURS) as client:
-            send, sent = _telegram(client, fake)
+def test_telegram_command_button_and_downvote_offer(tmp_path, monkeypatch, telegram):
+    fake = telegram
+    with _app(tmp_path, IN_HOURS) as client:
+        send, sent = _telegram(client, fake)
 
-            def buttons() -> list[tuple[str, str]]:
-                markup = fake.sent()[-1].params.get("reply_markup") or {}
-                return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", [])
-                        for b in row]
+        def buttons() -> list[tuple[str, str]]:
+            markup = fake.sent()[-1].params.get("reply_markup") or {}
+            return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", [])
+                    for b in row]
 
-            def press(data: str) -> None:
-                assert client.post("/webhooks/telegram", json=callback_update(data),
-                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+        def press(data: str) -> None:
+            assert client.post("/webhooks/telegram", json=callback_update(data),
+                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
 
-            send("asdfgh qwerty")  # not sure: the button is there at once
-            assert (messages.HANDOFF_BUTTON, "h:ask") in buttons()
-            send(ANSWER_Q)
-            down = next(data for _, data in buttons() if data.startswith("f:-:"))
-            press(down)  # 👎: a person is offered
-            assert sent()[-1] == messages.HANDOFF_OFFER and buttons() == [(messages.HANDOFF_BUTTON, "h:ask")]
-            press("h:ask")
-            assert sent()[-1] == messages.HANDOFF_WAITING
-            (waiting,) = _queue(client)
-            assert waiting["reason"] == "downvote" and waiting["topic"] == "lump_sum"
-            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
-            send("/canbo")
-            assert sent()[-1] == messages.HANDOFF_WAITING
-            assert [h["reason"] for h in _queue(client)] == ["asked"]
-
-
-def test_zalo_bot_citizen_to_staff_and_back(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        with _app(tmp_path, IN_HOURS) as client:
-            _conversation(client, *_zalo_bot(client, fake), channel="zalo_bot")
+        send("asdfgh qwerty")  # not sure: the button is there at once
+        assert (messages.HANDOFF_BUTTON, "h:ask") in buttons()
+        send(ANSWER_Q)
+        down = next(data for _, data in buttons() if data.startswith("f:-:"))
+        press(down)  # 👎: a person is offered
+        assert sent()[-1] == messages.HANDOFF_OFFER and buttons() == [(messages.HANDOFF_BUTTON, "h:ask")]
+        press("h:ask")
+        assert sent()[-1] == messages.HANDOFF_WAITING
+        (waiting,) = _queue(client)
+        assert waiting["reason"] == "downvote" and waiting["topic"] == "lump_sum"
+        assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+        send("/canbo")
+        assert sent()[-1] == messages.HANDOFF_WAITING
+        assert [h["reason"] for h in _queue(client)] == ["asked"]
 
 
-def test_out_of_hours_says_when_staff_answer(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        with _app(tmp_path, OUT_OF_HOURS) as client:
-            send, sent = _zalo_bot(client, fake)
-            send("muốn gặp người thật")
-            (said,) = sent()
-            assert "ngoài giờ làm việc" in said and "7:30 thứ Sáu, 04/12" in said
-            assert "thứ Hai–thứ Sáu, 7:30–11:30 và 13:30–17:00" in said
-            (waiting,) = _queue(client)
-            assert waiting["status"] == "waiting"
-            send("gap can bo")  # asked again: reminded, not a second handoff
-            assert sent()[-1] == messages.HANDOFF_ALREADY and len(_queue(client)) == 1
+def test_zalo_bot_citizen_to_staff_and_back(tmp_path, monkeypatch, zalo):
+    fake = zalo
+    with _app(tmp_path, IN_HOURS) as client:
+        _conversation(client, *_zalo_bot(client, fake), channel="zalo_bot")
 
 
-def test_configured_hours_and_text(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        monkeypatch.setenv("BHXH_HANDOFF_HOURS", "Mon-Sat 08:00-12:00")
-        monkeypatch.setenv("BHXH_HANDOFF_OUT_OF_HOURS_TEXT", "Ngoài giờ. Cán bộ trả lời từ {next} ({hours}).")
-        from bot.settings import load_settings
-
-        settings = load_settings()
-        service = make_service(tmp_path / "bhxh.db")
-        handoff = Handoff.from_settings(service.store, settings)
-        handoff.clock = lambda: OUT_OF_HOURS
-        service.handoff = handoff
-        with TestClient(create_app(service, settings=settings)) as client:
-            send, sent = _zalo_bot(client, fake)
-            send("Hỏi cán bộ")
-            assert sent() == ["Ngoài giờ. Cán bộ trả lời từ 8:00 thứ Sáu, 04/12 (thứ Hai–thứ Bảy, 8:00–12:00)."]
+def test_out_of_hours_says_when_staff_answer(tmp_path, monkeypatch, zalo):
+    fake = zalo
+    with _app(tmp_path, OUT_OF_HOURS) as client:
+        send, sent = _zalo_bot(client, fake)
+        send("muốn gặp người thật")
+        (said,) = sent()
+        assert "ngoài giờ làm việc" in said and "7:30 thứ Sáu, 04/12" in said
+        assert "thứ Hai–thứ Sáu, 7:30–11:30 và 13:30–17:00" in said
+        (waiting,) = _queue(client)
+        assert waiting["status"] == "waiting"
+        send("gap can bo")  # asked again: reminded, not a second handoff
+        assert sent()[-1] == messages.HANDOFF_ALREADY and len(_queue(client)) == 1
 
 
-def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        with _app(tmp_path, IN_HOURS) as client:
-            send, sent = _zalo_bot(client, fake)
-            send("asdfgh qwerty")
-            assert messages.HANDOFF_OFFER not in sent()[-1]
-            send("zxcvbn uiop")
-            assert sent()[-1].endswith(messages.HANDOFF_OFFER)
-            send("gặp cán bộ")
-            (waiting,) = _queue(client)
-            assert waiting["reason"] == "not_sure"
-            # the two questions the bot was not sure about come first, for context
-            assert [m["text"] for m in waiting["messages"]][:2] == ["asdfgh qwerty", "zxcvbn uiop"]
+def test_configured_hours_and_text(tmp_path, monkeypatch, zalo):
+    fake = zalo
+    monkeypatch.setenv("BHXH_HANDOFF_HOURS", "Mon-Sat 08:00-12:00")
+    monkeypatch.setenv("BHXH_HANDOFF_OUT_OF_HOURS_TEXT", "Ngoài giờ. Cán bộ trả lời từ {next} ({hours}).")
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    service = make_service(tmp_path / "bhxh.db")
+    handoff = Handoff.from_settings(service.store, settings)
+    handoff.clock = lambda: OUT_OF_HOURS
+    service.handoff = handoff
+    with TestClient(create_app(service, settings=settings)) as client:
+        send, sent = _zalo_bot(client, fake)
+        send("Hỏi cán bộ")
+        assert sent() == ["Ngoài giờ. Cán bộ trả lời từ 8:00 thứ Sáu, 04/12 (thứ Hai–thứ Bảy, 8:00–12:00)."]
 
 
-def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, monkeypatch):
-    with FakeZaloBot(ZB_TOKEN) as fake:
-        zalo_bot_env(monkeypatch, tmp_path, fake.url, ZB_TOKEN, ZB_SECRET)
-        with _app(tmp_path, IN_HOURS) as client:
-            assert client.get("/admin/handoffs").status_code == 401
-            assert client.post("/admin/handoffs/1/take").status_code == 401
-            assert client.post("/admin/handoffs/99/take", headers=STAFF).status_code == 404
-            send, _ = _zalo_bot(client, fake)
-            send("gặp cán bộ")
-            (waiting,) = _queue(client)
-            assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
-                               json={"text": "   "}).status_code == 422
-            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
-            assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
-                               json={"text": "muộn"}).status_code == 404
-            assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 404
+def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, monkeypatch, zalo):
+    fake = zalo
+    with _app(tmp_path, IN_HOURS) as client:
+        send, sent = _zalo_bot(client, fake)
+        send("asdfgh qwerty")
+        assert messages.HANDOFF_OFFER not in sent()[-1]
+        send("zxcvbn uiop")
+        assert sent()[-1].endswith(messages.HANDOFF_OFFER)
+        send("gặp cán bộ")
+        (waiting,) = _queue(client)
+        assert waiting["reason"] == "not_sure"
+        # the two questions the bot was not sure about come first, for context
+        assert [m["text"] for m in waiting["messages"]][:2] == ["asdfgh qwerty", "zxcvbn uiop"]
+
+
+def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, monkeypatch, zalo):
+    fake = zalo
+    with _app(tmp_path, IN_HOURS) as client:
+        assert client.get("/admin/handoffs").status_code == 401
+        assert client.post("/admin/handoffs/1/take").status_code == 401
+        assert client.post("/admin/handoffs/99/take", headers=STAFF).status_code == 404
+        send, _ = _zalo_bot(client, fake)
+        send("gặp cán bộ")
+        (waiting,) = _queue(client)
+        assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                           json={"text": "   "}).status_code == 422
+        assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+        assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                           json={"text": "muộn"}).status_code == 404
+        assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 404
 
 
 @pytest.mark.parametrize("text", ["gặp cán bộ", "gap can bo", "Muốn gặp người thật!", "hỏi cán bộ ạ", "/canbo",

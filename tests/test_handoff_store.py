@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,11 @@ CCCD, PHONE = "001175012345", "0912345678"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path: Path) -> Iterator[Any]:
-    target = tmp_path / "bhxh.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = open_store(target, b"k" * 32)
-    yield opened
-    if hasattr(opened, "close"):
-        opened.close()
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    opened = open_store(tmp_path / "bhxh.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"),
+                        b"k" * 32)
+    request.addfinalizer(getattr(opened, "close", lambda: None))
+    return opened
 
 
 def _all_text(store: Any) -> str:
