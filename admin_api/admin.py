@@ -14,7 +14,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from admin_api import dashboard, editor_api, staff_api
+from admin_api import dashboard, editor_api, editor_pages, staff_api
 from admin_api.auth import StaffAuth
 from admin_api.retention import prepare_database
 from admin_api.staff_kb import StaffEditError
@@ -37,3 +37,4 @@ def register(app: FastAPI, service: Service, settings: Settings) -> None:
     app.include_router(staff_api.router(service, settings))
     app.include_router(editor_api.router(service))
     app.include_router(dashboard.router(service, auth, settings))
+    app.include_router(editor_pages.router(service, auth, settings))

@@ -57,7 +57,8 @@ def edited(client: TestClient, answer: str) -> dict:
     return {**record, "answer": answer}
 
 
-NEW_ANSWER = "Từ 1/7/2025, đóng đủ {{min_pension_years}} năm BHXH là đủ điều kiện về thời gian để hưởng lương hưu (Luật 41/2024/QH15)."
+NEW_ANSWER = ("Từ 1/7/2025, đóng đủ {{min_pension_years}} năm BHXH là đủ điều kiện về thời gian để hưởng lương hưu "
+              "(Luật 41/2024/QH15).")
 
 
 def test_a_viewer_reads_but_cannot_edit_approve_or_manage(app, service):
@@ -235,3 +236,62 @@ def test_dates_are_checked(app):
     record = edited(editor, NEW_ANSWER)
     assert editor.post(f"/admin/entries/{ENTRY}/preview", params={"on": "not-a-day"}, json=record).status_code == 422
     assert dt.date.today()  # the default day is today
+
+
+# ---------------------------------------------------------------- the pages (forms, without a browser)
+
+
+def csrf_of(html: str) -> str:
+    import re
+
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
+
+
+def test_the_editor_pages_save_a_draft_a_reviewer_approves_and_rolls_back(app, service):
+    editor, reviewer = signed_in(app, "hoa"), signed_in(app, "lan")
+    page = editor.get(f"/admin/editor/entry/{ENTRY}", params={"on": "2026-12-03"})
+    assert page.status_code == 200 and "Xem trước câu trả lời" in page.text and "Gửi duyệt" in page.text
+    record = service.engine.kb.entries[ENTRY]
+    form = {"csrf": csrf_of(page.text), "question": record.question, "short": "", "answer": NEW_ANSWER,
+            "paraphrases": "\n".join(record.paraphrases), "sources": "\n".join(record.sources), "on": "2026-12-03",
+            "note": "nói rõ mốc 15 năm"}
+    preview = editor.post(f"/admin/editor/entry/{ENTRY}/preview", data=form).json()
+    assert preview["ok"] and "15 năm" in preview["text"]
+    bad = editor.post(f"/admin/editor/entry/{ENTRY}/preview", data={**form, "sources": ""}).json()
+    assert not bad["ok"] and any("sources" in p for p in bad["problems"])
+
+    saved = editor.post(f"/admin/editor/entry/{ENTRY}", data={**form, "action": "save"})
+    assert saved.status_code == 303 and "/admin/editor/version/" in saved.headers["location"]
+    version_page = reviewer.get(saved.headers["location"].split("?")[0])
+    assert 'class="dadd"' in version_page.text and "Duyệt và áp dụng" in version_page.text
+    version_id = int(saved.headers["location"].split("/version/")[1].split("?")[0])
+    own = editor.get(f"/admin/editor/version/{version_id}")
+    assert "Duyệt và áp dụng" not in own.text and "chờ một người khác" in own.text
+
+    approved = reviewer.post(f"/admin/editor/version/{version_id}/approve", data={"csrf": csrf_of(version_page.text)})
+    assert approved.status_code == 303 and "ok=1" in approved.headers["location"]
+    assert service.engine.kb.entries[ENTRY].answer == NEW_ANSWER
+    live_page = reviewer.get(f"/admin/editor/version/{version_id}")
+    rolled = reviewer.post(f"/admin/editor/version/{version_id}/rollback", data={"csrf": csrf_of(live_page.text)})
+    assert rolled.status_code == 303 and "ok=1" in rolled.headers["location"]
+    assert service.engine.kb.entries[ENTRY].answer == record.answer
+
+
+def test_a_viewer_sees_the_editor_read_only_and_cannot_post(app):
+    viewer = signed_in(app, "xem")
+    page = viewer.get(f"/admin/editor/entry/{ENTRY}")
+    assert page.status_code == 200 and "Gửi duyệt" not in page.text and "readonly" in page.text
+    refused = viewer.post(f"/admin/editor/entry/{ENTRY}", data={"csrf": csrf_of(page.text), "action": "save"})
+    assert refused.status_code == 403
+    assert viewer.get("/admin/editor/accounts").status_code == 403
+
+
+def test_the_accounts_page_adds_and_disables_accounts(app, service):
+    admin = signed_in(app, "quan")
+    page = admin.get("/admin/editor/accounts")
+    assert page.status_code == 200 and "Thêm tài khoản" in page.text
+    added = admin.post("/admin/editor/accounts", data={"csrf": csrf_of(page.text), "action": "add", "name": "tuan.vm",
+                                                       "role": "reviewer", "password": PASSWORD})
+    assert added.status_code == 303 and "ok=1" in added.headers["location"]
+    admin.post("/admin/editor/accounts", data={"csrf": csrf_of(page.text), "action": "disable", "name": "tuan.vm"})
+    assert service.store.account("tuan.vm")["disabled"] and service.store.account("tuan.vm")["role"] == "reviewer"
