@@ -129,19 +129,20 @@ def _zalo_bot(client: TestClient, fake: FakeZaloBot) -> tuple[Callable[[str], No
     return send, sent
 
 
-def test_telegram_citizen_to_staff_and_back(tmp_path, monkeypatch, telegram):
-    fake = telegram
+@pytest.mark.parametrize("channel", ["telegram", "zalo_bot"])
+def test_citizen_to_staff_and_back(tmp_path, request, channel):
+    fake = request.getfixturevalue("telegram" if channel == "telegram" else "zalo")
     with _app(tmp_path, IN_HOURS) as client:
-        _conversation(client, *_telegram(client, fake), channel="telegram")
+        chat = _telegram(client, fake) if channel == "telegram" else _zalo_bot(client, fake)
+        _conversation(client, *chat, channel=channel)
 
 
-def test_telegram_command_button_and_downvote_offer(tmp_path, monkeypatch, telegram):
-    fake = telegram
+def test_telegram_command_button_and_downvote_offer(tmp_path, telegram):
     with _app(tmp_path, IN_HOURS) as client:
-        send, sent = _telegram(client, fake)
+        send, sent = _telegram(client, telegram)
 
         def buttons() -> list[tuple[str, str]]:
-            markup = fake.sent()[-1].params.get("reply_markup") or {}
+            markup = telegram.sent()[-1].params.get("reply_markup") or {}
             return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", [])
                     for b in row]
 
@@ -165,16 +166,9 @@ def test_telegram_command_button_and_downvote_offer(tmp_path, monkeypatch, teleg
         assert [h["reason"] for h in _queue(client)] == ["asked"]
 
 
-def test_zalo_bot_citizen_to_staff_and_back(tmp_path, monkeypatch, zalo):
-    fake = zalo
-    with _app(tmp_path, IN_HOURS) as client:
-        _conversation(client, *_zalo_bot(client, fake), channel="zalo_bot")
-
-
-def test_out_of_hours_says_when_staff_answer(tmp_path, monkeypatch, zalo):
-    fake = zalo
+def test_out_of_hours_says_when_staff_answer(tmp_path, zalo):
     with _app(tmp_path, OUT_OF_HOURS) as client:
-        send, sent = _zalo_bot(client, fake)
+        send, sent = _zalo_bot(client, zalo)
         send("muốn gặp người thật")
         (said,) = sent()
         assert "ngoài giờ làm việc" in said and "7:30 thứ Sáu, 04/12" in said
@@ -186,7 +180,6 @@ def test_out_of_hours_says_when_staff_answer(tmp_path, monkeypatch, zalo):
 
 
 def test_configured_hours_and_text(tmp_path, monkeypatch, zalo):
-    fake = zalo
     monkeypatch.setenv("BHXH_HANDOFF_HOURS", "Mon-Sat 08:00-12:00")
     monkeypatch.setenv("BHXH_HANDOFF_OUT_OF_HOURS_TEXT", "Ngoài giờ. Cán bộ trả lời từ {next} ({hours}).")
     from bot.settings import load_settings
@@ -197,15 +190,14 @@ def test_configured_hours_and_text(tmp_path, monkeypatch, zalo):
     handoff.clock = lambda: OUT_OF_HOURS
     service.handoff = handoff
     with TestClient(create_app(service, settings=settings)) as client:
-        send, sent = _zalo_bot(client, fake)
+        send, sent = _zalo_bot(client, zalo)
         send("Hỏi cán bộ")
         assert sent() == ["Ngoài giờ. Cán bộ trả lời từ 8:00 thứ Sáu, 04/12 (thứ Hai–thứ Bảy, 8:00–12:00)."]
 
 
-def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, monkeypatch, zalo):
-    fake = zalo
+def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, zalo):
     with _app(tmp_path, IN_HOURS) as client:
-        send, sent = _zalo_bot(client, fake)
+        send, sent = _zalo_bot(client, zalo)
         send("asdfgh qwerty")
         assert messages.HANDOFF_OFFER not in sent()[-1]
         send("zxcvbn uiop")
@@ -217,13 +209,12 @@ def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, monke
         assert [m["text"] for m in waiting["messages"]][:2] == ["asdfgh qwerty", "zxcvbn uiop"]
 
 
-def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, monkeypatch, zalo):
-    fake = zalo
+def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, zalo):
     with _app(tmp_path, IN_HOURS) as client:
         assert client.get("/admin/handoffs").status_code == 401
         assert client.post("/admin/handoffs/1/take").status_code == 401
         assert client.post("/admin/handoffs/99/take", headers=STAFF).status_code == 404
-        send, _ = _zalo_bot(client, fake)
+        send, _ = _zalo_bot(client, zalo)
         send("gặp cán bộ")
         (waiting,) = _queue(client)
         assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
