@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot import messages
+from bot import messages, signals
 from retrieval.normalize import collapse_spaces, fold_accents
 from storage.handoffs import Handoff as HandoffRecord
 
@@ -40,7 +40,8 @@ DAY_NAMES_VI = ("thứ Hai", "thứ Ba", "thứ Tư", "thứ Năm", "thứ Sáu"
 REQUEST_PHRASES = ("gap can bo", "hoi can bo", "gap nguoi that", "noi chuyen voi nguoi that", "gap nhan vien",
                    "noi chuyen voi can bo", "can bo tra loi", "gap tu van vien", "/canbo")
 REQUEST_MAX_WORDS = 8
-NOT_TEXT_NOTE = "(tin nhắn không phải chữ: ảnh, tệp hoặc nhãn dán)"
+NOT_TEXT_NOTE = "(tin nhắn không phải chữ: ảnh, tệp hoặc nhãn dán)"  # what staff read for a photo, a sticker
+CITIZEN_LEFT_NOTE = "(Người dân đã bỏ theo dõi hoặc rời cuộc trò chuyện: không gửi được tin nữa.)"  # for staff
 OFFER_KEY = "handoff-offer:"  # + channel:user hash → why the bot last offered a person (conversation state)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -218,6 +219,7 @@ class Handoff:
         self.store.clear_state(self._offer_key(channel, user_id))
         if not created:
             return messages.HANDOFF_ALREADY
+        signals.note(self.store, signals.HANDOFF, channel, user_id)  # a sign the bot did not help (staff pages)
         reply = self.acknowledgement()
         self.store.handoff_bot_message(handoff.id, reply, self.now())
         return reply
@@ -256,6 +258,19 @@ class Handoff:
 
     def _offer_key(self, channel: str, user_id: str) -> str:
         return f"{OFFER_KEY}{channel}:{self.store.hash_user(channel, user_id)}"
+
+    def citizen_left(self, channel: str, user_id: str) -> bool:
+        """The citizen left the chat (a Zalo OA unfollow): an open handoff is closed, nothing is sent.
+        True if one was open."""
+        try:
+            active = self.store.handoff_active(channel, user_id) if self.enabled else None
+            if active is None:
+                return False
+            self.store.handoff_bot_message(active.id, CITIZEN_LEFT_NOTE, self.now())
+            return self.store.handoff_close(active.id, "citizen", self.now()) is not None
+        except Exception:
+            log.exception("handoff: could not close the handoff of a citizen who left")
+            return False
 
     # ------------------------------------------------------------ the staff side (async: from the staff API)
 

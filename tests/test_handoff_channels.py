@@ -207,6 +207,12 @@ def test_not_sure_twice_offers_a_person_and_the_request_says_why(tmp_path, zalo)
         assert waiting["reason"] == "not_sure"
         # the two questions the bot was not sure about come first, for context
         assert [m["text"] for m in waiting["messages"]][:2] == ["asdfgh qwerty", "zxcvbn uiop"]
+        store = client.service.store  # type: ignore[attr-defined]
+        assert store.db.execute("SELECT count(*) FROM signals WHERE kind = 'handoff'").fetchone()[0] == 1
+        assert client.service.handoff.citizen_left("zalo_bot", "u-lan-01")  # an unfollow: closed, nothing sent
+        assert _queue(client) == [] and not client.service.handoff.citizen_left("zalo_bot", "u-lan-01")
+        send("rút bhxh 1 lần được không")
+        assert messages.HANDOFF_CLOSED not in sent() and "một lần" in sent()[-1].lower()
 
 
 def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, zalo):
