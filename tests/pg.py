@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,14 +181,32 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
         pg_cluster.drop_database(name)
 
 
+@contextlib.contextmanager
+def store_opener(target: str | Path, hash_key: bytes, factory: Callable[..., Any] | None = None
+                 ) -> Iterator[Callable[..., Any]]:
+    """A function opening stores (workers) on one database, `storage.factory.open_store` unless `factory`
+    is given; every store it opened is closed at the end."""
+    from storage.factory import open_store
+
+    opened: list[Any] = []
+
+    def open_(**options: Any) -> Any:
+        store = (factory or open_store)(target, hash_key, **options)
+        opened.append(store)
+        return store
+
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            if hasattr(store, "close"):
+                store.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def each_backend_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A store on a fresh SQLite file, then on a fresh PostgreSQL database: a test that takes it runs on both.
     Import it with `from tests.pg import each_backend_store, pg_cluster, pg_url`."""
-    from storage.factory import open_store
-
     target = tmp_path / "bhxh.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = open_store(target, b"k" * 32)
-    yield opened
-    if hasattr(opened, "close"):
-        opened.close()
+    with store_opener(target, b"k" * 32) as open_:
+        yield open_()

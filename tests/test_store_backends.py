@@ -20,7 +20,7 @@ import pytest
 from storage.base import LoggedQuestion
 from storage.factory import open_store
 from storage.store import Store
-from tests.pg import Cluster, pg_cluster, pg_url  # noqa: F401 (fixtures)
+from tests.pg import Cluster, pg_cluster, pg_url, store_opener  # noqa: F401 (fixtures)
 
 HASH_KEY = b"k" * 32
 
@@ -50,17 +50,8 @@ def open_one(request, tmp_path: Path) -> Iterator[Callable[..., Any]]:
         target: str | Path = tmp_path / "bhxh.db"
     else:
         target = request.getfixturevalue("pg_url")
-    opened: list[Any] = []
-
-    def open_(**options: Any) -> Any:
-        store = open_store(target, HASH_KEY, **options)
-        opened.append(store)
-        return store
-
-    yield open_
-    for store in opened:
-        if hasattr(store, "close"):
-            store.close()
+    with store_opener(target, HASH_KEY) as open_:
+        yield open_
 
 
 @pytest.fixture
@@ -204,16 +195,8 @@ def test_inbox_claim_takes_the_oldest_pending(store):
 def pg_open(pg_url: str) -> Iterator[Callable[..., Any]]:  # noqa: F811 (the fixture)
     from storage.postgres import PostgresStore
 
-    opened: list[PostgresStore] = []
-
-    def open_(**options: Any) -> PostgresStore:
-        store = PostgresStore(pg_url, HASH_KEY, **options)
-        opened.append(store)
-        return store
-
-    yield open_
-    for store in opened:
-        store.close()
+    with store_opener(pg_url, HASH_KEY, PostgresStore) as open_:
+        yield open_
 
 
 def test_migrations_are_the_sqlite_set_and_apply_once(pg_open):
