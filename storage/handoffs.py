@@ -129,6 +129,13 @@ class HandoffStore:
         with self._handoff_tx(write=False) as run:
             return self._open_row(run, channel, self.hash_user(channel, user_id))
 
+    def handoff_latest(self, channel: str, user_id: str) -> Handoff | None:
+        """The chat's most recent handoff, open or closed, with its messages (the web chat polls it)."""
+        with self._handoff_tx(write=False) as run:
+            rows = run(f"SELECT {_COLUMNS} FROM handoffs WHERE channel = ? AND user_hash = ? ORDER BY id DESC LIMIT 1",
+                       [channel, self.hash_user(channel, user_id)])
+            return self._with_messages(run, Handoff.of(rows[0])) if rows else None
+
     def handoff_citizen_message(self, handoff_id: int, text: str, now: str, *, message_id: str | None = None,
                                 chat_id: str | None = None) -> bool:
         """A citizen's message while the handoff is open: kept (redacted); False for a redelivery."""

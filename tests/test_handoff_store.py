@@ -79,9 +79,11 @@ def test_a_handoff_from_request_to_close(store):
     actions = [r[0] for r in store.db.execute("SELECT action FROM audit ORDER BY id").fetchall()]
     assert actions == ["handoff.request", "handoff.take", "handoff.reply", "handoff.close", "handoff.kb"]
 
+    assert store.handoff_latest("telegram", "4242").status == "closed"  # closed, still the latest
     reopened, created = store.handoff_open(channel="telegram", user_id="4242", chat_id="4242", reason="asked",
                                            topic=None, now=T3)
     assert created and reopened.id != handoff.id  # a new request after closing is a new handoff
+    assert store.handoff_latest("telegram", "4242").id == reopened.id and store.handoff_latest("web", "x") is None
 
 
 def test_unknown_reason_is_refused(store):
