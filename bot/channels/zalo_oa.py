@@ -554,7 +554,9 @@ def window_of(record: Mapping[str, Any], now: float) -> Window:
 
 def _ago(seconds: float) -> str:
     hours = max(0, int(seconds // 3600))
-    return f"{hours} giờ" if hours < 48 else f"{hours // 24} ngày {hours % 24} giờ"
+    if hours < 48:
+        return f"{hours} giờ"
+    return f"{hours // 24} ngày" + (f" {hours % 24} giờ" if hours % 24 else "")
 
 
 def _local(at: float) -> str:
