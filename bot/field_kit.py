@@ -34,7 +34,7 @@ from bot.conversation import parse_pick
 from knowledge import legal_texts
 from knowledge.schema import KnowledgeBase
 from knowledge.topics import MENU_ORDER, TOPICS
-from retrieval.normalize import fold_accents
+from retrieval.normalize import fold_accents, nfc
 
 PUBLIC_URL_ENV = "BHXH_PUBLIC_URL"  # e.g. https://hoidap.example.vn: links to the web field kit pages
 PAGE_SIZE = 8  # questions per page of a topic
@@ -44,7 +44,8 @@ HIT_LIMIT = 6  # articles listed for a search by words
 
 TOPIC_COMMANDS = {"chu de", "/chude", "chude", "cac chu de", "danh sach chu de", "danh sach cau hoi",
                   "xem chu de", "cau hoi theo chu de"}
-LAW_PREFIXES = ("/luat", "tra luat", "tra cuu luat", "tra dieu luat", "xem luat")
+# "/luat …", "tra luật: …" (read on the folded text, which keeps the length of an NFC text)
+_LAW_PREFIX = re.compile(r"\s*(?:/luat|tra\s+cuu\s+luat|tra\s+dieu\s+luat|tra\s+luat|xem\s+luat)(?:\s*:\s*|\s+|$)")
 # Words around a citation that do not make it a question for the engine ("Điều 70 quy định gì").
 _FILLER = {"quy", "dinh", "gi", "noi", "la", "ve", "cua", "the", "nao", "dung", "xem", "toan", "van", "tra",
            "cuu", "cho", "hoi", "a", "nhe", "bhxh"}
@@ -107,10 +108,10 @@ def law_query(text: str) -> str | None:
 
     A citation typed on its own is a lookup ("Điều 70 Luật 41/2024", "khoản 2 điều 31 nói gì");
     a question that mentions an article among other words ("điều kiện …", "đóng 20 năm …") is not."""
+    text = nfc(text)
+    if prefix := _LAW_PREFIX.match(fold_accents(text).lower()):
+        return text[prefix.end():].strip()
     folded = _words(text)
-    for prefix in LAW_PREFIXES:
-        if folded == prefix or folded.startswith(prefix + " ") or folded.startswith(prefix + ":"):
-            return text.strip()[len(prefix):].lstrip(" :") or ""
     ref = legal_texts.parse_reference(text)
     if ref.article is None:
         return None

@@ -76,6 +76,13 @@ def test_citations_and_law_commands_go_to_the_lookup(text):
     assert law_query(text) is not None
 
 
+@pytest.mark.parametrize(("text", "query"), [("tra   luật: thai sản", "thai sản"), ("tra luật:thai sản", "thai sản"),
+                                            ("Tra cứu luật hưởng một lần", "hưởng một lần"), ("/luat", ""),
+                                            ("/luatx", None), ("trả lương", None)])
+def test_law_commands_keep_the_words_after_them(text, query):
+    assert law_query(text) == query
+
+
 def test_questions_stay_with_the_engine_even_when_they_cite_an_article():
     questions = [*QUESTIONS, *(e.question for e in engine().kb.entries.values()),
                  "Theo quy định tại Điều 28 Luật BHXH thì lao động nữ được hưởng toàn bộ chế độ thai sản khi đã "
