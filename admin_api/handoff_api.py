@@ -119,6 +119,31 @@ def _last_staff_text(h: Handoff) -> str:
     return staff[-1] if staff else ""
 
 
+class WebHandoffOut(BaseModel):
+    """The web visitor's latest handoff: what staff and the bot said in it after message `after`."""
+
+    status: Literal["none", "waiting", "owned", "closed"]
+    messages: list[MessageOut] = Field(description="Staff replies and the bot's handoff lines, oldest first")
+
+
+def public_router(service: Service) -> APIRouter:
+    """GET /api/handoff: the web chat polls it while a staff member has the visitor's chat (the other
+    channels get staff replies pushed). The visitor id is the chat page's random one, as in /api/ask."""
+    routes = APIRouter(tags=["web chat"])
+
+    @routes.get("/api/handoff", response_model=WebHandoffOut, summary="Staff replies for the web chat")
+    async def web_handoff(user_id: Annotated[str, Query(min_length=1, max_length=200)],
+                          after: Annotated[int, Query(ge=0, le=2**62)] = 0) -> Any:
+        h = await asyncio.to_thread(service.store.handoff_latest, "web", user_id)
+        if h is None:
+            return WebHandoffOut(status="none", messages=[])
+        said = [MessageOut(id=m.id, ts=m.ts, author=m.author, text=m.text, staff=None)  # type: ignore[arg-type]
+                for m in h.messages if m.author != "citizen" and m.id > after]
+        return WebHandoffOut(status=h.status, messages=said)  # type: ignore[arg-type]
+
+    return routes
+
+
 def _propose_paraphrase(service: Service, entry_id: str, text: str, actor: str, note: str) -> staff_kb.VersionOut:
     """The entry with `text` added to its paraphrases, kept as a pending version for a reviewer (validated
     like `bhxh kb check` now, live on approval)."""

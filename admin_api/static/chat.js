@@ -165,7 +165,9 @@
     try {
       const data = await request();
       stopTyping();  // before the answer is drawn, so its scroll position holds
-      render(data);
+      if (data.answer !== "") render(data);  // "": a staff member has this chat (bot/handoff.py)
+      lastAnswer = data.answer;
+      watchHandoff();
     } catch (e) {
       stopTyping();
       bubble("bot", "error").appendChild(el("p", "text", e.message || FAIL_TEXT));
@@ -279,6 +281,43 @@
       calcSend.disabled = false;
     }
   });
+
+  // A chat handed to a staff member ("gặp cán bộ", bot/handoff.py): their replies are fetched from
+  // /api/handoff every HANDOFF_POLL_MS while the handoff is open, and shown like the bot's, signed.
+  const HANDOFF_POLL_MS = 5000;
+  let lastAnswer = null;  // the acknowledgement came as the answer itself: not shown twice
+  let handoffSeen = 0;  // the last handoff message shown
+  let handoffOpen = false;
+  let handoffTimer = null;
+
+  async function watchHandoff() {
+    if (handoffTimer !== null) return;
+    let data;
+    try {
+      const url = "/api/handoff?user_id=" + encodeURIComponent(userId) + "&after=" + handoffSeen;
+      const response = await fetch(url);
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    const open = Boolean(data) && (data.status === "waiting" || data.status === "owned");
+    if (data && (open || handoffOpen)) {
+      for (const m of data.messages) {
+        handoffSeen = Math.max(handoffSeen, m.id);
+        if (m.author === "bot" && m.text === lastAnswer) continue;
+        const box = bubble("bot", m.author === "staff" ? "staff" : "");
+        if (m.author === "staff") box.appendChild(el("p", "notice", "👤 Cán bộ BHXH trả lời:"));
+        textParagraphs(box, m.text);
+        scrollToStart(box.parentElement);
+      }
+    } else if (data) {
+      (data.messages || []).forEach((m) => { handoffSeen = Math.max(handoffSeen, m.id); });  // an old, closed one
+    }
+    handoffOpen = open;
+    if (open) handoffTimer = setTimeout(() => { handoffTimer = null; watchHandoff(); }, HANDOFF_POLL_MS);
+  }
+
+  watchHandoff();  // a reload while a staff member has the chat
 
   document.querySelectorAll("#welcome .chip").forEach((chip) => {
     chip.addEventListener("click", () => ask(chip.textContent));
