@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.messages import DETAILS_TITLE, DETAILS_WORDS
 from bot.reply import Reply
-from retrieval.normalize import folded_tokens
+from retrieval.normalize import folded_tokens, normalize_query
 
 MAX_SHORT_LINES = 3
 MAX_DERIVED_CHARS = 300
@@ -212,4 +212,6 @@ def details_of(engine: Any, entry_id: str, on: dt.date | None = None, *, asked: 
     reply = engine.entry_reply(entry_id, on, question=asked)
     if reply is None or not reply.details:
         return None
+    if asked and not is_yes_no_question(normalize_query(asked)):  # as the answer it follows was fitted
+        reply = replace(reply, details=drop_verdict(reply.details))
     return details_reply(reply, engine.kb.entries[entry_id].question)

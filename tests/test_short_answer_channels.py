@@ -4,6 +4,7 @@ an expandable blockquote. Zalo Bot Platform (fake server): "gõ 0 để xem chi 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 
 import pytest
@@ -112,6 +113,12 @@ def test_details_of_renders_for_the_date_asked(lexical=None):
     assert today is not None and later is not None
     assert today.text != later.text and "01/01/2027" in later.notice
     assert details_of(e, "khong-con-nua") is None
+    # the details follow the answer they belong to: no bare "Có." for a question that was not yes/no
+    answers = {x.id: e.kb.render_answer(x, dt.date.today()) for x in e.kb.entries.values()}
+    yes = next(x for x in e.kb.entries.values() if answers[x.id].startswith("Có. ") and len(answers[x.id]) > 400)
+    assert details_of(e, yes.id, asked=yes.question).text.startswith("Có.")
+    fitted = details_of(e, yes.id, asked="mức hưởng là bao nhiêu")
+    assert fitted is not None and not fitted.text.startswith("Có.")
 # ------------------------------------------------------------------ Zalo Bot Platform
 
 
