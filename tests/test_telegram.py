@@ -410,6 +410,7 @@ def test_telegram_conversation_transcript(tg):
     first = engine().ask(CHOICES_Q).choices[0]
     step(f"(bấm) 1. {first.question}", callback_update(f"e:{first.entry_id}"))
     answer = tg.fake.sent()[-1]
+    step("(bấm) 📖 Xem chi tiết", callback_update(f"d:{first.entry_id}"))  # the details behind the short answer
     up = next(d for _, d in buttons(answer) if d.startswith("f:+"))
     step("(bấm) 👍", callback_update(up, message={"message_id": 9, "date": int(time.time()),
                                                   "chat": {"id": 4242, "type": "private"}, "text": "…",
@@ -421,6 +422,7 @@ def test_telegram_conversation_transcript(tg):
     (ARTIFACTS / "telegram-transcript.txt").write_text(transcript, encoding="utf-8")
     print("\n" + transcript)
     assert "Căn cứ" in transcript and "Cảm ơn" in transcript and STALE_BUTTON in transcript
+    assert "<b>Chi tiết: " in transcript
 
 
 def test_calculator_flow_with_buttons_survives_a_restart(tg, tmp_path):
