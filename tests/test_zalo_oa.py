@@ -298,13 +298,27 @@ def test_oa_answer_has_related_and_feedback_buttons(oa):
     up, down = (b for b in buttons if b["title"] in ("👍 Hữu ích", "👎 Chưa đúng"))
     question_id = oa.service.store.db["questions"].count
     assert up["payload"] == f"#f:+:{question_id}:{expected.entry_id}" and down["payload"].startswith("#f:-:")
-    _press(oa, down)
-    assert oa.fake.wait_messages(2)[1]["message"]["text"] == messages.FEEDBACK_DOWN
+    _press(oa, down)  # 👎: thanks, and a person is offered (as on Telegram)
+    thanks = oa.fake.wait_messages(2)[1]
+    assert thanks["message"]["text"] == f"{messages.FEEDBACK_DOWN}\n\n{messages.HANDOFF_OFFER}"
+    assert [b["title"] for b in oa.fake.buttons(1)] == [messages.HANDOFF_BUTTON]
     (vote,) = oa.service.store.db["feedback"].rows
     assert vote["value"] == -1 and vote["entry_id"] == expected.entry_id and vote["question_id"] == question_id
     if related:  # "Có thể bạn muốn hỏi" opens that entry
         _press(oa, related[0])
         assert oa.fake.wait_messages(3)[2]["message"]["text"].startswith("❓ " + expected.related[0].question)
+
+
+def test_oa_not_sure_offers_a_person_as_a_button(oa):
+    oa.say("asdfgh qwerty")
+    reply = oa.fake.wait_messages(1)[0]
+    buttons = oa.fake.buttons(0)
+    assert len(buttons) == MAX_BUTTONS and buttons[-1]["title"] == messages.HANDOFF_BUTTON
+    assert [b["title"] for b in buttons[:4]] == [TOPICS[t] for t in MENU_ORDER[:4]]  # "Chủ đề khác" made room
+    assert all(TOPICS[t] in reply["message"]["text"] for t in MENU_ORDER)  # every topic still listed to type
+    _press(oa, buttons[-1])  # shown as the citizen's "gặp cán bộ": a request for a person
+    assert "cán bộ BHXH" in oa.fake.wait_messages(2)[1]["message"]["text"]  # in or out of working hours
+    assert oa.service.store.handoff_active("zalo_oa", USER) is not None  # waiting in the staff inbox
 
 
 def test_oa_topic_menu_pages_and_topic_questions(oa):
@@ -710,4 +724,9 @@ def test_oa_citizen_to_staff_and_back_then_the_window_closes(tmp_path, monkeypat
             assert replied.status_code == 200, replied.text
             assert replied.json()["sent"] is sent and words in replied.json()["reason"]
             assert len(oa_fake.messages) == before + sent
+        sent_total = len(oa_fake.messages)
         assert oa_fake.delivered[-1]["paid"] is True and oa_fake.messages[-1]["recipient"] == {"user_id": USER}
+        # The citizen unfollows: the open handoff is closed (nothing sent), the queue is empty.
+        later = int((real_time() + 8 * DAY) * 1000)
+        assert oa.post(follow_event(USER, app_id=APP_ID, event="unfollow", timestamp=later)).status_code == 200
+        assert _queue(client) == [] and len(oa_fake.messages) == sent_total

@@ -598,13 +598,15 @@ class Button:
 
 
 TOPICS_PER_PAGE = MAX_BUTTONS - 1  # the fifth button of a page is "more topics"
+HANDOFF_BUTTON = Button(texts.HANDOFF_BUTTON, "gặp cán bộ", 5)
 
 
 def topic_page(page: int) -> list[Button]:
     """Page `page` of the topic menu: four topics and "Chủ đề khác" while more remain."""
     start = page * TOPICS_PER_PAGE
     topics = MENU_ORDER[start:start + TOPICS_PER_PAGE]
-    more = [Button("➕ Chủ đề khác", f"#m:{page + 1}", 10)] if start + TOPICS_PER_PAGE < len(MENU_ORDER) else []
+    # "more" is the first to go when another button needs the room (the topics stay listed in the text)
+    more = [Button("➕ Chủ đề khác", f"#m:{page + 1}", 11)] if start + TOPICS_PER_PAGE < len(MENU_ORDER) else []
     return [Button(TOPICS[t], f"#k:t:{t}", 10) for t in topics] + more  # a topic opens the field kit's pages
 
 
@@ -633,6 +635,8 @@ BUTTON_SOURCES: list[Callable[[Reply, int | None], Iterable[Button]]] = [
     # after the choices, "Không phải các câu trên": Service reads the words as none-of-these (conversation.picks_none)
     lambda r, q: [Button(texts.NONE_OF_THESE, texts.NONE_OF_THESE, 5)] if r.choices else [],
     topic_buttons, related_buttons, feedback_buttons,
+    # "not sure": a person may help (as Telegram's button; the words are a request bot/handoff.py reads)
+    lambda r, q: [HANDOFF_BUTTON] if r.kind == "not_sure" else [],
     # the details behind a short answer: the typed words Service answers ("chi tiết"), so it works as text too
     lambda r, q: [Button(texts.DETAILS_BUTTON, "chi tiết", 15)] if has_details(r) else [],
 ]
@@ -802,6 +806,7 @@ class ZaloOAAdapter:
         known = self.service.store.load_state(key)
         self.service.store.save_state(key, {**known, "at": max(at, _seconds(known.get("at"))), "unfollowed": True})
         self.service.store.clear_state(self.service._state_key(CHANNEL, user_id))
+        self.service.handoff.citizen_left(CHANNEL, user_id)  # a conversation with staff is closed
         log.info("zalo oa: a user unfollowed the OA: their conversation state is forgotten, nothing more is sent")
 
     def window(self, user_id: str, now: float | None = None) -> Window:
@@ -908,7 +913,10 @@ class ZaloOAAdapter:
         value = 1 if sign == "+" else -1
         await in_thread(self.service.feedback, CHANNEL, user_id, value, entry_id=entry_id or None,
                         question_id=int(qid) if qid else None)
-        return [Outgoing(texts.FEEDBACK_UP if value > 0 else texts.FEEDBACK_DOWN)]
+        if value > 0:
+            return [Outgoing(texts.FEEDBACK_UP)]
+        offer = await in_thread(self.service.handoff.offer, CHANNEL, user_id, "downvote")  # 👎: offer a person
+        return self.messages([f"{texts.FEEDBACK_DOWN}\n\n{offer}"], [HANDOFF_BUTTON])
 
 
 # A pressed button's "#<kind>:<arg>" payload → what answers it (the adapter, the user id, <arg>).
