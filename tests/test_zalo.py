@@ -163,7 +163,7 @@ def test_zalo_bot_rate_limit_and_masked_token(tmp_path, monkeypatch, caplog):
 def test_zalo_bot_conversation_transcript(zb):
     """Printed with pytest -s and saved to test-artifacts/zalo-transcript.txt."""
     lines: list[str] = []
-    for text in ["xin chào", CHOICES_Q, "1", "giá vàng hôm nay", None]:
+    for text in ["xin chào", CHOICES_Q, "1", "0", "giá vàng hôm nay", None]:  # "0": the details of answer 1
         before = len(zb.fake.sent())
         if text is None:
             lines.append("👤 (gửi một sticker)")
@@ -178,6 +178,7 @@ def test_zalo_bot_conversation_transcript(zb):
     (ARTIFACTS / "zalo-transcript.txt").write_text(transcript, encoding="utf-8")
     print("\n" + transcript)
     assert "Trả lời 1 hoặc 2" in transcript and "Căn cứ:" in transcript
+    assert "Gõ 0 để xem chi tiết" in transcript and "❓ Chi tiết: " in transcript
 
 
 def test_zalo_format_units():
