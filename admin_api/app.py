@@ -87,6 +87,7 @@ class FeedbackRequest(BaseModel):
     entry_id: str | None = Field(None, max_length=200)
     value: int = Field(..., ge=-1, le=1, description="1 = 👍, -1 = 👎")
     user_id: str | None = Field(None, max_length=200)
+    reason: str | None = Field(None, max_length=300, description="Why 👎 (optional; redacted before storage)")
 
 
 class VoluntaryCalcRequest(BaseModel):
@@ -376,7 +377,7 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
             return JSONResponse({"detail": "Đánh giá cần một câu hỏi của bạn hoặc một câu trả lời có thật."},
                                 status_code=422)
         if not service.feedback("web", body.user_id or f"ip:{client}", body.value, entry_id=entry_id,
-                                question_id=body.question_id):
+                                question_id=body.question_id, reason=body.reason):
             return JSONResponse({"detail": "Bạn chỉ có thể đánh giá câu trả lời cho câu hỏi của mình."},
                                 status_code=403)
         return {"ok": True}
@@ -397,11 +398,12 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
 
 def _include_optional_routers(app: FastAPI, service: Service, settings: Settings) -> None:
     """Channel webhooks and the staff API live in their own modules."""
-    from admin_api import admin, field_kit, handoff_api, webhooks
+    from admin_api import admin, field_kit, handoff_api, staff_review, webhooks
 
     webhooks.register(app, service)
     admin.register(app, service, settings)
     app.include_router(handoff_api.router(service))  # the staff inbox ("Hỏi cán bộ"), behind the same auth
+    app.include_router(staff_review.router(service))  # review queue, search and drill-down, all clusters
     app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 
 

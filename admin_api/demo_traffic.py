@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from admin_api.demo_signals import SignalPlan
+from admin_api.demo_signals import write as write_signals
 from knowledge.schema import KnowledgeBase, load_knowledge
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, normalize_query, redact_pii
@@ -94,10 +96,12 @@ class DemoStats:
     last_ts: str = ""
     seconds: float = 0.0
     by_outcome: dict[str, int] | None = None
+    signals: int = 0  # signals of misunderstanding (admin_api/demo_signals.py)
 
     def summary(self) -> str:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted((self.by_outcome or {}).items()))
-        return (f"{self.rows} questions ({outcomes}) and {self.feedback} feedback votes over {self.days} days, "
+        return (f"{self.rows} questions ({outcomes}), {self.feedback} feedback votes and {self.signals} signals "
+                f"over {self.days} days, "
                 f"spike on '{self.spike_topic}' in the last 7 days; {self.first_ts[:10]} … {self.last_ts[:10]}; "
                 f"{self.seconds:.1f} s")
 
@@ -253,6 +257,8 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
     redacted: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     votes: list[tuple[int, dict[str, Any]]] = []
+    signal_plan = SignalPlan(disliked, seed)  # its own random stream: the questions and votes stay the same
+    question_ids: list[int | None] = []  # engine mode: the logged ids, in order
     for offset in range(days - 1, -1, -1):
         day = today - dt.timedelta(days=offset)
         factor = spike_factor if day >= spike_from else 1.0
@@ -286,19 +292,23 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
                     store.record_feedback(channel=channel, user_id=user, value=vote, entry_id=result.entry_id,
                                           question_id=qid)
                     stats.feedback += 1
+                question_ids.append(qid)
+            signal_plan.add(stats.rows, result, sample.entry_id, vote, channel, store.hash_user(channel, user), ts)
             stats.rows += 1
             stats.first_ts = stats.first_ts or ts
             stats.last_ts = ts
         if progress:
             progress(f"day {percent(days - offset, days)}, {stats.rows:,} questions")
     if fast:
-        stats.feedback = _bulk_insert(store, rows, votes)
+        question_ids = list(_bulk_insert(store, rows, votes))
+        stats.feedback = len(votes)
+    stats.signals = write_signals(store, signal_plan.rows(question_ids))
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> int:
-    """Insert the rows in one transaction; feedback rows point at their questions' ids."""
+def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Insert the rows in one transaction; feedback rows point at their questions' ids; returns the ids."""
     if not isinstance(store, Store):  # PostgreSQL: ids come from the identity column
         return _bulk_insert_postgres(store, rows, votes)
     with store.write() as db:
@@ -306,13 +316,14 @@ def _bulk_insert(store: Store, rows: list[dict[str, Any]], votes: list[tuple[int
         ids = [base + n + 1 for n in range(len(rows))]
         db["questions"].insert_all(({"id": i, **r} for i, r in zip(ids, rows, strict=True)), batch_size=2000)
         db["feedback"].insert_all(({"question_id": ids[n], **v} for n, v in votes), batch_size=2000)
-    return len(votes)
+    return ids
 
 
-def _bulk_insert_postgres(store: Any, rows: list[dict[str, Any]], votes: list[tuple[int, dict[str, Any]]]) -> int:
+def _bulk_insert_postgres(store: Any, rows: list[dict[str, Any]],
+                          votes: list[tuple[int, dict[str, Any]]]) -> list[int]:
     """`_bulk_insert` on PostgreSQL (`store.write()` yields a psycopg connection): one transaction."""
     if not rows:
-        return 0
+        return []
     columns = list(rows[0])
     with store.write() as conn, conn.cursor() as cursor:
         cursor.executemany(f"INSERT INTO questions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
@@ -327,7 +338,7 @@ def _bulk_insert_postgres(store: Any, rows: list[dict[str, Any]], votes: list[tu
             cursor.executemany(f"INSERT INTO feedback ({', '.join(vote_columns)}) "
                                f"VALUES ({', '.join(['%s'] * len(vote_columns))})",
                                [[ids[n], *v.values()] for n, v in votes])
-    return len(votes)
+    return ids
 
 
 # ---------------------------------------------------------------- command line

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from admin_api.trends import ts_string, utc_now
 from bot.engine import Engine
+from storage.signal_log import search_words
 from storage.store import Store
 
 
@@ -49,10 +50,29 @@ class QuestionFilter(BaseModel):
     channel: str | None = None
     outcome: str | None = None
     contains: str | None = None
+    entry_id: str | None = None  # drill-down from an entry or a feedback row
+    feedback: int | None = None  # 1 = 👍, -1 = 👎
+    search: str | None = None  # words, accent-insensitive, on the full-text index (needs the store)
+    texts: list[str] | None = None  # normalized texts (drill-down from a cluster)
 
-    def where(self) -> tuple[list[str], list[Any]]:
+    def where(self, store: Any = None) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
+        if self.search and store is not None:
+            words = search_words(self.search)
+            if words:
+                clause, found = store.search_clause(words)
+                clauses.append(clause)
+                args.extend(found)
+        if self.texts is not None:
+            clauses.append(f"normalized IN ({', '.join('?' * len(self.texts))})" if self.texts else "1 = 0")
+            args.extend(self.texts)
+        if self.entry_id is not None:
+            clauses.append("entry_id = ?")
+            args.append(self.entry_id)
+        if self.feedback is not None:
+            clauses.append("feedback = ?")
+            args.append(self.feedback)
         if self.start is not None:
             clauses.append("ts >= ?")
             args.append(ts_string(self.start))
@@ -98,7 +118,7 @@ def _page(store: Store, clauses: list[str], args: list[Any], after: tuple[str, i
 
 def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, cursor: str | None = None) -> QuestionPage:
     """The log, newest first, with keyset pagination on (ts, id)."""
-    clauses, args = filters.where()
+    clauses, args = filters.where(store)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     total = int(store.db.execute(f"SELECT COUNT(*) FROM questions{where}", args).fetchone()[0])
     rows = _page(store, clauses, args, decode_cursor(cursor) if cursor else None, limit + 1)
@@ -110,7 +130,7 @@ def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, curso
 def iter_questions(store: Store, filters: QuestionFilter, limit: int, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:
     """Rows for the CSV export, newest first, in keyset-paged chunks: no statement stays open
     between chunks (an open read would hold back the commits of the shared connection)."""
-    clauses, args = filters.where()
+    clauses, args = filters.where(store)
     after: tuple[str, int] | None = None
     left = limit
     while left > 0:
