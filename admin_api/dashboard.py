@@ -149,13 +149,15 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     def dashboard(request: Request, days: Annotated[int, Query(ge=1, le=180)] = 14,
                   channel: Annotated[str | None, Query(max_length=50)] = None,
                   msg: Annotated[str | None, Query(max_length=300)] = None,
-                  ok: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
+                  ok: Annotated[int, Query(ge=0, le=1)] = 1,
+                  undo: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> Response:
         staff = auth.page_staff(request)
         if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         context = page_context(service, settings, days, channel or None)
         return page("dashboard.html", view="dashboard", csrf=auth.csrf_for(request), message=msg, ok=bool(ok),
-                    staff=staff.label, can_edit=staff.can("editor"), **context)
+                    staff=staff.label, can_edit=staff.can("editor"), can_admin=staff.can("admin"), undo=undo,
+                    province=settings.province, **context)
 
     @routes.post("/dashboard/attach")
     async def dashboard_attach(request: Request) -> Response:
@@ -171,7 +173,8 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
             question_id = int(data.get("question_id", ""))
             _, text = await asyncio.to_thread(staff_kb.attach_paraphrase, service, entry_id, staff.name,
                                               question_id=question_id)
-            back.update(msg=f"Đã thêm «{text}» làm cách hỏi của mục {entry_id}.", ok="1")
+            back.update(msg=f"Đã thêm «{text}» làm cách hỏi của mục {entry_id}.", ok="1",
+                        undo=str(staff_kb.latest_version_id(service, entry_id)))
         except ValueError:
             back.update(msg="Câu hỏi không hợp lệ.", ok="0")
         except staff_kb.StaffEditError as exc:

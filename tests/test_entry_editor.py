@@ -295,3 +295,14 @@ def test_the_accounts_page_adds_and_disables_accounts(app, service):
     assert added.status_code == 303 and "ok=1" in added.headers["location"]
     admin.post("/admin/editor/accounts", data={"csrf": csrf_of(page.text), "action": "disable", "name": "tuan.vm"})
     assert service.store.account("tuan.vm")["disabled"] and service.store.account("tuan.vm")["role"] == "reviewer"
+
+
+def test_the_dashboard_offers_to_undo_an_attached_paraphrase(app, service):
+    editor = signed_in(app, "hoa")
+    attached = editor.post(f"/admin/entries/{ENTRY}/paraphrases", json={"text": "mười lăm năm là đủ chưa"})
+    version = attached.json()["version"]
+    page = editor.get("/admin/dashboard", params={"msg": "Đã thêm", "ok": 1, "undo": version})
+    assert f'action="/admin/editor/version/{version}/rollback"' in page.text and "Sửa nội dung" in page.text
+    undone = editor.post(f"/admin/editor/version/{version}/rollback", data={"csrf": csrf_of(page.text)})
+    assert undone.status_code == 303 and "ok=1" in undone.headers["location"]
+    assert "mười lăm năm là đủ chưa" not in service.engine.kb.entries[ENTRY].paraphrases
