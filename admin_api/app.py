@@ -403,6 +403,7 @@ def _include_optional_routers(app: FastAPI, service: Service, settings: Settings
     webhooks.register(app, service)
     admin.register(app, service, settings)
     app.include_router(handoff_api.router(service))  # the staff inbox ("Hỏi cán bộ"), behind the same auth
+    app.include_router(handoff_api.public_router(service))  # the web chat fetches staff replies
     app.include_router(staff_review.router(service))  # review queue, search and drill-down, all clusters
     app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 

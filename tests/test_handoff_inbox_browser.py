@@ -9,8 +9,10 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+from fakes.phone import phone_page
 from fakes.server import ServerThread, wait_for
-from fakes.service import make_service, zalo_bot_env
+from fakes.service import clean_env, make_service, zalo_bot_env
+from fakes.web import ask
 from fakes.zalo import FakeZaloBot, bot_update
 
 from admin_api.accounts import add_account
@@ -22,6 +24,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ZB_TOKEN, ZB_SECRET = "zb-token-123:abc", "zalo-bot-secret-123"
 IN_HOURS = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.UTC)
 PASSWORD = "mật-khẩu-đủ-dài-2026"
+STAFF = {"Authorization": "Bearer test-admin-token-0123456789"}
 
 
 def test_staff_inbox_in_a_real_browser(browser, tmp_path, monkeypatch):
@@ -99,3 +102,30 @@ def test_staff_inbox_in_a_real_browser(browser, tmp_path, monkeypatch):
     assert not problems, problems
     for name in ("handoff-inbox-desktop.png", "handoff-inbox-phone.png"):
         assert (ARTIFACTS / name).stat().st_size > 20_000
+
+
+def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
+    """The web chat has no push: the page polls /api/handoff while a staff member has the chat."""
+    clean_env(monkeypatch, tmp_path)
+    service = make_service(tmp_path / "bhxh.db")
+    service.handoff = Handoff(service.store, clock=lambda: IN_HOURS)
+    with ServerThread(create_app(service)) as server:
+        page, errors = phone_page(browser, f"{server.url}/")
+        assert ask(page, "gặp cán bộ").inner_text().startswith("Tôi đã chuyển câu hỏi")
+        page.fill("#q", "tôi 58 tuổi, đóng 18 năm")
+        page.keyboard.press("Enter")
+        page.wait_for_function("!document.querySelector('#send').disabled")
+        (waiting,) = httpx.get(f"{server.url}/admin/handoffs", headers=STAFF).json()
+        assert waiting["channel"] == "web" and waiting["messages"][-1]["text"] == "tôi 58 tuổi, đóng 18 năm"
+        answer = "Chào bạn, 58 tuổi và 18 năm đóng thì bạn cần đóng tiếp cho đủ 20 năm để hưởng lương hưu."
+        assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
+                          json={"text": answer}).json()["sent"] is True
+        staff = page.locator(".msg.bot.staff", has_text="18 năm đóng")
+        staff.wait_for(timeout=15000)
+        assert staff.inner_text().startswith("👤 Cán bộ BHXH trả lời:")
+        assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+        page.locator(".msg.bot", has_text="đã kết thúc cuộc trò chuyện").wait_for(timeout=15000)
+        assert "một lần" in ask(page, "rút bhxh 1 lần được không").inner_text().lower()  # the bot again
+        assert page.locator(".msg.bot", has_text="Tôi đã chuyển câu hỏi").count() == 1  # not repeated by the poll
+        page.screenshot(path=str(ARTIFACTS / "handoff-web-chat-phone.png"), full_page=True)
+    assert not errors, errors
