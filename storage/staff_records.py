@@ -98,6 +98,24 @@ class StaffRecords:
                 [role, password_hash, None if disabled is None else int(disabled), utcnow(), name])
             return cursor.fetchone() is not None
 
+    # ------------------------------------------------------------ time-of-day pattern (staff reports)
+
+    def hour_counts(self, start: str, end: str, channel: str | None = None, topic: str | None = None) -> list[int]:
+        """Questions per hour of the day in Vietnam (UTC+7, 0-23) with start <= ts < end (stored time text)."""
+        hour = ("CAST(strftime('%H', ts, '+7 hours') AS INTEGER)" if self._PARAM == "?"
+                else "CAST(extract(hour FROM ts AT TIME ZONE 'Asia/Ho_Chi_Minh') AS INTEGER)")
+        where, params = ["ts >= ?", "ts < ?"], [start, end]
+        for column, value in (("channel", channel), ("topic", topic)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        query = f"SELECT {hour} AS h, COUNT(*) FROM questions WHERE {' AND '.join(where)} GROUP BY h"
+        counts = [0] * 24
+        for h, n in self._read(query, params):
+            if h is not None and 0 <= int(h) < 24:
+                counts[int(h)] += int(n)
+        return counts
+
     # ------------------------------------------------------------ entry versions
 
     @staticmethod

@@ -56,3 +56,21 @@ def test_versions_are_listed_newest_first_and_decided_once(store):
     decided = store.version(draft)
     assert (decided["status"], decided["reviewer"]) == ("live", "lan") and decided["reviewed_ts"]
     assert store.version(10_000) is None
+
+
+def test_hour_counts_are_vietnam_hours_on_both_backends(store):
+    from storage.base import LoggedQuestion
+
+    def ask(ts: str, channel: str = "web", topic: str = "pension") -> None:
+        store.log_question(LoggedQuestion(channel, "u", "hỏi", "hỏi", topic, None, 0.9, "answered", "answer", 1.0,
+                                          ts=ts))
+
+    ask("2026-12-01T01:30:00.000000Z")  # 08:30 in Vietnam
+    ask("2026-12-01T01:59:59.000000Z", channel="telegram")
+    ask("2026-12-01T17:00:00.000000Z", topic="maternity")  # 00:00 the next day in Vietnam
+    ask("2026-11-01T01:30:00.000000Z")  # outside the window
+    counts = store.hour_counts("2026-11-30T17:00:00.000000Z", "2026-12-02T17:00:00.000000Z")
+    assert len(counts) == 24 and counts[8] == 2 and counts[0] == 1 and sum(counts) == 3
+    assert store.hour_counts("2026-11-30T17:00:00.000000Z", "2026-12-02T17:00:00.000000Z", channel="telegram")[8] == 1
+    assert sum(store.hour_counts("2026-11-30T17:00:00.000000Z", "2026-12-02T17:00:00.000000Z",
+                                 topic="maternity")) == 1
