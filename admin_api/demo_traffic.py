@@ -31,7 +31,7 @@ from admin_api.demo_signals import write as write_signals
 from knowledge.schema import KnowledgeBase, load_knowledge
 from knowledge.topics import TOPICS
 from retrieval.normalize import fold_accents, normalize_query, redact_pii
-from retrieval.progress import percent, throttled
+from retrieval.progress import percent, stage, throttled
 from storage.store import LoggedQuestion, Store, load_hash_key
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
@@ -357,8 +357,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.fast:
         from bot.engine import Engine
 
-        print("Loading the engine (use --fast to skip it for large volumes)…", flush=True)
-        engine = Engine.from_settings(settings)
+        with stage("demo traffic", "loading the engine (--fast skips it for large volumes)"):
+            engine = Engine.from_settings(settings)
     stats = generate(store, days=args.days, per_day=args.per_day, spike_topic=args.spike_topic,
                      spike_factor=args.spike_factor, engine=engine, seed=args.seed,
                      progress=throttled("demo traffic"))
