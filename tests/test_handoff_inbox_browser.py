@@ -123,9 +123,9 @@ def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
         staff = page.locator(".msg.bot.staff", has_text="18 năm đóng")
         staff.wait_for(timeout=15000)
         assert staff.inner_text().startswith("👤 Cán bộ BHXH trả lời:")
+        page.screenshot(path=str(ARTIFACTS / "handoff-web-chat-phone.png"))
         assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
         page.locator(".msg.bot", has_text="đã kết thúc cuộc trò chuyện").wait_for(timeout=15000)
         assert "một lần" in ask(page, "rút bhxh 1 lần được không").inner_text().lower()  # the bot again
         assert page.locator(".msg.bot", has_text="Tôi đã chuyển câu hỏi").count() == 1  # not repeated by the poll
-        page.screenshot(path=str(ARTIFACTS / "handoff-web-chat-phone.png"), full_page=True)
     assert not errors, errors
