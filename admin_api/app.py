@@ -380,6 +380,8 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
                                 question_id=body.question_id, reason=body.reason):
             return JSONResponse({"detail": "Bạn chỉ có thể đánh giá câu trả lời cho câu hỏi của mình."},
                                 status_code=403)
+        if body.value < 0:  # 👎: offer a person (bot/handoff.py); the page shows it with a button
+            return {"ok": True, "offer": service.handoff.offer("web", body.user_id or f"ip:{client}", "downvote")}
         return {"ok": True}
 
     if STATIC_DIR.exists():

@@ -111,12 +111,19 @@ def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
     service.handoff = Handoff(service.store, clock=lambda: IN_HOURS)
     with ServerThread(create_app(service)) as server:
         page, errors = phone_page(browser, f"{server.url}/")
-        assert ask(page, "gặp cán bộ").inner_text().startswith("Tôi đã chuyển câu hỏi")
+        ask(page, "rút bhxh 1 lần được không")
+        page.locator(".msg.bot button.vote", has_text="👎").last.click()  # not helpful: a person is offered
+        offer = page.locator(".msg.bot.offer")
+        offer.wait_for()
+        assert offer.inner_text().startswith(messages.HANDOFF_OFFER)
+        offer.locator("button").click()
+        page.locator(".msg.bot", has_text="Tôi đã chuyển câu hỏi").wait_for()
         page.fill("#q", "tôi 58 tuổi, đóng 18 năm")
         page.keyboard.press("Enter")
         page.wait_for_function("!document.querySelector('#send').disabled")
         (waiting,) = httpx.get(f"{server.url}/admin/handoffs", headers=STAFF).json()
         assert waiting["channel"] == "web" and waiting["messages"][-1]["text"] == "tôi 58 tuổi, đóng 18 năm"
+        assert waiting["reason"] == "downvote" and waiting["messages"][0]["text"] == "rút bhxh 1 lần được không"
         answer = "Chào bạn, 58 tuổi và 18 năm đóng thì bạn cần đóng tiếp cho đủ 20 năm để hưởng lương hưu."
         assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
                           json={"text": answer}).json()["sent"] is True

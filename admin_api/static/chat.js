@@ -97,14 +97,26 @@
     box.appendChild(list);
   }
 
+  // After a 👎: the bot offers a person (bot/handoff.py); the button asks as if typed.
+  function offerPerson(text) {
+    const box = bubble("bot", "offer");
+    box.appendChild(el("p", "text", text));
+    const b = el("button", "rel", "🙋 Hỏi cán bộ");
+    b.type = "button";
+    b.addEventListener("click", () => { b.disabled = true; ask("gặp cán bộ"); });
+    box.appendChild(b);
+  }
+
   function feedbackRow(box, data) {
     const row = el("div", "feedback");
     row.appendChild(el("span", null, "Câu trả lời có hữu ích không?"));
     const vote = async (value) => {
       row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
       try {
-        await post("/api/feedback", { question_id: data.question_id, entry_id: data.entry_id, value, user_id: userId });
+        const result = await post("/api/feedback",
+                                  { question_id: data.question_id, entry_id: data.entry_id, value, user_id: userId });
         row.replaceChildren(el("span", "thanks", "Cảm ơn bạn đã góp ý!"));
+        if (result && result.offer) offerPerson(result.offer);
       } catch (e) {
         row.replaceChildren(el("span", null, e.message));
       }
