@@ -213,7 +213,9 @@ def test_review_queue_search_and_drill_down_in_chromium(live_server: str, servic
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="vi-VN", extra_http_headers=AUTH)
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(f"{live_server}/admin/dashboard/review")
+            page.goto(f"{live_server}/admin/dashboard?days=14")
+            page.click("nav.staff-nav a[href='/admin/dashboard/review']")
+            page.wait_for_url("**/admin/dashboard/review")
             page.select_option("select[name=days]", "14")
             page.click("#review-queue button[type=submit]")
             page.wait_for_url("**/admin/dashboard/review?days=14*")
@@ -242,6 +244,13 @@ def test_review_queue_search_and_drill_down_in_chromium(live_server: str, servic
             page.locator("article.cluster .actions a").first.click()
             page.wait_for_url("**/admin/dashboard/questions?cluster=*")
             assert page.locator("table.results tbody tr").count() >= 1
+
+            page.goto(f"{live_server}/admin/dashboard?days=14")  # the dashboard's own clusters drill down too
+            link = page.locator("#unanswered p.drill-link a").first
+            size = int(link.inner_text().split()[1].replace(".", ""))
+            link.click()
+            page.wait_for_url("**/admin/dashboard/questions?cluster=*")
+            assert int(page.locator(".found-total").inner_text()) == size
         finally:
             browser.close()
     assert not problems, problems
