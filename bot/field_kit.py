@@ -8,9 +8,10 @@ Collaborators browse every topic's questions and read the law's articles from a 
   from the legal texts the deployment installed (`knowledge.legal_texts`, BHXH_LEGAL_DIR).
 
 Everything here returns a `Screen` (plain text paragraphs, items to pick, a "more" item, a web link);
-the adapters render it: Telegram as HTML with buttons, Zalo as numbered lines where the number the user
-types next is read back through `FieldKit.pick` (the actions last shown are kept in the store under
-the user's own key, beside but apart from the Service's pending choices).
+the adapters render it: Telegram as HTML with buttons; Zalo as numbered lines (and buttons "#k:<action>" on
+the OA) where the number the user types next is read back by `NumberedTurns` (the actions last shown are
+kept in the store under the user's own key, beside but apart from the Service's pending choices).
+Fixed sentences live in bot/messages.py (FIELD_KIT_*).
 
 Item actions (also Telegram's callback data, at most 64 bytes):
   t:<topic>[:<page>]        a topic's questions (page from 1)
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from bot import messages
 from bot.channels.format import split_text
 from bot.conversation import parse_pick
 from knowledge import legal_texts
@@ -52,12 +54,9 @@ _FILLER = {"quy", "dinh", "gi", "noi", "la", "ve", "cua", "the", "nao", "dung", 
 _CITATION_START = re.compile(r"(?:dieu|khoan|diem [a-z] khoan|d|k)\s*\.?\s*\d")  # "điều 70 …", "k2 đ31"
 MAX_CITATION_WORDS = 12  # "điều 70 luật 41 về hưởng một lần": longer texts are questions
 
-TOPICS_TITLE = "Câu hỏi theo chủ đề"
-TOPICS_HINT = "Chọn một chủ đề để xem các câu hỏi và câu trả lời."
-HITS_TITLE = "Các điều luật có các từ này"
-NO_TOPIC_ENTRIES = "Chủ đề này chưa có câu hỏi nào."
-STALE = "Danh sách này đã cũ. Bạn gõ “chủ đề” để xem lại danh sách, hoặc gõ câu hỏi của bạn."
-MORE_LABEL = "Xem thêm"
+TOPICS_TITLE, TOPICS_HINT = messages.FIELD_KIT_TOPICS_TITLE, messages.FIELD_KIT_TOPICS_HINT
+HITS_TITLE, NO_TOPIC_ENTRIES = messages.FIELD_KIT_HITS_TITLE, messages.FIELD_KIT_NO_TOPIC_ENTRIES
+STALE, MORE_LABEL = messages.FIELD_KIT_STALE, messages.FIELD_KIT_MORE
 
 
 @dataclass(frozen=True)

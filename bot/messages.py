@@ -147,3 +147,13 @@ HANDOFF_CLOSED = ("Cán bộ BHXH đã kết thúc cuộc trò chuyện. Từ gi
 def staff_reply(text: str) -> str:
     """A staff member's answer as the citizen sees it: marked as coming from a person."""
     return "👤 Cán bộ BHXH trả lời:\n" + text
+
+
+# ---------------------------------------------------------------- the field kit on chat channels (bot/field_kit.py)
+
+FIELD_KIT_TOPICS_TITLE = "Câu hỏi theo chủ đề"
+FIELD_KIT_TOPICS_HINT = "Chọn một chủ đề để xem các câu hỏi và câu trả lời."
+FIELD_KIT_HITS_TITLE = "Các điều luật có các từ này"
+FIELD_KIT_NO_TOPIC_ENTRIES = "Chủ đề này chưa có câu hỏi nào."
+FIELD_KIT_STALE = "Danh sách này đã cũ. Bạn gõ “chủ đề” để xem lại danh sách, hoặc gõ câu hỏi của bạn."
+FIELD_KIT_MORE = "Xem thêm"
