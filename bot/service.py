@@ -190,6 +190,10 @@ class Service:
     def _state_key(self, channel: str, user_id: str) -> str:
         return f"{channel}:{self.store.hash_user(channel, user_id)}"
 
+    def forget(self, channel: str, user_id: str) -> None:
+        """Forget this user's conversation (an unfollow): pending choices, calculator step, last question."""
+        self.store.clear_state(self._state_key(channel, valid_unicode(user_id)))
+
     def conversation(self, channel: str, user_id: str) -> ConversationState:
         return self._load(self._state_key(channel, valid_unicode(user_id)))
 

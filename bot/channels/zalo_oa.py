@@ -805,7 +805,7 @@ class ZaloOAAdapter:
         key = self._window_key(user_id)
         known = self.service.store.load_state(key)
         self.service.store.save_state(key, {**known, "at": max(at, _seconds(known.get("at"))), "unfollowed": True})
-        self.service.store.clear_state(self.service._state_key(CHANNEL, user_id))
+        self.service.forget(CHANNEL, user_id)
         self.service.handoff.citizen_left(CHANNEL, user_id)  # a conversation with staff is closed
         log.info("zalo oa: a user unfollowed the OA: their conversation state is forgotten, nothing more is sent")
 
