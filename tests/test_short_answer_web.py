@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from fakes.phone import phone_page
 from fakes.server import ServerThread
 from fakes.service import clean_env, make_service
 from fakes.web import ask
@@ -59,12 +60,8 @@ def _answer_top(page) -> float:
 def test_short_answer_first_details_folded_and_scrolled_to_its_start(browser, server, service):
     expected = service.engine.ask(LONG_Q)
     assert expected.kind == "answer" and expected.short and expected.details and expected.sources
-    context = browser.new_context(viewport={"width": 390, "height": 600}, device_scale_factor=2, locale="vi-VN",
-                                  is_mobile=True, has_touch=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url + "/")
+    # a phone with its keyboard up: the answer is taller than the visible log
+    page, errors = phone_page(browser, server.url + "/", viewport={"width": 390, "height": 600})
     for question in WARM_UP:
         ask(page, question)
     answer = ask(page, LONG_Q)
@@ -105,7 +102,7 @@ def test_short_answer_first_details_folded_and_scrolled_to_its_start(browser, se
     page.screenshot(path=str(ARTIFACTS / "web-chat-short-answer-open.png"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert errors == []
-    context.close()
+    page.context.close()
 
 
 def test_answer_card_still_prints_the_whole_answer(browser, server, service):
