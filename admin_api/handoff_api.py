@@ -92,6 +92,11 @@ class ActionResult(BaseModel):
     handoff: HandoffOut
 
 
+class CanReply(BaseModel):
+    ok: bool = Field(description="A reply can be sent now")
+    reason: str | None = Field(None, description="Why not, or a note (e.g. a paid Zalo OA message after 48 h)")
+
+
 class KbRequest(BaseModel):
     """`paraphrase`: the citizen's question (redacted) becomes a new way of asking entry `entry_id`.
     `draft`: a new entry from the staff answer (`entry`: at least id, topic, sources and the paraphrases `kb check`
@@ -186,6 +191,15 @@ def router(service: Service) -> APIRouter:
             return out(await asyncio.to_thread(service.store.handoff_get, handoff_id))
         except HandoffError as exc:
             return refused(exc)
+
+    @routes.get("/handoffs/{handoff_id}/can-reply", response_model=CanReply,
+                summary="Can a reply be sent now (Zalo OA's 48 h / 7 day window), with a note for staff")
+    async def can_reply(staff: StaffDep, handoff_id: HandoffId) -> Any:
+        try:
+            ok, reason = await handoff.can_reply(handoff_id)
+        except HandoffError as exc:
+            return refused(exc)
+        return CanReply(ok=ok, reason=reason)
 
     @routes.post("/handoffs/{handoff_id}/take", response_model=HandoffOut, summary="Take ownership")
     async def take(staff: EditorDep, handoff_id: HandoffId) -> Any:

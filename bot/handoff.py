@@ -144,6 +144,8 @@ class StaffSender(Protocol):
     async def send_staff_reply(self, chat_key: str, text: str, *, reply_to: str | None = None) -> Any:
         """Returns an object with `sent: bool` and `reason: str | None`."""
 
+    async def staff_reply_allowed(self, chat_key: str) -> tuple[bool, str | None]: ...
+
 
 @dataclass(frozen=True)
 class StaffReplyResult:
@@ -307,13 +309,31 @@ class Handoff:
         await asyncio.to_thread(self.store.handoff_bot_message, handoff_id, messages.HANDOFF_CLOSED, self.now())
         return StaffReplyResult(sent, reason, await asyncio.to_thread(self.store.handoff_get, handoff_id))
 
+    async def can_reply(self, handoff_id: int) -> tuple[bool, str | None]:
+        """Can staff reply to this conversation now (Zalo OA's window), and a note for them if any."""
+        handoff = await asyncio.to_thread(self.store.handoff_get, handoff_id)
+        if handoff is None or not handoff.open:
+            raise HandoffError(404, "Không có cuộc trò chuyện đang mở với mã này.")
+        sender = self.senders.get(handoff.channel)
+        if handoff.channel == "web" or sender is None or not handoff.chat_id:
+            return (handoff.channel == "web", None if handoff.channel == "web" else self._no_sender(handoff))
+        try:
+            return await sender.staff_reply_allowed(handoff.chat_id)
+        except Exception as exc:  # the check itself failed: sending will say what happens
+            log.exception("handoff: could not check whether a staff reply may be sent")
+            return True, f"Chưa kiểm tra được ({type(exc).__name__})."
+
+    @staticmethod
+    def _no_sender(handoff: HandoffRecord) -> str:
+        return f"Kênh {handoff.channel} chưa được cấu hình trên máy chủ này nên không gửi được."
+
     async def _send(self, handoff: HandoffRecord, text: str) -> tuple[bool, str | None]:
         """(sent, reason). The web chat has no pipeline: its page fetches the staff messages itself."""
         if handoff.channel == "web":
             return True, None
         sender = self.senders.get(handoff.channel)
         if sender is None or not handoff.chat_id:
-            return False, f"Kênh {handoff.channel} chưa được cấu hình trên máy chủ này nên không gửi được."
+            return False, self._no_sender(handoff)
         try:
             outcome = await sender.send_staff_reply(handoff.chat_id, text, reply_to=handoff.last_message_id)
         except Exception as exc:  # never lose the staff member's text: it is kept with the reason

@@ -225,7 +225,10 @@ def test_staff_api_needs_the_token_and_refuses_closed_or_unknown(tmp_path, zalo)
         (waiting,) = _queue(client)
         assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
                            json={"text": "   "}).status_code == 422
+        assert client.get(f"/admin/handoffs/{waiting['id']}/can-reply", headers=STAFF).json() == {
+            "ok": True, "reason": None}
         assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+        assert client.get(f"/admin/handoffs/{waiting['id']}/can-reply", headers=STAFF).status_code == 404
         assert client.post(f"/admin/handoffs/{waiting['id']}/reply", headers=STAFF,
                            json={"text": "muộn"}).status_code == 404
         assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 404
@@ -266,3 +269,17 @@ def test_bad_handoff_settings_stop_the_start():
     with pytest.raises(RuntimeError, match="BHXH_HANDOFF_OUT_OF_HOURS_TEXT"):
         load_settings({"BHXH_HANDOFF_OUT_OF_HOURS_TEXT": "từ {khi}"})
     assert json.dumps(load_settings({}).handoff_hours) == '"Mon-Fri 07:30-11:30,13:30-17:00"'
+
+
+def test_a_reply_that_cannot_be_sent_is_kept_with_the_reason(tmp_path, zalo):
+    """A handoff on a channel this server does not run (Telegram here): refused up front and when sending,
+    the staff text kept with why, nothing lost."""
+    with _app(tmp_path, IN_HOURS) as client:
+        store = client.service.store  # type: ignore[attr-defined]
+        handoff, _ = store.handoff_open(channel="telegram", user_id="77", chat_id="77", reason="asked", topic=None,
+                                        now="2026-12-03T03:00:00.000000Z")
+        check = client.get(f"/admin/handoffs/{handoff.id}/can-reply", headers=STAFF).json()
+        assert check["ok"] is False and "chưa được cấu hình" in check["reason"]
+        replied = client.post(f"/admin/handoffs/{handoff.id}/reply", headers=STAFF, json={"text": "Chào bạn"}).json()
+        assert replied["sent"] is False and replied["reason"] == check["reason"]
+        assert replied["handoff"]["messages"][-1]["delivery"] == f"not sent: {check['reason']}"

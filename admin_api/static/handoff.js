@@ -117,6 +117,18 @@
     notify("");
     renderQueue();
     renderThread();
+    if (current && current.status !== "closed") checkWindow(current.id);
+  }
+
+  // Zalo OA answers only within 7 days of the citizen's last message (paid after 48 h): say so up front.
+  async function checkWindow(id) {
+    try {
+      const check = await api("/" + id + "/can-reply");
+      if (current && current.id === id && check.reason) notify(check.reason, !check.ok);
+      $("send").disabled = !check.ok;
+    } catch (error) {
+      notify(error.message, true);
+    }
   }
 
   async function act(action) {

@@ -272,11 +272,16 @@ class Pipeline:
                 return True
         return True
 
+    async def staff_reply_allowed(self, chat_key: str) -> tuple[bool, str | None]:
+        """May staff reply to this chat now, and what to tell them (the adapter's can_send_staff_reply;
+        missing: allowed). The inbox shows it when a conversation is opened, before anyone writes."""
+        check = getattr(self.adapter, "can_send_staff_reply", None)
+        return await check(chat_key) if callable(check) else (True, None)
+
     async def send_staff_reply(self, chat_key: str, text: str, *, reply_to: str | None = None) -> StaffSend:
         """A staff member's reply to a chat of this channel (bot/handoff.py): the adapter may refuse it first
         (Zalo OA's interaction window), then each message goes through `send` (the same retries)."""
-        check = getattr(self.adapter, "can_send_staff_reply", None)
-        ok, reason = await check(chat_key) if callable(check) else (True, None)
+        ok, reason = await self.staff_reply_allowed(chat_key)
         if not ok:
             return StaffSend(False, reason)
         if not await self.adapter.ready():
