@@ -64,6 +64,7 @@ def test_staff_inbox_in_a_real_browser(browser, tmp_path, monkeypatch):
             items = page.locator("#queue li button")
             items.first.wait_for()
             assert items.count() == 2 and page.locator("#count").inner_text() == "2"
+            assert page.title().startswith("(2) Hộp thư cán bộ")  # the tab says how many wait
             assert "Zalo (bot)" in items.first.inner_text() and "Chờ" in items.first.inner_text()
             items.first.click()
             thread = page.locator("#messages")

@@ -47,6 +47,7 @@
     list.replaceChildren();
     const open = items.filter((h) => h.status !== "closed");
     $("count").textContent = String(open.length);
+    document.title = (open.length ? "(" + open.length + ") " : "") + "Hộp thư cán bộ · Trợ lý BHXH";
     $("empty").hidden = items.length > 0;
     for (const h of items) {
       const button = el("button");
