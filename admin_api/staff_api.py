@@ -19,7 +19,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from admin_api import clusters, editor_api, question_log, staff_kb, trends
+from admin_api import clusters, editor_api, question_log, reports, staff_kb, trends
 from admin_api.auth import EditorDep, ReviewerDep, StaffDep
 from bot.reply import Outcome
 from bot.service import Service
@@ -168,18 +168,41 @@ def router(service: Service, settings: Settings) -> APIRouter:
     @routes.get("/export/questions.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
     def export_questions(_: StaffDep, start: From = None, to: To = None, topic: TopicQ = None, channel: Channel = None,
                          outcome: OutcomeQ = None, q: Contains = None,
+                         days: Annotated[int | None, Query(ge=1, le=3650, description=(
+                             "the last `days` Vietnam days, today included (the dashboard's period); "
+                             "ignored when `from` is given"))] = None,
                          limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000) -> Any:
-        """The filtered log as CSV (newest first)."""
-        rows = question_log.iter_questions(service.store, filters(start, to, topic, channel, outcome, q), limit)
-        return _csv_response("questions.csv", list(question_log.QUESTION_COLUMNS), rows)
+        """The filtered log as CSV (newest first); times in Vietnam time (the header states the offset);
+        a `province` column when BHXH_PROVINCE is set."""
+        first = last = None
+        if days is not None and start is None:
+            start, end, first, last = reports.local_window(days)
+            to = to or end
+        chosen = filters(start, to, topic, channel, outcome, q)
+        rows = question_log.iter_questions(service.store, chosen, limit)
+        columns = question_log.QUESTION_COLUMNS
+        return _csv_response(reports.export_name("questions", settings.province, first, last),
+                             reports.question_header(columns, settings.province),
+                             reports.question_rows(rows, columns, settings.province))
 
     @routes.get("/export/topics.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
     def export_topics(_: StaffDep, days: Annotated[int, Query(ge=1, le=365)] = 30, channel: Channel = None) -> Any:
         """Questions per Vietnam day and topic (zeros included) with their outcomes, as CSV."""
-        rows = [(day, topic or "(none)", TOPICS.get(topic, "Không xác định chủ đề"), a + c + d, a, c, d)
+        province = (settings.province,) if settings.province else ()
+        rows = [(day, topic or "(none)", TOPICS.get(topic, "Không xác định chủ đề"), a + c + d, a, c, d, *province)
                 for day, topic, a, c, d in trends.daily_topic_rows(service.store, days, channel or None)]
-        return _csv_response("topics.csv", ["day", "topic", "label", "questions", "answered", "choices", "declined"],
-                             rows)
+        _, _, first, last = reports.local_window(days)
+        header = [f"day ({reports.TIMEZONE})", "topic", "label", "questions", "answered", "choices", "declined"]
+        return _csv_response(reports.export_name("topics", settings.province, first, last),
+                             header + (["province"] if province else []), rows)
+
+    @routes.get("/patterns", response_model=reports.PatternsReport)
+    def patterns(_: StaffDep, days: Annotated[int, Query(ge=1, le=180)] = 28, channel: Channel = None,
+                 topic: TopicQ = None) -> Any:
+        """When people ask: questions per hour of the day (Vietnam time) and per weekday over the last
+        `days` Vietnam days (today included), with the average per weekday."""
+        return reports.patterns(service.store, days, channel or None, topic.value if topic else None,
+                                province=settings.province)
 
     @routes.get("/review")
     def review(_: StaffDep) -> Any:

@@ -276,7 +276,10 @@ def test_csv_exports_parse(client, store):
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == store.db["questions"].count
-    assert set(rows[0]) == set(question_log.QUESTION_COLUMNS)
+    assert set(rows[0]) == {"time (Asia/Ho_Chi_Minh, UTC+07:00)"} | set(question_log.QUESTION_COLUMNS) - {"ts"}
+    newest = store.db.execute("SELECT ts FROM questions ORDER BY ts DESC, id DESC").fetchone()[0]
+    utc = dt.datetime.fromisoformat(newest.replace("Z", "+00:00"))
+    assert rows[0]["time (Asia/Ho_Chi_Minh, UTC+07:00)"] == (utc + dt.timedelta(hours=7)).strftime("%Y-%m-%d %H:%M:%S")
     assert {r["outcome"] for r in rows} <= {"answered", "choices", "declined"}
     assert all(not r["text"].startswith(("=", "+", "-", "@")) for r in rows)
     limited = client.get("/admin/export/questions.csv", params={"limit": 5, "channel": "web"}, headers=AUTH)
@@ -438,3 +441,47 @@ def test_retention_applies_at_start_up(service, monkeypatch):
         assert client.get("/admin/audit", params={"action": "retention"}, headers=AUTH).json()["total"] == 1
     daily = service.store.db.execute("SELECT SUM(n) FROM question_daily").fetchone()[0]
     assert daily == 1  # the daily counts follow deletions
+
+
+def test_the_questions_export_honours_the_period_in_vietnam_days_and_names_the_province(service, monkeypatch):
+    from admin_api import reports
+    from bot.settings import Settings
+
+    generate(service.store, days=10, per_day=20, spike_topic=None, seed=5)
+    settings = Settings(data_dir=load_settings().data_dir, embed_model="none", admin_token=TOKEN,
+                        province="Tỉnh Lâm Đồng")
+    client = TestClient(create_app(service, settings=settings, ip_limit=10_000))
+    response = client.get("/admin/export/questions.csv", params={"days": 3, "channel": "web"}, headers=AUTH)
+    start, end, first, last = reports.local_window(3)
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="questions_tinh-lam-dong_{first.isoformat()}_{last.isoformat()}.csv"')
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    expected = service.store.db.execute("SELECT COUNT(*) FROM questions WHERE ts >= ? AND ts < ? AND channel = 'web'",
+                                        [trends.ts_string(start), trends.ts_string(end)]).fetchone()[0]
+    everything = service.store.db.execute("SELECT COUNT(*) FROM questions WHERE channel = 'web'").fetchone()[0]
+    assert 0 < len(rows) == expected < everything
+    times = [r["time (Asia/Ho_Chi_Minh, UTC+07:00)"] for r in rows]
+    assert min(times) >= f"{first.isoformat()} 00:00:00" and max(times) <= f"{last.isoformat()} 23:59:59"
+    assert {r["province"] for r in rows} == {"Tỉnh Lâm Đồng"} and {r["channel"] for r in rows} == {"web"}
+    topics = client.get("/admin/export/topics.csv", params={"days": 3}, headers=AUTH)
+    assert "topics_tinh-lam-dong_" in topics.headers["content-disposition"]
+    topic_rows = list(csv.DictReader(io.StringIO(topics.content.decode("utf-8-sig"))))
+    assert {r["day (Asia/Ho_Chi_Minh)"] for r in topic_rows} == {
+        (first + dt.timedelta(days=i)).isoformat() for i in range(3)}
+    assert {r["province"] for r in topic_rows} == {"Tỉnh Lâm Đồng"}
+
+
+def test_hour_and_weekday_patterns_count_every_question_of_the_period(client, service):
+    generate(service.store, days=21, per_day=30, spike_topic=None, seed=8)
+    report = client.get("/admin/patterns", params={"days": 14}, headers=AUTH).json()
+    from admin_api import reports
+
+    start, end, first, _ = reports.local_window(14)
+    in_window = service.store.db.execute("SELECT COUNT(*) FROM questions WHERE ts >= ? AND ts < ?",
+                                         [trends.ts_string(start), trends.ts_string(end)]).fetchone()[0]
+    assert sum(report["hours"]) == sum(report["weekdays"]) == in_window > 0
+    assert report["timezone"] == "Asia/Ho_Chi_Minh" and report["first_day"] == first.isoformat()
+    assert sum(report["weekday_days"]) == 14 and report["weekday_days"] == [2] * 7
+    assert report["weekday_labels"][0] == "Thứ Hai" and len(report["hours"]) == 24
+    web = client.get("/admin/patterns", params={"days": 14, "channel": "web", "topic": "pension"}, headers=AUTH).json()
+    assert 0 < sum(web["hours"]) < in_window
