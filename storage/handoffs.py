@@ -32,6 +32,14 @@ HANDOFF_TEXT_CHARS = 4000  # the longest message text kept (the question log kee
 _COLUMNS = ("id, channel, user_hash, chat_id, status, reason, topic, requested_ts, owner, owned_ts, closed_ts, "
             "updated_ts, last_message_id, kb_action")
 
+# Retention (the backends' delete_older_than, one parameter: the cutoff): closed handoffs and their messages go
+# with the question log; open ones stay until closed.
+RETENTION_DELETES = (
+    "DELETE FROM handoff_messages WHERE handoff_id IN (SELECT id FROM handoffs WHERE status = 'closed' "
+    "AND closed_ts < ?)",
+    "DELETE FROM handoffs WHERE status = 'closed' AND closed_ts < ?",
+)
+
 Run = Callable[[str, list[Any]], list[tuple[Any, ...]]]
 
 

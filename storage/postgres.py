@@ -60,7 +60,7 @@ from storage.base import (
     QueuedWrites,
     utcnow,
 )
-from storage.handoffs import HandoffStore, Run, rows_of
+from storage.handoffs import RETENTION_DELETES, HandoffStore, Run, rows_of
 from storage.signal_log import SignalLog, tsquery_clause
 from storage.staff_records import StaffRecords
 
@@ -361,6 +361,8 @@ class PostgresStore(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, Signal
             conn.execute("DELETE FROM signals WHERE ts < %s", [cutoff])
             conn.execute("DELETE FROM audit WHERE ts < %s", [cutoff])
             conn.execute("DELETE FROM conversations WHERE updated_ts < %s", [cutoff])
+            for query in RETENTION_DELETES:  # closed handoffs and their messages
+                conn.execute(query.replace("?", "%s"), [cutoff])
             return n
 
     # ------------------------------------------------------------ webhook inbox

@@ -52,7 +52,7 @@ from storage.base import (
     load_hash_key,
     utcnow,
 )
-from storage.handoffs import HandoffStore, Run, rows_of
+from storage.handoffs import RETENTION_DELETES, HandoffStore, Run, rows_of
 from storage.signal_log import SignalLog, fts5_clause
 from storage.staff_records import StaffRecords
 
@@ -280,6 +280,8 @@ class Store(StaffRecords, KeyHashing, QueuedWrites, HandoffStore, SignalLog):
             self.db.execute("DELETE FROM signals WHERE ts < ?", [before])
             self.db.execute("DELETE FROM audit WHERE ts < ?", [before])
             self.db.execute("DELETE FROM conversations WHERE updated_ts < ?", [before])
+            for query in RETENTION_DELETES:  # closed handoffs and their messages
+                self.db.execute(query, [before])
             return n
 
     # ------------------------------------------------------------ webhook inbox

@@ -90,3 +90,17 @@ def test_unknown_reason_is_refused(store):
     with pytest.raises(ValueError):
         store.handoff_open(channel="web", user_id="u", chat_id="u", reason="bored", topic=None, now=T0)
 
+
+
+def test_retention_deletes_closed_handoffs_with_the_log(store):
+    old = "2025-01-02T03:00:00.000000Z"
+    closed, _ = store.handoff_open(channel="zalo_bot", user_id="a", chat_id="a", reason="asked", topic=None, now=old,
+                                   text="gặp cán bộ")
+    store.handoff_close(closed.id, "Hoa", old)
+    waiting, _ = store.handoff_open(channel="zalo_bot", user_id="b", chat_id="b", reason="asked", topic=None, now=old,
+                                    text="gặp cán bộ")
+    store.delete_older_than(30)
+    assert store.handoff_get(closed.id) is None
+    left = store.db.execute("SELECT count(*) FROM handoff_messages WHERE handoff_id = ?", [closed.id]).fetchone()
+    assert left == (0,)
+    assert store.handoff_get(waiting.id).messages[0].text == "gặp cán bộ"  # open ones stay until closed
