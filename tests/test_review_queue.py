@@ -107,6 +107,25 @@ def test_signals_from_a_conversation_reach_the_queue(engine: Engine, tmp_path: P
     assert case.reasons and "0912345678" not in case.reasons[0]
 
 
+def test_web_votes_reasons_and_button_picks_are_signals(client: TestClient, service: Service) -> None:
+    before = service.store.db.execute("SELECT MAX(id) FROM signals").fetchone()[0]
+    asked = next(r for text in ("lương hưu tối thiểu là bao nhiêu", "điều kiện hưởng bhxh một lần")
+                 if (r := client.post("/api/ask", json={"question": text, "user_id": "web-1"}).json())["answered"])
+    vote = {"question_id": asked["question_id"], "value": -1, "user_id": "web-1"}
+    assert client.post("/api/feedback", json=vote).json()["ok"]  # (it may offer a staff member too)
+    assert client.post("/api/feedback", json={**vote, "reason": "Khó hiểu, gọi 0987654321"}).json()["ok"]
+    entry = next(iter(service.engine.kb.entries))
+    assert client.post(f"/api/choose/{entry}", params={"user_id": "web-1"}).status_code == 200
+    rows = service.store.db.execute("SELECT kind, question_id, entry_id, detail FROM signals WHERE id > ? ORDER BY id",
+                                    [before]).fetchall()
+    assert [r[0] for r in rows] == ["thumbs_down", "thumbs_down", "menu_pick"]
+    assert rows[1][1] == asked["question_id"] and rows[1][3].startswith("Khó hiểu") and "0987654321" not in rows[1][3]
+    assert rows[2][1:3] == (asked["question_id"], entry)  # the tap is about the question just answered
+    queue = review_queue.review_queue(service.store, service.engine, days=1, kind="thumbs_down")
+    case = next(c for c in queue.cases if asked["question_id"] in c.question_ids)
+    assert case.signals == {"thumbs_down": 1} and case.reasons == [rows[1][3]]  # one citizen, one 👎
+
+
 def words_of(text: str) -> list[str]:
     return tokenize(fold_accents(text or ""))
 
@@ -201,6 +220,8 @@ def test_queue_search_and_clusters_are_the_same_on_both_backends(stores: Any, le
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make browser)")
 def test_review_queue_search_and_drill_down_in_chromium(live_server: str, service: Service) -> None:  # noqa: F811
+    from fakes.server import wait_for
+    from fakes.web import ask
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import LAUNCH_ARGS
@@ -244,6 +265,17 @@ def test_review_queue_search_and_drill_down_in_chromium(live_server: str, servic
             page.locator("article.cluster .actions a").first.click()
             page.wait_for_url("**/admin/dashboard/questions?cluster=*")
             assert page.locator("table.results tbody tr").count() >= 1
+
+            chat = browser.new_page(viewport={"width": 390, "height": 844}, locale="vi-VN")  # a citizen's 👎
+            chat.on("pageerror", lambda e: problems.append(str(e)))
+            chat.goto(f"{live_server}/")
+            answer = ask(chat, "lương hưu tối thiểu là bao nhiêu")
+            answer.locator("button.vote", has_text="Chưa đúng").click()
+            chat.locator("button.reason", has_text="Khó hiểu").click()  # (a staff offer may follow the answer)
+            chat.locator(".feedback .thanks").wait_for()
+            assert wait_for(lambda: service.store.db.execute(
+                "SELECT detail FROM signals WHERE kind = 'thumbs_down' ORDER BY id DESC LIMIT 1").fetchone()) == (
+                "Khó hiểu",)
 
             page.goto(f"{live_server}/admin/dashboard?days=14")  # the dashboard's own clusters drill down too
             link = page.locator("#unanswered p.drill-link a").first

@@ -107,6 +107,25 @@
     box.appendChild(b);
   }
 
+  const DOWN_REASONS = ["Không đúng câu tôi hỏi", "Thông tin chưa đúng", "Khó hiểu", "Thiếu thông tin"];
+
+  function askReason(row, data) {
+    row.replaceChildren(el("span", null, "Cảm ơn bạn! Câu trả lời chưa đúng ở điểm nào? (không bắt buộc)"));
+    DOWN_REASONS.forEach((reason) => {
+      const b = el("button", "vote reason", reason);
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        row.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+        try {
+          await post("/api/feedback",
+                     { question_id: data.question_id, entry_id: data.entry_id, value: -1, reason, user_id: userId });
+        } catch (e) { /* the 👎 itself is recorded already */ }
+        row.replaceChildren(el("span", "thanks", "Cảm ơn bạn đã góp ý!"));
+      });
+      row.appendChild(b);
+    });
+  }
+
   function feedbackRow(box, data) {
     const row = el("div", "feedback");
     row.appendChild(el("span", null, "Câu trả lời có hữu ích không?"));
@@ -115,7 +134,8 @@
       try {
         const result = await post("/api/feedback",
                                   { question_id: data.question_id, entry_id: data.entry_id, value, user_id: userId });
-        row.replaceChildren(el("span", "thanks", "Cảm ơn bạn đã góp ý!"));
+        if (value < 0) askReason(row, data);  // optional: what was wrong, for the staff review queue
+        else row.replaceChildren(el("span", "thanks", "Cảm ơn bạn đã góp ý!"));
         if (result && result.offer) offerPerson(result.offer);
       } catch (e) {
         row.replaceChildren(el("span", null, e.message));
