@@ -344,6 +344,43 @@ def _bulk_insert_postgres(store: Any, rows: list[dict[str, Any]],
 # ---------------------------------------------------------------- command line
 
 
+DEMO_HANDOFFS = (  # (channel, user, reason, topic, minutes ago, citizen's messages, staff answer or None, closed)
+    ("telegram", "demo-handoff-1", "asked", "lump_sum", 25,
+     ("Tôi nghỉ việc được 8 tháng, muốn rút BHXH một lần thì có được không?", "gặp cán bộ"), None, False),
+    ("zalo_bot", "demo-handoff-2", "not_sure", "pension", 70,
+     ("mẹ tôi 61 tuổi đóng 17 năm giờ nghỉ thì sao", "hỏi cán bộ"),
+     "Chào bạn, mẹ bạn đủ tuổi nghỉ hưu và đủ 15 năm đóng nên được hưởng lương hưu hằng tháng.", False),
+    ("web", "demo-handoff-3", "downvote", "maternity", 300,
+     ("chồng có được nghỉ khi vợ sinh không", "gặp cán bộ"),
+     "Chào bạn, chồng đang đóng BHXH được nghỉ từ 5 đến 14 ngày làm việc khi vợ sinh con.", True),
+)
+
+
+def demo_handoffs(store: Any, now: dt.datetime | None = None) -> int:
+    """A few conversations handed to staff (waiting, owned with a reply, closed), so the staff inbox
+    (/admin/handoff) has something to show; returns how many were added."""
+    now = now or dt.datetime.now(dt.UTC)
+
+    def at(minutes: float) -> str:
+        return (now - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    added = 0
+    for channel, user, reason, topic, ago, said, answer, closed in DEMO_HANDOFFS:
+        if store.handoff_latest(channel, user) is not None:  # added by an earlier run
+            continue
+        handoff, _ = store.handoff_open(channel=channel, user_id=user, chat_id=user, reason=reason, topic=topic,
+                                        now=at(ago), text=said[0])
+        for n, text in enumerate(said[1:], start=1):
+            store.handoff_citizen_message(handoff.id, text, at(ago - n))
+        if answer:
+            store.handoff_take(handoff.id, "hoa.nt", at(ago - 5))
+            store.handoff_staff_message(handoff.id, "hoa.nt", answer, at(ago - 10), "sent")
+        if closed:
+            store.handoff_close(handoff.id, "hoa.nt", at(ago - 15))
+        added += 1
+    return added
+
+
 def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
     from storage.factory import open_store
@@ -363,6 +400,7 @@ def _run(args: argparse.Namespace) -> int:
                      spike_factor=args.spike_factor, engine=engine, seed=args.seed,
                      progress=throttled("demo traffic"))
     print(f"{getattr(store, 'path', 'PostgreSQL')}: {stats.summary()}")
+    print(f"staff inbox: {demo_handoffs(store)} demo conversations handed to staff")
     if hasattr(store, "close"):
         store.close()
     return 0

@@ -104,3 +104,11 @@ def test_retention_deletes_closed_handoffs_with_the_log(store):
     left = store.db.execute("SELECT count(*) FROM handoff_messages WHERE handoff_id = ?", [closed.id]).fetchone()
     assert left == (0,)
     assert store.handoff_get(waiting.id).messages[0].text == "gặp cán bộ"  # open ones stay until closed
+
+
+def test_demo_handoffs_fill_the_inbox_once(store):
+    from admin_api.demo_traffic import demo_handoffs
+
+    assert demo_handoffs(store) == 3 and demo_handoffs(store) == 0
+    statuses = sorted(h.status for h in store.handoff_list(("waiting", "owned", "closed")))
+    assert statuses == ["closed", "owned", "waiting"]
