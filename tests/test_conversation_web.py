@@ -10,6 +10,7 @@ import pytest
 from fakes.phone import phone_page
 from fakes.server import ServerThread
 from fakes.service import clean_env, make_service
+from fakes.web import ask
 
 from admin_api.app import create_app
 from bot import messages
@@ -29,22 +30,14 @@ def server(tmp_path, monkeypatch):
         yield running
 
 
-def _ask(page, text: str):
-    before = page.locator(".msg.bot:not(.typing)").count()
-    page.fill("#q", text)
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot:not(.typing)').length > {before}", timeout=15000)
-    return page.locator(".msg.bot").last
-
-
 def test_follow_up_and_none_of_these_in_chromium(browser, server):
     page, errors = phone_page(browser, server.url + "/")
     ARTIFACTS.mkdir(exist_ok=True)
 
     # 1. A question, then a follow-up that changes the year: the same subject, 2027's figures, the date said.
-    first = _ask(page, FIRST)
+    first = ask(page, FIRST)
     assert "330.000" in first.inner_text()
-    second = _ask(page, FOLLOW_UP)
+    second = ask(page, FOLLOW_UP)
     text = second.inner_text()
     assert "484.000" in text and "330.000" not in text.split("Xem chi tiết")[0]
     assert messages.date_used(dt.date(2027, 1, 1)) in text
@@ -53,11 +46,11 @@ def test_follow_up_and_none_of_these_in_chromium(browser, server):
     page.screenshot(path=str(ARTIFACTS / "conversation-follow-up.png"))
 
     # 2. A new subject starts afresh: no context line.
-    fresh = _ask(page, "nghỉ thai sản được mấy tháng")
+    fresh = ask(page, "nghỉ thai sản được mấy tháng")
     assert "Tiếp câu trước" not in fresh.inner_text()
 
     # 3. A choice list ends with "Không phải các câu trên"; pressing it asks to rephrase and offers help.
-    menu = _ask(page, CHOICES_Q)
+    menu = ask(page, CHOICES_Q)
     assert menu.locator(".choice").count() >= 2
     none = menu.locator(".choice-none")
     assert none.inner_text() == messages.NONE_OF_THESE
