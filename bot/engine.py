@@ -456,6 +456,9 @@ class Engine:
         if caution:
             text = f"{text}\n\n{caution}"
         short, details = short_and_details(text, short)
+        short_caution = self.kb.short_caution(entry, on)
+        if short and short_caution:
+            short = f"{short}\n{short_caution}"
         return Reply("answer", text, entry_id=entry.id, topic=entry.topic,
                      score=score, sources=entry.sources, related=related[:3], normalized=normalized,
                      candidates=candidates or (entry.id,), short=short, details=details)

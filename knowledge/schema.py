@@ -113,9 +113,9 @@ class KnowledgeBase:
         """Entries without a short answer yet (`bhxh kb check` counts them as a warning)."""
         return [e for e in self.entries.values() if not e.short]
 
-    def uncertain_figures(self, entry: Entry, on: dt.date) -> list[str]:
-        """Parameters in the answer whose source is only medium or low confidence on `on`."""
-        names = dict.fromkeys(m.group(1) for m in PLACEHOLDER.finditer(entry.answer))
+    def uncertain_figures(self, entry: Entry, on: dt.date, *, short: bool = False) -> list[str]:
+        """Parameters in the answer (or its short answer) whose source is only medium or low confidence on `on`."""
+        names = dict.fromkeys(m.group(1) for m in PLACEHOLDER.finditer(entry.short if short else entry.answer))
         return [n for n in names if self.parameters.confidence(n, on) != "high"]
 
     def caution(self, entry: Entry, on: dt.date) -> str:
@@ -124,6 +124,13 @@ class KnowledgeBase:
             return ""
         return ("Lưu ý: một số con số ở trên dựa trên văn bản chưa đối chiếu được bản chính thức; "
                 "bạn nên kiểm tra lại với cơ quan BHXH hoặc tổng đài 1900 9068 trước khi quyết định.")
+
+    def short_caution(self, entry: Entry, on: dt.date) -> str:
+        """One line under a short answer that itself shows a figure of medium or low confidence: a reader who
+        never opens the details still learns it is unconfirmed."""
+        if not entry.short or not self.uncertain_figures(entry, on, short=True):
+            return ""
+        return "Lưu ý: con số này chưa đối chiếu được văn bản chính thức, nên hỏi lại 1900 9068."
 
 
 def _date(value: object) -> dt.date | None:

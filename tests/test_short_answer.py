@@ -202,3 +202,13 @@ def test_two_questions_in_one_message_are_answered_whole(engine):
                        "trợ cấp thất nghiệp không? Và nếu em muốn rút BHXH một lần thì phải chờ bao lâu?", TODAY)
     assert reply.kind == "answer" and reply.text.startswith("Bạn hỏi 2 ý")  # as tests/test_decision.py
     assert reply.short == "" and reply.details == ""
+
+
+def test_a_short_answer_showing_an_unconfirmed_figure_says_so(lexical_engine):
+    """A reader who never opens the details still learns a figure is not confirmed; a sure short says nothing."""
+    kb, on = lexical_engine.kb, dt.date(2026, 12, 3)
+    unsure = [e for e in kb.entries.values() if e.short and kb.uncertain_figures(e, on, short=True)]
+    sure = [e for e in kb.entries.values() if e.short and not kb.uncertain_figures(e, on, short=True)]
+    assert unsure and sure
+    assert kb.short_caution(unsure[0], on) in lexical_engine.answer(unsure[0], on).short
+    assert "Lưu ý" not in lexical_engine.answer(sure[0], on).short
