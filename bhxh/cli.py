@@ -18,14 +18,22 @@ from retrieval import progress
 
 
 def _kb_check(args: argparse.Namespace) -> int:
+    from knowledge import out_of_scope
     from knowledge.schema import KnowledgeError, load_knowledge
 
+    problems: list[str] = []
     try:
         kb = load_knowledge()
     except KnowledgeError as exc:
-        for problem in exc.problems:
+        problems += exc.problems
+    try:  # the decline intents are content too: the engine loads them with the same loader at start
+        intents = out_of_scope.load_out_of_scope(out_of_scope.OUT_OF_SCOPE_FILE)
+    except KnowledgeError as exc:
+        problems += exc.problems
+    if problems:
+        for problem in problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
+        print(f"{len(problems)} problem(s) found.", file=sys.stderr)
         return 1
     from knowledge.registry import report, review_flags
 
@@ -41,7 +49,8 @@ def _kb_check(args: argparse.Namespace) -> int:
     if lacking:
         print(f"warning: {len(lacking)} entr(y/ies) have no short answer yet (field 'short').", file=sys.stderr)
     print(f"OK: {len(kb.entries)} entries, {len(kb.parameters.parameters)} parameters, "
-          f"{len(flags)} review warning(s), {len(lacking)} without a short answer.")
+          f"{len(intents)} out-of-scope intents, {len(flags)} review warning(s), "
+          f"{len(lacking)} without a short answer.")
     return 0
 
 
