@@ -43,6 +43,8 @@ REPHRASE_SECONDS = 60.0  # a new question this soon after an answer, on the same
 REACTION_SECONDS = 600.0  # "không phải", a handoff request, a pick: about a question at most this old
 REPHRASE_JACCARD = 0.3  # folded word sets at least this similar count as the same matter
 DETAIL_CHARS = 300
+# What a 👎 may add, one tap (Telegram buttons; the web chat shows the same four)
+DOWN_REASONS = ("Không đúng câu tôi hỏi", "Thông tin chưa đúng", "Khó hiểu", "Thiếu thông tin")
 
 # Short replies that say the answer was wrong, accent-folded and lower-cased; optional politeness after.
 _NEGATION = re.compile(

@@ -51,7 +51,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import calc_flow, messages
+from bot import calc_flow, messages, signals
 from bot.channels import env_str, in_thread, mask, register_secret
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
@@ -334,28 +334,44 @@ class TelegramBot:
                                                          for n, text in enumerate(texts, start=1)])
 
     async def feedback(self, query: CallbackQuery, rest: str) -> bool:
-        """👍/👎: record it, thank the user, remove the two buttons. False if the data is unreadable."""
+        """👍/👎: record it, thank the user, remove the two buttons (after a 👎 on a question: offer the
+        optional reasons of signals.DOWN_REASONS, "f:r:<question id>:<n>"). False if the data is unreadable."""
         sign, _, tail = rest.partition(":")
         qid, _, entry_id = tail.partition(":")
-        if sign not in ("+", "-") or (qid and not qid.isdecimal()):
+        if sign not in ("+", "-", "r") or (qid and not qid.isdecimal()):
             return False
+        reason = None
+        if sign == "r":  # the reason of a 👎 already recorded
+            if not (qid and entry_id.isdecimal() and int(entry_id) < len(signals.DOWN_REASONS)):
+                return False
+            reason, entry_id = signals.DOWN_REASONS[int(entry_id)], ""
         value = 1 if sign == "+" else -1
         await in_thread(self.service.feedback, CHANNEL, str(query.from_user.id), value,
-                        entry_id=entry_id or None, question_id=int(qid) if qid else None)
+                        entry_id=entry_id or None, question_id=int(qid) if qid else None, reason=reason)
         await _answer(query, messages.FEEDBACK_UP if value > 0 else messages.FEEDBACK_DOWN)
+        if reason is not None:
+            await self._drop_feedback_buttons(query)
+            return True
         if value < 0 and query.message is not None:  # 👎: offer a person
             offer = await in_thread(self.service.handoff.offer, CHANNEL, str(query.from_user.id), "downvote")
             await self.say(query.message.chat.id, offer, rows=_rows([(messages.HANDOFF_BUTTON, HANDOFF_DATA)]))
+        reasons = _rows([(text, f"f:r:{qid}:{n}") for n, text in enumerate(signals.DOWN_REASONS)]) \
+            if value < 0 and qid else []
+        await self._drop_feedback_buttons(query, reasons)
+        return True
+
+    async def _drop_feedback_buttons(self, query: CallbackQuery, then: Rows | None = None) -> None:
+        """Remove the 👍/👎 (or reason) buttons of the answer, adding `then` rows in their place."""
         markup = query.message.reply_markup if query.message is not None else None
         if markup is not None:
             rows = [[b for b in row if not str(b.callback_data or "").startswith("f:")]
                     for row in markup.inline_keyboard]
-            rows = [row for row in rows if row]
+            rows = [row for row in rows if row] + [[InlineKeyboardButton(label, callback_data=data)
+                                                    for label, data in row] for row in then or []]
             try:
                 await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
             except TelegramError as exc:  # message too old or already edited: the vote counts anyway
                 log.info("could not remove feedback buttons: %s", mask(str(exc)))
-        return True
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log (masked) and, when we know the chat, apologise instead of going silent."""
