@@ -35,10 +35,12 @@ def _kb_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(problems)} problem(s) found.", file=sys.stderr)
         return 1
+    from bot.settings import load_settings
     from knowledge.registry import report, review_flags
 
     # Currency: amendments noted after an entry's review are errors; age and unknown scope warn.
-    flags = review_flags(kb, max_age_days=args.max_age_days)
+    max_age = load_settings().review_age_days if args.max_age_days is None else args.max_age_days
+    flags = review_flags(kb, max_age_days=max_age)
     for line in report(flags):
         print(line, file=sys.stderr)
     errors = sum(f.severity == "error" for f in flags)

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from knowledge.registry import DEFAULT_REVIEW_AGE_DAYS
+
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_IP_RATE_LIMIT = 60  # questions a minute per IP address on POST /api/ask
-DEFAULT_REVIEW_AGE_DAYS = 365
 MIN_TOKEN_CHARS = 16
 QUERY_PRECISIONS = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16",
                     "bfloat16": "bfloat16"}

@@ -14,18 +14,14 @@ Two kinds of flag, read from the document registry (knowledge/documents.yaml) an
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 
 from knowledge.schema import Entry, KnowledgeBase
 from knowledge.sources import REGISTRY, Document, parse_citation
 
+# The review age when the caller names none; the configured one is Settings.review_age_days
+# (BHXH_REVIEW_AGE_DAYS, read by bot/settings.py: this module does not read the environment).
 DEFAULT_REVIEW_AGE_DAYS = 365
-
-
-def review_age_days() -> int:
-    """The review age: BHXH_REVIEW_AGE_DAYS, else 365 days."""
-    return int(os.environ.get("BHXH_REVIEW_AGE_DAYS", DEFAULT_REVIEW_AGE_DAYS))
 
 
 @dataclass(frozen=True)
@@ -49,9 +45,8 @@ def _cited_articles(entry: Entry) -> dict[str, set[int | None]]:
 
 
 def entry_flags(entry: Entry, today: dt.date, *, registry: dict[str, Document] | None = None,
-                max_age_days: int | None = None) -> list[Flag]:
+                max_age_days: int = DEFAULT_REVIEW_AGE_DAYS) -> list[Flag]:
     registry = REGISTRY if registry is None else registry
-    max_age = review_age_days() if max_age_days is None else max_age_days
     flags: list[Flag] = []
 
     def flag(severity: str, reason: str) -> None:
@@ -77,13 +72,14 @@ def entry_flags(entry: Entry, today: dt.date, *, registry: dict[str, Document] |
                     arts = ", ".join("(no article)" if a is None else f"Điều {a}" for a in touched)
                     flag("error", f"{reason}; touches {arts}")
     age = (today - entry.reviewed_on).days
-    if age > max_age:
-        flag("warning", f"last reviewed {entry.reviewed_on.isoformat()}, {age} days ago (review age {max_age})")
+    if age > max_age_days:
+        flag("warning", f"last reviewed {entry.reviewed_on.isoformat()}, {age} days ago (review age {max_age_days})")
     return flags
 
 
 def review_flags(kb: KnowledgeBase, today: dt.date | None = None, *,
-                 registry: dict[str, Document] | None = None, max_age_days: int | None = None) -> list[Flag]:
+                 registry: dict[str, Document] | None = None,
+                 max_age_days: int = DEFAULT_REVIEW_AGE_DAYS) -> list[Flag]:
     """Every flag of every entry, errors first, then by file and entry."""
     today = today or dt.date.today()
     flags = [f for e in kb.entries.values()
