@@ -101,10 +101,14 @@
   function offerPerson(text) {
     const box = bubble("bot", "offer");
     box.appendChild(el("p", "text", text));
-    const b = el("button", "rel", "🙋 Hỏi cán bộ");
+    box.appendChild(personButton());
+  }
+
+  function personButton() {
+    const b = el("button", "rel person", "🙋 Hỏi cán bộ");
     b.type = "button";
     b.addEventListener("click", () => { b.disabled = true; ask("gặp cán bộ"); });
-    box.appendChild(b);
+    return b;
   }
 
   const DOWN_REASONS = ["Không đúng câu tôi hỏi", "Thông tin chưa đúng", "Khó hiểu", "Thiếu thông tin"];
@@ -185,6 +189,7 @@
     if (data.choices && data.choices.length) buttonList(box, "Chọn câu hỏi phù hợp:", data.choices, "choice", true);
     if (data.related && data.related.length) buttonList(box, "Có thể bạn muốn hỏi:", data.related, "rel", false);
     if (data.answered && data.entry_id) feedbackRow(box, data);
+    if (data.kind === "not_sure") box.appendChild(personButton());  // where the bot cannot help, a person may
     scrollToStart(box.parentElement);
   }
 
