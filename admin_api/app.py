@@ -402,7 +402,7 @@ def _include_optional_routers(app: FastAPI, service: Service, settings: Settings
     """Channel webhooks and the staff API live in their own modules."""
     from admin_api import admin, field_kit, handoff_api, staff_review, webhooks
 
-    webhooks.register(app, service)
+    webhooks.register(app, service, settings)
     admin.register(app, service, settings)
     app.include_router(handoff_api.router(service))  # the staff inbox ("Hỏi cán bộ"), behind the same auth
     app.include_router(handoff_api.public_router(service))  # the web chat fetches staff replies

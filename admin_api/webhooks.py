@@ -1,7 +1,8 @@
 """Channel webhooks (Telegram, Zalo Bot Platform, Zalo OA) mounted under /webhooks/.
 
-A channel's webhook is mounted only when its secrets are set. Configuration
-is by environment variables only:
+A channel's webhook is mounted only when its secrets are set. Configuration is by
+environment variables, read with every other one by `bot.settings.load_settings()`
+(`Settings.telegram`, `.zalo_bot`, `.zalo_oa`):
 
 Telegram (python-telegram-bot)
   TELEGRAM_BOT_TOKEN        bot token from @BotFather; enough for `bhxh telegram` (long polling)
@@ -54,6 +55,7 @@ from fastapi.responses import JSONResponse
 
 from bot.channels.pipeline import Adapter, Pipeline
 from bot.service import Service
+from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +84,25 @@ def webhook_router(pipeline: Pipeline) -> APIRouter:
     return router
 
 
-def configured_adapters(service: Service) -> list[Adapter]:
-    """The adapter of every channel whose secrets are set (see the module docstring)."""
+def configured_adapters(service: Service, settings: Settings | None = None) -> list[Adapter]:
+    """The adapter of every channel whose secrets are set (`settings` default to the environment's)."""
     from bot.channels import telegram_bot, zalo_bot, zalo_oa
 
+    settings = settings or load_settings()
     adapters: list[Adapter] = []
-    telegram = telegram_bot.TelegramConfig.from_env()
-    if telegram is not None and telegram.webhook_secret:
-        adapters.append(telegram_bot.TelegramAdapter(service, telegram))
-    zalo = zalo_bot.ZaloBotConfig.from_env()
-    if zalo is not None:
-        adapters.append(zalo_bot.ZaloBotAdapter(service, zalo))
-    oa = zalo_oa.ZaloOAConfig.from_env()
-    if oa is not None:
-        adapters.append(zalo_oa.ZaloOAAdapter(service, oa))
+    if settings.telegram is not None and settings.telegram.webhook_secret:
+        adapters.append(telegram_bot.TelegramAdapter(service, settings.telegram))
+    if settings.zalo_bot is not None:
+        adapters.append(zalo_bot.ZaloBotAdapter(service, settings.zalo_bot))
+    if settings.zalo_oa is not None:
+        adapters.append(zalo_oa.ZaloOAAdapter(service, settings.zalo_oa))
     return adapters
 
 
-def register(app: FastAPI, service: Service) -> None:
+def register(app: FastAPI, service: Service, settings: Settings | None = None) -> None:
     """Mount the webhooks of every channel whose secrets are configured."""
     mounted = []
-    for adapter in configured_adapters(service):
+    for adapter in configured_adapters(service, settings):
         app.include_router(webhook_router(Pipeline(service, adapter)))
         mounted.append(adapter.path)
     app.state.webhooks = mounted

@@ -316,9 +316,11 @@ def _bench(args: argparse.Namespace) -> int:
 def _telegram(args: argparse.Namespace) -> int:
     from admin_api.app import build_service
     from bot.channels.telegram_bot import run_telegram_polling
+    from bot.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_telegram_polling(build_service)
+    settings = load_settings()
+    return run_telegram_polling(lambda: build_service(settings), settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@
 environment. A bad value stops the start with a message that names the variable and the fix.
 The variables are documented in the README's configuration table.
 
-Channel secrets (TELEGRAM_*, ZALO_*) are read by the channels' own `…Config.from_env`.
+The chat channels' variables (TELEGRAM_*, ZALO_*) are read here too, into `Settings.telegram`,
+`.zalo_bot` and `.zalo_oa` (their classes: bot/channel_settings.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from bot.channel_settings import (
+    TelegramConfig,
+    ZaloBotConfig,
+    ZaloOAConfig,
+    channel_configs,
+    register_channel_secrets,
+)
 from knowledge.registry import DEFAULT_REVIEW_AGE_DAYS
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
@@ -60,6 +68,10 @@ class Settings:
     # BHXH_CONVERSATION_MINUTES: how long the chat remembers a user's last question for a follow-up
     # ("còn nếu tôi là nữ thì sao?", bot/conversation.py); 0 = no follow-ups.
     conversation_minutes: float = 30.0
+    # The chat channels (TELEGRAM_*, ZALO_* variables; README): None = that channel is off.
+    telegram: TelegramConfig | None = None
+    zalo_bot: ZaloBotConfig | None = None
+    zalo_oa: ZaloOAConfig | None = None
 
     @property
     def model_dir(self) -> Path:
@@ -148,9 +160,15 @@ def _handoff(env: Mapping[str, str]) -> dict[str, str]:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings from `env` (default: the process environment), checked; RuntimeError names a bad value."""
     env = os.environ if env is None else env
+    data_dir = Path(env.get("BHXH_DATA_DIR", "var")).resolve()
+    channels = channel_configs(env, data_dir)
+    register_channel_secrets(channels)  # masked in every log line from here on
     return Settings(
         **_handoff(env),
-        data_dir=Path(env.get("BHXH_DATA_DIR", "var")).resolve(),
+        data_dir=data_dir,
+        telegram=channels.telegram,
+        zalo_bot=channels.zalo_bot,
+        zalo_oa=channels.zalo_oa,
         embed_model=env.get("BHXH_EMBED_MODEL", "").strip(),
         admin_token=env.get("BHXH_ADMIN_TOKEN", ""),
         hash_key=env.get("BHXH_HASH_KEY", ""),

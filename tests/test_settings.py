@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.channel_settings import TELEGRAM_BASE_URL, ZALO_OA_API_BASE, TelegramConfig, ZaloBotConfig, ZaloOAConfig
+from bot.channels.secrets import mask
 from bot.settings import DEFAULT_IP_RATE_LIMIT, DEFAULT_RETENTION_DAYS, Settings, load_settings
 
 
@@ -18,6 +20,7 @@ def test_an_empty_environment_gives_the_documented_defaults(tmp_path, monkeypatc
     assert settings.query_precision == "auto" and settings.uses_default_model
     assert (settings.header_timeout, settings.body_timeout, settings.max_connections) == (10.0, 20.0, 0)
     assert settings.shared_dir.name == "shared"
+    assert (settings.telegram, settings.zalo_bot, settings.zalo_oa) == (None, None, None)  # no channel is on
 
 
 def test_every_variable_reaches_its_field(tmp_path):
@@ -63,3 +66,26 @@ def test_the_staff_token_is_refused_when_missing_or_short_and_the_message_says_h
     with pytest.raises(RuntimeError, match=message) as refused:
         settings.staff_token()
     assert "secrets.token_urlsafe(32)" in str(refused.value)
+
+
+def test_the_channel_variables_reach_their_configs_and_their_secrets_are_masked(tmp_path):
+    settings = load_settings({
+        "BHXH_DATA_DIR": str(tmp_path), "TELEGRAM_BOT_TOKEN": " 123456:telegram-token-abcdef ",
+        "TELEGRAM_WEBHOOK_SECRET": "hook-secret-1", "TELEGRAM_WEBHOOK_URL": "https://bhxh.example/webhooks/telegram",
+        "ZALO_BOT_TOKEN": "zalo-bot-token-1", "ZALO_BOT_SECRET": "zalo-bot-secret", "ZALO_BOT_API_BASE_URL": "http://z/",
+        "ZALO_OA_APP_ID": "42", "ZALO_OA_SECRET_KEY": "oa-secret-key-1", "ZALO_OA_OAUTH_BASE_URL": "http://o/",
+    })
+    assert settings.telegram == TelegramConfig("123456:telegram-token-abcdef", "hook-secret-1",
+                                               "https://bhxh.example/webhooks/telegram", TELEGRAM_BASE_URL)
+    assert settings.zalo_bot == ZaloBotConfig("zalo-bot-token-1", "zalo-bot-secret", "http://z")
+    tokens = tmp_path.resolve() / "zalo_oa_tokens.json"  # beside the database, in BHXH_DATA_DIR
+    assert settings.zalo_oa == ZaloOAConfig("42", "oa-secret-key-1", api_base=ZALO_OA_API_BASE,
+                                            oauth_base="http://o", token_file=tokens)
+    assert mask("key oa-secret-key-1, token zalo-bot-token-1, hook hook-secret-1") == "key ***, token ***, hook ***"
+
+
+@pytest.mark.parametrize("env", [{"ZALO_BOT_TOKEN": "only-the-token"}, {"ZALO_OA_APP_ID": "42"},
+                                 {"TELEGRAM_WEBHOOK_SECRET": "a secret without a token"}])
+def test_a_channel_without_its_required_secrets_stays_off(env):
+    settings = load_settings(env)
+    assert (settings.telegram, settings.zalo_bot, settings.zalo_oa) == (None, None, None)

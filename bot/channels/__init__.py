@@ -9,14 +9,8 @@ route is `admin_api.webhooks`. Shared pieces: `secrets` (log masking), `threads`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bot.channels.inbox import Inbox
 from bot.channels.secrets import mask, register_secret
 from bot.channels.threads import in_thread
 
-__all__ = ["Inbox", "env_str", "in_thread", "mask", "register_secret"]
-
-
-def env_str(env: Mapping[str, str], name: str, default: str = "") -> str:
-    return (env.get(name) or default).strip()
+__all__ = ["Inbox", "in_thread", "mask", "register_secret"]

@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from telegram import (
@@ -52,21 +51,21 @@ from telegram.ext import (
 )
 
 from bot import calc_flow, messages, signals
-from bot.channels import env_str, in_thread, mask, register_secret
+from bot.channel_settings import TelegramConfig
+from bot.channels import in_thread, mask
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.conversation import NONE_OF_THESE_ID
 from bot.field_kit import FieldKit, Screen, html_messages, source_url, staff_holds
 from bot.reply import Reply
 from bot.service import Handled, Service
+from bot.settings import Settings, load_settings
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-DEFAULT_BASE_URL = "https://api.telegram.org/bot"
-DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_LIMIT = 64  # bytes
 HANDOFF_DATA = "h:ask"  # the "🙋 Hỏi cán bộ" button (bot/handoff.py)
@@ -75,28 +74,6 @@ START_TEXT = ("Xin chào! Tôi là <b>Trợ lý BHXH</b>. Tôi giải đáp về
               "bảo hiểm thất nghiệp theo quy định hiện hành.\n\n"
               "Bạn cứ gõ câu hỏi như khi nói chuyện, có dấu hay không dấu đều được, ví dụ: "
               "<i>rút BHXH 1 lần được không?</i>\n\nHoặc chọn một chủ đề:")
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    token: str
-    webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; webhook mode needs it
-    webhook_url: str = ""  # public https URL of /webhooks/telegram; set with setWebhook on start
-    base_url: str = DEFAULT_BASE_URL
-    base_file_url: str = DEFAULT_BASE_FILE_URL
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramConfig | None:
-        env = os.environ if env is None else env
-        token = env_str(env, "TELEGRAM_BOT_TOKEN")
-        if not token:
-            return None
-        config = cls(token=token, webhook_secret=env_str(env, "TELEGRAM_WEBHOOK_SECRET"),
-                     webhook_url=env_str(env, "TELEGRAM_WEBHOOK_URL"),
-                     base_url=env_str(env, "TELEGRAM_API_BASE_URL", DEFAULT_BASE_URL),
-                     base_file_url=env_str(env, "TELEGRAM_API_FILE_URL", DEFAULT_BASE_FILE_URL))
-        register_secret(config.token, config.webhook_secret)
-        return config
 
 
 def _callback(data: str) -> str | None:
@@ -414,10 +391,10 @@ def build_application(bot: TelegramBot, config: TelegramConfig, *, webhook: bool
     return application
 
 
-def run_telegram_polling(build_service: Callable[[], Service]) -> int:
-    """`bhxh telegram`: long polling (deletes any webhook first). Needs TELEGRAM_BOT_TOKEN; the service
-    is built only once the token is known to be there."""
-    config = TelegramConfig.from_env()
+def run_telegram_polling(build_service: Callable[[], Service], settings: Settings | None = None) -> int:
+    """`bhxh telegram`: long polling (deletes any webhook first). Needs TELEGRAM_BOT_TOKEN (`settings`
+    default to the environment's); the service is built only once the token is known to be there."""
+    config = (settings or load_settings()).telegram
     if config is None:
         print("TELEGRAM_BOT_TOKEN chưa được đặt (lấy token từ @BotFather).", file=sys.stderr)
         return 2

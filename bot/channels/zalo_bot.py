@@ -22,14 +22,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
 
-from bot.channels import env_str, in_thread, mask, register_secret
+from bot.channel_settings import ZaloBotConfig
+from bot.channels import in_thread, mask
 from bot.channels.format import ZALO_LIMIT, zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
 from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages
@@ -39,24 +39,7 @@ from retrieval.normalize import redact_pii
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo_bot"
-DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"  # older host: https://bot-api.zapps.me
 TEXT_EVENT = "message.text.received"
-
-
-@dataclass(frozen=True)
-class ZaloBotConfig:
-    token: str
-    secret: str  # the setWebhook secret_token (8–256 chars)
-    base_url: str = DEFAULT_BASE_URL
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ZaloBotConfig | None:
-        env = os.environ if env is None else env
-        token, secret = env_str(env, "ZALO_BOT_TOKEN"), env_str(env, "ZALO_BOT_SECRET")
-        if not token or not secret:
-            return None
-        register_secret(token, secret)
-        return cls(token, secret, env_str(env, "ZALO_BOT_API_BASE_URL", DEFAULT_BASE_URL).rstrip("/"))
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ from typing import Any, Literal
 import httpx
 
 from bot import messages as texts
-from bot.channels import env_str, in_thread, mask, register_secret
+from bot.channel_settings import ZaloOAConfig
+from bot.channels import in_thread, mask, register_secret
 from bot.channels.format import ZALO_LIMIT, button_label, has_details, zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, Screen, plain_messages
@@ -74,10 +75,6 @@ from retrieval.normalize import redact_pii
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo_oa"
-DEFAULT_API_BASE = "https://openapi.zalo.me"
-DEFAULT_OAUTH_BASE = "https://oauth.zaloapp.com"
-TOKEN_FILE_NAME = "zalo_oa_tokens.json"
-MAX_EVENT_AGE = 300.0  # seconds, either way
 REFRESH_MARGIN = 300.0  # refresh when the access token has less than this left
 USER_MESSAGE_EVENTS = {"user_send_text", "user_send_image", "user_send_sticker", "user_send_gif", "user_send_file",
                        "user_send_audio", "user_send_video", "user_send_location", "user_send_link",
@@ -89,35 +86,6 @@ CONSULTATION_WINDOW = 7 * 24 * 3600.0  # consultation messages reach users activ
 MAX_BUTTONS = 5  # per message (Zalo OA buttons, ChatbotX enforces the same [ZA5])
 BUTTON_TITLE_LIMIT = 100  # chars, buttons of a consultation message [ZA3]
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
-
-
-@dataclass(frozen=True)
-class ZaloOAConfig:
-    app_id: str
-    oa_secret_key: str  # verifies webhook MACs
-    app_secret: str = ""  # `secret_key` header of token refreshes
-    access_token: str = ""  # bootstrap pair from the first authorization
-    refresh_token: str = ""
-    api_base: str = DEFAULT_API_BASE
-    oauth_base: str = DEFAULT_OAUTH_BASE
-    token_file: Path = Path("var") / TOKEN_FILE_NAME
-    max_event_age: float = MAX_EVENT_AGE
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ZaloOAConfig | None:
-        env = os.environ if env is None else env
-        app_id, oa_secret = env_str(env, "ZALO_OA_APP_ID"), env_str(env, "ZALO_OA_SECRET_KEY")
-        if not app_id or not oa_secret:
-            return None
-        data_dir = Path(env_str(env, "BHXH_DATA_DIR", "var")).resolve()
-        config = cls(app_id=app_id, oa_secret_key=oa_secret, app_secret=env_str(env, "ZALO_OA_APP_SECRET"),
-                     access_token=env_str(env, "ZALO_OA_ACCESS_TOKEN"),
-                     refresh_token=env_str(env, "ZALO_OA_REFRESH_TOKEN"),
-                     api_base=env_str(env, "ZALO_OA_API_BASE_URL", DEFAULT_API_BASE).rstrip("/"),
-                     oauth_base=env_str(env, "ZALO_OA_OAUTH_BASE_URL", DEFAULT_OAUTH_BASE).rstrip("/"),
-                     token_file=data_dir / TOKEN_FILE_NAME)
-        register_secret(config.oa_secret_key, config.app_secret, config.access_token, config.refresh_token)
-        return config
 
 
 # ------------------------------------------------------------ webhook MAC
