@@ -69,10 +69,6 @@ def _kb_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shared_dir() -> Path:
-    return Path(os.environ.get("BHXH_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared"))
-
-
 def _encoder(args: argparse.Namespace):
     """The dense encoder from settings, or None for lexical-only runs."""
     from bot.settings import load_settings, resolve_model
@@ -89,7 +85,7 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
     from retrieval.legal_bench import run
 
-    eval_dir = Path(args.eval_dir) if args.eval_dir else _shared_dir() / "eval"
+    eval_dir = Path(args.eval_dir) if args.eval_dir else load_settings().shared_dir / "eval"
     if not (eval_dir / "zalo_insurance_subset.jsonl").exists():
         print(f"skipped: external evaluation data not found under {eval_dir}")
         return 0
