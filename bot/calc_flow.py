@@ -14,11 +14,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from bot.calculator_replies import TITLES, voluntary_text
 from bot.conversation import FlowState, parse_pick
-from bot.messages import SOURCES_LABEL
-from knowledge.calc_intent import parse_amount
-from knowledge.calculators import GROUP_LABELS, PAYMENT_PERIODS, CalculatorInputError, voluntary_contribution
-from knowledge.params import ParameterTable, format_money
+from knowledge.calc_intent import VOLUNTARY, parse_amount
+from knowledge.calculators import PAYMENT_PERIODS, CalculatorInputError, voluntary_contribution
+from knowledge.params import ParameterTable
 
 GROUPS: tuple[str, ...] = ("poor", "near_poor", "ethnic_minority", "island", "other")
 GROUP_BUTTONS: dict[str, str] = {
@@ -32,7 +32,7 @@ PERIODS: tuple[int, ...] = tuple(PAYMENT_PERIODS)  # 1, 3, 6, 12
 PERIOD_BUTTONS: dict[int, str] = {1: "Hằng tháng", 3: "3 tháng một lần", 6: "6 tháng một lần",
                                   12: "12 tháng một lần"}
 
-TITLE = "Tính tiền đóng BHXH tự nguyện"
+TITLE = TITLES[VOLUNTARY]
 ASK_GROUP = f"{TITLE}\n\nBước 1/3: bạn thuộc nhóm nào? (Nhà nước hỗ trợ mức khác nhau theo nhóm)"
 ASK_PERIOD = "Bước 2/3: bạn đóng theo phương thức nào?"
 ASK_INCOME = ("Bước 3/3: bạn gõ thu nhập tháng chọn làm căn cứ đóng, ví dụ: 2 triệu, 2tr hoặc 2.000.000.")
@@ -107,18 +107,7 @@ def take_income(state: FlowState, text: str, table: ParameterTable, on: dt.date)
 
 
 def result_text(table: ParameterTable, income: float, group: str, months: int, on: dt.date) -> str:
-    r = voluntary_contribution(income, group, months, on, table=table)
-    lines = [TITLE, "",
-             f"Thu nhập {format_money(r.income)}/tháng, nhóm {GROUP_LABELS[r.group]}:",
-             f"- Phải đóng: {format_money(r.contribution_per_month)}/tháng",
-             f"- Nhà nước hỗ trợ: {format_money(r.support_per_month)}/tháng",
-             f"- Bạn thực đóng: {format_money(r.net_per_month)}/tháng"]
-    if r.months > 1:
-        lines.append(f"- Đóng {r.months} tháng một lần: {format_money(r.net_per_period)} mỗi kỳ")
-    lines += ["", "Cách tính:", *(f"- {s}" for s in r.steps[:8])]
-    if r.sources:
-        lines += ["", f"{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."]
-    return "\n".join(lines)
+    return f"{TITLE}\n\n" + voluntary_text(voluntary_contribution(income, group, months, on, table=table))
 
 
 def group_menu() -> str:

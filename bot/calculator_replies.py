@@ -21,7 +21,9 @@ from knowledge.calc_intent import (
     CalcRequest,
 )
 from knowledge.calculators import (
+    GROUP_LABELS,
     CalculatorInputError,
+    VoluntaryContribution,
     format_date,
     maternity_benefit,
     months_between,
@@ -68,19 +70,30 @@ def calculator_reply(request: CalcRequest, on: dt.date, table: ParameterTable, n
                  calculator=request.calculator, topic=TOPIC[request.calculator])
 
 
+def voluntary_text(r: VoluntaryContribution, *, group_named: bool = True) -> str:
+    """The voluntary calculator's result, in the same words in the guided flow (bot/calc_flow.py) and
+    in a reply to one message ("mức 3 triệu đóng bao nhiêu"); without the title. `group_named=False`:
+    the user did not say their group, so the general support was used and the text says so."""
+    lines = [f"Thu nhập {format_money(r.income)}/tháng, nhóm {GROUP_LABELS[r.group]}:",
+             f"- Phải đóng: {format_money(r.contribution_per_month)}/tháng",
+             f"- Nhà nước hỗ trợ: {format_money(r.support_per_month)}/tháng",
+             f"- Bạn thực đóng: {format_money(r.net_per_month)}/tháng"]
+    if r.months > 1:
+        lines.append(f"- Đóng {r.months} tháng một lần: {format_money(r.net_per_period)} mỗi kỳ")
+    if not group_named:
+        lines += ["", "(Tính theo mức hỗ trợ chung; nếu bạn thuộc hộ nghèo, cận nghèo hoặc là người dân tộc "
+                      "thiểu số, mức hỗ trợ cao hơn — hãy nói rõ nhóm của bạn.)"]
+    lines += ["", "Cách tính:", _lines(r)]
+    if r.sources:
+        lines += ["", f"{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."]
+    return "\n".join(lines)
+
+
 def _compute(request: CalcRequest, on: dt.date, table: ParameterTable) -> str | None:
     if request.calculator == VOLUNTARY and request.amount is not None:
         groups = request.groups or ("other",)
         r = voluntary_contribution(request.amount, groups, request.period_months or 1, on, table=table)
-        head = (f"Với thu nhập chọn đóng {format_money(r.income)}/tháng: phải đóng "
-                f"{format_money(r.contribution_per_month)}/tháng, Nhà nước hỗ trợ "
-                f"{format_money(r.support_per_month)}, bạn thực đóng {format_money(r.net_per_month)}/tháng.")
-        if r.months > 1:
-            head += f" Đóng {r.months} tháng một lần: {format_money(r.net_per_period)} mỗi kỳ."
-        if not request.groups:
-            head += (" (Tính theo mức hỗ trợ chung; nếu bạn thuộc hộ nghèo, cận nghèo hoặc là người dân tộc "
-                     "thiểu số, mức hỗ trợ cao hơn — hãy nói rõ nhóm của bạn.)")
-        return head + "\n\nCách tính:\n" + _lines(r) + f"\n\n{SOURCES_LABEL} " + "; ".join(r.sources[:3]) + "."
+        return voluntary_text(r, group_named=bool(request.groups))
     if request.calculator == PENSION and None not in (request.years, request.age, request.sex):
         birth = dt.date(on.year - int(request.age or 0), on.month, 1)
         r = pension_estimate(request.sex or "", birth, request.years or 0, request.months or 0,

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import calc_flow
 from bot.calc_cli import add_calc_parser
 from bot.calculator_replies import calculator_reply
 from knowledge import calc_intent as intent
@@ -733,6 +734,20 @@ def test_letters_trigger_the_benefit_calculators(text: str, calculator: str) -> 
     assert request is not None and request.calculator == calculator
     reply = calculator_reply(request, dt.date(2026, 12, 3), default_table())
     assert reply is not None and reply.kind == "calculator" and "Căn cứ:" in reply.text
+
+
+def test_the_guided_flow_and_a_one_message_request_word_the_voluntary_result_alike() -> None:
+    on, table = dt.date(2026, 12, 3), default_table()
+    flow = calc_flow.typed(calc_flow.typed(calc_flow.typed(None, "tính", table, on).state, "1", table, on).state,
+                           "2", table, on)  # group 1 (poor), period 2 (every 3 months)
+    guided = calc_flow.typed(flow.state, "3 triệu", table, on).text
+    request = detect_calculator_request("tôi thuộc hộ nghèo, chọn mức 3 triệu, đóng 3 tháng một lần thì bao nhiêu")
+    assert request is not None and request.groups == ("poor",) and request.period_months == 3
+    reply = calculator_reply(request, on, table)
+    assert reply is not None and guided is not None and reply.text == guided
+    assert "- Bạn thực đóng: 495.000 đồng/tháng\n- Đóng 3 tháng một lần: 1.485.000 đồng mỗi kỳ" in guided
+    unnamed = calculator_reply(detect_calculator_request("chọn mức 3 triệu thì đóng bao nhiêu"), on, table)  # type: ignore[arg-type]
+    assert unnamed is not None and "nhóm người tham gia khác" in unnamed.text and "hãy nói rõ nhóm" in unnamed.text
 
 
 def test_letter_reply_shows_the_worked_amounts() -> None:
