@@ -78,6 +78,33 @@ MUST_SAY = [
     ("tnld-truong-hop-khong-duoc-huong", ["khoản tiền tương ứng", "5%"]),
     ("tnld-tai-phat-giam-dinh-lai", ["5%", "31%"]),
     ("tnld-ho-tro-chua-benh-phuc-hoi-chuc-nang", ["phục hồi chức năng", "50%", "bệnh nghề nghiệp"]),
+    # session 5, from the tuning half's gaps: the fact each landing entry lacked
+    ("ml-nghi-viec-12-thang-chuyen-tiep", ["số tiền đã đóng", "2 tháng", "hỗ trợ", "bảo lưu"]),
+    ("ml-ho-so-thu-tuc-thoi-han", ["số tiền đã đóng", "bảo lưu"]),
+    ("lh-du-tuoi-chua-du-so-nam-dong", ["không phải chờ 12 tháng"]),
+    ("lh-nghi-huu-som-nghe-nang-nhoc", ["suy giảm khả năng lao động", "61%", "20 năm"]),
+    ("lh-nghi-huu-som-duoc-khong", ["61%", "20 năm", "15 năm", "bảo lưu", "nam 61 tuổi 6 tháng"]),
+    ("tn-dieu-kien-luong-huu", ["14 năm", "12 tháng"]),
+    ("lm-ai-khong-thuoc-dien-bat-buoc", ["dưới 1 tháng"]),
+    ("tt-nguoi-huong-luong-huu-qua-doi", ["thừa kế", "anh chị em ruột"]),
+    ("th-chet-khi-moi-dong-duoi-12-thang", ["tuất một lần", "3 tháng", "12 tháng", "tai nạn lao động"]),
+    ("od-truong-hop-duoc-huong", ["không phải trả lương", "75%"]),
+    ("od-ho-so-om-dau", ["không phải trả lương", "75%", "giấy ra viện"]),
+    ("od-tai-nan-tren-duong-di-lam", ["không phải trả lương"]),
+    ("ts-say-thai", ["30 ngày", "dưỡng sức", "30% mức tham chiếu"]),
+    ("tn2-dieu-kien-huong", ["không được cộng lại", "bảo lưu"]),
+    ("htxh-muc-tro-cap", ["75 tuổi", "500.000 đồng"]),
+    ("htxh-thu-tuc", ["500.000 đồng"]),
+    ("tt-thu-tuc-mat-hong-so", ["cấp lại", "gộp sổ"]),
+    ("tt-thu-tuc-vssid-xem-duoc-gi", ["gộp sổ", "công ty cũ"]),
+    ("tt-thu-tuc-da-dong-bao-nhieu-thang", ["công ty cũ", "gộp sổ"]),
+    ("tt-thu-tuc-tra-ma-so-bhxh", ["công ty cũ", "gộp sổ"]),
+    ("md-dong-quy-huu-tri-tu-tuat", ["8%", "14%", "thường xuyên, ổn định"]),
+    # scams: the reply names the fraud and the link
+    ("ld-tin-nhan-hoan-tien-ho-tro", ["lừa đảo", "giả mạo", "đường link"]),
+    ("ld-gia-danh-can-bo-bhxh-goi-dien", ["lừa đảo", "tài khoản ngân hàng", "OTP"]),
+    ("ld-van-ban-gia-huy-so-doi-vssid", ["giả mạo", "VssID", "giá trị pháp lý như nhau"]),
+    ("yt-5-nam-lien-tuc", ["không đúng", "lừa đảo"]),
 ]
 
 
