@@ -38,6 +38,7 @@ CLUSTER_JACCARD = 0.5
 INTENT_JACCARD = 0.2  # texts with the same nearest entry still need this much wording in common
 MAX_DISTINCT_TEXTS = 5000
 MAX_INTENT_TEXTS = 1500  # the most frequent distinct texts keyed by intent; the rest by wording only
+MAX_EXACT_GROUP = 400  # texts of one intent compared pairwise (more: MinHash LSH candidates)
 JUNK_KNOWN_SHARE = 0.6  # a text whose distinct words the knowledge base uses less than this is gibberish
 LSH_BANDS, LSH_ROWS = 12, 3
 _PRIME = 2**31 - 1
@@ -87,6 +88,7 @@ class UnansweredReport(BaseModel):
     clusters: list[Cluster]
 
 
+@functools.lru_cache(maxsize=50_000)
 def is_junk(text: str, known_words: frozenset[str]) -> bool:
     """Gibberish or one word: fewer than two content words (function words aside), or distinct words
     the knowledge base uses (`known_words`, accent-folded) are less than JUNK_KNOWN_SHARE of them."""
@@ -115,7 +117,8 @@ def intent_groups(texts: list[str], answered_entries: list[str | None], engine: 
             by_key.setdefault(key, []).append(i)
     groups = []
     for members in by_key.values():
-        groups += [[members[j] for j in g] for g in cluster_texts([texts[i] for i in members], INTENT_JACCARD)]
+        split = cluster_texts([texts[i] for i in members], INTENT_JACCARD, exact=len(members) <= MAX_EXACT_GROUP)
+        groups += [[members[j] for j in g] for g in split]
     groups += [[rest[j] for j in g] for g in cluster_texts([texts[i] for i in rest])]
     return groups
 
@@ -147,7 +150,7 @@ def _band_keys(sets: list[frozenset[str]], bands: int = LSH_BANDS, rows: int = L
     return keys.tolist()
 
 
-def cluster_texts(texts: list[str], threshold: float = CLUSTER_JACCARD) -> list[list[int]]:
+def cluster_texts(texts: list[str], threshold: float = CLUSTER_JACCARD, exact: bool = False) -> list[list[int]]:
     """Greedy leader clustering by token-set Jaccard, in input order (most frequent first).
 
     Texts with the same token set (accent-folded, function words removed) always go together.
@@ -156,12 +159,15 @@ def cluster_texts(texts: list[str], threshold: float = CLUSTER_JACCARD) -> list[
     LSH_ROWS = 3 hashes: a pair with Jaccard 0.5 shares a band with probability
     1 - (1 - 0.5**3)**12 = 0.80; 0.6 → 0.95; 0.7 → 0.99) and every candidate is checked with the
     exact Jaccard, so dissimilar texts are never merged and the cost stays linear (a missed
-    pair only splits a cluster in two).
+    pair only splits a cluster in two). `exact`: every leader is a candidate (no LSH), for small
+    sets and low thresholds, which LSH would mostly miss (Jaccard 0.2: 9%).
     """
     same: dict[frozenset[str], list[int]] = {}
     for i, text in enumerate(texts):
         same.setdefault(_token_set(text), []).append(i)
     sets = list(same)
+    if exact:
+        return _cluster_exact(sets, same, threshold)
     keys = _band_keys(sets)
     leaders: list[frozenset[str]] = []
     members: list[list[int]] = []
@@ -182,6 +188,26 @@ def cluster_texts(texts: list[str], threshold: float = CLUSTER_JACCARD) -> list[
         members.append(list(same[tokens]))
         for j, key in enumerate(band_keys):
             buckets.setdefault((j, key), []).append(len(leaders) - 1)
+    return members
+
+
+def _cluster_exact(sets: list[frozenset[str]], same: dict[frozenset[str], list[int]],
+                   threshold: float) -> list[list[int]]:
+    """`cluster_texts` comparing each set with every leader (quadratic: for small groups)."""
+    leaders: list[frozenset[str]] = []
+    members: list[list[int]] = []
+    for tokens in sets:
+        best, best_sim = -1, threshold
+        for c, leader in enumerate(leaders):
+            common = len(tokens & leader)
+            sim = common / (len(tokens) + len(leader) - common)
+            if sim > best_sim or (best < 0 and sim >= best_sim):
+                best, best_sim = c, sim
+        if best >= 0:
+            members[best].extend(same[tokens])
+        else:
+            leaders.append(tokens)
+            members.append(list(same[tokens]))
     return members
 
 
@@ -295,8 +321,9 @@ def _grouping(store: Store, engine: Engine, days: int, channel: str | None, min_
         f"SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) FROM questions WHERE {where} "
         "GROUP BY 1 ORDER BY n DESC, 3 DESC", args).fetchall()
     known = getattr(engine, "_known_words", frozenset())  # the knowledge base's words, accent-folded
-    junk = [r for r in rows if is_junk(r[0], known)]
-    kept = [r for r in rows if include_junk or not is_junk(r[0], known)][:MAX_DISTINCT_TEXTS]
+    junk_flags = [is_junk(r[0], known) for r in rows]
+    junk = [r for r, flag in zip(rows, junk_flags, strict=True) if flag]
+    kept = [r for r, flag in zip(rows, junk_flags, strict=True) if include_junk or not flag][:MAX_DISTINCT_TEXTS]
     groups = intent_groups([r[0] for r in kept], [r[4] for r in kept], engine)
     groups.sort(key=lambda g: (-sum(kept[i][1] for i in g), g[0]))
     return _Grouping(threshold, rows, kept, groups, junk)
