@@ -108,10 +108,10 @@ class Said:
 # A bare "nữ" / "nam" in a short follow-up is the asker's sex ("còn nữ thì sao?"); unaccented "nam" only
 # away from numbers ("20 nam" is twenty years).
 _FEMALE_SHORT = re.compile(r"(?<!\w)(?:nữ|phụ nữ|nữ giới|đàn bà|con gái|lao động nữ)(?!\w)")
-_MALE_SHORT = re.compile(r"(?<!\w)(?:nam|nam giới|đàn ông|con trai|lao động nam)(?!\w)(?!\s*\d)")
+_MALE_SHORT = re.compile(r"(?<!\w)(?:nam|nam giới|đàn ông|con trai|lao động nam)(?!\w)(?!\s*\d{4})")
 _FEMALE_FOLDED = re.compile(r"^(?:(?:con|the con|vay con|neu|con neu|toi la|la)\s+)*(?:nu|phu nu|nu gioi)\b")
 _MALE_FOLDED = re.compile(r"^(?:(?:con|the con|vay con|neu|con neu|toi la|la)\s+)*(?:nam gioi|dan ong|nam)"
-                          r"\b(?!\s*\d)")
+                          r"\b(?!\s*\d{4})")
 
 
 def said_in(text: str, today: dt.date) -> Said:
@@ -126,11 +126,14 @@ def said_in(text: str, today: dt.date) -> Said:
         elif _MALE_SHORT.search(accented) or _MALE_FOLDED.search(folded):
             sex = "male"
     asked = asked_date(text, today)
+    year = asked.on.year if asked else None
+    if year is None and (m := _YEAR.search(folded)):  # "thế còn năm 2025?": a past year, named as the change
+        year = int(m.group(1))
     scheme = facts.scheme if facts.scheme in ("compulsory", "voluntary") else None
     age = facts.age
     if age is None and (m := _AGE.search(folded)):  # "còn nếu tôi 58 tuổi": the letter reader wants more context
         age = int(m.group(1))
-    return Said(sex, scheme, asked.on.year if asked else None, facts.salary or parse_amount(text), age,
+    return Said(sex, scheme, year, facts.salary or parse_amount(text), age,
                 facts.years_paid)
 
 
@@ -185,9 +188,8 @@ _FACT_WORDS = frozenset("luong muc thu nhap binh quan dong tuoi nam nu gioi tinh
 
 # What is dropped from the previous question when a follow-up changes that fact.
 _DROP = {
-    "sex": re.compile(r"(?:(?:tôi|mình|em|toi|minh|là|la|lao động|lao dong|giới tính|gioi tinh)\s+)?"
-                      r"(?<!\w)(?:nam giới|nữ giới|đàn ông|đàn bà|phụ nữ|nam gioi|nu gioi|dan ong|dan ba|phu nu"
-                      r"|nữ|nu|nam(?!\s*\d))(?!\w)", re.IGNORECASE),
+    "sex": re.compile(r"(?<!\w)(?:nam giới|nữ giới|đàn ông|đàn bà|phụ nữ|nam gioi|nu gioi|dan ong|dan ba|phu nu"
+                      r"|nữ|nu|(?<!\d)(?<!\d\s)nam(?!\s*\d{4}))(?!\w)", re.IGNORECASE),
     "scheme": re.compile(r"(?<!\w)(?:bắt buộc|tự nguyện|bat buoc|tu nguyen)(?!\w)", re.IGNORECASE),
     "amount": re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?\s*(?:triệu|trieu|tr|nghìn|nghin|ngàn|ngan|k)(?!\w)"
                          r"(?:\s*\d{1,3}(?!\d))?|(?<![\w.,])\d{1,3}(?:[.,]\d{3})+(?:\s*(?:đồng|dong|đ))?(?!\w)",
@@ -200,6 +202,7 @@ _DROP = {
 
 _THIS_YEAR = re.compile(r"(?i)(?<!\w)(?:năm nay|nam nay)(?!\w)")
 _AGE = re.compile(r"(?<![\d.,])(\d{2,3})\s*tuoi\b")
+_YEAR = re.compile(r"\bnam\s+((?:19|20)\d\d)\b")
 
 
 def _other_words(text: str, changed: tuple[str, ...]) -> list[str]:

@@ -34,6 +34,10 @@ def read(previous: str, text: str, *, after: float = 60.0) -> str | None:
      "năm 2027, mức đóng BHXH tự nguyện thấp nhất là bao nhiêu"),
     ("tôi chọn mức 3 triệu thì đóng tự nguyện bao nhiêu", "vậy còn 5 triệu thì sao",
      "tôi chọn mức 5 triệu thì đóng tự nguyện bao nhiêu"),
+    ("tôi là nam 60 tuổi đóng 20 năm lương 7 triệu thì lương hưu bao nhiêu", "còn nếu tôi là nữ thì sao?",
+     "tôi là nữ 60 tuổi đóng 20 năm lương 7 triệu thì lương hưu bao nhiêu"),
+    ("trợ cấp mai táng được bao nhiêu tiền", "thế còn năm 2025 thì sao?",
+     "năm 2025, trợ cấp mai táng được bao nhiêu tiền"),
 ])
 def test_a_follow_up_is_the_previous_question_with_one_fact_changed(previous, text, expected):
     assert read(previous, text) == expected
