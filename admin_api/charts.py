@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from markupsafe import Markup
 
 from admin_api import trends
@@ -50,10 +52,7 @@ def line_chart(series: trends.DailySeries, lines: list[tuple[str, str, list[int]
         out.append(f'<rect x="{x0:.1f}" y="{top}" width="{left + plot_w - x0:.1f}" height="{plot_h}" fill="#eef4fb"/>')
         out.append(f'<text x="{left + plot_w - 4:.1f}" y="{top + 12}" text-anchor="end" class="axis">'
                    f'{window} ngày gần nhất</text>')
-    for k in range(5):
-        v = step * k
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="axis">{fmt(v)}</text>')
+    out.extend(_y_grid(left, plot_w, top, plot_h, y_max, step, gap=6))
     every = max(1, round(n / 8))
     for i, day in enumerate(series.days):
         if (n - 1 - i) % every == 0:
@@ -84,10 +83,7 @@ def outcome_bars(series: trends.DailySeries) -> Markup:
     bar = max(1.0, slot * 0.72)
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="Kết quả trả lời theo ngày" '
            'xmlns="http://www.w3.org/2000/svg">']
-    for k in range(5):
-        yy = top + plot_h * (1 - step * k / y_max)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 5}" y="{yy + 4:.1f}" text-anchor="end" class="axis">{fmt(step * k)}</text>')
+    out.extend(_y_grid(left, plot_w, top, plot_h, y_max, step))
     every = max(1, round(n / 6))
     for i, day in enumerate(series.days):
         base = top + plot_h
@@ -136,3 +132,51 @@ def share_bar(share: float, colour: str = "#c8553d") -> Markup:
 def swatch(colour: str) -> Markup:
     return Markup(f'<svg class="swatch" viewBox="0 0 12 12" aria-hidden="true" xmlns="http://www.w3.org/2000/svg">'
                   f'<rect width="12" height="12" rx="3" fill="{colour}"/></svg>')
+
+
+def _y_grid(left: float, plot_w: float, top: float, plot_h: float, y_max: float, step: float,
+            gap: float = 5) -> list[str]:
+    """Five horizontal grid lines with their values at the left (`gap` from the plot)."""
+    out = []
+    for k in range(5):
+        yy = top + plot_h * (1 - step * k / y_max)
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>')
+        out.append(f'<text x="{left - gap}" y="{yy + 4:.1f}" text-anchor="end" class="axis">{fmt(step * k)}</text>')
+    return out
+
+
+def bar_chart(values: list[float], labels: list[str], title: str, *, tips: list[str] | None = None,
+              every: int = 1, colour: str = "#1d6fb8") -> Markup:
+    """Simple bars, one per value (hours of the day, weekdays), labelled every `every` bars."""
+    width, height, left, right, top, bottom = 460, 190, 40, 8, 10, 30
+    n = len(values)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_max, step = _nice_ceiling(max([*values, 1]))
+    slot = plot_w / max(n, 1)
+    bar = max(1.0, slot * 0.72)
+    out = [f'<svg class="pattern chart" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(title)}" '
+           'xmlns="http://www.w3.org/2000/svg">', *_y_grid(left, plot_w, top, plot_h, y_max, step)]
+    for i, value in enumerate(values):
+        h = plot_h * value / y_max
+        x0 = left + slot * i + (slot - bar) / 2
+        tip = tips[i] if tips else f"{labels[i]}: {fmt(value)}"
+        out.append(f'<rect x="{x0:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                   f'fill="{colour}"><title>{Markup.escape(tip)}</title></rect>')
+        if i % every == 0:
+            out.append(f'<text x="{x0 + bar / 2:.1f}" y="{height - 10}" text-anchor="middle" class="axis">'
+                       f'{Markup.escape(labels[i])}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def pattern_charts(report: Any) -> tuple[Markup, Markup]:
+    """The hour-of-day and weekday charts of a `reports.PatternsReport`."""
+    hours = bar_chart([float(v) for v in report.hours], [f"{h}h" for h in range(24)], "Câu hỏi theo giờ trong ngày",
+                      tips=[f"{h}:00–{h}:59: {fmt(v)} câu hỏi" for h, v in enumerate(report.hours)], every=3)
+    short = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]
+    days = bar_chart(report.weekday_average, short, "Câu hỏi trung bình theo thứ trong tuần",
+                     tips=[f"{label}: trung bình {fmt(avg)} câu hỏi/ngày ({fmt(total)} trong {d} ngày)"
+                           for label, avg, total, d in zip(report.weekday_labels, report.weekday_average,
+                                                           report.weekdays, report.weekday_days, strict=True)],
+                     colour="#2a9d8f")
+    return hours, days

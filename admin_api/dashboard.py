@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from admin_api import accounts, clusters, question_log, staff_kb, trends
+from admin_api import accounts, clusters, question_log, reports, staff_kb, trends
 from admin_api.auth import SESSION_COOKIE, StaffAuth
 from admin_api.charts import (
     OUTCOME_COLOURS,
@@ -23,6 +23,7 @@ from admin_api.charts import (
     fmt,
     line_chart,
     outcome_bars,
+    pattern_charts,
     share_bar,
     sparkline,
     swatch,
@@ -72,7 +73,9 @@ def page_context(service: Service, settings: Settings, days: int, channel: str |
     unanswered = clusters.unanswered(store, engine, min(days, 90), channel, limit=8, examples=4)
     feedback = question_log.feedback_counts(store, engine, days)
     spark = {t: series.topics[t][window] for t in TOPICS}
+    hour_chart, weekday_chart = pattern_charts(reports.patterns(store, days, channel, province=settings.province))
     return {
+        "hour_chart": hour_chart, "weekday_chart": weekday_chart,
         "days": days, "channel": channel or "", "channels": trends.channels(store),
         "trends": report, "rising": [t for t in report.topics if t.rising],
         "legend": [(TOPICS[t], swatch(c), t in rising) for t, c in zip(shown, PALETTE, strict=False)],

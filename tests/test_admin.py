@@ -485,3 +485,11 @@ def test_hour_and_weekday_patterns_count_every_question_of_the_period(client, se
     assert report["weekday_labels"][0] == "Thứ Hai" and len(report["hours"]) == 24
     web = client.get("/admin/patterns", params={"days": 14, "channel": "web", "topic": "pension"}, headers=AUTH).json()
     assert 0 < sum(web["hours"]) < in_window
+
+
+def test_the_dashboard_draws_the_hour_and_weekday_patterns_and_exports_its_period(client, service):
+    generate(service.store, days=14, per_day=20, spike_topic=None, seed=3)
+    html = client.get("/admin/dashboard", params={"days": 7, "channel": "web"}, headers=AUTH).text
+    assert html.count('<svg class="pattern chart"') == 2
+    assert "Theo giờ trong ngày" in html and "Theo thứ trong tuần" in html and "<title>Thứ Hai: trung bình" in html
+    assert 'href="/admin/export/questions.csv?days=7&amp;channel=web&amp;limit=100000"' in html
