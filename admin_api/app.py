@@ -66,7 +66,9 @@ class ChoiceOut(BaseModel):
 
 
 class AskResponse(BaseModel):
-    answered: bool
+    answered: bool = Field(description="a knowledge-base entry answered (kind answer or personal); small talk and "
+                                       "calculator results are false here, though the question log counts them "
+                                       "as answered")
     answer: str
     entry_id: str | None
     topic: str | None

@@ -10,7 +10,8 @@ from bot.messages import SOURCES_LABEL
 Outcome = Literal["answered", "choices", "declined"]
 Kind = Literal["answer", "choices", "not_sure", "out_of_scope", "smalltalk", "personal", "calculator", "invalid"]
 
-# How each kind is counted in the question log and in evaluation.
+# How each kind is counted in the question log, the dashboard and evaluation (`Reply.outcome`): a greeting
+# or a calculator result counts as "answered" there, because the citizen got what they asked for.
 OUTCOME: dict[str, Outcome] = {
     "answer": "answered",
     "personal": "answered",
@@ -57,10 +58,16 @@ class Reply:
 
     @property
     def outcome(self) -> Outcome:
+        """How the question log and evaluation count this reply (see OUTCOME): "answered" includes small
+        talk and calculator results. Use it for counting; use `answered` to act on an entry's answer."""
         return OUTCOME[self.kind]
 
     @property
     def answered(self) -> bool:
+        """A knowledge-base entry answered the question (kind "answer" or "personal"): what
+        the channels, the conversation state and feedback buttons act on, and the "answered" field of
+        `bhxh ask --json` and POST /api/ask. Narrower than `outcome == "answered"`, which also counts small
+        talk and calculator results; a greeting is `answered` False with outcome "answered"."""
         return self.kind in ("answer", "personal")
 
     def full_text(self) -> str:
