@@ -123,6 +123,15 @@ def odd_month_years(years: int, months: int) -> Decimal:
     return Decimal(years) + (Decimal(0) if months == 0 else Decimal("0.5") if months <= 6 else Decimal(1))
 
 
+def split_years_at_2014(before: int, after: int) -> tuple[int, int, int, Decimal, Decimal]:
+    """Months paid before and from 2014 as a lump sum counts them: the odd months before 2014 move to the
+    period from 2014 when both periods exist. Returns (months moved, before, after, years before, years
+    from 2014), the years counted by `odd_month_years`."""
+    moved = before % 12 if before and after else 0
+    before, after = before - moved, after + moved
+    return moved, before, after, odd_month_years(*divmod(before, 12)), odd_month_years(*divmod(after, 12))
+
+
 def format_years(years: Decimal | float) -> str:
     return f"{_n(years)} năm"
 
@@ -661,13 +670,11 @@ def lump_sum(
     else:
         per_before = ctx.value("lump_sum_months_before_2014", False)
         per_after = ctx.value("lump_sum_months_from_2014", False)
-        if before and after and before % 12:
-            moved = before % 12
-            before, after = before - moved, after + moved
+        moved, before, after, yb, ya = split_years_at_2014(before, after)
+        if moved:
             steps.append(f"Thời gian đóng trước năm 2014 có {moved} tháng lẻ, được chuyển sang giai đoạn từ "
                          f"năm 2014: trước 2014 còn {format_duration(before)}, từ 2014 thành "
                          f"{format_duration(after)}.")
-        yb, ya = odd_month_years(*divmod(before, 12)), odd_month_years(*divmod(after, 12))
         months_of_base = per_before * yb + per_after * ya
         gross = whole_dong(months_of_base * base)
         if before:
@@ -960,11 +967,9 @@ def survivor_benefits(
         else:
             per_before = ctx.value("survivor_lump_sum_months_before_2014", False)
             per_after = ctx.value("survivor_lump_sum_months_from_2014", False)
-            if before and after and before % 12:
-                moved = before % 12
-                before, after = before - moved, after + moved
+            moved, before, after, yb, ya = split_years_at_2014(before, after)
+            if moved:
                 steps.append(f"{moved} tháng lẻ trước năm 2014 được chuyển sang giai đoạn từ năm 2014.")
-            yb, ya = odd_month_years(*divmod(before, 12)), odd_month_years(*divmod(after, 12))
             lump_months = per_before * yb + per_after * ya
             parts = []
             if before:
