@@ -22,7 +22,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,14 +160,10 @@ class TextPool:
 # ---------------------------------------------------------------- outcomes
 
 
-@dataclass(frozen=True)
-class Outcome:
-    normalized: str
-    topic: str | None
-    entry_id: str | None
-    score: float
-    outcome: str
-    kind: str
+def _decided(sample: Sample, normalized: str, topic: str | None, entry_id: str | None, score: float, outcome: str,
+             kind: str) -> LoggedQuestion:
+    """What was decided for `sample`, as its question-log row; `generate` fills in channel, user, latency, time."""
+    return LoggedQuestion("", "", sample.text, normalized, topic, entry_id, score, outcome, kind, 0.0)
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -175,40 +171,40 @@ def _normalized(text: str) -> str:
     return redact_pii(normalize_query(text))
 
 
-def plausible_outcome(sample: Sample, rng: random.Random) -> Outcome:
+def plausible_outcome(sample: Sample, rng: random.Random) -> LoggedQuestion:
     """What the engine would typically do, without running it (the --fast mode)."""
     normalized = _normalized(sample.text)
     if sample.source == "off_topic":
-        return Outcome(normalized, None, None, round(rng.uniform(0.86, 0.95), 4), "declined", "out_of_scope")
+        return _decided(sample, normalized, None, None, round(rng.uniform(0.86, 0.95), 4), "declined", "out_of_scope")
     if sample.source == "garbled":
         if not any(ch.isalnum() for ch in sample.text):
-            return Outcome("", None, None, 0.0, "declined", "invalid")
-        return Outcome(normalized, None, None, round(rng.uniform(0.70, 0.86), 4), "declined", "not_sure")
+            return _decided(sample, "", None, None, 0.0, "declined", "invalid")
+        return _decided(sample, normalized, None, None, round(rng.uniform(0.70, 0.86), 4), "declined", "not_sure")
     if sample.source == "hard":
         if rng.random() < 0.75:
-            return Outcome(normalized, None, None, round(rng.uniform(0.80, 0.875), 4), "declined", "not_sure")
-        return Outcome(normalized, None, None, round(rng.uniform(0.88, 0.91), 4), "choices", "choices")
+            return _decided(sample, normalized, None, None, round(rng.uniform(0.80, 0.875), 4), "declined", "not_sure")
+        return _decided(sample, normalized, None, None, round(rng.uniform(0.88, 0.91), 4), "choices", "choices")
     r = rng.random()
     if r < 0.86:
-        return Outcome(normalized, sample.topic, sample.entry_id, round(rng.uniform(0.90, 0.99), 4), "answered",
-                       "answer")
+        return _decided(sample, normalized, sample.topic, sample.entry_id, round(rng.uniform(0.90, 0.99), 4),
+                        "answered", "answer")
     if r < 0.91:  # answered, but barely above the threshold: low confidence
-        return Outcome(normalized, sample.topic, sample.entry_id, round(rng.uniform(0.88, 0.90), 4), "answered",
-                       "answer")
+        return _decided(sample, normalized, sample.topic, sample.entry_id, round(rng.uniform(0.88, 0.90), 4),
+                        "answered", "answer")
     if r < 0.97:
-        return Outcome(normalized, sample.topic, None, round(rng.uniform(0.88, 0.94), 4), "choices", "choices")
-    return Outcome(normalized, None, None, round(rng.uniform(0.78, 0.875), 4), "declined", "not_sure")
+        return _decided(sample, normalized, sample.topic, None, round(rng.uniform(0.88, 0.94), 4), "choices", "choices")
+    return _decided(sample, normalized, None, None, round(rng.uniform(0.78, 0.875), 4), "declined", "not_sure")
 
 
-def engine_outcome(engine: Any) -> Callable[[Sample, random.Random], Outcome]:
+def engine_outcome(engine: Any) -> Callable[[Sample, random.Random], LoggedQuestion]:
     """Outcomes from the real engine, memoized per distinct text."""
-    memo: dict[str, Outcome] = {}
+    memo: dict[str, LoggedQuestion] = {}
 
-    def outcome(sample: Sample, rng: random.Random) -> Outcome:
+    def outcome(sample: Sample, rng: random.Random) -> LoggedQuestion:
         if sample.text not in memo:
             reply = engine.ask(sample.text)
-            memo[sample.text] = Outcome(reply.normalized, reply.topic, reply.entry_id, round(reply.score, 4),
-                                        reply.outcome, reply.kind)
+            memo[sample.text] = _decided(sample, reply.normalized, reply.topic, reply.entry_id,
+                                         round(reply.score, 4), reply.outcome, reply.kind)
         return memo[sample.text]
 
     return outcome
@@ -284,10 +280,8 @@ def generate(store: Store, *, days: int = 42, per_day: int = 300, spike_topic: s
                     votes.append((len(rows) - 1, {"ts": ts, "entry_id": result.entry_id, "value": vote,
                                                   "channel": channel, "user_hash": rows[-1]["user_hash"]}))
             else:
-                qid = store.log_question(LoggedQuestion(
-                    channel=channel, user_id=user, text=sample.text, normalized=result.normalized, topic=result.topic,
-                    entry_id=result.entry_id, score=result.score, outcome=result.outcome, kind=result.kind,
-                    latency_ms=round(rng.uniform(12, 140), 2), ts=ts))
+                qid = store.log_question(replace(result, channel=channel, user_id=user,
+                                                 latency_ms=round(rng.uniform(12, 140), 2), ts=ts))
                 if vote is not None:
                     store.record_feedback(channel=channel, user_id=user, value=vote, entry_id=result.entry_id,
                                           question_id=qid)
