@@ -195,20 +195,6 @@ def staff_counts(db: sqlite_utils.Database) -> None:
          "DELETE FROM meta WHERE key = 'analytics_version'")  # an earlier marker nothing read
 
 
-@_step("0007_accounts_versions")
-def accounts_versions(db: sqlite_utils.Database) -> None:
-    """Staff accounts (role, Argon2 password hash) and every proposed or applied entry change
-    (`storage.staff_records`)."""
-    _run(db, """CREATE TABLE IF NOT EXISTS staff_accounts (
-   name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
-   created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL)""",
-         """CREATE TABLE IF NOT EXISTS entry_versions (
-   id INTEGER PRIMARY KEY, entry_id TEXT NOT NULL, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-   status TEXT NOT NULL, record TEXT, previous TEXT, reviewer TEXT, reviewed_ts TEXT, note TEXT)""",
-         "CREATE INDEX IF NOT EXISTS idx_entry_versions_entry ON entry_versions (entry_id, id)",
-         "CREATE INDEX IF NOT EXISTS idx_entry_versions_status ON entry_versions (status, id)")
-
-
 @_step("0005_handoff")
 def handoff(db: sqlite_utils.Database) -> None:
     """Handoffs to a staff member ("Hỏi cán bộ", storage/handoffs.py): at most one open per chat, and their
@@ -245,6 +231,20 @@ def signals(db: sqlite_utils.Database) -> None:
     for name, sql in FTS_TRIGGERS.items():
         _run(db, f"DROP TRIGGER IF EXISTS {name}", sql)
     _run(db, "INSERT INTO questions_fts (questions_fts) VALUES ('rebuild')")
+
+
+@_step("0007_accounts_versions")
+def accounts_versions(db: sqlite_utils.Database) -> None:
+    """Staff accounts (role, Argon2 password hash) and every proposed or applied entry change
+    (`storage.staff_records`)."""
+    _run(db, """CREATE TABLE IF NOT EXISTS staff_accounts (
+   name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+   created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL)""",
+         """CREATE TABLE IF NOT EXISTS entry_versions (
+   id INTEGER PRIMARY KEY, entry_id TEXT NOT NULL, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+   status TEXT NOT NULL, record TEXT, previous TEXT, reviewer TEXT, reviewed_ts TEXT, note TEXT)""",
+         "CREATE INDEX IF NOT EXISTS idx_entry_versions_entry ON entry_versions (entry_id, id)",
+         "CREATE INDEX IF NOT EXISTS idx_entry_versions_status ON entry_versions (status, id)")
 
 
 def legacy_schema_version(db: sqlite_utils.Database) -> int | None:
