@@ -129,17 +129,6 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             SELECT bhxh_local_day(ts), coalesce(topic, ''), channel, outcome, count(*)
             FROM questions GROUP BY 1, 2, 3, 4""",
     )),
-    ("0007_accounts_versions", (
-        """CREATE TABLE staff_accounts (
-            name text PRIMARY KEY, role text NOT NULL, password_hash text NOT NULL,
-            disabled integer NOT NULL DEFAULT 0, created_ts timestamptz NOT NULL, updated_ts timestamptz NOT NULL)""",
-        """CREATE TABLE entry_versions (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry_id text NOT NULL, ts timestamptz NOT NULL,
-            actor text NOT NULL, action text NOT NULL, status text NOT NULL, record text, previous text,
-            reviewer text, reviewed_ts timestamptz, note text)""",
-        "CREATE INDEX entry_versions_entry ON entry_versions (entry_id, id)",
-        "CREATE INDEX entry_versions_status ON entry_versions (status, id)",
-    )),
     ("0005_handoff", (
         """CREATE TABLE handoffs (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, channel text NOT NULL, user_hash text NOT NULL,
@@ -172,6 +161,17 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             RETURN to_tsvector('simple'::regconfig,
                                public.unaccent('public.unaccent'::regdictionary, coalesce(t, '')))""",
         "CREATE INDEX questions_search ON questions USING gin (bhxh_search_text(normalized))",
+    )),
+    ("0007_accounts_versions", (
+        """CREATE TABLE staff_accounts (
+            name text PRIMARY KEY, role text NOT NULL, password_hash text NOT NULL,
+            disabled integer NOT NULL DEFAULT 0, created_ts timestamptz NOT NULL, updated_ts timestamptz NOT NULL)""",
+        """CREATE TABLE entry_versions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, entry_id text NOT NULL, ts timestamptz NOT NULL,
+            actor text NOT NULL, action text NOT NULL, status text NOT NULL, record text, previous text,
+            reviewer text, reviewed_ts timestamptz, note text)""",
+        "CREATE INDEX entry_versions_entry ON entry_versions (entry_id, id)",
+        "CREATE INDEX entry_versions_status ON entry_versions (status, id)",
     )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
