@@ -34,11 +34,14 @@ class QuestionOut(BaseModel):
 
 class QuestionPage(BaseModel):
     items: list[QuestionOut]
-    total: int = Field(description="Rows matching the filters")
+    total: int = Field(description="Rows matching the filters (a full-text search counts at most "
+                                   "SEARCH_COUNT_LIMIT: see total_capped)")
+    total_capped: bool = Field(False, description="True: more rows match than `total`")
     limit: int
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last page")
 
 
+SEARCH_COUNT_LIMIT = 5000
 QUESTION_COLUMNS = ("id", "ts", "channel", "text", "normalized", "topic", "entry_id", "score", "outcome", "kind",
                     "latency_ms", "feedback")
 
@@ -120,11 +123,15 @@ def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, curso
     """The log, newest first, with keyset pagination on (ts, id)."""
     clauses, args = filters.where(store)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = int(store.db.execute(f"SELECT COUNT(*) FROM questions{where}", args).fetchone()[0])
+    # A common word matches tens of thousands of rows: counting them all would cost more than the page.
+    cap = f" LIMIT {SEARCH_COUNT_LIMIT + 1}" if filters.search else ""
+    total = int(store.db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM questions{where}{cap}) AS matching",
+                                 args).fetchone()[0])
     rows = _page(store, clauses, args, decode_cursor(cursor) if cursor else None, limit + 1)
     items = [QuestionOut(**dict(zip(QUESTION_COLUMNS, r, strict=True))) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1].ts, items[-1].id) if len(rows) > limit and items else None
-    return QuestionPage(items=items, total=total, limit=limit, next_cursor=next_cursor)
+    return QuestionPage(items=items, total=min(total, SEARCH_COUNT_LIMIT) if cap else total,
+                        total_capped=bool(cap) and total > SEARCH_COUNT_LIMIT, limit=limit, next_cursor=next_cursor)
 
 
 def iter_questions(store: Store, filters: QuestionFilter, limit: int, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:

@@ -144,6 +144,13 @@ def test_search_finds_every_matching_question_and_nothing_else(client: TestClien
         pages.append(client.get("/admin/search", params={"q": "luong huu", "limit": 100,
                                                           "cursor": pages[-1]["next_cursor"]}, headers=AUTH).json())
     assert {q["id"] for p in pages for q in p["items"]} == expected
+    assert not found["total_capped"]
+
+
+def test_a_search_count_stops_at_its_cap(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(question_log, "SEARCH_COUNT_LIMIT", 10)
+    page = question_log.list_questions(service.store, question_log.QuestionFilter(search="luong"), limit=5)
+    assert page.total == 10 and page.total_capped and len(page.items) == 5 and page.next_cursor
 
 
 def test_drill_down_from_an_entry_a_feedback_row_a_topic_and_a_cluster(client: TestClient) -> None:
