@@ -155,7 +155,8 @@ def test_done_mark_refused_by_the_database_is_retried_later(tmp_path):
 def _all_rows(db_path: Path) -> str:
     with sqlite3.connect(db_path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return json.dumps({t: db.execute(f"SELECT * FROM [{t}]").fetchall() for t in tables}, ensure_ascii=False)
+        return json.dumps({t: db.execute(f"SELECT * FROM [{t}]").fetchall() for t in tables}, ensure_ascii=False,
+                          default=lambda v: v.decode("utf-8", "replace"))  # full-text index blobs, read as text
 
 
 def _assert_no_pii(db_path: Path, secrets: list[str]) -> None:
