@@ -26,6 +26,7 @@ from bot.settings import Settings
 from knowledge.topics import TOPICS
 from storage.staff_records import ROLES
 
+Msg = Annotated[str | None, Query(max_length=300)]  # a message shown after an action
 EDITABLE_LISTS = ("paraphrases", "sources")  # one item a line in the form
 STATUS_LABELS = {"pending": "Chờ duyệt", "live": "Đang áp dụng/đã áp dụng", "rejected": "Bị từ chối",
                  "withdrawn": "Đã rút lại"}
@@ -85,8 +86,6 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
         if not staff.can(needed):
             return JSONResponse({"detail": f"Cần vai trò {accounts.ROLE_LABELS[needed]}."}, status_code=403)
         return staff, data
-
-    Msg = Annotated[str | None, Query(max_length=300)]
 
     @routes.get("")
     def index(request: Request, q: Annotated[str | None, Query(max_length=200)] = None,

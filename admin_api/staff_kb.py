@@ -553,11 +553,19 @@ def yaml_record(entry_id: str) -> dict[str, Any] | None:
     return next((r for _, r in yaml_records() if isinstance(r, dict) and r.get("id") == entry_id), None)
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line texts as YAML blocks (`|`), so a diff shows their lines as written."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def record_text(record: dict[str, Any] | None) -> str:
     """A record as YAML text, fields in the files' order, for reading and diffing."""
     if record is None:
         return ""
-    return yaml.safe_dump(record, allow_unicode=True, sort_keys=False, width=10_000)
+    return yaml.dump(record, Dumper=_BlockDumper, allow_unicode=True, sort_keys=False, width=10_000)
 
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None, entry_id: str) -> list[tuple[str, str]]:
