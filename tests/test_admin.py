@@ -25,6 +25,7 @@ from bot.settings import load_settings
 from knowledge.schema import load_knowledge
 from knowledge.topics import TOPICS
 from storage.store import LoggedQuestion, Store, load_hash_key
+from tests.fakes.engines import real_engine
 
 TOKEN = "test-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,12 +38,7 @@ ODD_QUESTIONS = [  # phrasings the bot should not recognise; the test uses the f
 
 @pytest.fixture(scope="module")
 def engine(request: pytest.FixtureRequest) -> Engine:
-    """The real engine (dense when the offline model is built, else lexical only)."""
-    try:
-        encoder = request.getfixturevalue("encoder")
-    except pytest.skip.Exception:
-        encoder = None
-    return Engine(load_knowledge(), encoder, cache_dir=load_settings().cache_dir if encoder else None)
+    return real_engine(request)
 
 
 @pytest.fixture

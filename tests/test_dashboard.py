@@ -18,9 +18,8 @@ from admin_api.auth import SESSION_COOKIE
 from admin_api.demo_traffic import generate
 from bot.engine import Engine
 from bot.service import Service
-from bot.settings import load_settings
-from knowledge.schema import load_knowledge
 from storage.store import LoggedQuestion, Store, load_hash_key
+from tests.fakes.engines import real_engine
 
 TOKEN = "dashboard-token-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -31,11 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def engine(request: pytest.FixtureRequest) -> Engine:
-    try:
-        encoder = request.getfixturevalue("encoder")
-    except pytest.skip.Exception:
-        encoder = None
-    return Engine(load_knowledge(), encoder, cache_dir=load_settings().cache_dir if encoder else None)
+    return real_engine(request)
 
 
 @pytest.fixture(scope="module")
