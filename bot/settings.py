@@ -31,7 +31,7 @@ DEFAULT_RETENTION_DAYS = 365
 DEFAULT_IP_RATE_LIMIT = 60  # questions a minute per IP address on POST /api/ask
 MIN_TOKEN_CHARS = 16
 QUERY_PRECISIONS = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16",
-                    "bfloat16": "bfloat16"}
+                    "bfloat16": "bfloat16", "int8": "int8", "qint8": "int8"}
 _REPO_PARENT = Path(__file__).resolve().parent.parent.parent
 _N = TypeVar("_N", int, float)
 _MAKE_TOKEN = "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
@@ -45,7 +45,7 @@ class Settings:
     hash_key: str = ""  # BHXH_HASH_KEY: "" = generated once into data_dir/hash.key
     retention_days: int = DEFAULT_RETENTION_DAYS  # BHXH_RETENTION_DAYS: 0 = keep the question log forever
     ip_rate_limit: int = DEFAULT_IP_RATE_LIMIT  # BHXH_IP_RATE_LIMIT
-    query_precision: str = "auto"  # BHXH_QUERY_PRECISION: auto, float32 or bfloat16 (see retrieval.dense)
+    query_precision: str = "auto"  # BHXH_QUERY_PRECISION: auto, float32, bfloat16 or int8 (see retrieval.dense)
     shared_dir: Path = _REPO_PARENT / "shared"  # BHXH_SHARED_DIR: evaluation data and legal texts
     database_url: str = ""  # BHXH_DATABASE_URL: "" = SQLite at data_dir/bhxh.db (see storage.factory)
     header_timeout: float = 10.0  # BHXH_HEADER_TIMEOUT: seconds for a request's head to arrive
@@ -68,6 +68,9 @@ class Settings:
     # BHXH_CONVERSATION_MINUTES: how long the chat remembers a user's last question for a follow-up
     # ("còn nếu tôi là nữ thì sao?", bot/conversation.py); 0 = no follow-ups.
     conversation_minutes: float = 30.0
+    # BHXH_PUBLIC_URL: the public https://… address (links in chat replies, printed cards); "" = none
+    public_url: str = ""
+    legal_dir: Path | None = None  # BHXH_LEGAL_DIR: the legal texts of the field kit's law lookup; None = none
     # The chat channels (TELEGRAM_*, ZALO_* variables; README): None = that channel is off.
     telegram: TelegramConfig | None = None
     zalo_bot: ZaloBotConfig | None = None
@@ -135,7 +138,7 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _query_precision(env: Mapping[str, str]) -> str:
     raw = env.get("BHXH_QUERY_PRECISION", "").strip().lower() or "auto"
     if raw not in QUERY_PRECISIONS:
-        raise RuntimeError(f"BHXH_QUERY_PRECISION must be auto, float32 or bfloat16, got {raw!r}")
+        raise RuntimeError(f"BHXH_QUERY_PRECISION must be auto, float32 or bfloat16 (or int8), got {raw!r}")
     return QUERY_PRECISIONS[raw]
 
 
@@ -155,6 +158,13 @@ def _handoff(env: Mapping[str, str]) -> dict[str, str]:
     except (KeyError, IndexError, ValueError):
         raise RuntimeError("BHXH_HANDOFF_OUT_OF_HOURS_TEXT may use only {next} and {hours} in braces") from None
     return {"handoff_hours": hours, "handoff_timezone": zone, "handoff_out_of_hours_text": text}
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    raw = env.get("BHXH_PUBLIC_URL", "").strip().rstrip("/")
+    if raw and not raw.startswith(("https://", "http://")):
+        raise RuntimeError(f"BHXH_PUBLIC_URL must start with https:// (or http://), got {raw!r}")
+    return raw
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -188,6 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         inbox_lease_seconds=_number(env, "BHXH_INBOX_LEASE_SECONDS", 60.0, float, "a number of seconds", minimum=1.0),
         edit_approval=_switch(env, "BHXH_EDIT_APPROVAL", True),
         province=" ".join(env.get("BHXH_PROVINCE", "").split())[:80],
+        public_url=_public_url(env),
+        legal_dir=Path(legal).expanduser() if (legal := env.get("BHXH_LEGAL_DIR", "").strip()) else None,
     )
 
 

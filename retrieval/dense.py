@@ -8,6 +8,7 @@ prompt config when it has one). Models are always loaded with
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -79,15 +80,51 @@ def cpu_has_native_bf16() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
+QUERY_PRECISION_ALIASES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+                           "int8": "int8", "qint8": "int8"}
+
+
 def resolve_query_precision(requested: str | None) -> str:
-    """"float32" or "bfloat16" for query encoding; "auto" picks bfloat16 only on native-bf16 CPUs."""
+    """"float32", "bfloat16" or "int8" for query encoding; "auto" picks bfloat16 only on native-bf16 CPUs."""
     choice = (requested or "auto").strip().lower()
-    aliases = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
     if choice == "auto":
         return "bfloat16" if cpu_has_native_bf16() else "float32"
-    if choice not in aliases:
-        raise ValueError(f"unknown query precision {choice!r}: use auto, float32 or bfloat16")
-    return aliases[choice]
+    if choice not in QUERY_PRECISION_ALIASES:
+        raise ValueError(f"unknown query precision {choice!r}: use auto, float32, bfloat16 or int8")
+    return QUERY_PRECISION_ALIASES[choice]
+
+
+# BERT's feed-forward output layers (encoder.layer.N.output.dense) carry the activation outliers that
+# int8 handles worst: quantizing them too cost 10 points of dense top-1 on the real questions
+# (benchmarks/encoder_speed.py), so they stay float32.
+_KEEP_FLOAT = re.compile(r"(^|\.)layer\.\d+\.output\.dense$")
+
+
+def int8_query_model(model: Any) -> Any:
+    """A copy of a float32 SentenceTransformer whose Linear layers are dynamically quantized to int8.
+
+    Built at start-up from the float32 weights (nothing is downloaded or saved): weights int8 per
+    output channel, activations quantized per call, the feed-forward output layers left float32.
+    Everything that is not a quantized layer (the 250k-token embedding table, layer norms, the
+    float32 layers) is shared with `model`, not copied.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    quantize = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
+                if isinstance(module, torch.nn.Linear) and not _KEEP_FLOAT.search(name)}
+    shared: dict[int, Any] = {}
+    for name, module in model.named_modules():
+        if name not in quantize:
+            for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+                shared[id(tensor)] = tensor
+    quantized = copy.deepcopy(model, shared)
+    with warnings.catch_warnings():  # torch.ao's notice that eager quantization moves to torchao
+        warnings.simplefilter("ignore")
+        torch.ao.quantization.quantize_dynamic(quantized, quantize, dtype=torch.qint8, inplace=True)
+    return quantized
 
 
 class LRUCache:
@@ -162,9 +199,11 @@ class DenseEncoder:
         dtype = torch.bfloat16 if self.query_precision == "bfloat16" else torch.float32
         self.query_model = SentenceTransformer(self.name, device=device, local_files_only=True,
                                                model_kwargs={"dtype": dtype})
-        # The float32 model encodes passages: loaded now if queries use it too, else on the first
-        # passage the disk cache lacks (a warm start never needs it).
+        # The float32 model encodes passages: loaded now if queries use it too (int8 is quantized from
+        # it), else on the first passage the disk cache lacks (a warm start never needs it).
         self._passage_model = self.query_model if dtype == torch.float32 else None
+        if self.query_precision == "int8":
+            self.query_model = int8_query_model(self._passage_model)
         self._passage_lock = threading.Lock()
         prompts = dict(getattr(self.query_model, "prompts", {}) or {})
         is_e5 = "e5" in self.name.lower()

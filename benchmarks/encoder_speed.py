@@ -1,0 +1,341 @@
+"""Query-encoder options side by side: speed, agreement with float32, and accuracy.
+
+    python -m benchmarks.encoder_speed                    # every option, threads 1 and 2
+    python -m benchmarks.encoder_speed --options fp32,int8 --threads 1 --limit 60
+    python -m benchmarks.encoder_speed --no-accuracy      # latency and agreement only
+
+Timing inputs are exactly the texts the engine hands the encoder (a short
+question as restored; a letter's focus, not the whole story), recorded while
+the engine answers the questions `bhxh bench` asks: eval/questions.yaml (short
+= every variant but letters) and the letters of both sets. They are timing
+inputs only. Each text is encoded once per option, the options interleaved
+text by text so the shared machine's load falls on all of them alike; wall
+time and this process's CPU time are both reported (CPU time is what the work
+costs, wall time what a user waits on a busy machine).
+
+Options (query side only; passages stay float32 vectors from the disk cache):
+
+  fp32        the float32 SentenceTransformer, as without a precision setting
+  bf16        a bfloat16 copy (what `auto` picks on CPUs with native bf16)
+  int8        torch dynamic int8 quantization of every Linear layer of a float32 copy (per tensor)
+  int8-pc     the same, per output channel
+  int8-mixed  per channel, the feed-forward output layers (BERT's outlier-prone ones) left float32:
+              retrieval.dense.int8_query_model, what BHXH_QUERY_PRECISION=int8 runs
+  fp32-seq128 float32 with max_seq_length 128 (letters' focus truncated; short questions never reach it)
+  ort-fp32    ONNX Runtime on the model exported from var/models (offline), if onnxruntime imports
+  ort-int8    the same graph with ONNX Runtime's dynamic int8 quantization (per tensor)
+  ort-int8-mixed  per channel, the feed-forward output MatMuls left float32 (int8-mixed's recipe)
+
+Agreement: cosine of each option's query vector to the float32 one, and how
+often the dense ranking's top entry is the same. Accuracy: on the TUNING splits
+only (never the held-out halves), dense top-1 and the whole engine (hybrid
+top-1, answered right / wrong, and `ask` on the real questions judged by facts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot import real_eval
+from bot.engine import OOS_PREFIX, Engine
+from bot.evaluation import EVAL_FILE, load_eval, metrics, retrieve_all
+from bot.settings import load_settings, resolve_model
+from knowledge.schema import load_knowledge
+from retrieval.dense import DenseEncoder, LRUCache, int8_query_model
+from retrieval.evaluation import markdown_table, percentile
+
+OPTIONS = ("fp32", "bf16", "int8", "int8-pc", "int8-mixed", "fp32-seq128", "ort-fp32", "ort-int8", "ort-int8-mixed")
+DEFAULT_OPTIONS = ("fp32", "bf16", "int8", "int8-mixed", "ort-fp32", "ort-int8-mixed")
+
+
+class OrtQueryModel:
+    """The encoder's forward pass in ONNX Runtime, with the SentenceTransformer's tokenizer and mean pooling."""
+
+    def __init__(self, path: Path, tokenizer: Any, max_length: int, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.path = path
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def encode(self, texts: Sequence[str], prompt: str = "", **_: Any) -> np.ndarray:
+        batch = self.tokenizer([prompt + t for t in texts], padding=True, truncation=True,
+                               max_length=self.max_length, return_tensors="np")
+        ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
+        (hidden,) = self.session.run(None, {"ids": ids, "mask": mask})
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def export_onnx(model: Any, directory: Path) -> tuple[Path, Path, Path]:
+    """The float32 encoder as ONNX (legacy exporter, no download) and its dynamic-int8 quantizations:
+    every MatMul per tensor, and per channel with the feed-forward output MatMuls left float32."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Forward(torch.nn.Module):
+        def __init__(self, bert: torch.nn.Module) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    fp32, int8, mixed = directory / "e5.onnx", directory / "e5-int8.onnx", directory / "e5-int8-mixed.onnx"
+    sample = model.tokenizer(["query: mức đóng bảo hiểm xã hội"], return_tensors="pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Forward(model[0].auto_model.eval()), (sample["input_ids"], sample["attention_mask"]),
+                          str(fp32), dynamo=False, input_names=["ids", "mask"], output_names=["hidden"],
+                          dynamic_axes={"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"},
+                                        "hidden": {0: "b", 1: "s"}}, opset_version=17)
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        import onnx
+
+        ffn_out = [node.name for node in onnx.load(str(fp32)).graph.node
+                   if node.op_type == "MatMul" and re.search(r"layer\.\d+/output/dense/", node.name)]
+        quantize_dynamic(str(fp32), str(mixed), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=ffn_out)
+    return fp32, int8, mixed
+
+
+def build_options(names: Sequence[str], fp32: Any, workdir: Path, threads: int) -> dict[str, Any]:
+    """name -> an object with SentenceTransformer's `encode` (and max_seq_length when it is one)."""
+    import torch
+
+    out: dict[str, Any] = {}
+    onnx_paths: tuple[Path, Path] | None = None
+    for name in names:
+        if name == "fp32":
+            out[name] = fp32
+        elif name == "bf16":
+            out[name] = copy.deepcopy(fp32).to(torch.bfloat16)
+        elif name in ("int8", "int8-pc"):
+            qconfig = (torch.ao.quantization.default_dynamic_qconfig if name == "int8"
+                       else torch.ao.quantization.per_channel_dynamic_qconfig)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[name] = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fp32), {torch.nn.Linear: qconfig},
+                                                                   dtype=torch.qint8)
+        elif name == "int8-mixed":
+            out[name] = int8_query_model(fp32)
+        elif name == "fp32-seq128":
+            out[name] = _TruncatedModel(fp32, 128)  # shares the weights; only the truncation differs
+        elif name.startswith("ort-"):
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                print(f"{name}: onnxruntime is not installed; skipped")
+                continue
+            if onnx_paths is None and (workdir / "e5-int8-mixed.onnx").exists():
+                onnx_paths = workdir / "e5.onnx", workdir / "e5-int8.onnx", workdir / "e5-int8-mixed.onnx"
+            if onnx_paths is None:
+                t0 = time.perf_counter()
+                onnx_paths = export_onnx(fp32, workdir)
+                print(f"ONNX export + int8 quantizations: {time.perf_counter() - t0:.1f} s")
+            path = onnx_paths[OPTIONS[OPTIONS.index("ort-fp32"):].index(name)]
+            out[name] = OrtQueryModel(path, fp32.tokenizer, fp32.max_seq_length, threads)
+        else:
+            raise SystemExit(f"unknown option {name!r}: choose from {', '.join(OPTIONS)}")
+    return out
+
+
+class _TruncatedModel:
+    """The float32 model with a shorter max_seq_length for the duration of each call."""
+
+    def __init__(self, model: Any, max_length: int) -> None:
+        self.model, self.max_length = model, max_length
+
+    def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+        saved = self.model.max_seq_length
+        self.model.max_seq_length = self.max_length
+        try:
+            return self.model.encode(list(texts), **kwargs)
+        finally:
+            self.model.max_seq_length = saved
+
+
+def record_encoder_texts(engine: Engine, encoder: DenseEncoder, questions: Sequence[str]) -> list[str]:
+    """The texts the engine asks the encoder for while answering `questions` (in order, once each)."""
+    seen: list[str] = []
+    original = encoder.encode_query
+
+    def recording(text: str) -> np.ndarray:
+        seen.append(text)
+        return original(text)
+
+    encoder.encode_query = recording  # type: ignore[method-assign]
+    try:
+        for q in questions:
+            engine.ask(q)
+    finally:
+        del encoder.encode_query
+    return list(dict.fromkeys(seen))
+
+
+@contextmanager
+def query_model(encoder: DenseEncoder, model: Any) -> Iterator[None]:
+    """The engine's encoder with `model` on the query side and an empty recent-query cache."""
+    saved = encoder.query_model, encoder.recent_queries
+    encoder.query_model, encoder.recent_queries = model, LRUCache(0)
+    try:
+        yield
+    finally:
+        encoder.query_model, encoder.recent_queries = saved
+
+
+def time_options(encoder: DenseEncoder, options: dict[str, Any], texts: Sequence[str],
+                 ) -> dict[str, tuple[list[float], list[float]]]:
+    """name -> (wall seconds, CPU seconds) per text, the options interleaved text by text."""
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in options}
+    for model in options.values():  # warm-up: first calls allocate
+        for text in texts[:3]:
+            with query_model(encoder, model):
+                encoder.encode_queries([text], 1)
+    for text in texts:
+        for name, model in options.items():
+            with query_model(encoder, model):
+                w0, c0 = time.perf_counter(), time.process_time()
+                encoder.encode_queries([text], 1)
+                out[name][1].append(time.process_time() - c0)
+                out[name][0].append(time.perf_counter() - w0)
+    return out
+
+
+def agreement(engine: Engine, encoder: DenseEncoder, options: dict[str, Any], texts: Sequence[str],
+              ) -> dict[str, dict[str, float]]:
+    """Cosine of each option's query vectors to float32's, and dense top-1 agreement."""
+    index = engine.index
+    reference = encoder.encode_queries_exact(list(texts))
+
+    def top_ids(vectors: np.ndarray) -> list[str]:
+        return [index.ids[int(np.argmax(index._dense_from_vector(v)))] for v in vectors]
+
+    ref_top = top_ids(reference)
+    out = {}
+    for name, model in options.items():
+        with query_model(encoder, model):
+            vectors = np.stack([encoder.encode_queries([t], 1)[0] for t in texts])
+        cosines = (vectors * reference).sum(1)
+        same = sum(a == b for a, b in zip(top_ids(vectors), ref_top, strict=True))
+        out[name] = {"cos_min": float(cosines.min()), "cos_p1": percentile(list(cosines), 1),
+                     "cos_mean": float(cosines.mean()), "top1_same": same / len(texts)}
+    return out
+
+
+def accuracy(engine: Engine, encoder: DenseEncoder, model: Any) -> dict[str, float]:
+    """Tuning splits only: dense and hybrid top-1 and decisions on our set; the real questions through `ask`."""
+    ours = [q for q in load_eval(EVAL_FILE) if q.split == "tune"]
+    real = [q for q in real_eval.load_real() if q.split == "tune"]
+    with query_model(encoder, model):
+        dense = metrics(engine, retrieve_all(engine, ours, "dense"), engine.thresholds)
+        hybrid = metrics(engine, retrieve_all(engine, ours, "hybrid"), engine.thresholds)
+        labelled = [q for q in real if q.in_scope and q.expected]
+        real_dense = [next((c.entry_id for c in engine.candidates(q.question, mode="dense")
+                            if not c.entry_id.startswith(OOS_PREFIX)), None) in q.expected for q in labelled]
+        judged = real_eval.summary(real_eval.judge_all(engine.ask, real))
+    return {"ours dense top1": dense["top1"], "ours top1": hybrid["top1"],
+            "ours right": hybrid["answered_right"], "ours wrong": hybrid["answered_wrong"],
+            "ours off declined": hybrid["off_topic_declined"],
+            "real dense top1": sum(real_dense) / max(len(real_dense), 1), "real top1": judged["top1"],
+            "real right": judged["answered_right"], "real wrong": judged["answered_wrong"]}
+
+
+def use_threads(options: dict[str, Any], threads: int) -> None:
+    """Intra-op threads for torch and for every ONNX Runtime session (rebuilt: its count is fixed at creation)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    for name, model in options.items():
+        if isinstance(model, OrtQueryModel):
+            options[name] = OrtQueryModel(model.path, model.tokenizer, model.max_length, threads)
+
+
+def _ms(values: Sequence[float], q: float) -> float:
+    return percentile([v * 1000 for v in values], q)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--options", default=",".join(DEFAULT_OPTIONS), help=f"from {', '.join(OPTIONS)}")
+    parser.add_argument("--threads", default="1,2", help="torch / ONNX Runtime intra-op threads to try")
+    parser.add_argument("--limit", type=int, default=150, help="timing questions per group, a fixed sample (0 = all)")
+    parser.add_argument("--no-accuracy", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    settings = load_settings()
+    model_path = resolve_model(settings)
+    if not model_path:
+        raise SystemExit("no dense model configured")
+    torch.set_num_threads(1)  # recording and accuracy passes: two threads crawl on a loaded machine
+    encoder = DenseEncoder(model_path, query_precision="float32")
+    engine = Engine(load_knowledge(), encoder, cache_dir=settings.cache_dir)
+    ours = load_eval(EVAL_FILE)
+    real = real_eval.load_real()
+    groups = {"short": [q.question for q in ours if q.variant != "letter"],
+              "letters": [q.question for q in ours if q.variant == "letter"]
+              + [q.question for q in real if q.style == "letter"]}
+    rng = np.random.default_rng(0)
+    for name, group in groups.items():
+        if args.limit and len(group) > args.limit:
+            groups[name] = [group[i] for i in sorted(rng.choice(len(group), args.limit, replace=False))]
+    texts = {name: record_encoder_texts(engine, encoder, qs) for name, qs in groups.items()}
+    for name in texts:
+        lengths = [len(encoder.query_model.tokenizer(encoder.query_prompt + t)["input_ids"]) for t in texts[name]]
+        print(f"{name}: {len(texts[name])} encoder texts, tokens median {int(np.median(lengths))}, "
+              f"max {max(lengths)}")
+    names = [n.strip() for n in args.options.split(",") if n.strip()]
+    thread_counts = [int(n) for n in args.threads.split(",")]
+    # The ONNX export is kept beside the embedding cache, named by the model's fingerprint.
+    workdir = settings.cache_dir / f"onnx-{encoder.fingerprint}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    options = build_options(names, encoder.query_model, workdir, thread_counts[0])
+    for threads in thread_counts:
+        rows = []
+        use_threads(options, threads)
+        for group, group_texts in texts.items():
+            timed = time_options(encoder, options, group_texts)
+            base = np.median(timed[names[0]][1]) if names[0] in timed else float("nan")
+            for name, (wall, cpu) in timed.items():
+                rows.append([name, threads, group, _ms(wall, 50), _ms(wall, 99), _ms(cpu, 50), _ms(cpu, 99),
+                             base / np.median(cpu)])
+        print(f"\n## Latency per text (ms), {threads} thread(s); speed-up = CPU-time median of "
+              f"{names[0]} / this option's\n")
+        print(markdown_table(["option", "threads", "texts", "wall median", "wall p99", "CPU median", "CPU p99",
+                              "speed-up (CPU)"], rows))
+    use_threads(options, 1)
+    all_texts = texts["short"] + texts["letters"]
+    agree = agreement(engine, encoder, options, all_texts)
+    print(f"\n## Agreement with float32 query vectors ({len(all_texts)} texts)\n")
+    print(markdown_table(["option", "cosine min", "cosine p1", "cosine mean", "dense top-1 same"],
+                         [[n, a["cos_min"], a["cos_p1"], a["cos_mean"], a["top1_same"]] for n, a in agree.items()]))
+    if not args.no_accuracy:
+        print("\n## Accuracy on the tuning splits (eval/questions.yaml tune; real questions tune)\n")
+        for n, (name, model) in enumerate(options.items()):
+            result = accuracy(engine, encoder, model)
+            table = markdown_table(["option", *result], [[name, *result.values()]]).split("\n")
+            print("\n".join(table if n == 0 else table[2:]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
