@@ -89,3 +89,11 @@ def test_the_channel_variables_reach_their_configs_and_their_secrets_are_masked(
 def test_a_channel_without_its_required_secrets_stays_off(env):
     settings = load_settings(env)
     assert (settings.telegram, settings.zalo_bot, settings.zalo_oa) == (None, None, None)
+
+
+def test_the_public_url_and_the_legal_folder(tmp_path):
+    settings = load_settings({"BHXH_PUBLIC_URL": " https://hoidap.example.vn/ ", "BHXH_LEGAL_DIR": str(tmp_path)})
+    assert (settings.public_url, settings.legal_dir) == ("https://hoidap.example.vn", tmp_path)
+    assert (load_settings({}).public_url, load_settings({}).legal_dir) == ("", None)
+    with pytest.raises(RuntimeError, match="BHXH_PUBLIC_URL must start with https://"):
+        load_settings({"BHXH_PUBLIC_URL": "hoidap.example.vn"})
