@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from admin_api.report_cache import ReportCache
 from admin_api.trends import ts_string, utc_now
 from bot.engine import OOS_PREFIX, STOPWORDS, Engine
 from retrieval.normalize import fold_accents, tokenize
@@ -43,6 +44,7 @@ JUNK_KNOWN_SHARE = 0.6  # a text whose distinct words the knowledge base uses le
 LSH_BANDS, LSH_ROWS = 12, 3
 _PRIME = 2**31 - 1
 LOW_CONFIDENCE_MARGIN = 0.02
+_CACHE = ReportCache()  # the grouped window, reused while no new question was logged (within the minute)
 # UNSURE_INDEX_WHERE: a partial covering index (storage/schema.py) holds every question a staff member
 # may call unanswered (min_score up to 0.95): the query repeats this exact term so SQLite can use it.
 
@@ -303,6 +305,15 @@ class _Grouping:
 
 def _grouping(store: Store, engine: Engine, days: int, channel: str | None, min_score: float | None,
               include_out_of_scope: bool, include_junk: bool, now: dt.datetime | None) -> _Grouping:
+    """`_group` reused while no new question was logged (admin_api/report_cache.py); the engine is part of
+    the key, since a staff edit rebuilds it and changes the nearest entries."""
+    key = (id(engine), days, channel, min_score, include_out_of_scope, include_junk, now)
+    return _CACHE.get(store, "questions", key, lambda: _group(store, engine, days, channel, min_score,
+                                                                include_out_of_scope, include_junk, now))
+
+
+def _group(store: Store, engine: Engine, days: int, channel: str | None, min_score: float | None,
+           include_out_of_scope: bool, include_junk: bool, now: dt.datetime | None) -> _Grouping:
     end = now or utc_now()
     start = end - dt.timedelta(days=days)
     threshold = default_min_score(engine) if min_score is None else min_score

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from admin_api.clusters import NearEntry, nearest_entries
+from admin_api.report_cache import ReportCache
 from admin_api.trends import ts_string, utc_now
 from bot import signals
 from bot.engine import Engine
@@ -51,6 +52,7 @@ SIGNAL_LABELS = {
     signals.MENU_PICK: "chọn từ danh sách gợi ý",
 }
 MAX_SIGNAL_ROWS = 100_000  # signals read per call (a window of months on a busy deployment)
+_CACHE = ReportCache()  # the ranked cases, reused while no new signal was logged (within the minute)
 
 
 class PickedEntry(BaseModel):
@@ -115,9 +117,9 @@ def case_id(normalized: str, entry_id: str | None) -> str:
     return hashlib.sha1(f"{normalized}\x1f{entry_id or ''}".encode()).hexdigest()[:12]
 
 
-def review_queue(store: Store, engine: Engine, days: int = 7, channel: str | None = None, kind: str | None = None,
-                 limit: int = 20, offset: int = 0, now: dt.datetime | None = None) -> ReviewQueue:
-    """The cases of the last `days` days with signals, highest score first (then the most recent)."""
+def _ranked_cases(store: Store, days: int, channel: str | None, kind: str | None,
+                  now: dt.datetime | None) -> tuple[dict[str, int], list[_Case]]:
+    """Signals by kind, and every case of the window, highest score first."""
     end = now or utc_now()
     window = [ts_string(end - dt.timedelta(days=days)), ts_string(end)]
     only = (" AND s.channel = ?" if channel else "") + (" AND s.kind = ?" if kind else "")
@@ -148,6 +150,14 @@ def review_queue(store: Store, engine: Engine, days: int = 7, channel: str | Non
             case.latest = (ts, int(qid))
     ranked = sorted((c for c in cases.values() if c.counts), key=lambda c: c.latest, reverse=True)
     ranked.sort(key=lambda c: -c.score())  # stable: the most recent first among equal scores
+    return totals, ranked
+
+
+def review_queue(store: Store, engine: Engine, days: int = 7, channel: str | None = None, kind: str | None = None,
+                 limit: int = 20, offset: int = 0, now: dt.datetime | None = None) -> ReviewQueue:
+    """The cases of the last `days` days with signals, highest score first (then the most recent)."""
+    totals, ranked = _CACHE.get(store, "signals", (days, channel, kind, now),
+                                lambda: _ranked_cases(store, days, channel, kind, now))
     page = ranked[offset:offset + limit]
     ids = [c.latest[1] for c in page]
     texts = dict(store.db.execute(f"SELECT id, text FROM questions WHERE id IN ({','.join('?' * len(ids))})",

@@ -99,8 +99,9 @@ def test_signals_from_a_conversation_reach_the_queue(engine: Engine, tmp_path: P
     handled = next(h for text in ("lương hưu tối thiểu là bao nhiêu", "điều kiện hưởng bhxh một lần")
                    if (h := service.handle("web", "dân-1", text)).reply.answered)
     service.handle("web", "dân-1", "không phải")
+    assert review_queue.review_queue(service.store, engine, days=1).cases[0].signals == {"negation": 1}
     service.feedback("web", "dân-1", -1, question_id=handled.question_id, reason="Tôi hỏi cho mẹ tôi 0912345678")
-    queue = review_queue.review_queue(service.store, engine, days=1)
+    queue = review_queue.review_queue(service.store, engine, days=1)  # a new signal: not the cached report
     [case] = queue.cases
     assert case.entry_id == handled.reply.entry_id and case.signals == {"thumbs_down": 1, "negation": 1}
     assert case.score == 6.0 and case.question_ids == [handled.question_id]
