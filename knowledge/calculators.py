@@ -765,6 +765,17 @@ STATUSES: dict[str, str] = {
 SURVIVOR_SCHEMES: dict[str, str] = {**SCHEMES, "both": "vừa BHXH bắt buộc vừa BHXH tự nguyện"}
 
 
+def _survivor_lump(steps: list[str], months: Decimal, amount: Decimal | None, amount_name: str) -> int | None:
+    """The one-time survivor benefit, `months` × `amount` (a pension or the average wage), with its step; when
+    the amount is not known, a step asking for it (named by `amount_name`) and None."""
+    if amount is None:
+        steps.append(f"Cho biết {amount_name} để tính ra số tiền.")
+        return None
+    lump = whole_dong(months * amount)
+    steps.append(f"Tuất một lần = {_n(months)} × {_m(amount)} = {_m(lump)}.")
+    return lump
+
+
 @dataclass(frozen=True)
 class SurvivorBenefits:
     on: dt.date  # the date of death: the reference level of that month applies
@@ -946,11 +957,7 @@ def survivor_benefits(
                      f"{_n(top)} − {_n(cut)} × ({drawn} − 2) = {_n(top - cut * (drawn - 2))} tháng"
                      + (f", thấp hơn mức tối thiểu nên lấy {_n(floor)} tháng" if lump_months == floor else ""))
             steps.append(f"Tuất một lần: đã hưởng lương hưu {format_duration(drawn)} → {shown} lương hưu.")
-            if pension_amount is not None:
-                lump = whole_dong(lump_months * pension_amount)
-                steps.append(f"Tuất một lần = {_n(lump_months)} × {_m(pension_amount)} = {_m(lump)}.")
-            else:
-                steps.append("Cho biết mức lương hưu đang hưởng để tính ra số tiền.")
+            lump = _survivor_lump(steps, lump_months, pension_amount, "mức lương hưu đang hưởng")
     else:
         article, clause = (89, 1) if scheme != "voluntary" else (110, 2)
         refund_months = int(ctx.value("survivor_voluntary_refund_months", False))
@@ -984,11 +991,8 @@ def survivor_benefits(
                 lump_months = floor
                 ctx.cite(cite(89, 1) if scheme == "compulsory" else cite(110, 3))
             steps.append(f"Tuất một lần (tháng lẻ 1–6 tính nửa năm, 7–11 tính một năm): {text}.")
-            if base is not None:
-                lump = whole_dong(lump_months * base)
-                steps.append(f"Tuất một lần = {_n(lump_months)} × {_m(base)} = {_m(lump)}.")
-            else:
-                steps.append("Cho biết mức bình quân tiền lương (thu nhập) làm căn cứ đóng BHXH để tính ra số tiền.")
+            lump = _survivor_lump(steps, lump_months, base,
+                                  "mức bình quân tiền lương (thu nhập) làm căn cứ đóng BHXH")
     if monthly_ok:
         steps.append("Thân nhân đủ điều kiện hưởng tuất hằng tháng có thể chọn tuất một lần thay cho hằng tháng; "
                      "nếu không có thân nhân đủ điều kiện hằng tháng thì gia đình nhận tuất một lần.")
