@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple, Self
 
 TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 TELEGRAM_BASE_FILE_URL = "https://api.telegram.org/file/bot"
@@ -22,44 +22,44 @@ ZALO_OA_TOKEN_FILE_NAME = "zalo_oa_tokens.json"
 ZALO_OA_MAX_EVENT_AGE = 300.0  # seconds, either way
 
 
+class _FromSettings:
+    """`from_env()` for tests and scripts: this channel's part of `load_settings(env)` (None = not configured)."""
+
+    settings_field: ClassVar[str]  # the Settings field holding this config
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self | None:
+        from bot.settings import load_settings
+
+        return getattr(load_settings(env), cls.settings_field)
+
+
 @dataclass(frozen=True)
-class TelegramConfig:
+class TelegramConfig(_FromSettings):
     token: str
     webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; webhook mode needs it
     webhook_url: str = ""  # public https URL of /webhooks/telegram; set with setWebhook on start
     base_url: str = TELEGRAM_BASE_URL
     base_file_url: str = TELEGRAM_BASE_FILE_URL
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramConfig | None:
-        """For tests and scripts: `load_settings(env).telegram`."""
-        from bot.settings import load_settings
-
-        return load_settings(env).telegram
+    settings_field: ClassVar[str] = "telegram"
 
     def secrets(self) -> tuple[str, ...]:
         return self.token, self.webhook_secret
 
 
 @dataclass(frozen=True)
-class ZaloBotConfig:
+class ZaloBotConfig(_FromSettings):
     token: str
     secret: str  # the setWebhook secret_token (8–256 chars)
     base_url: str = ZALO_BOT_BASE_URL
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ZaloBotConfig | None:
-        """For tests and scripts: `load_settings(env).zalo_bot`."""
-        from bot.settings import load_settings
-
-        return load_settings(env).zalo_bot
+    settings_field: ClassVar[str] = "zalo_bot"
 
     def secrets(self) -> tuple[str, ...]:
         return self.token, self.secret
 
 
 @dataclass(frozen=True)
-class ZaloOAConfig:
+class ZaloOAConfig(_FromSettings):
     app_id: str
     oa_secret_key: str  # verifies webhook MACs
     app_secret: str = ""  # `secret_key` header of token refreshes
@@ -69,13 +69,7 @@ class ZaloOAConfig:
     oauth_base: str = ZALO_OA_OAUTH_BASE
     token_file: Path = Path("var") / ZALO_OA_TOKEN_FILE_NAME
     max_event_age: float = ZALO_OA_MAX_EVENT_AGE
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ZaloOAConfig | None:
-        """For tests and scripts: `load_settings(env).zalo_oa`."""
-        from bot.settings import load_settings
-
-        return load_settings(env).zalo_oa
+    settings_field: ClassVar[str] = "zalo_oa"
 
     def secrets(self) -> tuple[str, ...]:
         return self.oa_secret_key, self.app_secret, self.access_token, self.refresh_token

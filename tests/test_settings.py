@@ -97,3 +97,9 @@ def test_the_public_url_and_the_legal_folder(tmp_path):
     assert (load_settings({}).public_url, load_settings({}).legal_dir) == ("", None)
     with pytest.raises(RuntimeError, match="BHXH_PUBLIC_URL must start with https://"):
         load_settings({"BHXH_PUBLIC_URL": "hoidap.example.vn"})
+
+
+def test_from_env_is_the_channels_part_of_the_settings(tmp_path):
+    env = {"BHXH_DATA_DIR": str(tmp_path), "ZALO_BOT_TOKEN": "zalo-bot-token-2", "ZALO_BOT_SECRET": "zalo-secret-2"}
+    assert ZaloBotConfig.from_env(env) == load_settings(env).zalo_bot is not None
+    assert TelegramConfig.from_env(env) is None and ZaloOAConfig.from_env(env) is None
