@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,26 +31,13 @@ NOW = dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def traffic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three weeks of demo traffic (bulk, as `bhxh demo-traffic --fast`), generated once."""
+def service(lexical_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Service:
+    """Three weeks of demo traffic (bulk, as `bhxh demo-traffic --fast`) behind one service for the module;
+    the tests only add rows."""
     directory = tmp_path_factory.mktemp("review")
-    store = Store(directory / "bhxh.db", load_hash_key(directory))
-    stats = generate(store, days=21, per_day=160, spike_topic="lump_sum", seed=33)
-    assert stats.signals > 0
-    store.db.conn.close()
-    return directory
-
-
-@pytest.fixture
-def engine(lexical_engine: Engine) -> Engine:
-    return lexical_engine
-
-
-@pytest.fixture
-def service(engine: Engine, traffic_db: Path, tmp_path: Path) -> Service:
-    for name in ("bhxh.db", "hash.key"):
-        shutil.copy(traffic_db / name, tmp_path / name)
-    return Service(engine, Store(tmp_path / "bhxh.db", load_hash_key(tmp_path)))
+    traffic = Store(directory / "bhxh.db", load_hash_key(directory))
+    assert generate(traffic, days=21, per_day=160, spike_topic="lump_sum", seed=33).signals > 0
+    return Service(lexical_engine, traffic)
 
 
 @pytest.fixture
@@ -94,7 +80,8 @@ def test_the_queue_ranks_cases_by_their_weighted_signals(client: TestClient, ser
     assert picks["cases"] and all(c["picked"] and c["outcome"] == "choices" for c in picks["cases"])
 
 
-def test_signals_from_a_conversation_reach_the_queue(engine: Engine, tmp_path: Path) -> None:
+def test_signals_from_a_conversation_reach_the_queue(lexical_engine: Engine, tmp_path: Path) -> None:
+    engine = lexical_engine
     service = Service(engine, Store(tmp_path / "fresh.db", b"k" * 32))
     handled = next(h for text in ("lương hưu tối thiểu là bao nhiêu", "điều kiện hưởng bhxh một lần")
                    if (h := service.handle("web", "dân-1", text)).reply.answered)

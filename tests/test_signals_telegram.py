@@ -10,12 +10,16 @@ from bot import signals
 from tests.test_telegram import ANSWER_Q, buttons, fake, tg  # noqa: F401 (fixtures)
 
 
+def answered_message(call: object) -> dict[str, object]:
+    """The bot's answer as Telegram sends it back in a button's callback (with its keyboard)."""
+    return {"message_id": 556, "date": int(time.time()), "chat": {"id": 4242, "type": "private"}, "text": "…",
+            "reply_markup": call.params["reply_markup"]}  # type: ignore[attr-defined]
+
+
 def test_a_thumbs_down_offers_reasons_and_keeps_the_one_tapped(tg):  # noqa: F811
     tg.post(text_update(ANSWER_Q))
-    (answer,) = tg.fake.wait_sent(1)
-    down = next(d for _, d in buttons(answer) if d.startswith("f:-"))
-    message = {"message_id": 556, "date": int(time.time()), "chat": {"id": 4242, "type": "private"},
-               "text": "…", "reply_markup": answer.params["reply_markup"]}
+    answer = tg.fake.wait_sent(1)[0]
+    message, down = answered_message(answer), next(d for _, d in buttons(answer) if d.startswith("f:-"))
     tg.post(callback_update(down, message=message))
     (edit,) = tg.fake.sent("editMessageReplyMarkup")
     offered = [(label, data) for label, data in buttons(edit) if data.startswith("f:")]
