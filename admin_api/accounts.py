@@ -137,19 +137,19 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Open the store the service uses (or --db; the hash key beside a --db file) and run the action."""
     from bot.settings import load_settings
     from storage.base import load_hash_key
     from storage.factory import open_store
 
     settings = load_settings()
-    target = args.db or settings.database_url
-    key_dir = Path(args.db).parent if args.db and "://" not in args.db else settings.data_dir
-    store = open_store(target, load_hash_key(key_dir, settings.hash_key), default_path=settings.database)
+    beside = Path(args.db).parent if args.db and "://" not in args.db else settings.data_dir
+    store = open_store(args.db or settings.database_url, load_hash_key(beside, settings.hash_key),
+                       default_path=settings.database)
     try:
         return run_command(store, args)
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        getattr(store, "close", lambda: None)()  # PostgreSQL's pool (SQLite needs no closing)
 
 
 def run_command(store: StoreBackend, args: argparse.Namespace) -> int:

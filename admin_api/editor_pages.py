@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -77,15 +78,26 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
         query = urlencode({**params, "msg": message, "ok": "1" if ok else "0"}, quote_via=quote)
         return RedirectResponse(f"{path}?{query}", status_code=303)
 
-    async def checked(request: Request, needed: str) -> tuple[Staff, dict[str, str]] | Response:
+    async def checked(request: Request, needed: str,
+                      data: dict[str, str] | None = None) -> tuple[Staff, dict[str, str]] | Response:
         """The signed-in staff member and the form, if the CSRF value is right and the role suffices."""
-        data = await form(request)
+        data = data if data is not None else await form(request)
         staff = auth.page_staff(request)
         if staff is None or not auth.csrf_ok(request, data.get("csrf")):
             return JSONResponse({"detail": "Phiên đăng nhập không hợp lệ."}, status_code=403)
         if not staff.can(needed):
             return JSONResponse({"detail": f"Cần vai trò {accounts.ROLE_LABELS[needed]}."}, status_code=403)
         return staff, data
+
+    def viewing(request: Request, load: Callable[[], Any]) -> tuple[Staff, Any] | Response:
+        """(the signed-in staff member, what `load` returns), the login page, or a 404 page."""
+        staff = auth.page_staff(request)
+        if staff is None:
+            return RedirectResponse("/admin/login", status_code=303)
+        try:
+            return staff, load()
+        except staff_kb.StaffEditError as exc:
+            return page(staff, request, 404, view="missing", message=exc.detail, ok=False)
 
     @routes.get("")
     def index(request: Request, q: Annotated[str | None, Query(max_length=200)] = None,
@@ -112,42 +124,35 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     @routes.get("/entry/{entry_id}")
     def entry(request: Request, entry_id: str, on: Annotated[str | None, Query(max_length=10)] = None,
               msg: Msg = None, ok: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
-        staff = auth.page_staff(request)
-        if staff is None:
-            return RedirectResponse("/admin/login", status_code=303)
-        try:
-            current = staff_kb.get_entry(service, entry_id)
-        except staff_kb.StaffEditError as exc:
-            return page(staff, request, 404, view="missing", message=exc.detail, ok=False)
+        found = viewing(request, lambda: staff_kb.get_entry(service, entry_id))
+        if isinstance(found, Response):
+            return found
+        staff, current = found
         return entry_page(staff, request, entry_id, current.record, _day(on), source=current.source,
                           message=msg, ok=bool(ok))
 
-    @routes.post("/entry/{entry_id}/preview")
-    async def live_preview(request: Request, entry_id: str) -> Response:
-        """The preview for the form as typed (static/editor.js), as JSON: the reply or the problems."""
-        found = await checked(request, "viewer")
-        if isinstance(found, Response):
-            return found
-        _, data = found
-        try:
-            record = record_from_form(staff_kb.get_entry(service, entry_id).record, data)
-            shown = await asyncio.to_thread(staff_kb.preview, service, record, _day(data.get("on")),
-                                            entry_id=entry_id)
-        except staff_kb.StaffEditError as exc:
-            return JSONResponse({"ok": False, "problems": [str(p) for p in exc.problems] or [exc.detail]})
-        return JSONResponse({"ok": True, **shown.model_dump()})
-
     @routes.post("/entry/{entry_id}")
     async def save(request: Request, entry_id: str) -> Response:
-        found = await checked(request, "editor")
+        """action=save: keep the draft (or save); otherwise the preview: action=live as JSON for
+        static/editor.js (the reply or the problems), else the page again ("Xem trước" without JavaScript)."""
+        data = await form(request)
+        found = await checked(request, "editor" if data.get("action") == "save" else "viewer", data)
         if isinstance(found, Response):
             return found
-        staff, data = found
+        staff = found[0]
         try:
             current = staff_kb.get_entry(service, entry_id)
         except staff_kb.StaffEditError as exc:
             return JSONResponse({"detail": exc.detail}, status_code=404)
-        record, on = record_from_form(current.record, data), _day(data.get("on"))
+        record = record_from_form(current.record, data)
+        if data.get("action") == "live":
+            try:
+                shown = await asyncio.to_thread(staff_kb.preview, service, record, _day(data.get("on")),
+                                                entry_id=entry_id)
+            except staff_kb.StaffEditError as exc:
+                return JSONResponse({"ok": False, "problems": [str(p) for p in exc.problems] or [exc.detail]})
+            return JSONResponse({"ok": True, **shown.model_dump()})
+        on = _day(data.get("on"))
         if data.get("action") != "save":  # "Xem trước" without JavaScript
             return entry_page(staff, request, entry_id, record, on, source=current.source, note=data.get("note", ""))
         try:
@@ -165,13 +170,10 @@ def router(service: Service, auth: StaffAuth, settings: Settings) -> APIRouter:
     @routes.get("/version/{version_id}")
     def version(request: Request, version_id: int, msg: Msg = None,
                 ok: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
-        staff = auth.page_staff(request)
-        if staff is None:
-            return RedirectResponse("/admin/login", status_code=303)
-        try:
-            detail = editor_api.version_detail(service, version_id)
-        except staff_kb.StaffEditError as exc:
-            return page(staff, request, 404, view="missing", message=exc.detail, ok=False)
+        found = viewing(request, lambda: editor_api.version_detail(service, version_id))
+        if isinstance(found, Response):
+            return found
+        staff, detail = found
         return page(staff, request, view="version", version=detail, message=msg, ok=bool(ok),
                     can_review=staff.can("reviewer") and staff.name != detail.actor,
                     can_withdraw=staff.name == detail.actor, can_undo=editor_api.may_undo(staff, detail))

@@ -31,6 +31,11 @@ def _clean(value: str | None) -> str | None:
     return None if value is None else valid_unicode(value).replace("\x00", "\ufffd")
 
 
+def _known(value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown value {value!r} (one of {', '.join(allowed)})")
+
+
 def _json(record: dict[str, Any] | None) -> str | None:
     return None if record is None else _clean(json.dumps(record, ensure_ascii=False))
 
@@ -51,6 +56,12 @@ class StaffRecords:
 
     def _sql(self, query: str) -> str:
         return query if self._PARAM == "?" else query.replace("?", self._PARAM)
+
+    def _returning(self, query: str, params: list[Any]) -> Any:
+        """One write whose statement ends in RETURNING <column>: that value, or None if no row was written."""
+        with self.write() as db:
+            row = db.execute(self._sql(query), params).fetchone()
+        return row[0] if row else None
 
     def _read(self, query: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -76,27 +87,22 @@ class StaffRecords:
 
     def add_account(self, name: str, role: str, password_hash: str) -> bool:
         """Create an account; False if the name is taken."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}")
+        _known(role, ROLES)
         now = utcnow()
-        with self.write() as db:
-            cursor = db.execute(self._sql(
-                "INSERT INTO staff_accounts (name, role, password_hash, disabled, created_ts, updated_ts) "
-                "VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name"),
-                [_clean(name), role, password_hash, now, now])
-            return cursor.fetchone() is not None
+        return self._returning(
+            "INSERT INTO staff_accounts (name, role, password_hash, disabled, created_ts, updated_ts) "
+            "VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name",
+            [_clean(name), role, password_hash, now, now]) is not None
 
     def update_account(self, name: str, *, role: str | None = None, password_hash: str | None = None,
                        disabled: bool | None = None) -> bool:
         """Change an account's role, password hash or disabled flag (None: unchanged); False if unknown."""
-        if role is not None and role not in ROLES:
-            raise ValueError(f"unknown role {role!r}")
-        with self.write() as db:
-            cursor = db.execute(self._sql(
-                "UPDATE staff_accounts SET role = coalesce(?, role), password_hash = coalesce(?, password_hash), "
-                "disabled = coalesce(?, disabled), updated_ts = ? WHERE name = ? RETURNING name"),
-                [role, password_hash, None if disabled is None else int(disabled), utcnow(), name])
-            return cursor.fetchone() is not None
+        if role is not None:
+            _known(role, ROLES)
+        return self._returning(
+            "UPDATE staff_accounts SET role = coalesce(?, role), password_hash = coalesce(?, password_hash), "
+            "disabled = coalesce(?, disabled), updated_ts = ? WHERE name = ? RETURNING name",
+            [role, password_hash, None if disabled is None else int(disabled), utcnow(), name]) is not None
 
     # ------------------------------------------------------------ time-of-day pattern (staff reports)
 
@@ -129,16 +135,13 @@ class StaffRecords:
     def add_version(self, entry_id: str, *, actor: str, action: str, status: str, record: dict[str, Any] | None,
                     previous: dict[str, Any] | None, reviewer: str | None = None, note: str = "") -> int:
         """Record a change of `entry_id` (status pending, or live when applied at once); returns its id."""
-        if status not in VERSION_STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+        _known(status, VERSION_STATUSES)
         now = utcnow()
-        with self.write() as db:
-            cursor = db.execute(self._sql(
-                "INSERT INTO entry_versions (entry_id, ts, actor, action, status, record, previous, reviewer, "
-                "reviewed_ts, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-                [entry_id, now, _clean(actor), action, status, _json(record), _json(previous), _clean(reviewer),
-                 now if reviewer else None, _clean(note)])
-            return int(cursor.fetchone()[0])
+        return int(self._returning(
+            "INSERT INTO entry_versions (entry_id, ts, actor, action, status, record, previous, reviewer, "
+            "reviewed_ts, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [entry_id, now, _clean(actor), action, status, _json(record), _json(previous), _clean(reviewer),
+             now if reviewer else None, _clean(note)]))
 
     def version(self, version_id: int) -> dict[str, Any] | None:
         rows = self._read(f"SELECT {_VERSION_COLUMNS} FROM entry_versions WHERE id = ?", [version_id])
@@ -162,10 +165,7 @@ class StaffRecords:
     def decide_version(self, version_id: int, status: str, reviewer: str, *, expected: str = "pending") -> bool:
         """Move a version from `expected` to `status` (by `reviewer`); False if it was not in `expected`
         (someone else decided first)."""
-        if status not in VERSION_STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        with self.write() as db:
-            cursor = db.execute(self._sql("UPDATE entry_versions SET status = ?, reviewer = ?, reviewed_ts = ? "
-                                          "WHERE id = ? AND status = ? RETURNING id"),
-                                [status, _clean(reviewer), utcnow(), version_id, expected])
-            return cursor.fetchone() is not None
+        _known(status, VERSION_STATUSES)
+        return self._returning("UPDATE entry_versions SET status = ?, reviewer = ?, reviewed_ts = ? "
+                               "WHERE id = ? AND status = ? RETURNING id",
+                               [status, _clean(reviewer), utcnow(), version_id, expected]) is not None

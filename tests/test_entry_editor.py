@@ -255,9 +255,9 @@ def test_the_editor_pages_save_a_draft_a_reviewer_approves_and_rolls_back(app, s
     form = {"csrf": csrf_of(page.text), "question": record.question, "short": "", "answer": NEW_ANSWER,
             "paraphrases": "\n".join(record.paraphrases), "sources": "\n".join(record.sources), "on": "2026-12-03",
             "note": "nói rõ mốc 15 năm"}
-    preview = editor.post(f"/admin/editor/entry/{ENTRY}/preview", data=form).json()
+    preview = editor.post(f"/admin/editor/entry/{ENTRY}", data={**form, "action": "live"}).json()
     assert preview["ok"] and "15 năm" in preview["text"]
-    bad = editor.post(f"/admin/editor/entry/{ENTRY}/preview", data={**form, "sources": ""}).json()
+    bad = editor.post(f"/admin/editor/entry/{ENTRY}", data={**form, "sources": "", "action": "live"}).json()
     assert not bad["ok"] and any("sources" in p for p in bad["problems"])
 
     saved = editor.post(f"/admin/editor/entry/{ENTRY}", data={**form, "action": "save"})

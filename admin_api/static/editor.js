@@ -13,10 +13,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const refresh = async () => {
     const ticket = ++sent;
     const body = new URLSearchParams(new FormData(form));
-    body.delete("action");
+    body.set("action", "live");
     let data;
     try {
-      const response = await fetch(form.dataset.preview, {
+      const response = await fetch(form.getAttribute("action"), {  // form.action is the button named "action"
         method: "POST", body, credentials: "same-origin",
         headers: { "Content-Type": "application/x-www-form-urlencoded" },
       });
