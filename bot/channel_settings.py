@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, NamedTuple, Self
+from typing import NamedTuple, Self
 
 TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 TELEGRAM_BASE_FILE_URL = "https://api.telegram.org/file/bot"
@@ -23,15 +23,12 @@ ZALO_OA_MAX_EVENT_AGE = 300.0  # seconds, either way
 
 
 class _FromSettings:
-    """`from_env()` for tests and scripts: this channel's part of `load_settings(env)` (None = not configured)."""
-
-    settings_field: ClassVar[str]  # the Settings field holding this config
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self | None:
+        """For tests and scripts: this channel's part of `load_settings(env)` (None = not configured)."""
         from bot.settings import load_settings
 
-        return getattr(load_settings(env), cls.settings_field)
+        return getattr(load_settings(env), FIELDS[cls][0])
 
 
 @dataclass(frozen=True)
@@ -41,10 +38,6 @@ class TelegramConfig(_FromSettings):
     webhook_url: str = ""  # public https URL of /webhooks/telegram; set with setWebhook on start
     base_url: str = TELEGRAM_BASE_URL
     base_file_url: str = TELEGRAM_BASE_FILE_URL
-    settings_field: ClassVar[str] = "telegram"
-
-    def secrets(self) -> tuple[str, ...]:
-        return self.token, self.webhook_secret
 
 
 @dataclass(frozen=True)
@@ -52,10 +45,6 @@ class ZaloBotConfig(_FromSettings):
     token: str
     secret: str  # the setWebhook secret_token (8–256 chars)
     base_url: str = ZALO_BOT_BASE_URL
-    settings_field: ClassVar[str] = "zalo_bot"
-
-    def secrets(self) -> tuple[str, ...]:
-        return self.token, self.secret
 
 
 @dataclass(frozen=True)
@@ -69,10 +58,14 @@ class ZaloOAConfig(_FromSettings):
     oauth_base: str = ZALO_OA_OAUTH_BASE
     token_file: Path = Path("var") / ZALO_OA_TOKEN_FILE_NAME
     max_event_age: float = ZALO_OA_MAX_EVENT_AGE
-    settings_field: ClassVar[str] = "zalo_oa"
 
-    def secrets(self) -> tuple[str, ...]:
-        return self.oa_secret_key, self.app_secret, self.access_token, self.refresh_token
+
+# Each config's Settings field, and its fields that are secrets (masked in every log line).
+FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {
+    TelegramConfig: ("telegram", ("token", "webhook_secret")),
+    ZaloBotConfig: ("zalo_bot", ("token", "secret")),
+    ZaloOAConfig: ("zalo_oa", ("oa_secret_key", "app_secret", "access_token", "refresh_token")),
+}
 
 
 class Channels(NamedTuple):
@@ -116,4 +109,4 @@ def register_channel_secrets(channels: Channels) -> None:
         from bot.channels.secrets import register_secret
 
         for config in present:
-            register_secret(*config.secrets())
+            register_secret(*(getattr(config, name) for name in FIELDS[type(config)][1]))
