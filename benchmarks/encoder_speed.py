@@ -218,6 +218,21 @@ def time_options(encoder: DenseEncoder, options: dict[str, Any], texts: Sequence
     return out
 
 
+def engine_latency(engine: Engine, encoder: DenseEncoder, options: dict[str, Any], questions: Sequence[str],
+                   ) -> dict[str, tuple[list[float], list[float]]]:
+    """`bhxh bench`'s first-time `ask` latency (no cached query vector), the options interleaved question
+    by question: name -> (wall seconds, CPU seconds) per question."""
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in options}
+    for question in questions:
+        for name, model in options.items():
+            with query_model(encoder, model):
+                w0, c0 = time.perf_counter(), time.process_time()
+                engine.ask(question)
+                out[name][1].append(time.process_time() - c0)
+                out[name][0].append(time.perf_counter() - w0)
+    return out
+
+
 def agreement(engine: Engine, encoder: DenseEncoder, options: dict[str, Any], texts: Sequence[str],
               ) -> dict[str, dict[str, float]]:
     """Cosine of each option's query vectors to float32's, and dense top-1 agreement."""
@@ -277,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2", help="torch / ONNX Runtime intra-op threads to try")
     parser.add_argument("--limit", type=int, default=150, help="timing questions per group, a fixed sample (0 = all)")
     parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--engine", action="store_true",
+                        help="also time whole `ask` calls per option (bhxh bench's first-time latency)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -321,6 +338,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{names[0]} / this option's\n")
         print(markdown_table(["option", "threads", "texts", "wall median", "wall p99", "CPU median", "CPU p99",
                               "speed-up (CPU)"], rows))
+        if args.engine:
+            rows = []
+            for group, questions in groups.items():
+                timed = engine_latency(engine, encoder, options, questions)
+                base = np.median(timed[names[0]][1]) if names[0] in timed else float("nan")
+                rows += [[name, threads, group, _ms(wall, 50), _ms(wall, 99), _ms(cpu, 50), _ms(cpu, 99),
+                          base / np.median(cpu)] for name, (wall, cpu) in timed.items()]
+            print(f"\n## Whole `ask` per question, first time (ms), {threads} thread(s)\n")
+            print(markdown_table(["option", "threads", "questions", "wall median", "wall p99", "CPU median",
+                                  "CPU p99", "speed-up (CPU)"], rows))
     use_threads(options, 1)
     all_texts = texts["short"] + texts["letters"]
     agree = agreement(engine, encoder, options, all_texts)

@@ -181,7 +181,11 @@ class DenseEncoder:
     Passages are always encoded in float32 (once, then cached on disk). Queries,
     the hot path, may be encoded by a bfloat16 copy of the model: on CPUs with
     native bf16 that is 2-3x the throughput, at a cosine of about 0.999 to the
-    float32 vector (measured in tests/test_retrieval.py).
+    float32 vector (measured in tests/test_retrieval.py). Or, opt-in ("int8"), by
+    an int8-quantized copy (`int8_query_model`): about 1.35x less CPU than float32,
+    cosine >= 0.99, but a vector depends slightly on its batch (one activation
+    scale per pass) and dense top-1 differs from float32's on ~9% of questions, so
+    "auto" never picks it (benchmarks/encoder_speed.py has the numbers).
     """
 
     def __init__(self, model: str | Path, *, device: str = "cpu", threads: int | None = None,
