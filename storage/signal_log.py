@@ -12,7 +12,7 @@ PostgreSQL a GIN index on `bhxh_search_text(normalized)` (to_tsvector over unacc
 (SQLite, 2 cores shared with a load average of 10): counting LIKE '%lương hưu%' over text and normalized
 scans the table (298 ms, 15,309 rows); the FTS5 match alone counts 26,227 prefix matches in 14 ms, and a
 page of 51 newest first takes 20 ms (a LIKE page is faster, 0.4 ms, only while the words are common:
-a rare word scans the whole table). The staff search caps its count (question_log.SEARCH_COUNT_LIMIT).
+a rare word scans the whole table). The staff search caps its count (question_log.SEARCH_COUNT_LIMIT, 1,000).
 """
 
 from __future__ import annotations
