@@ -197,7 +197,7 @@ def router(service: Service, settings: Settings) -> APIRouter:
                              header + (["province"] if province else []), rows)
 
     @routes.get("/patterns", response_model=reports.PatternsReport)
-    def patterns(_: StaffDep, days: Annotated[int, Query(ge=1, le=180)] = 28, channel: Channel = None,
+    def patterns(_: StaffDep, days: Annotated[int, Query(ge=1, le=180)] = 7, channel: Channel = None,
                  topic: TopicQ = None) -> Any:
         """When people ask: questions per hour of the day (Vietnam time) and per weekday over the last
         `days` Vietnam days (today included), with the average per weekday."""

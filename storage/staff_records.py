@@ -20,6 +20,7 @@ from typing import Any
 from retrieval.normalize import valid_unicode
 from storage.base import utcnow
 
+VIETNAM_UTC_OFFSET_HOURS = 7
 ROLES = ("viewer", "editor", "reviewer", "admin")  # each role may do what the ones before it may
 VERSION_STATUSES = ("pending", "live", "rejected", "withdrawn")
 _ACCOUNT_COLUMNS = "name, role, password_hash, disabled, created_ts, updated_ts"
@@ -108,8 +109,10 @@ class StaffRecords:
 
     def hour_counts(self, start: str, end: str, channel: str | None = None, topic: str | None = None) -> list[int]:
         """Questions per hour of the day in Vietnam (UTC+7, 0-23) with start <= ts < end (stored time text)."""
-        hour = ("CAST(strftime('%H', ts, '+7 hours') AS INTEGER)" if self._PARAM == "?"
-                else "CAST(extract(hour FROM ts AT TIME ZONE 'Asia/Ho_Chi_Minh') AS INTEGER)")
+        # The UTC hour, shifted below (Vietnam has no daylight saving): on SQLite a substring of the stored
+        # text is several times cheaper than strftime over a month of questions.
+        hour = ("substr(ts, 12, 2)" if self._PARAM == "?"
+                else "CAST(extract(hour FROM ts AT TIME ZONE 'UTC') AS INTEGER)")
         where, params = ["ts >= ?", "ts < ?"], [start, end]
         for column, value in (("channel", channel), ("topic", topic)):
             if value is not None:
@@ -118,8 +121,8 @@ class StaffRecords:
         query = f"SELECT {hour} AS h, COUNT(*) FROM questions WHERE {' AND '.join(where)} GROUP BY h"
         counts = [0] * 24
         for h, n in self._read(query, params):
-            if h is not None and 0 <= int(h) < 24:
-                counts[int(h)] += int(n)
+            if h is not None and str(h).isdigit() and 0 <= int(h) < 24:
+                counts[(int(h) + VIETNAM_UTC_OFFSET_HOURS) % 24] += int(n)
         return counts
 
     # ------------------------------------------------------------ entry versions
