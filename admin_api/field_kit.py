@@ -16,7 +16,6 @@ The legal texts come from the deployment's folder (knowledge/legal_texts.py, BHX
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +82,7 @@ def _setting(request: Request, name: str) -> Any:
 
 
 def _base_url(request: Request) -> str:
-    configured = (_setting(request, "public_url") or os.environ.get(PUBLIC_URL_ENV, "")).strip().rstrip("/")
+    configured = (_setting(request, "public_url") or "").strip().rstrip("/")
     return configured or str(request.base_url).rstrip("/")
 
 

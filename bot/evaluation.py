@@ -215,8 +215,8 @@ def end_to_end(engine: Engine, questions: list[EvalQuestion], thresholds: Thresh
     top1 = sum(bool(r.candidates) and r.candidates[0] in q.expected for q, r in in_scope)
     top3 = sum(any(c in q.expected for c in r.candidates[:3]) for q, r in in_scope)
     right = sum(r.answered and r.entry_id in q.expected for q, r in in_scope)
-    calc = sum(r.kind == "calculator" for q, r in in_scope)
-    wrong = sum(r.outcome == "answered" and r.entry_id not in q.expected for q, r in in_scope) - calc
+    wrong = sum(r.outcome == "answered" and r.kind != "calculator" and r.entry_id not in q.expected
+                for q, r in in_scope)
     declined = sum(r.outcome == "declined" for q, r in in_scope)
     chose = sum(r.outcome == "choices" for q, r in in_scope)
     return [top1 / n_in, top3 / n_in, right / n_in, wrong / n_in,

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from admin_api.app import STATIC_DIR, create_app
 from admin_api.field_kit import TEMPLATES, text_blocks
+from bot.settings import load_settings
 from knowledge import legal_texts
 from knowledge.calculators import GROUP_LABELS
 from knowledge.legal_texts import NO_TEXTS
@@ -117,7 +118,9 @@ def test_entry_page_renders_the_whole_answer_for_a_date(client, service):
 
 
 def test_short_link_uses_the_configured_public_url(client, service, monkeypatch):
+    """BHXH_PUBLIC_URL, read once into Settings.public_url."""
     monkeypatch.setenv("BHXH_PUBLIC_URL", "https://hoidap.example.vn/")
+    monkeypatch.setattr(client.app.state, "settings", load_settings())
     entry = _voluntary_entry(service)
     assert f"https://hoidap.example.vn/hoi-dap/{entry.id}" in client.get(f"/hoi-dap/{entry.id}").text
 
