@@ -173,6 +173,10 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "CREATE INDEX entry_versions_entry ON entry_versions (entry_id, id)",
         "CREATE INDEX entry_versions_status ON entry_versions (status, id)",
     )),
+    ("0008_user_index", (
+        "DROP INDEX IF EXISTS questions_user",
+        "CREATE INDEX questions_user_hash ON questions (user_hash, channel, id)",
+    )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
         """CREATE UNLOGGED TABLE rate_limits (

@@ -247,6 +247,14 @@ def accounts_versions(db: sqlite_utils.Database) -> None:
          "CREATE INDEX IF NOT EXISTS idx_entry_versions_status ON entry_versions (status, id)")
 
 
+@_step("0008_user_index")
+def user_index(db: sqlite_utils.Database) -> None:
+    """The log by user leads with the user's hash: led by the channel, SQLite chose it for staff queries that
+    filter by channel and topic (a count read 60,000 rows instead of using the topic index)."""
+    _run(db, "DROP INDEX IF EXISTS idx_questions_user",
+         "CREATE INDEX IF NOT EXISTS idx_questions_user_hash ON questions (user_hash, channel, id)")
+
+
 def legacy_schema_version(db: sqlite_utils.Database) -> int | None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else None
