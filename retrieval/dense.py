@@ -175,6 +175,11 @@ def length_groups(lengths: Sequence[int], max_size: int, max_padding: float = 0.
     return groups
 
 
+def _quiet_prompt_note(record: logging.LogRecord) -> bool:
+    """Drop sentence-transformers' notice that the e5 model's default prompt is "query" (we pass prompts)."""
+    return not str(record.msg).startswith("Default prompt name is set")
+
+
 class DenseEncoder:
     """Wraps a SentenceTransformer; vectors are L2-normalized float32.
 
@@ -193,8 +198,13 @@ class DenseEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        # A start-up log shows our own progress lines (retrieval/progress.py), not the libraries' weight-loading
+        # bar and their note on the default prompt, which people read as errors (UX review).
+        transformers.utils.logging.disable_progress_bar()
+        logging.getLogger("sentence_transformers.base.model").addFilter(_quiet_prompt_note)
         if threads:
             torch.set_num_threads(threads)
         self.name = str(model)
