@@ -307,10 +307,16 @@ class Engine:
         query = query if isinstance(query, Query) else Query.read(query)
         if query.letter.is_letter:
             return self._letter_candidates(query.letter, k, mode)
-        hits = self.index.search(query.clean, k=k, mode=mode, normalized=query.normalized)  # type: ignore[arg-type]
+        target = None if _ASKS_PROCEDURE.search(query.folded) else self.situation_entry(extract_facts(query.clean))
+        hits = self.index.search(query.clean, k=max(k, SITUATION_CANDIDATES) if target else k, mode=mode,  # type: ignore[arg-type]
+                                 normalized=query.normalized)
         lexical_only = mode == "lexical" or not self.index.has_dense
-        return [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(query.content_words, h.id), lexical_only,
-                          h.learned) for h in hits]
+        found = [Candidate(h.id, h.score, h.lexical, h.dense, self.coverage(query.content_words, h.id), lexical_only,
+                           h.learned) for h in hits]
+        lifted = next((c for c in found if c.entry_id == target), None)
+        if lifted is not None and found[0] is not lifted:  # a short death question: as `_lift_situation` for letters
+            found = [replace(lifted, fused=found[0].fused + SITUATION_LIFT)] + [c for c in found if c is not lifted]
+        return found[:k]
 
     @staticmethod
     def situation_entry(facts: Facts) -> str | None:

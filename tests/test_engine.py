@@ -202,3 +202,13 @@ def test_the_states_own_site_or_no_link_is_not_a_scam(engine, text):
     from bot.engine import SCAM_LINK_ENTRY
 
     assert engine.ask(text).entry_id != SCAM_LINK_ENTRY
+
+
+@pytest.mark.parametrize(("text", "entry_id"), [
+    ("bố em đóng BHXH 9 năm thì mất, gia đình em được hưởng gì ạ?", "th-chet-khi-dang-dong-chua-du-15-nam"),
+    ("chồng tôi đóng bhxh 20 năm thì mất, tôi được hưởng gì", "th-chet-khi-dang-dong-du-15-nam"),
+])
+def test_a_short_death_question_gets_the_situation_its_facts_name(engine, text, entry_id):
+    """As for letters: who died, and after how many years, decide the rule (not the nearest wording)."""
+    reply = engine.ask(text)
+    assert (reply.kind, reply.entry_id) == ("answer", entry_id)
