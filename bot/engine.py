@@ -62,6 +62,9 @@ SELF_CONTAINED_WORDS = 3
 SITUATION_LIFT = 0.06
 SITUATION_CANDIDATES = 24  # … when retrieval ranks it among this many
 # A letter that asks how to claim, not what is due, is answered by the procedure entries (accent-folded).
+# A short question about what is due in general ("gia đình được hưởng gì") (accent-folded).
+_ASKS_WHAT_IS_DUE = re.compile(r"\b(?:duoc|huong|nhan|lanh)\s+(?:nhung\s+)?(?:gi|che do gi|quyen loi gi|khoan gi"
+                               r"|tien gi)\b|\b(?:che do|quyen loi)\s+(?:gi|nao|the nao)\b")
 _ASKS_PROCEDURE = re.compile(r"\b(?:ho so|thu tuc|giay to|nop o dau|lam o dau|can nhung gi|can chuan bi)\b")
 
 
@@ -307,7 +310,10 @@ class Engine:
         query = query if isinstance(query, Query) else Query.read(query)
         if query.letter.is_letter:
             return self._letter_candidates(query.letter, k, mode)
-        target = None if _ASKS_PROCEDURE.search(query.folded) else self.situation_entry(extract_facts(query.clean))
+        # Only a question about what is due in general ("được hưởng gì"): a specific one ("con trên 18 tuổi có
+        # được không") has its own entry, which retrieval finds by its words.
+        target = (self.situation_entry(extract_facts(query.clean))
+                  if _ASKS_WHAT_IS_DUE.search(query.folded) and not _ASKS_PROCEDURE.search(query.folded) else None)
         hits = self.index.search(query.clean, k=max(k, SITUATION_CANDIDATES) if target else k, mode=mode,  # type: ignore[arg-type]
                                  normalized=query.normalized)
         lexical_only = mode == "lexical" or not self.index.has_dense
