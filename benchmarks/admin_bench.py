@@ -1,6 +1,6 @@
 """Staff API latency with a large question log.
 
-    python -m benchmarks.admin_bench [--rows 200000] [--repeats 30] [--lexical-only]
+    python -m benchmarks.admin_bench [--rows 200000] [--repeats 30] [--lexical-only] [--backend postgres]
 
 Generates the rows with `bhxh demo-traffic --fast` into a temporary database (eight weeks,
 a spike in the last one), builds the real app around the engine from the settings (the
@@ -9,6 +9,9 @@ offline dense model when it is built), and times each endpoint through FastAPI's
 the following calls (after the background look-up of the hybrid nearest entries of new cluster
 texts, started by the first call, has finished). The app's start-up runs as under `bhxh serve`
 (TestClient as a context manager), including the garbage-collector freeze of the loaded models.
+`--backend postgres` runs the same on PostgreSQL: the database named by `--database-url` (it must be empty;
+the bench fills it), else a throwaway server started as the tests start theirs (tests/pg.py: Debian's
+PostgreSQL binaries, a socket in a temp dir, fsync off), dropped at the end.
 Targets: /admin/topics and /admin/unanswered p95 <= 300 ms at 200,000 rows; the review queue, the
 search and /admin/clusters (issue 18) p95 <= 100 ms.
 """
@@ -16,11 +19,13 @@ search and /admin/clusters (issue 18) p95 <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +77,38 @@ def build_engine(lexical_only: bool) -> Any:
     return Engine(load_knowledge(), encoder, cache_dir=settings.cache_dir if encoder else None)
 
 
-def generate_into(directory: str, days: int, per_day: int) -> None:
+def open_bench_store(directory: str, database_url: str | None) -> Any:
+    """The store the bench fills and reads: SQLite in `directory`, or PostgreSQL at `database_url`."""
+    from storage.factory import open_store
+    from storage.store import load_hash_key
+
+    return open_store(database_url or str(Path(directory) / "bhxh.db"), load_hash_key(Path(directory)))
+
+
+def generate_into(directory: str, days: int, per_day: int, database_url: str | None = None) -> None:
     """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
     as it is in production: generation leaves large caches behind that slow the garbage collector)."""
     from admin_api.demo_traffic import generate
-    from storage.store import Store, load_hash_key
 
-    store = Store(Path(directory) / "bhxh.db", load_hash_key(Path(directory)))
+    store = open_bench_store(directory, database_url)
     stats = generate(store, days=days, per_day=per_day, spike_topic="lump_sum")
+    store.close()
     print(f"generated {stats.rows:,} questions in {stats.seconds:.1f} s (--fast)", flush=True)
+
+
+@contextlib.contextmanager
+def postgres_database(url: str | None) -> Iterator[str]:
+    """`url` as given, or an empty database on a throwaway server (stopped and deleted at the end)."""
+    if url:
+        yield url
+        return
+    from tests.pg import start_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster.database_url(cluster.create_database())
+    finally:
+        cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,33 +117,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=56)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--lexical-only", action="store_true", help="no dense model (faster set-up)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--database-url", help="--backend postgres: an empty database to fill (default: a "
+                                               "throwaway server)")
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database(args.database_url)) if args.backend == "postgres" else None
+        return bench(args, url)
 
+
+def bench(args: argparse.Namespace, database_url: str | None) -> int:
     from fastapi.testclient import TestClient
 
     from admin_api import clusters
     from admin_api.app import create_app
     from bot.service import Service
-    from storage.store import Store, load_hash_key
 
     os.environ.setdefault("BHXH_ADMIN_TOKEN", "benchmark-token-0123456789abcdef")
     headers = {"Authorization": f"Bearer {os.environ['BHXH_ADMIN_TOKEN']}"}
     with tempfile.TemporaryDirectory(prefix="bhxh-admin-bench-") as tmp:
         per_day = max(1, round(args.rows / args.days / 0.95))  # weekends are quieter
-        child = multiprocessing.get_context("spawn").Process(target=generate_into, args=(tmp, args.days, per_day))
+        child = multiprocessing.get_context("spawn").Process(target=generate_into,
+                                                             args=(tmp, args.days, per_day, database_url))
         child.start()
         child.join()
         if child.exitcode != 0:
             print("generating the rows failed")
             return 2
-        store = Store(Path(tmp) / "bhxh.db", load_hash_key(Path(tmp)))
-        print(f"{store.db['questions'].count:,} questions in the log")
+        store = open_bench_store(tmp, database_url)
+        if database_url:  # the planner's statistics, as autovacuum would gather them a minute after a bulk load
+            store.db.execute("ANALYZE")
+        count = store.db.execute("SELECT COUNT(*) FROM questions").fetchone()[0]
+        print(f"{count:,} questions in the log ({'PostgreSQL' if database_url else 'SQLite'})")
         started = time.perf_counter()
         engine = build_engine(args.lexical_only)
         print(f"engine ready in {time.perf_counter() - started:.1f} s "
               f"({'hybrid, dense model' if engine.index.has_dense else 'lexical only'})")
         with TestClient(create_app(Service(engine, store))) as client:  # runs the start-up, as `bhxh serve` does
             failed = run(client, headers, args.repeats, clusters)
+        store.close()
     return 1 if failed else 0
 
 
