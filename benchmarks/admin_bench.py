@@ -85,6 +85,12 @@ def open_bench_store(directory: str, database_url: str | None) -> Any:
     return open_store(database_url or str(Path(directory) / "bhxh.db"), load_hash_key(Path(directory)))
 
 
+def close_store(store: Any) -> None:
+    """PostgreSQL: close the pool (SQLite's store has nothing to close)."""
+    if hasattr(store, "close"):
+        store.close()
+
+
 def generate_into(directory: str, days: int, per_day: int, database_url: str | None = None) -> None:
     """Fill the database in a child process, as `bhxh demo-traffic --fast` would (the server's heap stays
     as it is in production: generation leaves large caches behind that slow the garbage collector)."""
@@ -92,7 +98,7 @@ def generate_into(directory: str, days: int, per_day: int, database_url: str | N
 
     store = open_bench_store(directory, database_url)
     stats = generate(store, days=days, per_day=per_day, spike_topic="lump_sum")
-    store.close()
+    close_store(store)
     print(f"generated {stats.rows:,} questions in {stats.seconds:.1f} s (--fast)", flush=True)
 
 
@@ -155,7 +161,7 @@ def bench(args: argparse.Namespace, database_url: str | None) -> int:
               f"({'hybrid, dense model' if engine.index.has_dense else 'lexical only'})")
         with TestClient(create_app(Service(engine, store))) as client:  # runs the start-up, as `bhxh serve` does
             failed = run(client, headers, args.repeats, clusters)
-        store.close()
+        close_store(store)
     return 1 if failed else 0
 
 
