@@ -8,8 +8,9 @@ from markupsafe import Markup
 
 from admin_api import trends
 
-OUTCOME_LABELS = {"answered": "Trả lời được", "choices": "Hỏi lại để chọn", "declined": "Chưa trả lời"}
-OUTCOME_COLOURS = {"answered": "#2a9d8f", "choices": "#e9b949", "declined": "#c8553d"}
+OUTCOME_LABELS = {"answered": "Trả lời được", "choices": "Hỏi lại để chọn", "declined": "Chưa trả lời",
+                  "law_lookup": "Tra cứu điều luật"}
+OUTCOME_COLOURS = {"answered": "#2a9d8f", "choices": "#e9b949", "declined": "#c8553d", "law_lookup": "#7b4fa0"}
 PALETTE = ("#1d6fb8", "#e07b00", "#2a9d8f", "#c0392b", "#7b4fa0", "#8c6d31")
 
 
@@ -74,7 +75,7 @@ def line_chart(series: trends.DailySeries, lines: list[tuple[str, str, list[int]
 
 
 def outcome_bars(series: trends.DailySeries) -> Markup:
-    """Stacked daily bars: answered / choices / declined."""
+    """Stacked daily bars: answered / choices / declined / law lookups."""
     width, height, left, right, top, bottom = 460, 190, 40, 8, 10, 30
     n = len(series.days)
     plot_w, plot_h = width - left - right, height - top - bottom

@@ -34,7 +34,7 @@ from storage.schema import UNSURE_INDEX_WHERE
 from storage.store import Store
 
 # Unanswered questions: kinds that are never worth a staff look, and clustering limits.
-IGNORED_KINDS = ("smalltalk", "invalid", "calculator")
+IGNORED_KINDS = ("smalltalk", "invalid", "calculator", "law_lookup")  # law_lookup: bot/field_kit.py
 CLUSTER_JACCARD = 0.5
 INTENT_JACCARD = 0.2  # texts with the same nearest entry still need this much wording in common
 MAX_DISTINCT_TEXTS = 5000

@@ -69,7 +69,7 @@ def page_context(service: Service, settings: Settings, days: int, channel: str |
     shown = by_topic[:len(PALETTE)]
     lines = [(t, TOPICS[t], series.topics[t], t in rising) for t in shown]
     answered = sum(series.outcomes["answered"][window])
-    total = sum(series.total[window])
+    total = sum(series.total[window]) - sum(series.outcomes["law_lookup"][window])  # a lookup asks no entry
     unanswered = clusters.unanswered(store, engine, min(days, 90), channel, limit=8, examples=4)
     feedback = question_log.feedback_counts(store, engine, days)
     spark = {t: series.topics[t][window] for t in TOPICS}

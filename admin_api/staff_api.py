@@ -189,10 +189,10 @@ def router(service: Service, settings: Settings) -> APIRouter:
     def export_topics(_: StaffDep, days: Annotated[int, Query(ge=1, le=365)] = 30, channel: Channel = None) -> Any:
         """Questions per Vietnam day and topic (zeros included) with their outcomes, as CSV."""
         province = (settings.province,) if settings.province else ()
-        rows = [(day, topic or "(none)", TOPICS.get(topic, "Không xác định chủ đề"), a + c + d, a, c, d, *province)
-                for day, topic, a, c, d in trends.daily_topic_rows(service.store, days, channel or None)]
+        rows = [(day, topic or "(none)", TOPICS.get(topic, "Không xác định chủ đề"), sum(counts), *counts, *province)
+                for day, topic, counts in trends.daily_topic_rows(service.store, days, channel or None)]
         _, _, first, last = reports.local_window(days)
-        header = [f"day ({reports.TIMEZONE})", "topic", "label", "questions", "answered", "choices", "declined"]
+        header = [f"day ({reports.TIMEZONE})", "topic", "label", "questions", *trends.OUTCOMES]
         return _csv_response(reports.export_name("topics", settings.province, first, last),
                              header + (["province"] if province else []), rows)
 

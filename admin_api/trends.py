@@ -22,7 +22,7 @@ from knowledge.topics import TOPICS
 from storage.store import Store
 
 LOCAL_OFFSET = dt.timedelta(hours=7)  # Asia/Ho_Chi_Minh, no daylight saving
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)  # answered, choices, declined: the order of charts and CSV
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)  # answered, choices, declined, law_lookup: charts' and CSV order
 
 # The rising test (see `rising`): significance level, minimum count and minimum ratio.
 RISING_ALPHA = 0.01
@@ -181,7 +181,7 @@ class DailySeries(BaseModel):
     days: list[str] = Field(description="Vietnam calendar days (UTC+7), oldest first")
     channel: str | None
     topics: dict[str, list[int]] = Field(description="Per topic key: one count per day")
-    outcomes: dict[str, list[int]] = Field(description="answered / choices / declined: one count per day")
+    outcomes: dict[str, list[int]] = Field(description="answered / choices / declined / law_lookup: one count per day")
     total: list[int]
 
 
@@ -218,16 +218,16 @@ def daily_series(store: Store, days: int = 30, channel: str | None = None,
 
 
 def daily_topic_rows(store: Store, days: int = 30, channel: str | None = None,
-                     now: dt.datetime | None = None) -> list[tuple[str, str, int, int, int]]:
-    """(day, topic, answered, choices, declined) for every Vietnam day and topic, zeros included;
-    topic '' holds the questions without a topic."""
+                     now: dt.datetime | None = None) -> list[tuple[str, str, list[int]]]:
+    """(day, topic, [count per outcome, in OUTCOMES' order]) for every Vietnam day and topic, zeros included;
+    topic '' holds the rows without a topic (law lookups among them)."""
     labels, rows = _daily_counts(store, days, channel, now)
     counts: dict[tuple[str, str], list[int]] = {}
     for day, topic, outcome, n in rows:
-        row = counts.setdefault((day, topic if topic in TOPICS else ""), [0, 0, 0])
+        row = counts.setdefault((day, topic if topic in TOPICS else ""), [0] * len(OUTCOMES))
         if outcome in OUTCOMES:
             row[OUTCOMES.index(outcome)] += n
-    return [(day, topic, *counts.get((day, topic), [0, 0, 0])) for day in labels for topic in [*TOPICS, ""]]
+    return [(day, topic, counts.get((day, topic), [0] * len(OUTCOMES))) for day in labels for topic in [*TOPICS, ""]]
 
 
 def channels(store: Store) -> list[str]:

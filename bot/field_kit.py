@@ -22,6 +22,7 @@ Item actions (also Telegram's callback data, at most 64 bytes):
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 import time
@@ -33,10 +34,14 @@ from urllib.parse import quote_plus
 from bot import messages
 from bot.channels.format import split_text
 from bot.conversation import parse_pick
+from bot.reply import LAW_LOOKUP
 from knowledge import legal_texts
 from knowledge.schema import KnowledgeBase
 from knowledge.topics import MENU_ORDER, TOPICS
-from retrieval.normalize import fold_accents, nfc
+from retrieval.normalize import fold_accents, nfc, normalize_query
+from storage.base import LoggedQuestion
+
+log = logging.getLogger(__name__)
 
 PUBLIC_URL_ENV = "BHXH_PUBLIC_URL"  # e.g. https://hoidap.example.vn: links to the web field kit pages
 PAGE_SIZE = 8  # questions per page of a topic
@@ -136,6 +141,19 @@ def staff_holds(service: Any, channel: str, user_id: str) -> bool:
         return False
 
 
+def log_law_lookup(service: Any, channel: str, user_id: str, text: str, started: float | None = None) -> None:
+    """A law lookup typed on chat goes into the question log (outcome and kind "law_lookup"; the store
+    redacts it like every question), so staff can count them; topic browsing is not logged. A log that
+    cannot be written never stops the article from being shown."""
+    latency_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    try:
+        service.store.log_question(LoggedQuestion(
+            channel=channel, user_id=user_id, text=text, normalized=normalize_query(text), topic=None,
+            entry_id=None, score=0.0, outcome=LAW_LOOKUP, kind=LAW_LOOKUP, latency_ms=latency_ms))
+    except Exception:
+        log.exception("field kit: could not log a law lookup")
+
+
 def source_url(source: str, base: str) -> str | None:
     """The web page of a "Căn cứ" citation ("Luật 41/2024/QH15, Điều 70, khoản 1"), None without a
     public URL or when its text is not installed."""
@@ -169,6 +187,19 @@ class FieldKit:
             return self.topics()
         query = law_query(text)
         return None if query is None else self.law(query)
+
+    def typed(self, service: Any, channel: str, user_id: str, text: object) -> Screen | None:
+        """`command` for a message from a citizen's chat: None while a staff member has the chat (it goes
+        to them), and a law lookup is logged (`log_law_lookup`)."""
+        return None if staff_holds(service, channel, user_id) else self.logged_command(service, channel, user_id, text)
+
+    def logged_command(self, service: Any, channel: str, user_id: str, text: object) -> Screen | None:
+        """`command`, a law lookup logged in the question log (`log_law_lookup`)."""
+        started = time.perf_counter()
+        screen = self.command(text)
+        if screen is not None and isinstance(text, str) and not is_topic_command(text):
+            log_law_lookup(service, channel, user_id, text, started)
+        return screen
 
     def act(self, action: str) -> Screen | EntryPick | None:
         """What an item's action shows; None for an unreadable or stale action."""
@@ -302,7 +333,8 @@ class NumberedTurns:
         return f"fieldkit:{self.channel}:{self.store.hash_user(self.channel, user_id)}"
 
     def turn(self, user_id: str, text: object, now: float | None = None) -> Screen | EntryPick | None:
-        """The field kit's answer to a typed message, None when the message is for the Service."""
+        """The field kit's answer to a typed message, None when the message is for the Service (or for the
+        staff member who has the chat)."""
         if staff_holds(self.service, self.channel, user_id):
             return None
         key = self._key(user_id)
@@ -318,7 +350,7 @@ class NumberedTurns:
                 return Screen(paragraphs=(_pick_range(state),))  # the list stays: pick again
             result = self.kit.act(action) or Screen(paragraphs=(STALE,))
         else:
-            result = self.kit.command(text)
+            result = self.kit.logged_command(self.service, self.channel, user_id, text)
             if result is None:
                 if state:
                     self.store.clear_state(key)

@@ -7,7 +7,10 @@ from typing import Literal
 
 from bot.messages import SOURCES_LABEL
 
-Outcome = Literal["answered", "choices", "declined"]
+# How the question log counts a row. "law_lookup": an article looked up on chat ("/luat", a citation typed
+# alone; bot/field_kit.py logs it), neither an entry's answer nor unanswered; no Reply has it.
+Outcome = Literal["answered", "choices", "declined", "law_lookup"]
+LAW_LOOKUP: Outcome = "law_lookup"
 Kind = Literal["answer", "choices", "not_sure", "out_of_scope", "smalltalk", "personal", "calculator", "invalid"]
 
 # How each kind is counted in the question log, the dashboard and evaluation (`Reply.outcome`): a greeting

@@ -214,11 +214,30 @@ def test_telegram_luat_shows_the_article_with_its_web_link(legal, tg, monkeypatc
     assert f'<a href="{PUBLIC}/luat/41-2024-qh15/70">' in sent[-1].params["text"]
 
 
+def logged(service) -> list[tuple[str, str, str, str | None]]:
+    """The question log's (text, outcome, kind, entry) rows, oldest first."""
+    return service.store.db.execute("SELECT text, outcome, kind, entry_id FROM questions ORDER BY id").fetchall()
+
+
 def test_telegram_typed_citation_is_looked_up_not_asked(legal, tg):
     tg.post(text_update("khoản 2 điều 31"))
     (call,) = tg.fake.wait_sent(1)
     assert call.params["text"].startswith("<b>Khoản 2 Điều 31 Luật 41/2024/QH15</b>")
-    assert "mức chuẩn hộ nghèo" in call.params["text"] and question_count(tg.service) == 0
+    assert "mức chuẩn hộ nghèo" in call.params["text"]
+    assert logged(tg.service) == [("khoản 2 điều 31", "law_lookup", "law_lookup", None)]  # counted, not asked
+
+
+def test_telegram_law_lookups_are_logged_redacted(legal, tg):
+    tg.post(text_update("điều 64 luật bhxh 0912345678"))  # a citation alone, a phone number typed after it
+    assert tg.fake.wait_sent(1)[0].params["text"].startswith("<b>Luật 41/2024/QH15, Điều 64")
+    tg.post(text_update("/luat hưởng một lần"))
+    tg.fake.wait_sent(2)
+    tg.post(callback_update("t:pension"))  # browsing topics is not a lookup
+    tg.fake.wait_sent(3)
+    rows = logged(tg.service)
+    assert [(outcome, kind) for _, outcome, kind, _ in rows] == [("law_lookup", "law_lookup")] * 2
+    assert "0912345678" not in rows[0][0] and rows[0][0].startswith("điều 64 luật bhxh")
+    assert rows[1][0] == "/luat hưởng một lần"
 
 
 def test_telegram_luat_by_words_then_a_button(legal, tg):
@@ -267,7 +286,11 @@ def test_zalo_citation_split_under_2000(legal, zb):
     zb.post(bot_update("nghị định 158 điều 7"))
     sent = zb.fake.wait_sent(2)
     assert sent[0]["text"].startswith("📖 Nghị định 158/2025/NĐ-CP, Điều 7.")
-    assert all(len(m["text"]) <= ZALO_LIMIT for m in sent) and question_count(zb.service) == 0
+    assert all(len(m["text"]) <= ZALO_LIMIT for m in sent)
+    zb.post(bot_update("tra luật: thai sản"))
+    zb.fake.wait_sent(3)
+    assert logged(zb.service) == [("nghị định 158 điều 7", "law_lookup", "law_lookup", None),
+                                  ("tra luật: thai sản", "law_lookup", "law_lookup", None)]
 
 
 def test_zalo_without_texts(no_texts, zb):
@@ -329,3 +352,4 @@ def test_zalo_oa_citation_shows_the_article(legal, oa):
     oa.say("khoản 2 điều 31")
     text = oa.fake.wait_messages(1)[0]["message"]["text"]
     assert text.startswith("📖 Khoản 2 Điều 31 Luật 41/2024/QH15") and len(text) <= ZALO_LIMIT
+    assert logged(oa.service) == [("khoản 2 điều 31", "law_lookup", "law_lookup", None)]

@@ -56,7 +56,7 @@ from bot.channels import in_thread, mask
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.conversation import NONE_OF_THESE_ID
-from bot.field_kit import FieldKit, Screen, html_messages, source_url, staff_holds
+from bot.field_kit import FieldKit, Screen, html_messages, log_law_lookup, source_url
 from bot.reply import Reply
 from bot.service import Handled, Service
 from bot.settings import Settings, load_settings
@@ -294,14 +294,18 @@ class TelegramBot:
             await self.show(update.effective_chat.id, self.kit.topics())
 
     async def law(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/luat <citation or words>; /luat alone says what to type."""
+        """/luat <citation or words>; /luat alone says what to type. Logged as a law lookup."""
+        message, user = update.effective_message, update.effective_user
         if update.effective_chat is not None:
             screen = await in_thread(self.kit.law, " ".join(context.args or []))
+            if message is not None and message.text and user is not None:
+                await in_thread(log_law_lookup, self.service, CHANNEL, str(user.id), message.text)
             await self.show(update.effective_chat.id, screen)
 
     def field_kit_command(self, user_id: str, text: str) -> Screen | None:
-        """A typed field-kit command, unless a staff member has this chat (then it goes to them)."""
-        return None if staff_holds(self.service, CHANNEL, user_id) else self.kit.command(text)
+        """A typed field-kit command (a law lookup logged), unless a staff member has this chat (then it
+        goes to them)."""
+        return self.kit.typed(self.service, CHANNEL, user_id, text)
 
     async def show(self, chat_id: int, screen: Screen) -> None:
         texts, items = html_messages(screen, TELEGRAM_LIMIT, BUTTON_LABEL_LIMIT)
