@@ -5,10 +5,12 @@ người thật", "hỏi cán bộ" typed on any channel); the bot offers it by 
 row and after a 👎. From then on `Handoff.intercept` (called by `Service.handle` before anything else)
 keeps the bot silent for that chat: the citizen's messages go into the handoff (redacted, storage in
 `storage/handoffs.py`), and only the first one is answered ("a person will answer", or, out of working
-hours, when they will). Staff take it, reply and close it from the dashboard (`admin_api/handoff_api.py`),
-which calls `take`, `reply` and `close` here; a reply goes out on the citizen's channel through that
-channel's `Pipeline.send_staff_reply` (attached here by each Pipeline). After closing, the bot says it is
-back and answers again.
+hours, when they will). Buttons pressed meanwhile (an old answer's, a topic's) go to them too, named by
+their label (`pressed`); the channels send commands and stickers through `Service.handle` like typed
+messages. Staff take it, reply and close it from the dashboard (`admin_api/handoff_api.py`), which calls
+`take`, `reply` and `close` here; a reply goes out on the citizen's channel through that channel's
+`Pipeline.send_staff_reply` (attached here by each Pipeline). After closing, the bot says it is back and
+answers again.
 
 Working hours and the out-of-hours text come from `bot.settings` (BHXH_HANDOFF_HOURS,
 BHXH_HANDOFF_TIMEZONE, BHXH_HANDOFF_OUT_OF_HOURS_TEXT).
@@ -41,6 +43,8 @@ REQUEST_PHRASES = ("gap can bo", "hoi can bo", "gap nguoi that", "noi chuyen voi
                    "noi chuyen voi can bo", "can bo tra loi", "gap tu van vien", "/canbo")
 REQUEST_MAX_WORDS = 8
 NOT_TEXT_NOTE = "(tin nhắn không phải chữ: ảnh, tệp hoặc nhãn dán)"  # what staff read for a photo, a sticker
+BUTTON_NOTE = "(bấm nút: {label})"  # what staff read for a button pressed while they have the chat
+BUTTON_NOTE_UNKNOWN = "(bấm một nút của trợ lý)"
 CITIZEN_LEFT_NOTE = "(Người dân đã bỏ theo dõi hoặc rời cuộc trò chuyện: không gửi được tin nữa.)"  # for staff
 OFFER_KEY = "handoff-offer:"  # + channel:user hash → why the bot last offered a person (conversation state)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -196,15 +200,32 @@ class Handoff:
         try:
             if is_request(text):
                 return self._request(channel, user_id, chat_id or user_id, str(text), message_id)
-            active = self.store.handoff_active(channel, user_id)
-            if active is None:
-                return None
             body = text if isinstance(text, str) and text.strip() else NOT_TEXT_NOTE
-            self.store.handoff_citizen_message(active.id, body, self.now(), message_id=message_id, chat_id=chat_id)
-            return ""
+            return "" if self._to_staff(channel, user_id, chat_id, body, message_id) else None
         except Exception:  # the database is down: the bot answers as usual rather than going silent
             log.exception("handoff: could not check or record a handoff; answering as usual")
             return None
+
+    def pressed(self, channel: str, user_id: str, chat_id: str | None, label: str | None) -> bool:
+        """A button pressed (an old answer's entry, 👍/👎, a topic, an article…): while a staff member has
+        the chat it goes to them as a message naming the button, and the bot does nothing else (True);
+        False when no handoff is open, and the button works as usual."""
+        if not self.enabled:
+            return False
+        note = BUTTON_NOTE.format(label=label.strip()) if label and label.strip() else BUTTON_NOTE_UNKNOWN
+        try:
+            return self._to_staff(channel, user_id, chat_id, note, None)
+        except Exception:  # the database is down: the button works as usual
+            log.exception("handoff: could not check or record a handoff; the button works as usual")
+            return False
+
+    def _to_staff(self, channel: str, user_id: str, chat_id: str | None, body: str, message_id: str | None) -> bool:
+        """Into the open handoff of this chat, if there is one."""
+        active = self.store.handoff_active(channel, user_id)
+        if active is None:
+            return False
+        self.store.handoff_citizen_message(active.id, body, self.now(), message_id=message_id, chat_id=chat_id)
+        return True
 
     def _request(self, channel: str, user_id: str, chat_id: str, text: str, message_id: str | None) -> str:
         offered = self.store.load_state(self._offer_key(channel, user_id)).get("reason")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fakes.service import make_service, zalo_bot_env
-from fakes.telegram import FakeTelegram, callback_update, text_update
+from fakes.telegram import FakeTelegram, callback_update, sticker_update, text_update
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
 from test_telegram import SECRET, TOKEN
@@ -21,7 +21,7 @@ from test_telegram import _env as telegram_env
 
 from admin_api.app import create_app
 from bot import messages
-from bot.handoff import Handoff, is_request, parse_hours, when_text
+from bot.handoff import NOT_TEXT_NOTE, Handoff, is_request, parse_hours, when_text
 
 ZB_TOKEN, ZB_SECRET = "zb-token-123:abc", "zalo-bot-secret-123"
 STAFF = {"Authorization": "Bearer test-admin-token-0123456789"}  # acts as "automation"
@@ -283,3 +283,45 @@ def test_a_reply_that_cannot_be_sent_is_kept_with_the_reason(tmp_path, zalo):
         replied = client.post(f"/admin/handoffs/{handoff.id}/reply", headers=STAFF, json={"text": "Chào bạn"}).json()
         assert replied["sent"] is False and replied["reason"] == check["reason"]
         assert replied["handoff"]["messages"][-1]["delivery"] == f"not sent: {check['reason']}"
+
+
+def test_telegram_buttons_commands_and_stickers_go_to_staff_while_they_hold_the_chat(tmp_path, telegram):
+    """An old answer's buttons, the topic and law commands, a sticker: while a staff member has the chat each goes
+    to them (a button named by its label) and the bot says nothing; after closing, the same button works again."""
+    with _app(tmp_path, IN_HOURS) as client:
+        send, sent = _telegram(client, telegram)
+        send(ANSWER_Q)
+        old = telegram.sent()[-1]  # the answer, with its buttons (related questions, 👍/👎)
+        keyboard = old.params["reply_markup"]["inline_keyboard"]
+        related = next(b for row in keyboard for b in row if b["callback_data"].startswith("e:"))
+        up = next(b for row in keyboard for b in row if b["callback_data"].startswith("f:+:"))
+        under = {"message_id": 90, "date": 0, "chat": {"id": 4242, "type": "private"}, "text": "…",
+                 "reply_markup": old.params["reply_markup"]}
+
+        def press(data: str) -> None:
+            assert client.post("/webhooks/telegram", json=callback_update(data, message=under),
+                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+
+        send("gặp cán bộ")
+        assert sent()[-1] == messages.HANDOFF_WAITING
+        before = len(sent())
+        press(related["callback_data"])
+        press(up["callback_data"])
+        press("t:pension")  # a topic button of the /start menu
+        for command in ("/start", "/chude", "/luat Điều 70", "/tinh"):
+            send(command)
+        assert client.post("/webhooks/telegram", json=sticker_update(),
+                           headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+        assert len(sent()) == before  # silent: every one went to the staff member
+        (waiting,) = _queue(client)
+        citizen = [m["text"] for m in waiting["messages"] if m["author"] == "citizen"]
+        assert citizen[-8:] == [f"(bấm nút: {related['text']})", f"(bấm nút: {up['text']})", "(bấm một nút của trợ lý)",
+                                "/start", "/chude", "/luat Điều 70", "/tinh", NOT_TEXT_NOTE]
+        assert len(telegram.sent("answerCallbackQuery")) == 3  # each press answered (no spinner left)
+        store = client.service.store  # type: ignore[attr-defined]
+        assert store.db.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0  # the 👍 was not a vote
+        assert store.db.execute("SELECT count(*) FROM questions WHERE outcome = 'law_lookup'").fetchone()[0] == 0
+
+        assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
+        press(related["callback_data"])  # the bot has the chat again: the button shows its answer
+        assert sent()[-1].startswith("<b>" + related["text"].removeprefix("🔎 ")[:20])

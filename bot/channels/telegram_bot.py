@@ -25,7 +25,7 @@ import asyncio
 import hmac
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -56,7 +56,7 @@ from bot.channels import in_thread, mask
 from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, button_label, has_details, telegram_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
 from bot.conversation import NONE_OF_THESE_ID
-from bot.field_kit import FieldKit, Screen, html_messages, log_law_lookup, source_url
+from bot.field_kit import FieldKit, Screen, html_messages, log_law_lookup, source_url, staff_holds
 from bot.reply import Reply
 from bot.service import Handled, Service
 from bot.settings import Settings, load_settings
@@ -81,6 +81,7 @@ def _callback(data: str) -> str | None:
 
 
 Rows = list[tuple[tuple[str, str], ...]]  # rows of (label, callback data): what Outgoing.buttons holds
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
 def _rows(buttons: list[tuple[str, str]]) -> Rows:
@@ -114,18 +115,31 @@ class TelegramBot:
         self.kit = FieldKit(lambda: self.service.engine.kb)  # /chude, /luat and typed citations
 
     def install(self, application: Application) -> None:
-        application.add_handler(CommandHandler("start", self.start))
-        application.add_handler(CommandHandler("help", self.help))
-        application.add_handler(CommandHandler("tinh", self.calc_start))
-        application.add_handler(CommandHandler("chude", self.topics))
-        application.add_handler(CommandHandler("luat", self.law))
+        staff = self.unless_staff_holds  # while a staff member has the chat, a command is a message to them
+        application.add_handler(CommandHandler("start", staff(self.start)))
+        application.add_handler(CommandHandler("help", staff(self.help)))
+        application.add_handler(CommandHandler("tinh", staff(self.calc_start)))
+        application.add_handler(CommandHandler("chude", staff(self.topics)))
+        application.add_handler(CommandHandler("luat", staff(self.law)))
         application.add_handler(CommandHandler("canbo", self.text))  # a person (bot/handoff.py reads "/canbo")
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                                                self.text))
         application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
-                                               self.not_text))
+                                               staff(self.not_text)))
         application.add_handler(CallbackQueryHandler(self.button))
         application.add_error_handler(self.error)
+
+    def unless_staff_holds(self, handler: Handler) -> Handler:
+        """`handler`, except while a staff member has the chat (bot/handoff.py): then the message goes to
+        them through Service.handle like a typed one, and the bot stays silent."""
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            message, user = update.effective_message, update.effective_user
+            if message is None or user is None or self.pipeline is None or not await in_thread(
+                    staff_holds, self.service, CHANNEL, str(user.id)):
+                await handler(update, context)
+                return
+            await self.pipeline.answer(None, Message(str(message.chat_id), str(user.id), message.text, None))
+        return guarded
 
     # ------------------------------------------------------------ keyboards
 
@@ -224,6 +238,10 @@ class TelegramBot:
             return
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         kind, _, rest = (query.data or "").partition(":")
+        if kind != "h" and await in_thread(self.service.handoff.pressed, CHANNEL, str(query.from_user.id),
+                                           str(chat_id), _pressed_label(query)):
+            await _answer(query)  # a staff member has the chat: the press went to them, the bot stays silent
+            return
         if kind == "e" and rest:
             reply = await in_thread(self.service.choose, CHANNEL, str(query.from_user.id), rest)
             if reply is not None:
@@ -361,6 +379,16 @@ class TelegramBot:
         if isinstance(update, Update) and update.effective_chat is not None and not isinstance(err, TelegramError):
             with suppress(TelegramError):
                 await context.bot.send_message(update.effective_chat.id, messages.BUSY)
+
+
+def _pressed_label(query: CallbackQuery) -> str | None:
+    """The label of the pressed button, read from the message it is under (None when that is gone)."""
+    markup = getattr(query.message, "reply_markup", None)  # an inaccessible (old) message has none
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            if button.callback_data == query.data:
+                return button.text
+    return None
 
 
 async def _answer(query: CallbackQuery, text: str | None = None) -> None:
