@@ -283,6 +283,8 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
     ip_limiter = rate_limiter(service.store, "ip", ip_limit or settings.ip_rate_limit, ip_window)
     # Votes: the same allowance per IP address, counted apart from the questions.
     feedback_limiter = rate_limiter(service.store, "vote", ip_limiter.limit, ip_window)
+    # The web chat's polls for staff replies (GET /api/handoff): the same allowance, counted apart too.
+    app.state.handoff_poll_limiter = rate_limiter(service.store, "handoff-poll", ip_limiter.limit, ip_window)
 
     app.add_middleware(LimitBody, limit=MAX_BODY_BYTES, read_timeout=settings.body_timeout)
     app.add_middleware(PublicPageHeaders)
@@ -407,7 +409,7 @@ def _include_optional_routers(app: FastAPI, service: Service, settings: Settings
     webhooks.register(app, service, settings)
     admin.register(app, service, settings)
     app.include_router(handoff_api.router(service))  # the staff inbox ("Hỏi cán bộ"), behind the same auth
-    app.include_router(handoff_api.public_router(service))  # the web chat fetches staff replies
+    app.include_router(handoff_api.public_router(service, app.state.handoff_poll_limiter))  # the web chat's polls
     app.include_router(staff_review.router(service))  # review queue, search and drill-down, all clusters
     app.include_router(field_kit.router)  # public field kit: topic index, answer cards, law articles
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from admin_api import staff_kb
 from admin_api.auth import EditorDep, StaffDep
 from bot.handoff import HandoffError, is_request
-from bot.service import Service
+from bot.service import RateLimiter, Service, SharedRateLimiter
 from knowledge.topics import TOPICS
 from storage.handoffs import HANDOFF_STATUSES, Handoff
 from storage.handoffs import redacted as redact
@@ -131,14 +131,21 @@ class WebHandoffOut(BaseModel):
     messages: list[MessageOut] = Field(description="Staff replies and the bot's handoff lines, oldest first")
 
 
-def public_router(service: Service) -> APIRouter:
+def public_router(service: Service, limiter: RateLimiter | SharedRateLimiter) -> APIRouter:
     """GET /api/handoff: the web chat polls it while a staff member has the visitor's chat (the other
-    channels get staff replies pushed). The visitor id is the chat page's random one, as in /api/ask."""
+    channels get staff replies pushed). The visitor id is the chat page's random one, as in /api/ask.
+    `limiter`: requests per IP address (admin_api/app.py: BHXH_IP_RATE_LIMIT, counted apart from questions);
+    the page polls every 5 s and keeps polling after a 429."""
     routes = APIRouter(tags=["web chat"])
 
-    @routes.get("/api/handoff", response_model=WebHandoffOut, summary="Staff replies for the web chat")
-    async def web_handoff(user_id: Annotated[str, Query(min_length=1, max_length=200)],
+    @routes.get("/api/handoff", response_model=WebHandoffOut, summary="Staff replies for the web chat",
+                responses={429: {"description": "too many requests from this address"}})
+    async def web_handoff(request: Request, user_id: Annotated[str, Query(min_length=1, max_length=200)],
                           after: Annotated[int, Query(ge=0, le=2**62)] = 0) -> Any:
+        client = request.client.host if request.client else "unknown"
+        if not await asyncio.to_thread(limiter.allow, client):  # the shared limiter is a database call
+            return JSONResponse({"detail": "Bạn gửi quá nhiều yêu cầu, vui lòng thử lại sau ít phút."},
+                                status_code=429)
         h = await asyncio.to_thread(service.store.handoff_latest, "web", user_id)
         if h is None:
             return WebHandoffOut(status="none", messages=[])

@@ -325,3 +325,12 @@ def test_telegram_buttons_commands_and_stickers_go_to_staff_while_they_hold_the_
         assert client.post(f"/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
         press(related["callback_data"])  # the bot has the chat again: the button shows its answer
         assert sent()[-1].startswith("<b>" + related["text"].removeprefix("🔎 ")[:20])
+
+
+def test_the_web_chat_poll_is_rate_limited_per_address_apart_from_questions(tmp_path, zalo):
+    service = make_service(tmp_path / "bhxh.db")
+    with TestClient(create_app(service, ip_limit=3)) as client:
+        polls = [client.get("/api/handoff", params={"user_id": "web-visitor-1"}).status_code for _ in range(4)]
+        assert polls == [200, 200, 200, 429]
+        assert client.get("/api/handoff", params={"user_id": "web-visitor-2"}).status_code == 429  # per address
+        assert client.post("/api/ask", json={"question": ANSWER_Q, "user_id": "web-visitor-1"}).status_code == 200

@@ -120,6 +120,16 @@ def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
         assert offer.inner_text().startswith(messages.HANDOFF_OFFER)
         offer.locator("button").click()
         page.locator(".msg.bot", has_text="Tôi đã chuyển câu hỏi").wait_for()
+        refused: list[str] = []  # the next poll is refused (too many requests from this address): the page asks again
+
+        def refuse_once(route) -> None:
+            if refused:
+                route.continue_()
+                return
+            refused.append(route.request.url)
+            route.fulfill(status=429, content_type="application/json", body='{"detail": "quá nhiều"}')
+
+        page.route("**/api/handoff?*", refuse_once)
         page.fill("#q", "tôi 58 tuổi, đóng 18 năm")
         page.keyboard.press("Enter")
         page.wait_for_function("!document.querySelector('#send').disabled")
@@ -131,7 +141,7 @@ def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
                           json={"text": answer}).json()["sent"] is True
         staff = page.locator(".msg.bot.staff", has_text="18 năm đóng")
         staff.wait_for(timeout=15000)
-        assert staff.inner_text().startswith("👤 Cán bộ BHXH trả lời:")
+        assert staff.inner_text().startswith("👤 Cán bộ BHXH trả lời:") and refused
         page.screenshot(path=str(ARTIFACTS / "handoff-web-chat-phone.png"))
         assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/close", headers=STAFF).status_code == 200
         page.locator(".msg.bot", has_text="đã kết thúc cuộc trò chuyện").wait_for(timeout=15000)

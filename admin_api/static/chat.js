@@ -333,9 +333,13 @@
     try {
       const url = "/api/handoff?user_id=" + encodeURIComponent(userId) + "&after=" + handoffSeen;
       const response = await fetch(url);
-      data = await response.json();
+      data = response.ok ? await response.json() : undefined;
     } catch (e) {
-      data = null;
+      data = undefined;
+    }
+    if (data === undefined) {  // too many requests from this address (429), server or network down: ask again
+      handoffTimer = setTimeout(() => { handoffTimer = null; watchHandoff(); }, HANDOFF_POLL_MS);
+      return;
     }
     const open = Boolean(data) && (data.status === "waiting" || data.status === "owned");
     if (data && (open || handoffOpen)) {
