@@ -18,7 +18,7 @@ from fakes.service import clean_env, engine, make_service, question_count
 from fakes.telegram import callback_update, text_update
 from fakes.zalo import bot_update
 
-from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, ZALO_LIMIT
+from bot.channels.format import BUTTON_LABEL_LIMIT, TELEGRAM_LIMIT, ZALO_LIMIT, zalo_messages
 from bot.channels.zalo_oa import MAX_BUTTONS
 from bot.field_kit import (
     MAX_MESSAGES,
@@ -33,6 +33,7 @@ from bot.field_kit import (
     is_topic_command,
     law_query,
     plain_messages,
+    source_url,
 )
 from knowledge.legal_texts import EMPTY_QUERY, NO_TEXTS
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -325,7 +326,56 @@ def test_telegram_sources_are_plain_text_without_a_public_url(legal, tg):
     assert "<a href" not in "\n".join(c.params["text"] for c in tg.fake.wait_sent(1))
 
 
+def _article_lines(sources: tuple[str, ...]) -> list[str]:
+    """The "🔗" line a Zalo answer has for each cited article of Luật 41/2024 (one per article)."""
+    articles = dict.fromkeys(re.search(r"Điều (\d+)", s).group(1) for s in sources  # type: ignore[union-attr]
+                             if s.startswith("Luật 41/2024/QH15, Điều"))
+    return [f"🔗 Luật 41/2024/QH15, Điều {a}: {PUBLIC}/luat/41-2024-qh15/{a}" for a in articles]
+
+
+def test_zalo_bot_answer_links_each_cited_article(legal, zb, monkeypatch):
+    monkeypatch.setenv("BHXH_PUBLIC_URL", PUBLIC)
+    expected = engine().ask("rút bhxh 1 lần được không")
+    lines = _article_lines(expected.sources)
+    assert lines
+    zb.post(bot_update("rút bhxh 1 lần được không"))
+    sent = [m["text"] for m in zb.fake.wait_sent(1)]
+    text = "\n".join(sent)
+    assert all(line in text.splitlines() for line in lines) and all(len(t) <= ZALO_LIMIT for t in sent)
+    assert "Căn cứ: " + "; ".join(expected.sources) + "." in text  # the citations themselves as before
+
+
+def test_zalo_sources_stay_plain_without_a_public_url(legal, zb):
+    zb.post(bot_update("rút bhxh 1 lần được không"))
+    assert "🔗" not in zb.fake.wait_sent(1)[0]["text"] and "http" not in zb.fake.wait_sent(1)[0]["text"]
+
+
+def test_every_entry_with_its_article_links_fits_zalo_messages(legal):
+    """Every entry rendered for Zalo with a long public URL: each message within 2,000 characters, each cited
+    article of the law linked once, no URL cut between two messages."""
+    base = "https://hoi-dap-bao-hiem-xa-hoi.tinh-lam-dong.example.gov.vn"
+    for entry_id in engine().kb.entries:
+        reply = engine().entry_reply(entry_id, None)
+        assert reply is not None
+        sent = zalo_messages(reply, source_url=lambda s: source_url(s, base))
+        assert all(len(t) <= ZALO_LIMIT for t in sent), entry_id
+        links = [line for t in sent for line in t.splitlines() if line.startswith("🔗 ")]
+        wanted = [line.replace(PUBLIC, base) for line in _article_lines(reply.sources)]
+        assert [line for line in links if "Luật 41/2024/QH15" in line] == wanted, entry_id
+        # an article's page, or the document's when a whole decree is cited
+        assert all(re.fullmatch(r"🔗 .+: " + re.escape(base) + r"/luat/[a-z0-9-]+(/\d+)?", line) for line in links)
+
+
 # ============================================================ Zalo OA, end to end
+
+
+def test_zalo_oa_answer_links_each_cited_article(legal, oa, monkeypatch):
+    monkeypatch.setenv("BHXH_PUBLIC_URL", PUBLIC)
+    expected = engine().ask("rút bhxh 1 lần được không")
+    oa.say("rút bhxh 1 lần được không")
+    sent = [m["message"]["text"] for m in oa.fake.wait_messages(1)]
+    assert all(line in "\n".join(sent).splitlines() for line in _article_lines(expected.sources))
+    assert all(len(t) <= ZALO_LIMIT for t in sent)
 
 
 def test_zalo_oa_topic_index_buttons_pages_and_an_answer(no_texts, oa):

@@ -135,10 +135,26 @@ def telegram_messages(reply: Reply, *, title: str | None = None, limit: int = TE
 # ------------------------------------------------------------ Zalo
 
 
+def zalo_sources(reply: Reply, source_url: Callable[[str], str | None] | None = None) -> str:
+    """"Căn cứ: A; B." in plain text; with `source_url` (bot.field_kit.source_url), a line under it per cited
+    article whose text is on the web: "🔗 Luật 41/2024/QH15, Điều 70: <its page>" (Zalo links a typed URL;
+    an article cited for several clauses gets one line)."""
+    lines = [f"{SOURCES_LABEL} {sources_line(reply)}"]
+    seen: set[str] = set()
+    for source in reply.sources if source_url is not None else ():
+        url = (source_url(source) or "").split("#")[0]  # the article's page, not one clause's anchor
+        if url and url not in seen:
+            seen.add(url)
+            lines.append(f"🔗 {source.split(', khoản')[0]}: {url}")
+    return "\n".join(lines)
+
+
 def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_LIMIT,
-                  details_hint: str = DETAILS_HINT_ZALO) -> list[str]:
+                  details_hint: str = DETAILS_HINT_ZALO,
+                  source_url: Callable[[str], str | None] | None = None) -> list[str]:
     """Plain-text messages: no buttons on Zalo, so choices are numbered lines to answer by number, and the
-    details of a short answer are asked for by a word (`details_hint`, "" where a button does it)."""
+    details of a short answer are asked for by a word (`details_hint`, "" where a button does it).
+    `source_url(source)`: the web page of a source's article, listed under the sources when given (`zalo_sources`)."""
     title = title or reply.title
     paragraphs: list[str] = []
     if reply.notice:
@@ -148,7 +164,7 @@ def zalo_messages(reply: Reply, *, title: str | None = None, limit: int = ZALO_L
     if body(reply):
         paragraphs.append(body(reply))
     if reply.sources:
-        paragraphs.append(f"{SOURCES_LABEL} {sources_line(reply)}")
+        paragraphs.append(zalo_sources(reply, source_url))
     if has_details(reply) and details_hint:
         paragraphs.append(details_hint)
     if reply.choices:

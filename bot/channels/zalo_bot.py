@@ -32,7 +32,7 @@ from bot.channel_settings import ZaloBotConfig
 from bot.channels import in_thread, mask
 from bot.channels.format import ZALO_LIMIT, zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
-from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages
+from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages, source_url
 from bot.service import Handled, Service
 from retrieval.normalize import redact_pii
 
@@ -120,7 +120,8 @@ class ZaloBotAdapter:
         return None if turn is None else [Outgoing(text) for text in plain_messages(turn, ZALO_LIMIT)]
 
     def render(self, handled: Handled) -> list[Outgoing]:
-        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply)]
+        base = self.field_kit.kit.base_url  # BHXH_PUBLIC_URL: each source links to its article
+        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, source_url=lambda s: source_url(s, base))]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
         """sendMessage once: connection errors and 5xx raise SendError (the pipeline retries), 4xx is final."""

@@ -66,7 +66,7 @@ from bot.channel_settings import ZaloOAConfig
 from bot.channels import in_thread, mask, register_secret
 from bot.channels.format import ZALO_LIMIT, button_label, has_details, zalo_messages
 from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeline, SendError
-from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, Screen, plain_messages
+from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, Screen, plain_messages, source_url
 from bot.reply import Reply
 from bot.service import Handled, Service
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -804,7 +804,9 @@ class ZaloOAAdapter:
 
     def render(self, handled: Handled) -> list[Outgoing]:
         """Plain text under 2,000 chars (numbered choices stay, for typing), the buttons on the last message."""
-        return self.messages(zalo_messages(handled.reply, details_hint=""),  # a button asks for the details
+        base = self.field_kit.kit.base_url  # BHXH_PUBLIC_URL: each source links to its article
+        return self.messages(zalo_messages(handled.reply, details_hint="",  # a button asks for the details
+                                           source_url=lambda s: source_url(s, base)),
                              reply_buttons(handled.reply, handled.question_id))
 
     @staticmethod
