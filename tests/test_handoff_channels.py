@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.service import make_service, zalo_bot_env
+import test_zalo_oa
+from fakes.service import engine, make_service, zalo_bot_env
 from fakes.telegram import FakeTelegram, callback_update, sticker_update, text_update
 from fakes.zalo import FakeZaloBot, bot_update
 from fastapi.testclient import TestClient
@@ -334,3 +336,27 @@ def test_the_web_chat_poll_is_rate_limited_per_address_apart_from_questions(tmp_
         assert polls == [200, 200, 200, 429]
         assert client.get("/api/handoff", params={"user_id": "web-visitor-2"}).status_code == 429  # per address
         assert client.post("/api/ask", json={"question": ANSWER_Q, "user_id": "web-visitor-1"}).status_code == 200
+
+
+oa, oa_fake = test_zalo_oa.oa, test_zalo_oa.oa_fake  # the Zalo OA webhook on its fake server
+
+
+def test_zalo_oa_buttons_go_to_staff_while_they_hold_the_chat(oa):
+    """Zalo sends a pressed button's payload back as text: while a staff member has the chat an old answer's
+    buttons go to them (an entry named by its question) and the bot says nothing."""
+    oa.say(ANSWER_Q)
+    oa.fake.wait_messages(1)
+    buttons = oa.fake.buttons(0)
+    entry = next(b for b in buttons if b["payload"].startswith("#e:"))
+    vote = next(b for b in buttons if b["payload"].startswith("#f:+:"))
+    oa.say("gặp cán bộ")
+    assert "cán bộ BHXH" in oa.fake.wait_messages(2)[1]["message"]["text"]  # in or out of working hours
+    for button in (entry, vote):
+        test_zalo_oa._press(oa, button)
+    time.sleep(0.5)
+    assert len(oa.fake.messages) == 2  # silent
+    handoff = oa.service.store.handoff_active("zalo_oa", test_zalo_oa.USER)
+    question = engine().kb.entries[entry["payload"].removeprefix("#e:")].question
+    citizen = [m.text for m in oa.service.store.handoff_get(handoff.id).messages if m.author == "citizen"]
+    assert citizen[-2:] == [f"(bấm nút: {question})", "(bấm một nút của trợ lý)"]
+    assert oa.service.store.db.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0

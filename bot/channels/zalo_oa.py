@@ -736,6 +736,9 @@ class ZaloOAAdapter:
         if work.name == "follow":
             return await pipeline.deliver(key, work.user_id, self.render(Handled(self.service.welcome(), None)))
         action = parse_action(work.text)
+        if action is not None and await in_thread(self.service.handoff.pressed, CHANNEL, work.user_id, work.user_id,
+                                                  self.pressed_label(*action)):
+            return True  # a staff member has the chat (bot/handoff.py): the press went to them, the bot is silent
         if action is not None:
             return await pipeline.deliver(key, work.user_id, await ACTIONS[action[0]](self, work.user_id, action[1]))
         kit = await in_thread(self.field_kit_typed, work.user_id, work.text)
@@ -843,6 +846,12 @@ class ZaloOAAdapter:
         await self.http.aclose()
 
     # ------------------------------------------------------------ button actions ("#<kind>:<arg>")
+
+    def pressed_label(self, kind: str, arg: str) -> str | None:
+        """What staff read for a pressed button (only its payload comes back): an entry's question."""
+        entry_id = arg.removeprefix("e:") if kind == "k" else arg if kind == "e" else ""
+        entry = self.service.engine.kb.entries.get(entry_id)
+        return entry.question if entry is not None else None
 
     async def show_entry(self, user_id: str, entry_id: str) -> list[Outgoing]:
         reply = await in_thread(self.service.choose, CHANNEL, user_id, entry_id)
