@@ -42,8 +42,18 @@ def test_follow_up_and_none_of_these_in_chromium(browser, server):
     assert "484.000" in text and "330.000" not in text.split("Xem chi tiết")[0]
     assert messages.date_used(dt.date(2027, 1, 1)) in text
     assert "Tiếp câu trước" in text
+    # The two notes are two lines (paragraphs) of their own, the follow-up's first, not one run-on paragraph.
+    lines = second.locator(".notice p")
+    assert lines.count() == 2
+    assert lines.nth(0).inner_text().startswith("Tiếp câu trước")
+    assert lines.nth(1).inner_text() == messages.date_used(dt.date(2027, 1, 1))
+    # measured in one go: the log may still be scrolling to the new answer
+    (top1, bottom1), (top2, _) = lines.evaluate_all(
+        "(ps) => ps.map((p) => { const r = p.getBoundingClientRect(); return [r.top, r.bottom]; })")
+    assert top2 >= bottom1 > top1
     second.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "conversation-follow-up.png"))
+    second.locator(".notice").screenshot(path=str(ARTIFACTS / "web-chat-follow-up-notice.png"))
 
     # 2. A new subject starts afresh: no context line.
     fresh = ask(page, "nghỉ thai sản được mấy tháng")

@@ -164,6 +164,14 @@
     return src;
   }
 
+  // The notes above an answer, one line each ("Tiếp câu trước, tôi hiểu bạn hỏi: …" and "Số liệu tính theo
+  // quy định áp dụng ngày …" come as lines of one notice): a paragraph of its own per line.
+  function noticeBlock(box, notice) {
+    const block = el("div", "notice");
+    String(notice).split("\n").filter((line) => line.trim()).forEach((line) => block.appendChild(el("p", null, line)));
+    box.appendChild(block);
+  }
+
   function textParagraphs(box, text) {
     String(text).split("\n\n").filter((p) => p).forEach((p) => box.appendChild(el("p", "text", p)));
   }
@@ -172,7 +180,7 @@
     const box = bubble("bot");
     if (data.short) {
       // Short answer first; the rest behind "Xem chi tiết" (issue 17 item 2).
-      if (data.notice) box.appendChild(el("p", "notice", data.notice));
+      if (data.notice) noticeBlock(box, data.notice);
       const lead = el("div", "short");
       textParagraphs(lead, data.short);
       box.appendChild(lead);
@@ -183,7 +191,8 @@
         box.appendChild(more);
       }
     } else {
-      paragraphs(data).forEach((p) => box.appendChild(el("p", "text", p)));
+      if (data.notice) noticeBlock(box, data.notice);
+      paragraphs(data).filter((p) => p !== data.notice).forEach((p) => box.appendChild(el("p", "text", p)));
     }
     if (data.sources && data.sources.length) box.appendChild(sourcesBlock(data.sources));
     if (data.choices && data.choices.length) buttonList(box, "Chọn câu hỏi phù hợp:", data.choices, "choice", true);
