@@ -3,8 +3,9 @@
 The review queue and the clusters read thousands of rows and group them in Python; a dashboard that
 is reloaded, paged or drilled into asks for the same window again and again. `ReportCache.get` keeps
 the last results per store, keyed by their parameters, the newest row id of the table they read
-(`SELECT MAX(id)`, one index probe) and the current minute: a new question or signal, or the next
-minute, computes afresh, so a report is at most a minute behind a vote changed in place (👎 to 👍).
+(`SELECT MAX(id)`, one index probe), what changes in place in a report over that table
+(`CHANGED_IN_PLACE`: a vote changed from 👎 to 👍 is an UPDATE, no new row) and the current minute (a bound
+for anything else): a new question or signal, or a changed vote, computes afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# Per table a report reads: the newest change it shows that adds no row. The review queue (over "signals")
+# leaves out a 👎 its citizen changed to 👍 (questions.feedback and the feedback row's value and ts are
+# updated). PostgreSQL reads MAX(ts) from its feedback_ts index; SQLite scans the feedback table (about
+# 2 ms at 15,000 votes).
+CHANGED_IN_PLACE = {"signals": "SELECT MAX(ts) FROM feedback"}
+
 
 class ReportCache:
     def __init__(self, size: int = 32) -> None:
@@ -27,7 +34,8 @@ class ReportCache:
 
     def get(self, store: Any, table: str, key: Hashable, compute: Callable[[], T]) -> T:
         newest = store.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
-        full = (table, newest, int(time.time() // 60), key)
+        changed = store.db.execute(CHANGED_IN_PLACE[table]).fetchone()[0] if table in CHANGED_IN_PLACE else None
+        full = (table, newest, changed, int(time.time() // 60), key)
         with self._lock:
             items = self._by_store.setdefault(store, OrderedDict())
             if full in items:
