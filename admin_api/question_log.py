@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from admin_api.trends import ts_string, utc_now
 from bot.engine import Engine
-from storage.signal_log import search_words
+from storage.signal_log import fts5_count, search_words
 from storage.store import Store
 
 
@@ -41,7 +41,9 @@ class QuestionPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last page")
 
 
-SEARCH_COUNT_LIMIT = 1000  # "1.000 câu hỏi trở lên": counting every match of a common word costs more than the page
+# A full-text search counts its matches up to this many ("1.000 câu hỏi trở lên"), and the count chooses the
+# page's plan: at most this many matches are fetched and sorted; more, and the log is walked newest first.
+SEARCH_COUNT_LIMIT = 1000
 QUESTION_COLUMNS = ("id", "ts", "channel", "text", "normalized", "topic", "entry_id", "score", "outcome", "kind",
                     "latency_ms", "feedback")
 
@@ -58,17 +60,27 @@ class QuestionFilter(BaseModel):
     search: str | None = None  # words, accent-insensitive, on the full-text index (needs the store)
     texts: list[str] | None = None  # normalized texts (drill-down from a cluster)
 
-    def where(self, store: Any = None) -> tuple[list[str], list[Any]]:
+    def searching(self) -> bool:
+        """A full-text search with at least one word."""
+        return bool(self.search and search_words(self.search))
+
+    def where(self, store: Any = None, newest_first: bool = False,
+              search: bool = True) -> tuple[list[str], list[Any]]:
+        """The WHERE terms and their arguments (`search=False`: all but the full-text one). `newest_first`: the
+        full-text term is only checked on each row (the page walks the log's ts index and stops after `limit`
+        matches) rather than driving the query."""
         clauses: list[str] = []
         args: list[Any] = []
-        if self.search and store is not None:
+        if self.search and store is not None and search:
             words = search_words(self.search)
             if words:
                 clause, found = store.search_clause(words)
-                clauses.append(clause)
+                # Inside CASE neither SQLite nor PostgreSQL can use the full-text index to drive the query; SQLite
+                # still builds the matching ids once (a list subquery) and probes it per row.
+                clauses.append(f"(CASE WHEN {clause} THEN 1 ELSE 0 END) = 1" if newest_first else clause)
                 args.extend(found)
         if self.texts is not None:
-            clauses.append(f"normalized IN ({', '.join('?' * len(self.texts))})" if self.texts else "1 = 0")
+            clauses.append(f"questions.normalized IN ({', '.join('?' * len(self.texts))})" if self.texts else "1 = 0")
             args.extend(self.texts)
         if self.entry_id is not None:
             clauses.append("entry_id = ?")
@@ -88,7 +100,7 @@ class QuestionFilter(BaseModel):
                 clauses.append(f"{column} = ?")
                 args.append(value)
         if self.contains:
-            clauses.append("(text LIKE ? ESCAPE '\\' OR normalized LIKE ? ESCAPE '\\')")
+            clauses.append("(text LIKE ? ESCAPE '\\' OR questions.normalized LIKE ? ESCAPE '\\')")
             pattern = "%" + self.contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             args.extend([pattern, pattern])
         return clauses, args
@@ -120,18 +132,49 @@ def _page(store: Store, clauses: list[str], args: list[Any], after: tuple[str, i
 
 
 def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, cursor: str | None = None) -> QuestionPage:
-    """The log, newest first, with keyset pagination on (ts, id)."""
+    """The log, newest first, with keyset pagination on (ts, id).
+
+    A full-text search first counts its matches up to SEARCH_COUNT_LIMIT + 1 (the full-text index drives
+    the count and stops there). That many or fewer: the page is fetched from the index and sorted (at most
+    SEARCH_COUNT_LIMIT rows); more: the page walks the log newest first, checking each row, and with at
+    least 1 match in SEARCH_COUNT_LIMIT rows it finds `limit` after about limit x 200 rows at worst. Without
+    a search a full first page needs no count; other pages count exactly."""
+    after = decode_cursor(cursor) if cursor else None
     clauses, args = filters.where(store)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    # A common word matches tens of thousands of rows: counting them all would cost more than the page.
-    cap = f" LIMIT {SEARCH_COUNT_LIMIT + 1}" if filters.search else ""
-    total = int(store.db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM questions{where}{cap}) AS matching",
-                                 args).fetchone()[0])
-    rows = _page(store, clauses, args, decode_cursor(cursor) if cursor else None, limit + 1)
+    if filters.searching():
+        total = _search_count(store, filters, SEARCH_COUNT_LIMIT + 1)
+        capped = total > SEARCH_COUNT_LIMIT
+        if capped:
+            clauses, args = filters.where(store, newest_first=True)
+        rows = _page(store, clauses, args, after, limit + 1)
+        total = min(total, SEARCH_COUNT_LIMIT)
+    else:
+        capped = False
+        rows = _page(store, clauses, args, after, limit + 1)
+        total = len(rows) if after is None and len(rows) <= limit else _count(store, clauses, args)
     items = [QuestionOut(**dict(zip(QUESTION_COLUMNS, r, strict=True))) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1].ts, items[-1].id) if len(rows) > limit and items else None
-    return QuestionPage(items=items, total=min(total, SEARCH_COUNT_LIMIT) if cap else total,
-                        total_capped=bool(cap) and total > SEARCH_COUNT_LIMIT, limit=limit, next_cursor=next_cursor)
+    return QuestionPage(items=items, total=total, total_capped=capped, limit=limit, next_cursor=next_cursor)
+
+
+def _search_count(store: Store, filters: QuestionFilter, cap: int) -> int:
+    """Rows matching a full-text search and its filters, counting at most `cap`: on SQLite the FTS5 index drives,
+    newest first, and stops there; PostgreSQL's planner does as much from the GIN index."""
+    if isinstance(store, Store):
+        rest, rest_args = filters.where(store, search=False)
+        query, args = fts5_count(search_words(filters.search or ""), rest, rest_args, cap)
+        return int(store.db.execute(query, args).fetchone()[0])
+    clauses, args = filters.where(store)
+    return _count(store, clauses, args, cap)
+
+
+def _count(store: Store, clauses: list[str], args: list[Any], cap: int | None = None) -> int:
+    """Rows matching `clauses`, counting at most `cap`."""
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    if cap is None:
+        return int(store.db.execute(f"SELECT COUNT(*) FROM questions{where}", args).fetchone()[0])
+    return int(store.db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM questions{where} LIMIT {int(cap)}) AS matching",
+                                args).fetchone()[0])
 
 
 def iter_questions(store: Store, filters: QuestionFilter, limit: int, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:

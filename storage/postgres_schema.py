@@ -177,6 +177,15 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "DROP INDEX IF EXISTS questions_user",
         "CREATE INDEX questions_user_hash ON questions (user_hash, channel, id)",
     )),
+    ("0009_search_speed", (
+        # The search's tsvector stored with the row: a page newest first checks each row it walks, and the GIN
+        # index's matches are rechecked, without running unaccent and to_tsvector again (the table is rewritten once).
+        "ALTER TABLE questions ADD COLUMN search_tsv tsvector "
+        "GENERATED ALWAYS AS (bhxh_search_text(normalized)) STORED",
+        "CREATE INDEX questions_search_tsv ON questions USING gin (search_tsv)",
+        "DROP INDEX IF EXISTS questions_search",
+        "CREATE INDEX signals_kind_ts ON signals (kind, ts)",
+    )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
         """CREATE UNLOGGED TABLE rate_limits (

@@ -89,3 +89,62 @@ def test_retention_deletes_old_signals(store: Any) -> None:
         db.execute("UPDATE questions SET ts = '2020-01-01T00:00:00.000000Z'")
     store.delete_older_than(30)
     assert store.db.execute("SELECT COUNT(*) FROM signals").fetchone()[0] == 0
+
+
+def test_the_staff_search_counts_to_its_cap_and_pages_alike_either_way(store: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few matches: the page comes from the full-text index, sorted; more than SEARCH_COUNT_LIMIT: the log is
+    walked newest first. Both give the same rows, newest first, on both backends."""
+    from admin_api import question_log
+    from admin_api.question_log import QuestionFilter, list_questions
+
+    ids = [asked(store, text, topic=topic) for text, topic in (
+        ("lương hưu tối thiểu", "pension"), ("đóng bhxh tự nguyện", "voluntary"), ("lương hưu khi nghỉ sớm", "pension"),
+        ("thai sản", "maternity"), ("lương hưu bao nhiêu", "pension"), ("Lương hưu ở nước ngoài", "pension"))]
+    expected = [i for i in reversed(ids) if i not in (ids[1], ids[3])]
+
+    def pages(search: str, limit: int, **filters: Any) -> tuple[list[int], int, bool]:
+        found, cursor, total, capped = [], None, 0, False
+        while True:
+            page = list_questions(store, QuestionFilter(search=search, **filters), limit=limit, cursor=cursor)
+            found += [q.id for q in page.items]
+            total, capped, cursor = page.total, page.total_capped, page.next_cursor
+            if cursor is None:
+                return found, total, capped
+
+    assert pages("luong huu", 3) == (expected, 4, False)  # from the index: 4 matches <= the cap
+    monkeypatch.setattr(question_log, "SEARCH_COUNT_LIMIT", 2)
+    assert pages("luong huu", 3) == (expected, 2, True)  # walked newest first; "2 câu hỏi trở lên"
+    assert pages("luong huu", 1, topic="pension") == (expected, 2, True)
+    assert pages("luong", 10, topic="voluntary") == ([], 0, False)
+    assert pages("dong", 10) == ([ids[1]], 1, False)
+
+
+def test_a_first_page_that_is_not_full_needs_no_count(store: Any) -> None:
+    from admin_api.question_log import QuestionFilter, list_questions
+
+    ids = [asked(store, f"câu hỏi {n}", topic="pension" if n % 2 else "maternity") for n in range(5)]
+    page = list_questions(store, QuestionFilter(topic="pension"), limit=10)
+    assert [q.id for q in page.items] == [ids[3], ids[1]] and page.total == 2 and not page.total_capped
+    first = list_questions(store, QuestionFilter(topic="maternity"), limit=2)
+    assert first.total == 3 and first.next_cursor  # a full page: counted
+    rest = list_questions(store, QuestionFilter(topic="maternity"), limit=2, cursor=first.next_cursor)
+    assert [q.id for q in rest.items] == [ids[0]] and rest.total == 3 and rest.next_cursor is None
+
+
+def test_sqlite_plans_of_the_search_count_and_page(tmp_path: Path) -> None:
+    """The count is driven by the FTS5 index (and stops at its LIMIT); a walked page reads the ts index."""
+    from admin_api.question_log import QuestionFilter
+    from storage.signal_log import fts5_count
+
+    store = open_store(tmp_path / "bhxh.db", HASH_KEY)
+    asked(store, "lương hưu")
+    chosen = QuestionFilter(search="luong huu", topic="pension")
+    rest, args = chosen.where(store, search=False)
+    query, found = fts5_count(search_words("luong huu"), rest, args, 1001)
+    plan = [row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + query, found).fetchall()]
+    assert plan[1].startswith("SCAN questions_fts") and "INTEGER PRIMARY KEY" in plan[2], plan
+    clauses, args = chosen.where(store, newest_first=True)
+    page = store.db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM questions WHERE {' AND '.join(clauses)} "
+                            "ORDER BY ts DESC, id DESC LIMIT 51", args).fetchall()
+    assert "idx_questions_ts" in page[0][3] or "idx_questions_topic" in page[0][3], page
