@@ -22,9 +22,10 @@ Options (query side only; passages stay float32 vectors from the disk cache):
   int8-mixed  per channel, the feed-forward output layers (BERT's outlier-prone ones) left float32:
               retrieval.dense.int8_query_model, what BHXH_QUERY_PRECISION=int8 runs
   fp32-seq128 float32 with max_seq_length 128 (letters' focus truncated; short questions never reach it)
-  ort-fp32    ONNX Runtime on the model exported from var/models (offline), if onnxruntime imports
-  ort-int8    the same graph with ONNX Runtime's dynamic int8 quantization (per tensor)
-  ort-int8-mixed  per channel, the feed-forward output MatMuls left float32 (int8-mixed's recipe)
+  ort-fp32    ONNX Runtime on the graph exported from var/models (offline): BHXH_QUERY_PRECISION=onnx-fp32
+  ort-int8    that graph with ONNX Runtime's dynamic int8 quantization per channel: onnx-int8, what auto runs
+  ort-int8-pt the same per tensor (research: faster to build, further from float32)
+  ort-int8-mixed  per channel, the feed-forward output MatMuls left float32 (int8-mixed's recipe; research)
 
 Agreement: cosine of each option's query vector to the float32 one, and how
 often the dense ranking's top entry is the same. Accuracy: on the TUNING splits
@@ -54,73 +55,42 @@ from bot.settings import load_settings, resolve_model
 from knowledge.schema import load_knowledge
 from retrieval.dense import DenseEncoder, LRUCache, int8_query_model
 from retrieval.evaluation import markdown_table, percentile
+from retrieval.onnx_encoder import GRAPH, OnnxQueryModel, export_graph, export_marker, load_or_build, quantize
 
-OPTIONS = ("fp32", "bf16", "int8", "int8-pc", "int8-mixed", "fp32-seq128", "ort-fp32", "ort-int8", "ort-int8-mixed")
-DEFAULT_OPTIONS = ("fp32", "bf16", "int8", "int8-mixed", "ort-fp32", "ort-int8-mixed")
-
-
-class OrtQueryModel:
-    """The encoder's forward pass in ONNX Runtime, with the SentenceTransformer's tokenizer and mean pooling."""
-
-    def __init__(self, path: Path, tokenizer: Any, max_length: int, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-
-    def encode(self, texts: Sequence[str], prompt: str = "", **_: Any) -> np.ndarray:
-        batch = self.tokenizer([prompt + t for t in texts], padding=True, truncation=True,
-                               max_length=self.max_length, return_tensors="np")
-        ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
-        (hidden,) = self.session.run(None, {"ids": ids, "mask": mask})
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+OPTIONS = ("fp32", "bf16", "int8", "int8-pc", "int8-mixed", "fp32-seq128", "ort-fp32", "ort-int8", "ort-int8-pt",
+           "ort-int8-mixed")
+DEFAULT_OPTIONS = ("fp32", "bf16", "int8-mixed", "ort-fp32", "ort-int8")
 
 
-def export_onnx(model: Any, directory: Path) -> tuple[Path, Path, Path]:
-    """The float32 encoder as ONNX (legacy exporter, no download) and its dynamic-int8 quantizations:
-    every MatMul per tensor, and per channel with the feed-forward output MatMuls left float32."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+RESEARCH_QUANTIZATION = {"ort-int8-pt": {"per_channel": False}, "ort-int8-mixed": {"ffn_float": True}}
 
-    class Forward(torch.nn.Module):
-        def __init__(self, bert: torch.nn.Module) -> None:
-            super().__init__()
-            self.bert = bert
 
-        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
-
-    fp32, int8, mixed = directory / "e5.onnx", directory / "e5-int8.onnx", directory / "e5-int8-mixed.onnx"
-    sample = model.tokenizer(["query: mức đóng bảo hiểm xã hội"], return_tensors="pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Forward(model[0].auto_model.eval()), (sample["input_ids"], sample["attention_mask"]),
-                          str(fp32), dynamo=False, input_names=["ids", "mask"], output_names=["hidden"],
-                          dynamic_axes={"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"},
-                                        "hidden": {0: "b", 1: "s"}}, opset_version=17)
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+def research_graph(model: Any, model_dir: str, workdir: Path, name: str) -> OnnxQueryModel:
+    """A quantization recipe production does not use, built (once) in `workdir` from the same float32 export:
+    ort-int8-pt per tensor; ort-int8-mixed per channel with the feed-forward output MatMuls left float32."""
+    float_dir = workdir / "float32"
+    if not (float_dir / GRAPH).exists():
+        float_dir.mkdir(parents=True, exist_ok=True)
+        export_graph(model, float_dir / GRAPH)
+    out = workdir / name
+    if not (out / GRAPH).exists():
         import onnx
 
-        ffn_out = [node.name for node in onnx.load(str(fp32)).graph.node
-                   if node.op_type == "MatMul" and re.search(r"layer\.\d+/output/dense/", node.name)]
-        quantize_dynamic(str(fp32), str(mixed), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_exclude=ffn_out)
-    return fp32, int8, mixed
+        options = dict(RESEARCH_QUANTIZATION[name])
+        if options.pop("ffn_float", False):
+            options["nodes_to_exclude"] = [node.name for node in onnx.load(str(float_dir / GRAPH)).graph.node
+                                           if node.op_type == "MatMul" and re.search(r"layer\.\d+/output/dense/",
+                                                                                     node.name)]
+        out.mkdir(parents=True, exist_ok=True)
+        quantize(float_dir / GRAPH, out / GRAPH, **options)
+    return OnnxQueryModel(out, marker=export_marker(model, model_dir, name), threads=1)
 
 
-def build_options(names: Sequence[str], fp32: Any, workdir: Path, threads: int) -> dict[str, Any]:
+def build_options(names: Sequence[str], fp32: Any, model_dir: str, cache_dir: Path, threads: int) -> dict[str, Any]:
     """name -> an object with SentenceTransformer's `encode` (and max_seq_length when it is one)."""
     import torch
 
     out: dict[str, Any] = {}
-    onnx_paths: tuple[Path, Path] | None = None
     for name in names:
         if name == "fp32":
             out[name] = fp32
@@ -137,20 +107,12 @@ def build_options(names: Sequence[str], fp32: Any, workdir: Path, threads: int) 
             out[name] = int8_query_model(fp32)
         elif name == "fp32-seq128":
             out[name] = _TruncatedModel(fp32, 128)  # shares the weights; only the truncation differs
-        elif name.startswith("ort-"):
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                print(f"{name}: onnxruntime is not installed; skipped")
-                continue
-            if onnx_paths is None and (workdir / "e5-int8-mixed.onnx").exists():
-                onnx_paths = workdir / "e5.onnx", workdir / "e5-int8.onnx", workdir / "e5-int8-mixed.onnx"
-            if onnx_paths is None:
-                t0 = time.perf_counter()
-                onnx_paths = export_onnx(fp32, workdir)
-                print(f"ONNX export + int8 quantizations: {time.perf_counter() - t0:.1f} s")
-            path = onnx_paths[OPTIONS[OPTIONS.index("ort-fp32"):].index(name)]
-            out[name] = OrtQueryModel(path, fp32.tokenizer, fp32.max_seq_length, threads)
+        elif name in ("ort-fp32", "ort-int8"):  # production's exports (BHXH_QUERY_PRECISION=onnx-fp32 / onnx-int8)
+            t0 = time.perf_counter()
+            out[name] = load_or_build(model_dir, cache_dir, "onnx-" + name[4:], lambda: fp32, threads=threads)
+            print(f"{name}: ready in {time.perf_counter() - t0:.1f} s ({out[name].directory})")
+        elif name in RESEARCH_QUANTIZATION:
+            out[name] = research_graph(fp32, model_dir, cache_dir / "onnx-research", name)
         else:
             raise SystemExit(f"unknown option {name!r}: choose from {', '.join(OPTIONS)}")
     return out
@@ -277,9 +239,9 @@ def use_threads(options: dict[str, Any], threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    for name, model in options.items():
-        if isinstance(model, OrtQueryModel):
-            options[name] = OrtQueryModel(model.path, model.tokenizer, model.max_length, threads)
+    for model in options.values():
+        if isinstance(model, OnnxQueryModel):
+            model.set_threads(threads)
 
 
 def _ms(values: Sequence[float], q: float) -> float:
@@ -321,10 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"max {max(lengths)}")
     names = [n.strip() for n in args.options.split(",") if n.strip()]
     thread_counts = [int(n) for n in args.threads.split(",")]
-    # The ONNX export is kept beside the embedding cache, named by the model's fingerprint.
-    workdir = settings.cache_dir / f"onnx-{encoder.fingerprint}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    options = build_options(names, encoder.query_model, workdir, thread_counts[0])
+    options = build_options(names, encoder.query_model, model_path, settings.cache_dir, thread_counts[0])
     for threads in thread_counts:
         rows = []
         use_threads(options, threads)

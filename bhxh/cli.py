@@ -78,7 +78,9 @@ def _encoder(args: argparse.Namespace):
         return None
     settings = load_settings()
     model = resolve_model(settings)
-    return DenseEncoder(model, query_precision=settings.query_precision) if model else None
+    if not model:
+        return None
+    return DenseEncoder(model, query_precision=settings.query_precision, cache_dir=settings.cache_dir)
 
 
 def _bench_retrieval(args: argparse.Namespace) -> int:
@@ -105,8 +107,9 @@ def _build(args: argparse.Namespace) -> int:
     with progress.stage("build", "the offline model (once), then the index (minutes on a first run, seconds after)"):
         engine = Engine.from_settings(settings)
     cache = engine.index.cache.describe() if engine.index.cache else "none (lexical only)"
+    queries = engine.index.encoder.query_precision if engine.index.encoder else "none"
     print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
-          f"{len(engine.index.texts)} texts indexed; embedding cache: {cache}")
+          f"{len(engine.index.texts)} texts indexed; embedding cache: {cache}; query encoder: {queries}")
     return 0
 
 
@@ -293,7 +296,8 @@ def _bench(args: argparse.Namespace) -> int:
     }
     model = resolve_model(settings)
     t0 = time.perf_counter()
-    encoder = DenseEncoder(model, query_precision=settings.query_precision) if model else None
+    encoder = DenseEncoder(model, query_precision=settings.query_precision,
+                           cache_dir=settings.cache_dir) if model else None
     load_s = time.perf_counter() - t0
     kb = load_knowledge()
     with tempfile.TemporaryDirectory() as cold:
@@ -303,7 +307,8 @@ def _bench(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     Engine(kb, encoder, cache_dir=settings.cache_dir)
     warm_s = time.perf_counter() - t0
-    print(f"model load: {load_s:.2f} s; index build cold (encode every text): {cold_s:.2f} s; "
+    print(f"query encoder: {encoder.query_precision if encoder else 'none'}; "
+          f"model load: {load_s:.2f} s; index build cold (encode every text): {cold_s:.2f} s; "
           f"from cache: {warm_s:.2f} s")
     print(bench(lambda: Engine.from_settings(settings), {k: v for k, v in groups.items() if v}, repeats=args.repeats))
     return 0

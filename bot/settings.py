@@ -31,7 +31,8 @@ DEFAULT_RETENTION_DAYS = 365
 DEFAULT_IP_RATE_LIMIT = 60  # questions a minute per IP address on POST /api/ask
 MIN_TOKEN_CHARS = 16
 QUERY_PRECISIONS = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16",
-                    "bfloat16": "bfloat16", "int8": "int8", "qint8": "int8"}
+                    "bfloat16": "bfloat16", "int8": "int8", "qint8": "int8", "onnx": "onnx-int8",
+                    "onnx-int8": "onnx-int8", "onnx-fp32": "onnx-fp32"}
 _REPO_PARENT = Path(__file__).resolve().parent.parent.parent
 _N = TypeVar("_N", int, float)
 _MAKE_TOKEN = "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
@@ -45,7 +46,9 @@ class Settings:
     hash_key: str = ""  # BHXH_HASH_KEY: "" = generated once into data_dir/hash.key
     retention_days: int = DEFAULT_RETENTION_DAYS  # BHXH_RETENTION_DAYS: 0 = keep the question log forever
     ip_rate_limit: int = DEFAULT_IP_RATE_LIMIT  # BHXH_IP_RATE_LIMIT
-    query_precision: str = "auto"  # BHXH_QUERY_PRECISION: auto, float32, bfloat16 or int8 (see retrieval.dense)
+    # BHXH_QUERY_PRECISION: auto (ONNX Runtime int8 when installed, else torch bf16/fp32), onnx-int8, onnx-fp32,
+    # float32, bfloat16 or int8 (torch): see retrieval.dense.DenseEncoder
+    query_precision: str = "auto"
     shared_dir: Path = _REPO_PARENT / "shared"  # BHXH_SHARED_DIR: evaluation data and legal texts
     database_url: str = ""  # BHXH_DATABASE_URL: "" = SQLite at data_dir/bhxh.db (see storage.factory)
     header_timeout: float = 10.0  # BHXH_HEADER_TIMEOUT: seconds for a request's head to arrive
@@ -138,7 +141,8 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _query_precision(env: Mapping[str, str]) -> str:
     raw = env.get("BHXH_QUERY_PRECISION", "").strip().lower() or "auto"
     if raw not in QUERY_PRECISIONS:
-        raise RuntimeError(f"BHXH_QUERY_PRECISION must be auto, float32 or bfloat16 (or int8), got {raw!r}")
+        raise RuntimeError("BHXH_QUERY_PRECISION must be auto, onnx-int8, onnx-fp32, float32, bfloat16 or int8, "
+                           f"got {raw!r}")
     return QUERY_PRECISIONS[raw]
 
 

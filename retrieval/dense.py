@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.onnx_encoder import ONNX_PRECISIONS, OnnxQueryModel, load_or_build, onnx_runtime_available
+from retrieval.progress import say
+
 log = logging.getLogger(__name__)
 
 
@@ -81,16 +84,27 @@ def cpu_has_native_bf16() -> bool:
 
 
 QUERY_PRECISION_ALIASES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-                           "int8": "int8", "qint8": "int8"}
+                           "int8": "int8", "qint8": "int8", "onnx": "onnx-int8", "onnx-int8": "onnx-int8",
+                           "onnx-fp32": "onnx-fp32"}
 
 
-def resolve_query_precision(requested: str | None) -> str:
-    """"float32", "bfloat16" or "int8" for query encoding; "auto" picks bfloat16 only on native-bf16 CPUs."""
+def torch_query_precision() -> str:
+    """The torch precision for queries when ONNX Runtime is not used: bfloat16 only on native-bf16 CPUs."""
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def resolve_query_precision(requested: str | None, onnx_available: bool | None = None) -> str:
+    """"onnx-int8", "onnx-fp32", "float32", "bfloat16" or "int8" for query encoding. "auto" picks
+    onnx-int8 when onnxruntime is installed (3x less CPU than torch float32 at the same answers,
+    benchmarks/encoder_speed.py), else torch_query_precision()."""
     choice = (requested or "auto").strip().lower()
     if choice == "auto":
-        return "bfloat16" if cpu_has_native_bf16() else "float32"
+        if onnx_available is None:
+            onnx_available = onnx_runtime_available()
+        return "onnx-int8" if onnx_available else torch_query_precision()
     if choice not in QUERY_PRECISION_ALIASES:
-        raise ValueError(f"unknown query precision {choice!r}: use auto, float32, bfloat16 or int8")
+        raise ValueError(f"unknown query precision {choice!r}: use auto, onnx-int8, onnx-fp32, float32, bfloat16 "
+                         "or int8")
     return QUERY_PRECISION_ALIASES[choice]
 
 
@@ -183,23 +197,25 @@ def _quiet_prompt_note(record: logging.LogRecord) -> bool:
 class DenseEncoder:
     """Wraps a SentenceTransformer; vectors are L2-normalized float32.
 
-    Passages are always encoded in float32 (once, then cached on disk). Queries,
-    the hot path, may be encoded by a bfloat16 copy of the model: on CPUs with
-    native bf16 that is 2-3x the throughput, at a cosine of about 0.999 to the
-    float32 vector (measured in tests/test_retrieval.py). Or, opt-in ("int8"), by
-    an int8-quantized copy (`int8_query_model`): about 1.35x less CPU than float32,
-    cosine >= 0.99, but a vector depends slightly on its batch (one activation
-    scale per pass) and dense top-1 differs from float32's on ~9% of questions, so
-    "auto" never picks it (benchmarks/encoder_speed.py has the numbers).
+    Passages are always encoded by the torch float32 model (once, then cached on
+    disk). Queries, the hot path, are by default ("auto") encoded by ONNX Runtime
+    on an int8 export of the same model (retrieval/onnx_encoder.py), built once
+    into `cache_dir` and reused: about 3x less CPU than torch float32, cosine >=
+    0.98 to its vector and the same answers on the tuning splits. Without
+    onnxruntime, a `cache_dir` or a working export, auto falls back (logged) to
+    torch: a bfloat16 copy on CPUs with native bf16 (2-3x float32's throughput,
+    cosine ~0.999), else float32. "int8" (opt-in) is torch's dynamic quantization
+    (`int8_query_model`): 1.35x less CPU than float32 but dense top-1 differs from
+    float32's on ~9% of questions, so auto never picks it (benchmarks/encoder_speed.py).
     """
 
     def __init__(self, model: str | Path, *, device: str = "cpu", threads: int | None = None,
-                 query_precision: str | None = None, query_cache_size: int = 4096) -> None:
+                 query_precision: str | None = None, query_cache_size: int = 4096,
+                 cache_dir: str | Path | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         import transformers
-        from sentence_transformers import SentenceTransformer
 
         # A start-up log shows our own progress lines (retrieval/progress.py), not the libraries' weight-loading
         # bar and their note on the default prompt, which people read as errors (UX review).
@@ -209,30 +225,62 @@ class DenseEncoder:
             torch.set_num_threads(threads)
         self.name = str(model)
         self._device = device
-        self.query_precision = resolve_query_precision(query_precision)
-        dtype = torch.bfloat16 if self.query_precision == "bfloat16" else torch.float32
-        self.query_model = SentenceTransformer(self.name, device=device, local_files_only=True,
-                                               model_kwargs={"dtype": dtype})
         # The float32 model encodes passages: loaded now if queries use it too (int8 is quantized from
         # it), else on the first passage the disk cache lacks (a warm start never needs it).
-        self._passage_model = self.query_model if dtype == torch.float32 else None
-        if self.query_precision == "int8":
-            self.query_model = int8_query_model(self._passage_model)
+        self._passage_model: Any = None
         self._passage_lock = threading.Lock()
-        prompts = dict(getattr(self.query_model, "prompts", {}) or {})
+        self.query_precision = resolve_query_precision(query_precision)
+        self.query_model: Any = None
+        if self.query_precision in ONNX_PRECISIONS:
+            self.query_model = self._onnx_query_model(cache_dir, threads)
+            if self.query_model is None:
+                self.query_precision = torch_query_precision()
+        if self.query_model is None:
+            self.query_model = self._torch_query_model()
+            prompts = dict(getattr(self.query_model, "prompts", {}) or {})
+            self.dim = int(self.query_model.get_embedding_dimension())
+        else:
+            prompts, self.dim = self.query_model.prompts, self.query_model.dim
         is_e5 = "e5" in self.name.lower()
         self.query_prompt = prompts.get("query", "query: " if is_e5 else "")
         self.passage_prompt = prompts.get("passage", "passage: " if is_e5 else "")
-        self.dim = int(self.query_model.get_embedding_dimension())
         self.fingerprint = _model_fingerprint(self.name)
         self.batcher: QueryBatcher | None = None
         # People ask the same few questions in the same words, in bursts after a post is shared.
         self.recent_queries = LRUCache(query_cache_size)
 
+    def _torch_query_model(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if self.query_precision == "bfloat16":
+            return SentenceTransformer(self.name, device=self._device, local_files_only=True,
+                                       model_kwargs={"dtype": torch.bfloat16})
+        return int8_query_model(self.model) if self.query_precision == "int8" else self.model
+
+    def _onnx_query_model(self, cache_dir: str | Path | None, threads: int | None) -> OnnxQueryModel | None:
+        """The ONNX Runtime query model (exported on the first start, then from `cache_dir`), or None
+        with a log line saying why queries go through torch instead."""
+        fallback = torch_query_precision()
+        if cache_dir is None:
+            log.info("no cache directory for the ONNX export: queries are encoded by torch (%s)", fallback)
+            return None
+        if not onnx_runtime_available():
+            log.warning("onnxruntime is not installed: queries are encoded by torch (%s)", fallback)
+            return None
+        try:
+            return load_or_build(self.name, cache_dir, self.query_precision, lambda: self.model, threads=threads,
+                                 progress=lambda message: say(f"query encoder: {message}"))
+        except Exception as exc:  # the service keeps answering, a little slower
+            log.warning("ONNX query encoder unavailable (%s): queries are encoded by torch (%s)", exc, fallback)
+            return None
+
     def describe(self) -> dict[str, Any]:
         """How queries are being encoded, for health checks and benchmarks."""
         batcher = self.batcher
+        onnx = isinstance(self.query_model, OnnxQueryModel)
         return {"query_precision": self.query_precision,
+                "query_threads": self.query_model.threads if onnx else None,
                 "batches": batcher.batches if batcher else 0, "batched_queries": batcher.queries if batcher else 0,
                 "query_cache_hits": self.recent_queries.hits, "query_cache_misses": self.recent_queries.misses}
 
@@ -250,11 +298,13 @@ class DenseEncoder:
 
     def enable_batching(self, max_batch: int = 32, threads: int | None = None, workers: int = 1) -> None:
         """Serve concurrent callers (a web server's threads) through one QueryBatcher: `workers`
-        threads each run forward passes on `threads` CPU threads (default: torch's)."""
+        threads each run forward passes on `threads` CPU threads (default: torch's / the ONNX session's)."""
         if threads:
             import torch
 
             torch.set_num_threads(threads)
+            if isinstance(self.query_model, OnnxQueryModel):
+                self.query_model.set_threads(threads)
         if self.batcher is None:
             self.batcher = QueryBatcher(lambda texts: self.encode_queries(texts, max_batch), max_batch, workers)
 

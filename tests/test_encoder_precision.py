@@ -44,10 +44,12 @@ def test_precision_setting_accepts_int8_and_auto_never_picks_it(monkeypatch):
     from bot.settings import load_settings
 
     assert resolve_query_precision("int8") == resolve_query_precision("QINT8") == "int8"
-    assert resolve_query_precision("auto") in ("float32", "bfloat16")
+    assert resolve_query_precision("auto") == "onnx-int8"  # ONNX Runtime's int8, never torch's
     with pytest.raises(ValueError, match="float32, bfloat16 or int8"):
         resolve_query_precision("int4")
     assert load_settings({"BHXH_DATA_DIR": "/tmp", "BHXH_QUERY_PRECISION": "int8"}).query_precision == "int8"
+    assert load_settings({"BHXH_DATA_DIR": "/tmp", "BHXH_QUERY_PRECISION": "onnx"}).query_precision == "onnx-int8"
+    assert load_settings({"BHXH_DATA_DIR": "/tmp", "BHXH_QUERY_PRECISION": "ONNX-FP32"}).query_precision == "onnx-fp32"
     with pytest.raises(RuntimeError, match="BHXH_QUERY_PRECISION"):
         load_settings({"BHXH_DATA_DIR": "/tmp", "BHXH_QUERY_PRECISION": "int4"})
 

@@ -225,13 +225,15 @@ def test_lru_cache_is_bounded_and_keeps_recent_keys():
 
 
 def test_query_precision_is_resolved_from_the_cpu_or_the_setting(monkeypatch):
-    from retrieval.dense import cpu_has_native_bf16, resolve_query_precision
+    from retrieval.dense import cpu_has_native_bf16, resolve_query_precision, torch_query_precision
 
     assert resolve_query_precision("fp32") == "float32" and resolve_query_precision("bf16") == "bfloat16"
-    assert resolve_query_precision(None) == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert torch_query_precision() == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert resolve_query_precision(None) == "onnx-int8"  # onnxruntime is a dependency (tests/test_onnx_encoder.py)
+    assert resolve_query_precision(None, onnx_available=False) == torch_query_precision()
     assert resolve_query_precision("auto") == resolve_query_precision(None)
     monkeypatch.setenv("BHXH_QUERY_PRECISION", "float32")  # the environment is read by Settings, not here
-    assert resolve_query_precision(None) == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert resolve_query_precision(None) == "onnx-int8"
     with pytest.raises(ValueError, match="unknown query precision"):
         resolve_query_precision("int4")
 

@@ -44,7 +44,7 @@ def test_every_variable_reaches_its_field(tmp_path):
     ("BHXH_RETENTION_DAYS", "-1", "BHXH_RETENTION_DAYS must be 0 or more"),
     ("BHXH_IP_RATE_LIMIT", "0", "BHXH_IP_RATE_LIMIT must be 1 or more"),
     ("BHXH_IP_RATE_LIMIT", "lots", "BHXH_IP_RATE_LIMIT must be a whole number of questions a minute"),
-    ("BHXH_QUERY_PRECISION", "int4", "BHXH_QUERY_PRECISION must be auto, float32 or bfloat16"),
+    ("BHXH_QUERY_PRECISION", "int4", "BHXH_QUERY_PRECISION must be auto, onnx-int8, onnx-fp32, float32"),
     ("BHXH_HEADER_TIMEOUT", "soon", "BHXH_HEADER_TIMEOUT must be a number of seconds"),
     ("BHXH_BODY_TIMEOUT", "nan", "BHXH_BODY_TIMEOUT must be 0.1 or more"),
     ("BHXH_HEADER_TIMEOUT", "0", "BHXH_HEADER_TIMEOUT must be 0.1 or more"),
