@@ -151,7 +151,7 @@ def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, curso
     else:
         capped = False
         rows = _page(store, clauses, args, after, limit + 1)
-        total = len(rows) if after is None and len(rows) <= limit else _count(store, clauses, args)
+        total = len(rows) if after is None and len(rows) <= limit else _count_exact(store, filters, clauses, args)
     items = [QuestionOut(**dict(zip(QUESTION_COLUMNS, r, strict=True))) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1].ts, items[-1].id) if len(rows) > limit and items else None
     return QuestionPage(items=items, total=total, total_capped=capped, limit=limit, next_cursor=next_cursor)
@@ -166,6 +166,23 @@ def _search_count(store: Store, filters: QuestionFilter, cap: int) -> int:
         return int(store.db.execute(query, args).fetchone()[0])
     clauses, args = filters.where(store)
     return _count(store, clauses, args, cap)
+
+
+DAILY_FILTERS = frozenset({"topic", "channel", "outcome"})  # the columns of question_daily besides the day
+
+
+def _count_exact(store: Store, filters: QuestionFilter, clauses: list[str], args: list[Any]) -> int:
+    """Rows matching the filters. Filtered only by topic, channel or outcome (no period), the daily counts the
+    triggers keep (`question_daily`, a few rows per day) give the same number as counting the log, without
+    reading tens of thousands of index entries (/admin/questions?topic=pension&channel=web: 280 ms at 200,000)."""
+    used = {name for name, value in filters.model_dump().items() if value is not None}
+    if used and used <= DAILY_FILTERS:
+        names = sorted(used)
+        where = " AND ".join(f"{name} = ?" for name in names)
+        found = store.db.execute(f"SELECT SUM(n) FROM question_daily WHERE {where}",
+                                 [getattr(filters, name) for name in names]).fetchone()[0]
+        return int(found or 0)
+    return _count(store, clauses, args)
 
 
 def _count(store: Store, clauses: list[str], args: list[Any], cap: int | None = None) -> int:

@@ -148,3 +148,25 @@ def test_sqlite_plans_of_the_search_count_and_page(tmp_path: Path) -> None:
     page = store.db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM questions WHERE {' AND '.join(clauses)} "
                             "ORDER BY ts DESC, id DESC LIMIT 51", args).fetchall()
     assert "idx_questions_ts" in page[0][3] or "idx_questions_topic" in page[0][3], page
+
+
+def test_counts_by_topic_channel_and_outcome_agree_with_the_log(store: Any) -> None:
+    """Filtered only by topic, channel or outcome the count comes from the daily counts; it must equal counting
+    the log, also after questions are deleted."""
+    import datetime as dt
+
+    from admin_api.question_log import QuestionFilter, list_questions
+
+    for n in range(9):
+        asked(store, f"câu {n}", channel=("web", "zalo", "telegram")[n % 3], topic=("pension", "maternity")[n % 2],
+              outcome=("answered", "declined")[n % 2 == 0 and n % 4 == 0])
+    with store.write() as db:
+        db.execute("DELETE FROM questions WHERE normalized = 'câu 3'")
+    rows = store.db.execute("SELECT channel, topic, outcome FROM questions").fetchall()
+    for chosen in ({"topic": "pension"}, {"channel": "web", "topic": "maternity"}, {"outcome": "declined"},
+                   {"channel": "zalo", "outcome": "answered", "topic": "pension"}):
+        columns = [dict(zip(("channel", "topic", "outcome"), r, strict=True)) for r in rows]
+        expected = sum(all(row[k] == v for k, v in chosen.items()) for row in columns)
+        assert list_questions(store, QuestionFilter(**chosen), limit=1).total == expected, chosen
+    recent = QuestionFilter(topic="pension", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    assert list_questions(store, recent, limit=1).total == sum(r[1] == "pension" for r in rows)
