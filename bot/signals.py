@@ -3,7 +3,9 @@
 One row per signal in the `signals` table (`Store.log_signal`), pointing at the logged question it is
 about: the answer the citizen reacted to, not the reaction. Kinds:
 
-- THUMBS_DOWN: a 👎 on an answer (optional reason), from `Service.feedback`.
+- THUMBS_DOWN: a 👎 on an answer (optional reason), from `Service.feedback`: a button (web, Telegram, Zalo OA)
+  or, on Zalo, "👎" / "sai" / "chưa đúng" typed as the whole message (bot/typed_vote.py; such a message is
+  then not a question, so it is not also a NEGATION).
 - REPHRASE: a new question within REPHRASE_SECONDS of an answer, on the same entry or topic or with
   similar words (`looks_like_rephrase`): the answer did not satisfy.
 - NEGATION: a short "không phải / sai rồi / không đúng" reply after an answer (`is_negation`).
@@ -57,9 +59,14 @@ _NEGATION_LEAD = re.compile(r"(khong phai|ko phai|sai roi|khong dung|chua dung)\
 def is_negation(text: str) -> bool:
     """"Không phải", "sai rồi ạ", "không đúng!" or a message opening with one of them and a comma
     ("không phải, tôi hỏi về…"); not "không phải đóng BHXH à?" (there it means "not required")."""
-    folded = " ".join(tokenize(fold_accents(text)))
     stripped = fold_accents(text).lower().strip()
-    return bool(_NEGATION.fullmatch(folded)) or bool(_NEGATION_LEAD.match(stripped))
+    return is_whole_negation(text) or bool(_NEGATION_LEAD.match(stripped))
+
+
+def is_whole_negation(text: str) -> bool:
+    """The whole message says the answer was wrong ("sai", "sai rồi ạ", "chưa đúng", "không phải"): on Zalo it is
+    a 👎 (bot/typed_vote.py), not a question; "không phải, tôi hỏi về…" is still a question (and a NEGATION)."""
+    return bool(_NEGATION.fullmatch(" ".join(tokenize(fold_accents(text)))))
 
 
 def _words(text: str) -> set[str]:
@@ -97,8 +104,8 @@ def _log(store: Any, kind: str, channel: str, user_id: str, question_id: int | N
         log.exception("could not log a %s signal", kind)
 
 
-def _recent(store: Any, channel: str, user_id: str, before_id: int | None, now: dt.datetime,
-            seconds: float = REACTION_SECONDS) -> dict[str, Any] | None:
+def recent_question(store: Any, channel: str, user_id: str, before_id: int | None, now: dt.datetime,
+                    seconds: float = REACTION_SECONDS) -> dict[str, Any] | None:
     """The user's latest logged question (before `before_id`) if asked within `seconds`."""
     try:
         previous = store.last_question(channel, user_id, before_id=before_id)
@@ -121,7 +128,7 @@ def observe(store: Any, channel: str, user_id: str, text: object, reply: Reply, 
         found.append(OFF_TOPIC)
     if question_id is None or not isinstance(text, str):
         return found  # the log write was queued: no id to point from
-    previous = _recent(store, channel, user_id, question_id, now)
+    previous = recent_question(store, channel, user_id, question_id, now)
     if previous is None:
         return found
     pick = parse_pick(text)
@@ -144,7 +151,7 @@ def note(store: Any, kind: str, channel: str, user_id: str, *, question_id: int 
     """Log a signal another flow noticed (none-of-these, handoff, a button pick). Without `question_id`
     it is about the user's latest question if asked within REACTION_SECONDS, else about none."""
     if question_id is None:
-        previous = _recent(store, channel, user_id, None, now or dt.datetime.now(dt.UTC))
+        previous = recent_question(store, channel, user_id, None, now or dt.datetime.now(dt.UTC))
         if previous is not None:
             question_id = previous["id"]
             if kind != MENU_PICK:

@@ -47,6 +47,8 @@ from bot.channels.zalo_oa import (
 )
 from bot.reply import Choice, Reply
 from bot.service import Service
+from bot.signals import DOWN_REASONS
+from bot.typed_vote import reasons_text
 from knowledge.calculators import voluntary_contribution
 from knowledge.params import format_money
 from knowledge.topics import MENU_ORDER, TOPICS
@@ -298,10 +300,10 @@ def test_oa_answer_has_related_and_feedback_buttons(oa):
     up, down = (b for b in buttons if b["title"] in ("👍 Hữu ích", "👎 Chưa đúng"))
     question_id = oa.service.store.db["questions"].count
     assert up["payload"] == f"#f:+:{question_id}:{expected.entry_id}" and down["payload"].startswith("#f:-:")
-    _press(oa, down)  # 👎: thanks, and a person is offered (as on Telegram)
+    _press(oa, down)  # 👎: thanks, why (bot/typed_vote.py), and a person is offered (as on Telegram)
     thanks = oa.fake.wait_messages(2)[1]
-    assert thanks["message"]["text"] == f"{messages.FEEDBACK_DOWN}\n\n{messages.HANDOFF_OFFER}"
-    assert [b["title"] for b in oa.fake.buttons(1)] == [messages.HANDOFF_BUTTON]
+    assert thanks["message"]["text"] == f"{messages.FEEDBACK_DOWN}\n\n{reasons_text()}\n\n{messages.HANDOFF_OFFER}"
+    assert [b["title"] for b in oa.fake.buttons(1)] == [*DOWN_REASONS, messages.HANDOFF_BUTTON]
     (vote,) = oa.service.store.db["feedback"].rows
     assert vote["value"] == -1 and vote["entry_id"] == expected.entry_id and vote["question_id"] == question_id
     if related:  # "Có thể bạn muốn hỏi" opens that entry

@@ -8,7 +8,8 @@ its text redacted and no display name. Replies go out with
 Zalo has no buttons, so choices are numbered and the user answers "1", "2", "3";
 "tính" or "/tinh" starts the guided calculator with numbered steps (all in Service); "chủ đề" lists
 every topic's questions and a typed citation ("khoản 2 điều 31") shows the article (bot.field_kit,
-numbered too).
+numbered too). No 👍/👎 buttons either: an answer ends with "Gõ «sai» để báo", and "👎", "sai", "chưa đúng"
+typed after it is a 👎 whose reason is asked for by number (bot.typed_vote).
 
 Update shape (documented for getUpdates; webhooks send the same, with or without
 the {"ok", "result"} envelope):
@@ -34,6 +35,7 @@ from bot.channels.format import ZALO_LIMIT, zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
 from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages, source_url
 from bot.service import Handled, Service
+from bot.typed_vote import DOWN_HINT, TypedVotes
 from retrieval.normalize import redact_pii
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class ZaloBotAdapter:
         self.config = config
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb), service, CHANNEL)
+        self.votes = TypedVotes(service, CHANNEL)
 
     def verify(self, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
         header = headers.get("x-bot-api-secret-token")
@@ -104,6 +107,9 @@ class ZaloBotAdapter:
         return Incoming(**stored)
 
     async def process(self, pipeline: Pipeline, key: str, work: Incoming, *, replaying: bool) -> bool:
+        vote = await in_thread(self.votes.turn, work.user_id, work.text)
+        if vote is not None:  # "👎" / "sai" after an answer, or the number of its reason
+            return await pipeline.deliver(key, work.chat_id, [Outgoing(vote.text)])
         kit = await in_thread(self.field_kit_messages, work)
         if kit is not None:
             return await pipeline.deliver(key, work.chat_id, kit)
@@ -121,7 +127,11 @@ class ZaloBotAdapter:
 
     def render(self, handled: Handled) -> list[Outgoing]:
         base = self.field_kit.kit.base_url  # BHXH_PUBLIC_URL: each source links to its article
-        return [Outgoing(chunk) for chunk in zalo_messages(handled.reply, source_url=lambda s: source_url(s, base))]
+        chunks = zalo_messages(handled.reply, source_url=lambda s: source_url(s, base))
+        if handled.reply.answered and handled.reply.entry_id:  # no 👎 button here: say how to report a wrong answer
+            last = f"{chunks[-1]}\n\n{DOWN_HINT}"
+            chunks = [*chunks[:-1], last] if len(last) <= ZALO_LIMIT else [*chunks, DOWN_HINT]
+        return [Outgoing(chunk) for chunk in chunks]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
         """sendMessage once: connection errors and 5xx raise SendError (the pipeline retries), 4xx is final."""

@@ -22,7 +22,8 @@ does not send (Zalo would answer -230). ≤ 2,000 chars of text.
 Buttons (`reply_buttons`): choices, the topic menu, "Có thể bạn muốn hỏi" and 👍/👎 go out as up to five
 `oa.query.hide` buttons under the last message (the numbered text stays). Zalo sends a pressed button's
 payload back as a user_send_text event: "#<kind>:<arg>" payloads are this adapter's actions (`ACTIONS`:
-e = show an entry, m = more topics of the menu, f = feedback, k = a field-kit screen: a topic's
+e = show an entry, m = more topics of the menu, f = feedback (after 👎 its reasons, "#f:r:…"; "sai" or "👎"
+typed after an answer is a 👎 too, bot/typed_vote.py), k = a field-kit screen: a topic's
 questions page by page (the menu's topic buttons), an article; "chủ đề", a citation and numbers picked
 from those lists are the field kit's too, bot/field_kit.py), any other payload is answered as if the
 citizen had typed it. How to add a button: /tmp/coord/zalo-oa-buttons.md and `BUTTON_SOURCES`.
@@ -69,6 +70,7 @@ from bot.channels.pipeline import Delivery, Malformed, Message, Outgoing, Pipeli
 from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, Screen, plain_messages, source_url
 from bot.reply import Reply
 from bot.service import Handled, Service
+from bot.typed_vote import TypedVotes, VoteTurn
 from knowledge.topics import MENU_ORDER, TOPICS
 from retrieval.normalize import redact_pii
 
@@ -704,6 +706,7 @@ class ZaloOAAdapter:
         # Field-kit pages of MAX_BUTTONS - 1 questions: each one a button, and "Xem thêm".
         self.field_kit = NumberedTurns(FieldKit(lambda: self.service.engine.kb, page_size=MAX_BUTTONS - 1),
                                        service, CHANNEL)
+        self.votes = TypedVotes(service, CHANNEL)  # 👎 typed, or its button, and its reason (bot/typed_vote.py)
         self._refusals: OrderedDict[str, str] = OrderedDict()  # chat → why Zalo (or we) refused the last send
 
     # ------------------------------------------------------------ webhook
@@ -741,6 +744,9 @@ class ZaloOAAdapter:
             return True  # a staff member has the chat (bot/handoff.py): the press went to them, the bot is silent
         if action is not None:
             return await pipeline.deliver(key, work.user_id, await ACTIONS[action[0]](self, work.user_id, action[1]))
+        vote = await in_thread(self.votes.turn, work.user_id, work.text)
+        if vote is not None:  # "👎" / "sai" typed after an answer, or the number of its reason (bot/typed_vote.py)
+            return await pipeline.deliver(key, work.user_id, self.vote_messages(vote))
         kit = await in_thread(self.field_kit_typed, work.user_id, work.text)
         if kit is not None:  # "chủ đề", a citation, a number picked from a field-kit list (bot/field_kit.py)
             return await pipeline.deliver(key, work.user_id, kit)
@@ -885,17 +891,26 @@ class ZaloOAAdapter:
             [Outgoing(texts.STALE_BUTTON)]
 
     async def feedback(self, user_id: str, arg: str) -> list[Outgoing]:
+        """👍 ("+"), 👎 ("-": thanks, the reasons as buttons and a person offered) and a reason of that 👎
+        ("r:<question id>:<n>", n from 0: signals.DOWN_REASONS), through bot.typed_vote as a typed 👎."""
         sign, _, tail = arg.partition(":")
         qid, _, entry_id = tail.partition(":")
-        if sign not in ("+", "-") or (qid and not qid.isdecimal()):
+        if sign not in ("+", "-", "r") or (qid and not qid.isdecimal()) or (sign == "r" and not entry_id.isdecimal()):
             return [Outgoing(texts.STALE_BUTTON)]
-        value = 1 if sign == "+" else -1
-        await in_thread(self.service.feedback, CHANNEL, user_id, value, entry_id=entry_id or None,
-                        question_id=int(qid) if qid else None)
-        if value > 0:
-            return [Outgoing(texts.FEEDBACK_UP)]
-        offer = await in_thread(self.service.handoff.offer, CHANNEL, user_id, "downvote")  # 👎: offer a person
-        return self.messages([f"{texts.FEEDBACK_DOWN}\n\n{offer}"], [HANDOFF_BUTTON])
+        question_id = int(qid) if qid else None
+        if sign == "r":
+            said = await in_thread(self.votes.reason, user_id, int(entry_id) + 1, question_id)
+            return [Outgoing(said.text if said is not None else texts.STALE_BUTTON)]
+        if sign == "-":
+            return self.vote_messages(await in_thread(self.votes.down, user_id, question_id, entry_id or None))
+        await in_thread(self.service.feedback, CHANNEL, user_id, 1, entry_id=entry_id or None, question_id=question_id)
+        return [Outgoing(texts.FEEDBACK_UP)]
+
+    def vote_messages(self, vote: VoteTurn) -> list[Outgoing]:
+        """A 👎's reply: its reasons are buttons too (typing the number works as well), then "Hỏi cán bộ"."""
+        tail = "" if vote.question_id is None else vote.question_id
+        reasons = [Button(reason, f"#f:r:{tail}:{n}", 0) for n, reason in enumerate(vote.reasons)]
+        return self.messages([vote.text], [*reasons, HANDOFF_BUTTON] if reasons else [])
 
 
 # A pressed button's "#<kind>:<arg>" payload → what answers it (the adapter, the user id, <arg>).
