@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from admin_api import retention
 from admin_api.api_docs import add_local_docs
+from bot.reply import Reply
 from bot.service import Service, rate_limiter
 from bot.settings import Settings, load_settings
 from knowledge.calculators import GROUP_LABELS, CalculatorInputError, voluntary_contribution
@@ -339,8 +340,12 @@ def create_app(service: Service, *, settings: Settings | None = None, ip_limit: 
 
     @app.post("/api/choose/{entry_id}", response_model=AskResponse, tags=["public"])
     def choose(entry_id: str, request: Request, user_id: str | None = None) -> Any:
-        """The answer of an entry the visitor picked from the choices (a stale id gives 404)."""
+        """The answer of an entry the visitor picked from the choices (a stale id gives 404). While a staff
+        member has the chat (bot/handoff.py) the press goes to them and the answer is empty, as for a question."""
         client = request.client.host if request.client else "unknown"
+        entry = service.engine.kb.entries.get(entry_id)
+        if service.handoff.pressed("web", user_id or f"ip:{client}", None, entry.question if entry else None):
+            return {**Reply("smalltalk", "").to_json(), "question_id": None}
         reply = service.choose("web", user_id or f"ip:{client}", entry_id)
         if reply is None:
             return JSONResponse({"detail": "Câu hỏi này không còn trong cơ sở dữ liệu, bạn hãy hỏi lại."},

@@ -133,8 +133,16 @@ def test_the_web_chat_shows_the_staff_reply(browser, tmp_path, monkeypatch):
         page.fill("#q", "tôi 58 tuổi, đóng 18 năm")
         page.keyboard.press("Enter")
         page.wait_for_function("!document.querySelector('#send').disabled")
+        related = page.locator(".msg.bot .related button").first  # an earlier answer's button: to the staff member
+        label = related.inner_text()
+        bot_messages = page.locator(".msg.bot:not(.typing)").count()
+        related.click()
+        page.wait_for_function("!document.querySelector('#send').disabled")
+        page.wait_for_timeout(300)
+        assert page.locator(".msg.bot:not(.typing)").count() == bot_messages  # the bot says nothing
         (waiting,) = httpx.get(f"{server.url}/admin/handoffs", headers=STAFF).json()
-        assert waiting["channel"] == "web" and waiting["messages"][-1]["text"] == "tôi 58 tuổi, đóng 18 năm"
+        assert waiting["messages"][-1]["text"] == f"(bấm nút: {label})"
+        assert waiting["channel"] == "web" and waiting["messages"][-2]["text"] == "tôi 58 tuổi, đóng 18 năm"
         assert waiting["reason"] == "downvote" and waiting["messages"][1]["text"] == "rút bhxh 1 lần được không"
         answer = "Chào bạn, 58 tuổi và 18 năm đóng thì bạn cần đóng tiếp cho đủ 20 năm để hưởng lương hưu."
         assert httpx.post(f"{server.url}/admin/handoffs/{waiting['id']}/reply", headers=STAFF,

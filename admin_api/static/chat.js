@@ -211,8 +211,10 @@
     try {
       const data = await request();
       stopTyping();  // before the answer is drawn, so its scroll position holds
-      if (data.answer !== "") render(data);  // "": a staff member has this chat (bot/handoff.py)
-      lastAnswer = data.answer;
+      if (data.answer !== "") {  // "": a staff member has this chat (bot/handoff.py)
+        render(data);
+        lastAnswer = data.answer;  // the last one shown (a handoff's acknowledgement is not shown twice)
+      }
       watchHandoff();
     } catch (e) {
       stopTyping();
