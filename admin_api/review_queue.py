@@ -86,7 +86,8 @@ class ReviewQueue(BaseModel):
     kind: str | None
     weights: dict[str, float]
     weak_signals: list[str] = Field(description="Counted weight x log2(1 + n) per case")
-    totals: dict[str, int] = Field(description="Signals by kind in the window (all of them)")
+    totals: dict[str, int] = Field(description="Signals by kind in the window (all of them; 👎 once per citizen "
+                                               "and question, its reason given later too)")
     cases_total: int
     offset: int
     limit: int
@@ -127,6 +128,11 @@ def _ranked_cases(store: Store, days: int, channel: str | None, kind: str | None
     totals = {k: int(n) for k, n in store.db.execute(
         f"SELECT s.kind, COUNT(*) FROM signals s WHERE s.ts >= ? AND s.ts < ?{only} GROUP BY s.kind",
         [*window, *extra]).fetchall()}
+    if totals.get(signals.THUMBS_DOWN):  # a 👎 and then its reason are two rows: one vote per citizen and question
+        totals[signals.THUMBS_DOWN] = int(store.db.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT s.user_hash, coalesce(s.question_id, -s.id) FROM signals s "
+            f"WHERE s.kind = ? AND s.ts >= ? AND s.ts < ?{' AND s.channel = ?' if channel else ''}) AS votes",
+            [signals.THUMBS_DOWN, *window, *([channel] if channel else [])]).fetchone()[0])
     rows = store.db.execute(
         "SELECT s.kind, s.question_id, s.entry_id, s.detail, s.ts, s.user_hash, coalesce(q.normalized, ''), "
         "q.entry_id, q.outcome, q.kind, q.topic, q.feedback FROM signals s JOIN questions q ON q.id = s.question_id "

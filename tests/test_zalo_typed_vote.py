@@ -58,6 +58,7 @@ def test_zalo_bot_sai_after_an_answer_is_a_down_vote_and_a_number_its_reason(zb)
     queue = review_queue.review_queue(zb.service.store, zb.service.engine, days=1)
     (case,) = [c for c in queue.cases if question_id in c.question_ids]
     assert case.signals == {"thumbs_down": 1} and case.reasons == ["Thông tin chưa đúng"]
+    assert queue.totals["thumbs_down"] == 1  # the vote and its reason: one 👎
     assert case.entry_id == expected.entry_id
 
     zb.post(bot_update("2"))  # the reason was given: "2" is an ordinary message again (no menu: a question)
