@@ -34,8 +34,8 @@ class QuestionOut(BaseModel):
 
 class QuestionPage(BaseModel):
     items: list[QuestionOut]
-    total: int = Field(description="Rows matching the filters (a full-text search counts at most "
-                                   "SEARCH_COUNT_LIMIT: see total_capped)")
+    total: int = Field(description="Rows matching the filters (a full-text search or a substring filter counts "
+                                   "at most SEARCH_COUNT_LIMIT: see total_capped)")
     total_capped: bool = Field(False, description="True: more rows match than `total`")
     limit: int
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last page")
@@ -137,8 +137,9 @@ def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, curso
     A full-text search first counts its matches up to SEARCH_COUNT_LIMIT + 1 (the full-text index drives
     the count and stops there). That many or fewer: the page is fetched from the index and sorted (at most
     SEARCH_COUNT_LIMIT rows); more: the page walks the log newest first, checking each row, and with at
-    least 1 match in SEARCH_COUNT_LIMIT rows it finds `limit` after about limit x 200 rows at worst. Without
-    a search a full first page needs no count; other pages count exactly."""
+    least 1 match in SEARCH_COUNT_LIMIT rows it finds `limit` after about limit x 200 rows at worst. A
+    substring filter (`contains`, LIKE) counts to the same cap. Otherwise a first page that is not full
+    needs no count, and other pages count exactly."""
     after = decode_cursor(cursor) if cursor else None
     clauses, args = filters.where(store)
     if filters.searching():
@@ -148,6 +149,11 @@ def list_questions(store: Store, filters: QuestionFilter, limit: int = 50, curso
             clauses, args = filters.where(store, newest_first=True)
         rows = _page(store, clauses, args, after, limit + 1)
         total = min(total, SEARCH_COUNT_LIMIT)
+    elif filters.contains:  # a substring reads the rows themselves: counting stops at the cap as a search's does
+        rows = _page(store, clauses, args, after, limit + 1)
+        total = len(rows) if after is None and len(rows) <= limit else \
+            _count(store, clauses, args, SEARCH_COUNT_LIMIT + 1)
+        capped, total = total > SEARCH_COUNT_LIMIT, min(total, SEARCH_COUNT_LIMIT)
     else:
         capped = False
         rows = _page(store, clauses, args, after, limit + 1)

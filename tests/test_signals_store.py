@@ -170,3 +170,16 @@ def test_counts_by_topic_channel_and_outcome_agree_with_the_log(store: Any) -> N
         assert list_questions(store, QuestionFilter(**chosen), limit=1).total == expected, chosen
     recent = QuestionFilter(topic="pension", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     assert list_questions(store, recent, limit=1).total == sum(r[1] == "pension" for r in rows)
+
+
+def test_a_substring_filter_counts_to_the_cap(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from admin_api import question_log
+    from admin_api.question_log import QuestionFilter, list_questions
+
+    ids = [asked(store, text) for text in ("lương hưu", "lương cơ sở", "thai sản", "mức lương")]
+    monkeypatch.setattr(question_log, "SEARCH_COUNT_LIMIT", 2)
+    page = list_questions(store, QuestionFilter(contains="lương"), limit=1)
+    assert (page.total, page.total_capped, [q.id for q in page.items]) == (2, True, [ids[3]])
+    monkeypatch.setattr(question_log, "SEARCH_COUNT_LIMIT", 5)
+    page = list_questions(store, QuestionFilter(contains="lương"), limit=1)
+    assert (page.total, page.total_capped) == (3, False)
