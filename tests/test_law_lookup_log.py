@@ -18,6 +18,7 @@ from bot.service import Service
 from bot.settings import load_settings
 from storage.store import Store, load_hash_key
 from tests.fakes.engines import real_engine
+from tests.pg import each_backend_store, pg_cluster, pg_url  # noqa: F401 (fixtures)
 
 AUTH = {"Authorization": "Bearer test-admin-token-0123456789"}  # clean_env's BHXH_ADMIN_TOKEN
 LOOKUPS = ["khoản 2 điều 31", "nghị định 158 điều 7", "tra luật: thai sản"]
@@ -62,3 +63,16 @@ def test_lookups_count_apart_from_questions_and_never_as_unanswered(service):
         assert all(int(r["questions"]) == sum(int(r[o]) for o in trends.OUTCOMES) for r in rows)
         only = client.get("/admin/questions", params={"outcome": "law_lookup"}, headers=AUTH).json()
         assert sorted(q["text"] for q in only["items"]) == sorted(LOOKUPS)
+
+
+def test_lookups_are_counted_apart_on_both_backends(each_backend_store, lexical_engine):  # noqa: F811
+    """The daily counts (SQLite triggers, PostgreSQL's) and the unanswered clusters on either store."""
+    service = Service(lexical_engine, each_backend_store)
+    turns = NumberedTurns(FieldKit(lambda: service.engine.kb), service, "zalo_bot")
+    for text in LOOKUPS:
+        turns.turn("u1", text)
+    rows = each_backend_store.db.execute("SELECT text, outcome, kind FROM questions ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [(text, "law_lookup", "law_lookup") for text in LOOKUPS]
+    series = trends.daily_series(each_backend_store, 2)
+    assert sum(series.outcomes["law_lookup"]) == sum(series.total) == 3
+    assert clusters.unanswered(each_backend_store, lexical_engine, 2, min_score=1.0).questions == 0
