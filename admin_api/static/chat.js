@@ -337,6 +337,7 @@
   let handoffSeen = 0;  // the last handoff message shown
   let handoffOpen = false;
   let handoffTimer = null;
+  let handoffFailures = 0;  // polls in a row that got no answer
 
   async function watchHandoff() {
     if (handoffTimer !== null) return;
@@ -348,10 +349,16 @@
     } catch (e) {
       data = undefined;
     }
-    if (data === undefined) {  // too many requests from this address (429), server or network down: ask again
-      handoffTimer = setTimeout(() => { handoffTimer = null; watchHandoff(); }, HANDOFF_POLL_MS);
+    if (data === undefined) {  // too many requests from this address (429), server or network down: ask again,
+      // less and less often (5 s, 10 s, 20 s … 60 s); with no handoff known to be open, three times at most
+      handoffFailures += 1;
+      if (handoffOpen || handoffFailures <= 3) {
+        const wait = Math.min(HANDOFF_POLL_MS * 2 ** (handoffFailures - 1), 60000);
+        handoffTimer = setTimeout(() => { handoffTimer = null; watchHandoff(); }, wait);
+      }
       return;
     }
+    handoffFailures = 0;
     const open = Boolean(data) && (data.status === "waiting" || data.status === "owned");
     if (data && (open || handoffOpen)) {
       for (const m of data.messages) {
