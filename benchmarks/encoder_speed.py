@@ -216,22 +216,25 @@ def agreement(engine: Engine, encoder: DenseEncoder, options: dict[str, Any], te
     return out
 
 
-def accuracy(engine: Engine, encoder: DenseEncoder, model: Any) -> dict[str, float]:
-    """Tuning splits only: dense and hybrid top-1 and decisions on our set; the real questions through `ask`."""
-    ours = [q for q in load_eval(EVAL_FILE) if q.split == "tune"]
-    real = [q for q in real_eval.load_real() if q.split == "tune"]
+def accuracy(engine: Engine, encoder: DenseEncoder, model: Any, ours: Sequence[Any], real: Sequence[Any],
+             ) -> tuple[dict[str, float], dict[str, str]]:
+    """Tuning splits only (`ours` and `real` are those): dense and hybrid top-1 and decisions on our set; the
+    real questions through `ask`. Also each real question's verdict (id -> right/wrong/choices/declined)."""
     with query_model(encoder, model):
         dense = metrics(engine, retrieve_all(engine, ours, "dense"), engine.thresholds)
         hybrid = metrics(engine, retrieve_all(engine, ours, "hybrid"), engine.thresholds)
         labelled = [q for q in real if q.in_scope and q.expected]
         real_dense = [next((c.entry_id for c in engine.candidates(q.question, mode="dense")
                             if not c.entry_id.startswith(OOS_PREFIX)), None) in q.expected for q in labelled]
-        judged = real_eval.summary(real_eval.judge_all(engine.ask, real))
-    return {"ours dense top1": dense["top1"], "ours top1": hybrid["top1"],
-            "ours right": hybrid["answered_right"], "ours wrong": hybrid["answered_wrong"],
-            "ours off declined": hybrid["off_topic_declined"],
-            "real dense top1": sum(real_dense) / max(len(real_dense), 1), "real top1": judged["top1"],
-            "real right": judged["answered_right"], "real wrong": judged["answered_wrong"]}
+        judged = real_eval.judge_all(engine.ask, real)
+    summary = real_eval.summary(judged)
+    return ({"ours dense top1": dense["top1"], "ours top1": hybrid["top1"],
+             "ours right": hybrid["answered_right"], "ours wrong": hybrid["answered_wrong"],
+             "ours off declined": hybrid["off_topic_declined"],
+             "real dense top1": sum(real_dense) / max(len(real_dense), 1), "real top1": summary["top1"],
+             "real right": summary["answered_right"], "real wrong": summary["answered_wrong"],
+             "real off declined": summary["off_topic_declined"]},
+            {j.question.id: j.verdict for j in judged})
 
 
 def use_threads(options: dict[str, Any], threads: int) -> None:
@@ -244,6 +247,41 @@ def use_threads(options: dict[str, Any], threads: int) -> None:
             model.set_threads(threads)
 
 
+def concurrent_throughput(encoder: DenseEncoder, model: Any, texts: Sequence[str], clients: int, workers: int,
+                          threads: int, seconds: float) -> dict[str, float]:
+    """`clients` threads asking distinct texts through a QueryBatcher of `workers` x `threads` (as the web
+    server does) for `seconds`: queries/s, latency median and p99 (ms), and CPU ms per query."""
+    import threading
+
+    from retrieval.dense import QueryBatcher
+
+    use_threads({"model": model}, threads)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(10**9))
+    with query_model(encoder, model):
+        batcher = QueryBatcher(lambda batch: encoder.encode_queries(batch, 32), 32, workers)
+        deadline = time.perf_counter() + seconds
+
+        def client() -> None:
+            while time.perf_counter() < deadline:
+                text = texts[next(counter) % len(texts)]
+                t0 = time.perf_counter()
+                batcher.encode(text)
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+
+        c0, w0 = time.process_time(), time.perf_counter()
+        pool = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return {"queries/s": len(latencies) / wall, "median ms": _ms(latencies, 50), "p99 ms": _ms(latencies, 99),
+            "CPU ms/query": cpu * 1000 / max(len(latencies), 1), "queries per pass": batcher.queries / batcher.batches}
+
+
 def _ms(values: Sequence[float], q: float) -> float:
     return percentile([v * 1000 for v in values], q)
 
@@ -254,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2", help="torch / ONNX Runtime intra-op threads to try")
     parser.add_argument("--limit", type=int, default=150, help="timing questions per group, a fixed sample (0 = all)")
     parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=0, metavar="CLIENTS",
+                        help="also run CLIENTS concurrent callers through a QueryBatcher per option, for workers x "
+                             "threads 1x1, 1x2 and 2x1 (the web server's choice), --seconds each")
+    parser.add_argument("--seconds", type=float, default=15, help="seconds per --concurrency run")
     parser.add_argument("--engine", action="store_true",
                         help="also time whole `ask` calls per option (bhxh bench's first-time latency)")
     args = parser.parse_args(argv)
@@ -307,6 +349,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n## Whole `ask` per question, first time (ms), {threads} thread(s)\n")
             print(markdown_table(["option", "threads", "questions", "wall median", "wall p99", "CPU median",
                                   "CPU p99", "speed-up (CPU)"], rows))
+    if args.concurrency:
+        rows = []
+        mixed = [t for pair in zip(texts["short"], texts["letters"], strict=False) for t in pair]
+        for name, model in options.items():
+            for workers, threads in ((1, 1), (1, 2), (2, 1)):
+                result = concurrent_throughput(encoder, model, mixed, args.concurrency, workers, threads, args.seconds)
+                rows.append([name, f"{workers}x{threads}", *result.values()])
+        print(f"\n## {args.concurrency} concurrent callers, short and letter texts alternating, {args.seconds:.0f} s "
+              "each (workers x threads)\n")
+        print(markdown_table(["option", "workers x threads", "queries/s", "median ms", "p99 ms", "CPU ms/query",
+                              "queries per pass"], rows))
     use_threads(options, 1)
     all_texts = texts["short"] + texts["letters"]
     agree = agreement(engine, encoder, options, all_texts)
@@ -314,11 +367,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(["option", "cosine min", "cosine p1", "cosine mean", "dense top-1 same"],
                          [[n, a["cos_min"], a["cos_p1"], a["cos_mean"], a["top1_same"]] for n, a in agree.items()]))
     if not args.no_accuracy:
-        print("\n## Accuracy on the tuning splits (eval/questions.yaml tune; real questions tune)\n")
+        # Loaded once: the sets may grow while this runs, and every option must see the same questions.
+        ours_tune = [q for q in ours if q.split == "tune"]
+        real_tune = [q for q in real if q.split == "tune"]
+        print(f"\n## Accuracy on the tuning splits (ours: {len(ours_tune)}, real: {len(real_tune)} questions); "
+              f"real right gained / lost: questions whose verdict became / stopped being right against {names[0]}\n")
+        first: dict[str, str] = {}
         for n, (name, model) in enumerate(options.items()):
-            result = accuracy(engine, encoder, model)
-            table = markdown_table(["option", *result], [[name, *result.values()]]).split("\n")
-            print("\n".join(table if n == 0 else table[2:]))
+            result, verdicts = accuracy(engine, encoder, model, ours_tune, real_tune)
+            first = first or verdicts
+            gained = sum(v == "right" != first[q] for q, v in verdicts.items())
+            lost = sum(first[q] == "right" != v for q, v in verdicts.items())
+            table = markdown_table(["option", *result, "real right gained / lost"],
+                                   [[name, *result.values(), f"+{gained} / -{lost}"]]).split("\n")
+            print("\n".join(table if n == 0 else table[2:]), flush=True)
     return 0
 
 

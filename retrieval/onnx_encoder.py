@@ -213,7 +213,9 @@ class OnnxQueryModel:
     One session serves every thread: `InferenceSession.run` may be called concurrently, and the
     tokenizer's truncation and padding are fixed once here (a Rust tokenizer whose settings change
     per call fails with "Already borrowed" under concurrent use). `threads` is ONNX Runtime's
-    intra-op thread count per run (None: 2, one per core of the machine it was measured on).
+    intra-op thread count per run; None: torch's (all cores, or DenseEncoder's `threads`), what a
+    lone caller (`bhxh ask`, `bhxh eval`) wants. The web server sets 1 (`enable_batching`): one
+    single-threaded run per core side by side (benchmarks/encoder_speed.py --concurrency).
     """
 
     def __init__(self, directory: Path, *, marker: dict[str, Any] | None = None, threads: int | None = None) -> None:
@@ -236,7 +238,11 @@ class OnnxQueryModel:
         self._threads_lock = threading.Lock()
         self.threads = 0
         self.session: Any = None
-        self.set_threads(threads or 2)
+        if not threads:
+            import torch
+
+            threads = torch.get_num_threads()
+        self.set_threads(threads)
 
     def set_threads(self, threads: int) -> None:
         """Intra-op threads per run; the session is rebuilt (ONNX Runtime fixes the count at creation)."""
