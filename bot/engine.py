@@ -127,7 +127,15 @@ _COMMERCIAL_INSURANCE = re.compile(
     r"\b(?:bao hiem nhan tho|nhan tho|hop dong bao hiem|(?<!chi )phi bao hiem|goi bao hiem|dai ly bao hiem"
     r"|doanh nghiep bao hiem|cong ty bao hiem|bao hiem (?:xe|o to|oto|xe may|du lich|chay no|tai san|trach nhiem"
     r"|tien gui|khoan vay|vat chat|than vo|nong nghiep|cay trong|vat nuoi|suc khoe tu nhan|suc khoe ca nhan|hang hoa"
-    r"|cong trinh|lien ket|dau tu))\b")
+    r"|cong trinh|lien ket|dau tu)|(?:bao hiem|bh) (?:bat buoc )?(?:trach nhiem dan su )?(?:cua )?chu xe)\b")
+# People with merit (martyrs' families, war invalids, heroic mothers) have their own regime under the Ordinance on
+# preferential treatment, paid through the Home Affairs sector, not by BHXH: a martyr's parents' "tiền tuất" or a
+# heroic mother's funeral allowance sound like survivor benefits but are not. Declined by those words unless the
+# message also names the State's insurance ("thương binh đang hưởng lương hưu…" stays ours).
+MERIT_INTENT = "ngoai-pham-vi-nguoi-co-cong-tro-giup-xa-hoi"
+_PEOPLE_WITH_MERIT = re.compile(r"\b(?:liet si|thuong binh|benh binh|nguoi co cong|(?:ba )?me viet nam anh hung"
+                                r"|chat doc da cam|chat doc hoa hoc)\b")
+_NAMES_STATE_INSURANCE = re.compile(r"\b(?:bhxh|bao hiem xa hoi|bhyt|bao hiem y te|bhtn|luong huu|that nghiep)\b")
 # Severance pay ("trợ cấp thôi việc", "trợ cấp mất việc làm") is the employer's duty under the Labour Code,
 # never a BHXH benefit; the maternity or unemployment entries around it look close, so it is declined by its
 # words unless the message also asks about an insurance benefit a person could confuse it with (accent-folded).
@@ -544,6 +552,8 @@ class Engine:
             return self.out_of_scope_reply(OOS_PREFIX + COMMERCIAL_INTENT, query.normalized)
         if _SEVERANCE.search(folded) and not _SEVERANCE_WITH_INSURANCE.search(folded):
             return self.out_of_scope_reply(OOS_PREFIX + LABOUR_LAW_INTENT, query.normalized)
+        if _PEOPLE_WITH_MERIT.search(folded) and not _NAMES_STATE_INSURANCE.search(folded):
+            return self.out_of_scope_reply(OOS_PREFIX + MERIT_INTENT, query.normalized)
         if is_scam_link_message(query.clean) and SCAM_LINK_ENTRY in self.kb.entries:
             return self.answer(self.kb.entries[SCAM_LINK_ENTRY], on, normalized=query.normalized)
         gap = find_gap(query.normalized)

@@ -131,6 +131,8 @@ _LUMP_SUM = re.compile(
 _PAY_AT_ONCE = re.compile(r"\bdong\s+(?:tien\s+)?(?:1|mot)\s*lan\b")  # paying ahead is not withdrawing
 _VOLUNTARY = re.compile(r"\btu nguyen\b|\bbhxh\s*tn\b|\bbhxhtn\b")
 _PAYING = re.compile(r"\b(?:dong|muc|thu nhap|chon)\b")
+# Personal income tax talks of income and amounts too ("thu nhập 4,4 triệu … giảm trừ bao nhiêu"): not a contribution.
+_INCOME_TAX = re.compile(r"\bthue (?:thu nhap|tncn)\b|\bgiam tru gia canh\b|\bquyet toan thue\b|\bma so thue\b")
 _SURVIVOR = re.compile(r"\b(?:tuat|tu tuat|tien tuat|mai tang|ma chay)\b")
 _MATERNITY = re.compile(r"\b(?:thai san|sinh con|sinh be|sinh em be|nghi sinh|vo sinh|vo toi sinh|vo em sinh|"
                         r"de con|sinh doi|sinh mo|sinh thuong|du sinh)\b")
@@ -174,7 +176,7 @@ def detect_calculator_request(text: str) -> CalcRequest | None:
     if _PENSION.search(folded) and (figures or _CALCULATE.search(folded)):
         return CalcRequest(PENSION, amount=amount, years=years, months=months, age=age, sex=_sex(text, folded),
                            scheme=scheme_of(folded))
-    voluntary = _VOLUNTARY.search(folded) or _PAYING.search(folded)
+    voluntary = _VOLUNTARY.search(folded) or (_PAYING.search(folded) and not _INCOME_TAX.search(folded))
     if voluntary and (amount is not None or groups or _CALCULATE.search(folded)) and not _PENSION.search(folded):
         return CalcRequest(VOLUNTARY, amount=amount, groups=groups, period_months=_period(folded))
     return None

@@ -76,6 +76,29 @@ def test_state_insurance_words_are_not_taken_for_commercial(engine, text) -> Non
     assert engine.ask(text).kind != "out_of_scope"
 
 
+@pytest.mark.parametrize("text", [
+    "Xe tôi bị tông, bên kia có bảo hiểm trách nhiệm dân sự của chủ xe cơ giới, bao lâu thì họ phải đền?",
+    "Mẹ tôi là mẹ liệt sĩ, mẹ mất thì gia đình được nhận tiền mai táng bao nhiêu?",
+    "Bố em là thương binh hạng 3/4, chú em được hưởng tiền tuất hằng tháng không ạ?",
+])
+def test_motor_liability_and_people_with_merit_are_declined_by_their_words(engine, text) -> None:
+    assert engine.ask(text).kind == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", [
+    "Bố tôi là thương binh, đang hưởng lương hưu thì mất, mẹ tôi có được tuất hằng tháng không?",
+    "Người có công có được Nhà nước đóng BHYT không?",
+])
+def test_people_with_merit_asking_about_the_states_insurance_stay_ours(engine, text) -> None:
+    assert engine.ask(text).kind != "out_of_scope"
+
+
+def test_an_income_tax_question_with_amounts_is_not_a_contribution_sum(engine) -> None:
+    reply = engine.ask("Lương tôi 12 triệu một tháng, nuôi 1 con, tính thuế thu nhập cá nhân thì giảm trừ gia cảnh "
+                       "bao nhiêu, phải nộp bao nhiêu?")
+    assert reply.kind != "calculator" and reply.outcome == "declined"
+
+
 def test_a_survivors_letter_is_not_turned_away_by_a_decline_example_of_the_same_style(engine) -> None:
     # A commercial-insurance decline example written as a letter ("mẹ em… nhà em phải làm gì ạ?") ranked
     # 7th and was as close as the best entry by cosine; it used to decline this letter.
