@@ -39,6 +39,7 @@ from knowledge.asked_date import asked_date
 from knowledge.calc_intent import CalcRequest, detect_calculator_request
 from knowledge.facts import Facts, extract_facts
 from knowledge.gaps import find_gap
+from knowledge.month_of_death import FOLLOWS_MONTH_OF_DEATH, month_of_death
 from knowledge.out_of_scope import OutOfScopeIntent, load_out_of_scope
 from knowledge.params import PLACEHOLDER, ParameterError
 from knowledge.schema import Entry, KnowledgeBase, load_knowledge
@@ -505,13 +506,21 @@ class Engine:
 
     def on_asked_date(self, question: str, on: dt.date, make: Callable[[dt.date], Reply]) -> Reply:
         """`make(day)` for the date `question` asks its figures for (today `on` if none), the date said in
-        the notice when the reply shows figures; today's figures, said so, when the table has none then."""
+        the notice when the reply shows figures; today's figures, said so, when the table has none then.
+
+        The funeral allowance (FOLLOWS_MONTH_OF_DEATH) is due at the reference level of the month of death, so a
+        stated month of death ("bố tôi mất tháng 3/2026") sets its figures, though story dates set no others."""
         asked = asked_date(question, on)
+        death_month = False
         if asked is None:
-            return make(on)
+            reply = make(on)
+            asked = month_of_death(question, on) if reply.answered and reply.entry_id in FOLLOWS_MONTH_OF_DEATH else None
+            if asked is None:
+                return reply
+            death_month = True
         try:
             reply = make(asked.on)
-            note = messages.date_used(asked.on)
+            note = messages.month_of_death_used(asked.on) if death_month else messages.date_used(asked.on)
         except ParameterError:  # a figure the reply needs has no value on that date
             reply = make(on)
             note = messages.date_not_in_table(asked.on, on)

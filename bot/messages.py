@@ -97,6 +97,11 @@ def date_used(on: dt.date) -> str:
     return f"Số liệu tính theo quy định áp dụng ngày {_day(on)}."
 
 
+def month_of_death_used(on: dt.date) -> str:
+    """Under a funeral allowance rendered for the month of death the question stated."""
+    return f"Số liệu tính theo mức tham chiếu tháng {on.month}/{on.year}, tháng người mất."
+
+
 def date_not_in_table(asked: dt.date, today: dt.date) -> str:
     """The question named a date the parameter table has no figures for (before 1/7/2025, mostly)."""
     return (f"Tôi chưa có đủ số liệu áp dụng ngày {_day(asked)}; số liệu dưới đây theo quy định "

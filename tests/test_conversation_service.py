@@ -89,3 +89,12 @@ def test_past_dates_get_that_dates_figures_when_the_table_has_them_else_say_so(e
     before_table = engine.ask("năm 2010 mức trợ cấp mai táng là bao nhiêu", TODAY)
     assert "25.300.000" in before_table.text  # today's figures …
     assert messages.date_not_in_table(dt.date(2010, 1, 1), TODAY) in before_table.notice  # … said plainly
+
+
+def test_the_funeral_allowance_follows_the_stated_month_of_death(service):
+    said = service.handle("web", "u-death", "bố tôi mất tháng 3/2026 thì tiền mai táng được bao nhiêu", on=TODAY).reply
+    assert said.entry_id == "tt-tro-cap-mai-tang"
+    assert "23.400.000" in said.short and "25.300.000" not in said.short
+    assert messages.month_of_death_used(dt.date(2026, 3, 1)) in said.notice
+    today = service.handle("web", "u-now", "tiền mai táng phí hiện nay bao nhiêu", on=TODAY).reply
+    assert "25.300.000" in today.short and not today.notice
