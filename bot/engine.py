@@ -514,7 +514,8 @@ class Engine:
         death_month = False
         if asked is None:
             reply = make(on)
-            asked = month_of_death(question, on) if reply.answered and reply.entry_id in FOLLOWS_MONTH_OF_DEATH else None
+            funeral = reply.answered and reply.entry_id in FOLLOWS_MONTH_OF_DEATH
+            asked = month_of_death(question, on) if funeral else None
             if asked is None:
                 return reply
             death_month = True
