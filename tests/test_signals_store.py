@@ -183,3 +183,19 @@ def test_a_substring_filter_counts_to_the_cap(store: Any, monkeypatch: pytest.Mo
     monkeypatch.setattr(question_log, "SEARCH_COUNT_LIMIT", 5)
     page = list_questions(store, QuestionFilter(contains="lương"), limit=1)
     assert (page.total, page.total_capped) == (3, False)
+
+
+def test_feedback_per_entry_takes_the_questions_entry_for_a_vote_without_one(store: Any) -> None:
+    from types import SimpleNamespace
+
+    from admin_api.question_log import feedback_counts
+
+    first = asked(store, "lương hưu", entry_id="lh-1")
+    second = asked(store, "thai sản", entry_id="ts-1", user="u2")
+    store.record_feedback(channel="web", user_id="u1", value=-1, entry_id=None, question_id=first)
+    store.record_feedback(channel="web", user_id="u2", value=1, entry_id="ts-1", question_id=second)
+    store.record_feedback(channel="web", user_id="u3", value=-1, entry_id="ts-1", question_id=None)
+    store.record_feedback(channel="web", user_id="u4", value=1, entry_id=None, question_id=None)  # about nothing
+    report = feedback_counts(store, SimpleNamespace(kb=SimpleNamespace(entries={})), days=1)
+    assert [(r.entry_id, r.up, r.down) for r in report.entries] == [("lh-1", 0, 1), ("ts-1", 1, 1)]
+    assert (report.up, report.down) == (1, 2)
