@@ -57,7 +57,7 @@ bench: model postgres
 	$(BHXH) bench-retrieval
 	$(BHXH) eval
 	$(BHXH) bench
-	$(PY) -m benchmarks.encoder_speed --concurrency 16
+	$(PY) -m benchmarks.encoder_speed --options fp32,bf16,ort-int8 --concurrency 16
 	$(PY) -m benchmarks.peer_stack
 	$(PY) -m benchmarks.admin_bench
 	$(PY) -m benchmarks.load --seconds 60 --clients 32 --profile $(BHXH_DATA_DIR)/load-profile.raw

@@ -23,9 +23,11 @@ Options (query side only; passages stay float32 vectors from the disk cache):
               retrieval.dense.int8_query_model, what BHXH_QUERY_PRECISION=int8 runs
   fp32-seq128 float32 with max_seq_length 128 (letters' focus truncated; short questions never reach it)
   ort-fp32    ONNX Runtime on the graph exported from var/models (offline): BHXH_QUERY_PRECISION=onnx-fp32
-  ort-int8    that graph with ONNX Runtime's dynamic int8 quantization per channel: onnx-int8, what auto runs
-  ort-int8-pt the same per tensor (research: faster to build, further from float32)
-  ort-int8-mixed  per channel, the feed-forward output MatMuls left float32 (int8-mixed's recipe; research)
+  ort-int8    that graph with ONNX Runtime's dynamic int8 quantization per channel, the middle third's
+              feed-forward outputs left float32: onnx-int8, what auto runs (retrieval.onnx_encoder.quantize)
+  ort-int8-all    every MatMul int8 per channel (research: faster, less accurate)
+  ort-int8-pt     the same per tensor (research)
+  ort-int8-mixed  per channel, every layer's feed-forward output left float32 (int8-mixed's recipe; research)
 
 Agreement: cosine of each option's query vector to the float32 one, and how
 often the dense ranking's top entry is the same. Accuracy: on the TUNING splits
@@ -38,7 +40,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -55,32 +56,39 @@ from bot.settings import load_settings, resolve_model
 from knowledge.schema import load_knowledge
 from retrieval.dense import DenseEncoder, LRUCache, int8_query_model
 from retrieval.evaluation import markdown_table, percentile
-from retrieval.onnx_encoder import GRAPH, OnnxQueryModel, export_graph, export_marker, load_or_build, quantize
+from retrieval.onnx_encoder import (
+    GRAPH,
+    OnnxQueryModel,
+    export_graph,
+    export_marker,
+    ffn_output_matmuls,
+    load_or_build,
+    quantize,
+)
 
-OPTIONS = ("fp32", "bf16", "int8", "int8-pc", "int8-mixed", "fp32-seq128", "ort-fp32", "ort-int8", "ort-int8-pt",
-           "ort-int8-mixed")
+OPTIONS = ("fp32", "bf16", "int8", "int8-pc", "int8-mixed", "fp32-seq128", "ort-fp32", "ort-int8", "ort-int8-all",
+           "ort-int8-pt", "ort-int8-mixed")
 DEFAULT_OPTIONS = ("fp32", "bf16", "int8-mixed", "ort-fp32", "ort-int8")
 
 
-RESEARCH_QUANTIZATION = {"ort-int8-pt": {"per_channel": False}, "ort-int8-mixed": {"ffn_float": True}}
+RESEARCH_QUANTIZATION: dict[str, dict[str, Any]] = {
+    "ort-int8-all": {"float_nodes": ()}, "ort-int8-pt": {"float_nodes": (), "per_channel": False},
+    "ort-int8-mixed": {"float_layers": range(12)}}
 
 
 def research_graph(model: Any, model_dir: str, workdir: Path, name: str) -> OnnxQueryModel:
     """A quantization recipe production does not use, built (once) in `workdir` from the same float32 export:
-    ort-int8-pt per tensor; ort-int8-mixed per channel with the feed-forward output MatMuls left float32."""
+    ort-int8-all every MatMul per channel; ort-int8-pt the same per tensor; ort-int8-mixed per channel with
+    every layer's feed-forward output MatMul left float32 (production keeps the middle third's)."""
     float_dir = workdir / "float32"
     if not (float_dir / GRAPH).exists():
         float_dir.mkdir(parents=True, exist_ok=True)
         export_graph(model, float_dir / GRAPH)
     out = workdir / name
     if not (out / GRAPH).exists():
-        import onnx
-
         options = dict(RESEARCH_QUANTIZATION[name])
-        if options.pop("ffn_float", False):
-            options["nodes_to_exclude"] = [node.name for node in onnx.load(str(float_dir / GRAPH)).graph.node
-                                           if node.op_type == "MatMul" and re.search(r"layer\.\d+/output/dense/",
-                                                                                     node.name)]
+        if "float_layers" in options:
+            options["float_nodes"] = ffn_output_matmuls(float_dir / GRAPH, options.pop("float_layers"))
         out.mkdir(parents=True, exist_ok=True)
         quantize(float_dir / GRAPH, out / GRAPH, **options)
     return OnnxQueryModel(out, marker=export_marker(model, model_dir, name), threads=1)

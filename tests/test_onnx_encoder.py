@@ -57,6 +57,17 @@ def test_auto_picks_onnx_int8_when_onnxruntime_is_installed(encoder, onnx_encode
     assert (auto.query_prompt, auto.passage_prompt, auto.dim) == ("query: ", "passage: ", 384)
 
 
+def test_int8_graph_keeps_the_middle_layers_feed_forward_outputs_float(onnx_encoder_int8):
+    import onnx
+
+    graph = onnx.load(str(onnx_encoder_int8.query_model.directory / GRAPH)).graph
+    float_matmuls = sorted(node.name for node in graph.node if node.op_type == "MatMul"
+                           and "/output/dense/" in node.name and "attention" not in node.name)
+    assert float_matmuls == [f"/transformer/encoder/layer.{n}/output/dense/MatMul" for n in range(4, 8)]
+    integer = [node for node in graph.node if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    assert len(integer) == 12 * 6 - 4  # Q, K, V, attention output, feed-forward in and out per layer
+
+
 def test_onnx_int8_vectors_agree_with_torch_float32(onnx_encoder_int8):
     batched = onnx_encoder_int8.encode_queries(QUESTIONS)
     alone = np.stack([onnx_encoder_int8.encode_queries([q])[0] for q in QUESTIONS])
