@@ -242,7 +242,8 @@ class OnnxQueryModel:
     single-threaded run per core side by side (benchmarks/encoder_speed.py --concurrency).
     """
 
-    def __init__(self, directory: Path, *, marker: dict[str, Any] | None = None, threads: int | None = None) -> None:
+    def __init__(self, directory: Path, *, model_dir: str | Path | None = None, marker: dict[str, Any] | None = None,
+                 threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         self.directory = Path(directory)
@@ -251,7 +252,7 @@ class OnnxQueryModel:
         self.prompts: dict[str, str] = dict(self.marker.get("prompts") or {})
         self.max_seq_length: int = int(self.marker["max_length"])
         self.dim: int = int(self.marker["dim"])
-        model_dir = Path(self.marker["model"])
+        model_dir = Path(model_dir or self.marker["model"])  # the tokenizer: the same content wherever it lives
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_seq_length)
         config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
@@ -315,7 +316,7 @@ def load_or_build(model_dir: str | Path, cache_dir: str | Path, precision: str, 
         raise ValueError(reason)
     directory = export_dir(cache_dir, model_dir, precision)
     try:
-        model = OnnxQueryModel(directory, threads=threads)
+        model = OnnxQueryModel(directory, model_dir=model_dir, threads=threads)
         model.check()
         return model
     except FileNotFoundError:
@@ -325,11 +326,11 @@ def load_or_build(model_dir: str | Path, cache_dir: str | Path, precision: str, 
     directory.parent.mkdir(parents=True, exist_ok=True)
     with build_lock(directory):
         try:  # another process may have built it while this one waited
-            model = OnnxQueryModel(directory, threads=threads)
+            model = OnnxQueryModel(directory, model_dir=model_dir, threads=threads)
             model.check()
             return model
         except Exception:
             build_export(float_model(), model_dir, directory, precision, progress)
-    model = OnnxQueryModel(directory, threads=threads)
+    model = OnnxQueryModel(directory, model_dir=model_dir, threads=threads)
     model.check()
     return model
