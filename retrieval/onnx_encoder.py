@@ -237,9 +237,11 @@ class OnnxQueryModel:
     One session serves every thread: `InferenceSession.run` may be called concurrently, and the
     tokenizer's truncation and padding are fixed once here (a Rust tokenizer whose settings change
     per call fails with "Already borrowed" under concurrent use). `threads` is ONNX Runtime's
-    intra-op thread count per run; None: torch's (all cores, or DenseEncoder's `threads`), what a
-    lone caller (`bhxh ask`, `bhxh eval`) wants. The web server sets 1 (`enable_batching`): one
-    single-threaded run per core side by side (benchmarks/encoder_speed.py --concurrency).
+    intra-op thread count per run, default 1: one question's pass is too small to split across the
+    cores of a shared 2-core machine (measured under a load average of 4-5: a lone caller's short
+    question 13 ms median with 1 thread, 24 ms with 2); concurrency comes from callers side by side
+    (QueryBatcher workers: 16 concurrent callers got 52-62 queries/s whichever of 1x1, 1x2, 2x1
+    workers x threads, against 25-44 for torch bf16; benchmarks/encoder_speed.py --concurrency).
     """
 
     def __init__(self, directory: Path, *, model_dir: str | Path | None = None, marker: dict[str, Any] | None = None,
@@ -263,11 +265,7 @@ class OnnxQueryModel:
         self._threads_lock = threading.Lock()
         self.threads = 0
         self.session: Any = None
-        if not threads:
-            import torch
-
-            threads = torch.get_num_threads()
-        self.set_threads(threads)
+        self.set_threads(threads or 1)
 
     def set_threads(self, threads: int) -> None:
         """Intra-op threads per run; the session is rebuilt (ONNX Runtime fixes the count at creation)."""
