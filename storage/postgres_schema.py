@@ -186,6 +186,9 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "DROP INDEX IF EXISTS questions_search",
         "CREATE INDEX signals_kind_ts ON signals (kind, ts)",
     )),
+    ("0010_feedback_ts", (
+        "CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts)",  # here since 0001; SQLite gets it now
+    )),
     ("pg-0001_shared_state", (
         # Fixed-window counters; the window start is part of the key, old windows are swept.
         """CREATE UNLOGGED TABLE rate_limits (

@@ -273,6 +273,13 @@ def search_speed(db: sqlite_utils.Database) -> None:
          "CREATE INDEX IF NOT EXISTS idx_signals_kind_ts ON signals (kind, ts)")
 
 
+@_step("0010_feedback_ts")
+def feedback_ts(db: sqlite_utils.Database) -> None:
+    """Votes by time, as PostgreSQL has had from its first step: the review queue's cache is keyed on the latest
+    vote change (a 👎 turned 👍 leaves the queue at once), and retention deletes old votes by time."""
+    _run(db, "CREATE INDEX IF NOT EXISTS idx_feedback_ts ON feedback (ts)")
+
+
 def legacy_schema_version(db: sqlite_utils.Database) -> int | None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else None

@@ -183,3 +183,10 @@ def test_a_failed_step_leaves_the_database_as_it_was(tmp_path: Path) -> None:
     assert store.log_question(LoggedQuestion(
         channel="web", user_id="u", text="hỏi", normalized="hoi", topic=None, entry_id=None, score=0.0,
         outcome="declined", kind="not_sure", latency_ms=1.0)) == 4
+
+
+def test_the_latest_vote_change_is_read_from_an_index(tmp_path: Path) -> None:
+    # The review queue's cache asks for it on every page view; without step 0010 SQLite scanned every vote.
+    store = Store(tmp_path / "bhxh.db", KEY)
+    plan = " ".join(str(row[-1]) for row in store.db.execute("EXPLAIN QUERY PLAN SELECT MAX(ts) FROM feedback"))
+    assert "idx_feedback_ts" in plan, plan
