@@ -227,8 +227,20 @@ def build_export(model: Any, model_dir: str | Path, out_dir: Path, precision: st
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(out_dir / "previous", ignore_errors=True)
+    _remove_superseded(out_dir, marker["model_digest"])
     say(f"{precision} ready in {time.perf_counter() - started:.1f} s (cosine to torch float32 {cosine:.4f})")
     return out_dir
+
+
+def _remove_superseded(current: Path, digest: str) -> None:
+    """Delete the earlier exports of the same model at the same precision (another recipe or library
+    version): each is 120-450 MB and nothing loads it again. A running process keeps its session."""
+    for other in current.parent.glob(current.name.rsplit("-", 1)[0] + "-*"):
+        try:
+            if other != current and json.loads((other / MARKER).read_text("utf-8")).get("model_digest") == digest:
+                shutil.rmtree(other, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not an export, or one being built
 
 
 class OnnxQueryModel:

@@ -165,11 +165,17 @@ def test_damaged_export_is_rebuilt_or_falls_back_to_torch(encoder, onnx_encoder_
         assert DenseEncoder(encoder.name, cache_dir=None).query_precision == torch_query_precision()
     assert "no cache directory for the ONNX export" in caplog.text
 
-    # A truncated graph file is rebuilt from the float32 model (the real export: tens of seconds).
+    # A truncated graph file is rebuilt from the float32 model (the real export: tens of seconds); an
+    # export of the same model by an earlier recipe is deleted then, another model's is kept.
     with open(target / GRAPH, "r+b") as fh:
         fh.truncate(1000)
+    superseded, other_model = tmp_path / "onnx-int8-0000000000000000", tmp_path / "onnx-int8-1111111111111111"
+    for directory, digest in ((superseded, marker["model_digest"]), (other_model, "another model")):
+        directory.mkdir()
+        (directory / MARKER).write_text(json.dumps({"model_digest": digest}))
     rebuilt = load_or_build(encoder.name, tmp_path, "onnx-int8", lambda: onnx_encoder_int8.model, threads=1)
     assert rebuilt.directory == target and (target / GRAPH).stat().st_size > 50_000_000
     vector = rebuilt.encode([QUESTIONS[0]], prompt="query: ")[0]
     assert float(vector @ onnx_encoder_int8.encode_queries_exact(QUESTIONS[:1])[0]) >= 0.98
     assert not list(tmp_path.glob(".onnx-int8-*.build-*"))  # no work directory left behind
+    assert not superseded.exists() and other_model.exists()
