@@ -1416,6 +1416,7 @@ def occupational_allowance(
         y_first, y_step = ctx.value("oa_lump_sum_years_first_months"), ctx.value("oa_lump_sum_years_step_months")
         y_months = y_first + y_step * (counted_years - 1)
         unit = "tháng tiền lương"
+        years_rule = f"từ 1 năm trở xuống tính {_n(y_first)} tháng, mỗi năm đóng thêm tính thêm {_n(y_step)} tháng"
         if pay is not None:
             years_part = whole_dong(y_months * pay)
             steps.append(f"Phần theo số năm đóng quỹ ({years} năm; từ 1 năm trở xuống tính {_n(y_first)} tháng, "
@@ -1430,6 +1431,7 @@ def occupational_allowance(
                      f"{_m(reference)} = {_m(degree_part)}/tháng.")
         y_first, y_step = ctx.value("oa_monthly_years_first_rate"), ctx.value("oa_monthly_years_step_rate")
         y_rate = y_first + y_step * (counted_years - 1)
+        years_rule = f"từ 1 năm trở xuống tính {_p(y_first)}, mỗi năm đóng thêm tính thêm {_p(y_step)}"
         if pay is not None:
             years_part = whole_dong(y_rate / 100 * pay)
             steps.append(f"Phần theo số năm đóng quỹ ({years} năm; từ 1 năm trở xuống tính {_p(y_first)}, mỗi năm thêm "
@@ -1444,7 +1446,8 @@ def occupational_allowance(
                 steps.append("Trợ cấp phục vụ chỉ dành cho người suy giảm từ 81% trở lên.")
                 ctx.cite(f"{OSH}, Điều 52")
     if pay is None:
-        steps.append("Cho biết tiền lương đóng BHXH của tháng trước khi bị tai nạn để tính phần theo số năm đóng quỹ.")
+        steps.append(f"Phần theo số năm đóng quỹ: {years_rule} tiền lương đóng quỹ của tháng trước khi bị tai nạn. "
+                     "Cho biết tiền lương đó để tính ra số tiền.")
         amount = None
     else:
         amount = degree_part + (years_part or 0) + attendant_amount

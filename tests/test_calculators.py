@@ -703,6 +703,11 @@ def test_accident_attendant_and_thresholds() -> None:
                                                                              6_071_400)
     assert calc.occupational_allowance(AUGUST, 3, 10_000_000, 5).kind == "none"
     assert calc.occupational_allowance(AUGUST, 40).amount is None  # no salary: only the degree part
+    # … and the rule for the years part is still stated, for the reader to apply to their own salary.
+    assert any("0,5%, mỗi năm đóng thêm tính thêm 0,3%" in step
+               for step in calc.occupational_allowance(AUGUST, 40).steps)
+    assert any("0,5 tháng, mỗi năm đóng thêm tính thêm 0,3 tháng" in step
+               for step in calc.occupational_allowance(AUGUST, 20).steps)
     for bad in (101, -1):
         with pytest.raises(CalculatorInputError, match="0 đến 100"):
             calc.occupational_allowance(AUGUST, bad, 10_000_000, 5)
