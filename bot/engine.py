@@ -291,7 +291,8 @@ class Engine:
         encoder = None
         try:
             model = resolve_model(settings, build=build_model)
-            encoder = DenseEncoder(model, query_precision=settings.query_precision) if model else None
+            encoder = DenseEncoder(model, query_precision=settings.query_precision,
+                                   cache_dir=settings.cache_dir) if model else None  # the ONNX export is cached there
         except Exception as exc:  # a broken model must not stop the service
             log.warning("dense model unavailable (%s); falling back to lexical search", exc)
         return cls(kb, encoder, cache_dir=settings.cache_dir)
