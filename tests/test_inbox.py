@@ -35,9 +35,10 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from starlette.requests import ClientDisconnect
 
-from bot.channels.format import telegram_messages, zalo_messages
+from bot.channels.format import telegram_messages
 from bot.channels.pipeline import INTERRUPTED_TEXT, MAYBE_INTERRUPTED_TEXT
 from bot.channels.telegram_bot import inbox_payload
+from bot.channels.zalo_bot import bot_messages
 from bot.service import Service
 from retrieval.normalize import redact_pii
 from storage.store import Store, hash_delivery_key, load_hash_key
@@ -563,7 +564,7 @@ def _texts_per_chat(tg: FakeTelegram, zb: FakeZaloBot) -> dict[str, list[str]]:
 def _one_answer(item: dict[str, Any]) -> list[str]:
     """The messages of one answer to `item`, rendered as the server renders them (lexical engine), from
     the text as typed or as the inbox keeps it (a replay answers the redacted text)."""
-    render = telegram_messages if item["channel"] == "telegram" else zalo_messages
+    render = telegram_messages if item["channel"] == "telegram" else bot_messages
     out = []
     for text in {item["text"], redact_pii(item["text"])}:
         reply = engine().ask(text)

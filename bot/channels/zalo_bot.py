@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from bot.channels import in_thread, mask
 from bot.channels.format import ZALO_LIMIT, zalo_messages
 from bot.channels.pipeline import Delivery, Message, Outgoing, Pipeline, SendError
 from bot.field_kit import STALE, EntryPick, FieldKit, NumberedTurns, plain_messages, source_url
+from bot.reply import Reply
 from bot.service import Handled, Service
 from bot.typed_vote import DOWN_HINT, TypedVotes
 from retrieval.normalize import redact_pii
@@ -127,11 +128,7 @@ class ZaloBotAdapter:
 
     def render(self, handled: Handled) -> list[Outgoing]:
         base = self.field_kit.kit.base_url  # BHXH_PUBLIC_URL: each source links to its article
-        chunks = zalo_messages(handled.reply, source_url=lambda s: source_url(s, base))
-        if handled.reply.answered and handled.reply.entry_id:  # no 👎 button here: say how to report a wrong answer
-            last = f"{chunks[-1]}\n\n{DOWN_HINT}"
-            chunks = [*chunks[:-1], last] if len(last) <= ZALO_LIMIT else [*chunks, DOWN_HINT]
-        return [Outgoing(chunk) for chunk in chunks]
+        return [Outgoing(chunk) for chunk in bot_messages(handled.reply, source_url=lambda s: source_url(s, base))]
 
     async def send(self, chat_id: str, message: Outgoing) -> bool:
         """sendMessage once: connection errors and 5xx raise SendError (the pipeline retries), 4xx is final."""
@@ -156,3 +153,14 @@ class ZaloBotAdapter:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def bot_messages(reply: Reply, *, title: str | None = None,
+                 source_url: Callable[[str], str | None] | None = None) -> list[str]:
+    """The Zalo Bot's plain-text messages for a reply: `zalo_messages`, and under an answer how to report it wrong
+    (the Bot Platform has no 👎 button)."""
+    chunks = zalo_messages(reply, title=title, source_url=source_url)
+    if reply.answered and reply.entry_id:
+        last = f"{chunks[-1]}\n\n{DOWN_HINT}"
+        chunks = [*chunks[:-1], last] if len(last) <= ZALO_LIMIT else [*chunks, DOWN_HINT]
+    return chunks
