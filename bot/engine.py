@@ -595,10 +595,11 @@ class Engine:
     def answer_each_question(self, query: Query, on: dt.date) -> Reply | None:
         """Two questions about different things in one message get two labelled answers.
 
-        Each question is searched on its own, or with the story when it is too
-        short to stand alone (never with the other question); only when both are
-        confidently answered, by different entries, does the reply hold both.
-        Otherwise the single best answer stands.
+        Each question is searched with the story (never with the other question):
+        "tôi có được hưởng thai sản không?" is the father's benefit only because
+        the story says the wife is not insured. Only when both are confidently
+        answered, by different entries, does the reply hold both. Otherwise the
+        single best answer stands.
         """
         letter = query.letter
         if len(letter.questions) < 2:
@@ -607,17 +608,9 @@ class Engine:
         chosen: list[tuple[Entry, float]] = []
         doubtful = 0
         for question in letter.questions[:3]:
-            if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
-                found = self.candidates(question)
-            else:  # "nếu được thì bao nhiêu?": only the story says about what
-                sub = Letter(" ".join((*story, question)), (*story, question), (question,))
-                found = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
-            decision = self.classify(found, self.thresholds)
-            if decision.kind != "answer" and not decision.doubtful:
-                continue
-            entry = self.kb.entries[decision.entries[0].entry_id]
-            if all(entry.id != e.id for e, _ in chosen):
-                chosen.append((entry, decision.confidence))
+            decision = self._question_decision(question, story, {e.id for e, _ in chosen})
+            if decision is not None:
+                chosen.append((self.kb.entries[decision.entries[0].entry_id], decision.confidence))
                 doubtful += decision.doubtful
         if len(chosen) < 2:
             return None
@@ -639,6 +632,20 @@ class Engine:
         return Reply("answer", "\n\n".join(parts), entry_id=first.id, topic=first.topic,
                      score=min(score for _, score in chosen), sources=tuple(sources), related=related[:3],
                      normalized=query.normalized, candidates=tuple(e.id for e, _ in chosen))
+
+    def _question_decision(self, question: str, story: tuple[str, ...], answered: set[str]) -> Decision | None:
+        """One question of a letter, read with the story (which says whose case it is), or alone when it names
+        its subject itself and the story leaves it undecided or leads back to an entry another question of the
+        letter already `answered`. None when no reading answers it with a new entry."""
+        sub = Letter(" ".join((*story, question)), (*story, question), (question,))
+        readings = [self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)]
+        if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
+            readings.append(self.candidates(question))
+        for found in readings:
+            decision = self.classify(found, self.thresholds)
+            if (decision.kind == "answer" or decision.doubtful) and decision.entries[0].entry_id not in answered:
+                return decision
+        return None
 
     def entry_reply(self, entry_id: str, on: dt.date | None = None, *, question: str = "") -> Reply | None:
         """The answer for a chosen entry (a button press or "1", "2", "3"); `question`: the one the choices

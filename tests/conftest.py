@@ -28,7 +28,11 @@ def encoder():
     path = model_dir()
     if path is None:
         pytest.skip("offline model not built (run `make model`)")
-    return DenseEncoder(path)
+    from bot.settings import load_settings
+
+    # As the service runs it: the query precision and ONNX export chosen by settings (`bhxh build` caches it).
+    settings = load_settings()
+    return DenseEncoder(path, query_precision=settings.query_precision, cache_dir=settings.cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,20 @@ def test_two_questions_get_two_labelled_answers(engine) -> None:
     assert "\n\n1. " in reply.text and "\n\n2. " in reply.text
 
 
+def test_each_question_of_a_letter_is_read_with_its_story(engine) -> None:
+    """"Vậy tôi có được hưởng trợ cấp thai sản không?" means the father's benefit only because the story says
+    the wife is not insured; an entry another question already took sends it back to the question alone."""
+    story = ("Tôi là giáo viên tiểu học, đã đóng bảo hiểm xã hội được 4 năm.",
+             "Vợ tôi ở nhà nội trợ, không đóng bảo hiểm xã hội và sắp sinh con đầu lòng.")
+    question = "Vậy tôi có được hưởng trợ cấp thai sản không?"
+    decision = engine._question_decision(question, story, set())
+    assert decision is not None and decision.entries[0].entry_id == "ts-vo-khong-bhxh-chong-co"
+    again = engine._question_decision(question, story, {"ts-vo-khong-bhxh-chong-co"})
+    assert again is None or again.entries[0].entry_id != "ts-vo-khong-bhxh-chong-co"
+    reply = engine.ask(" ".join(story) + " " + question + " Ngoài ra tôi cần chuẩn bị hồ sơ gì?")
+    assert reply.kind == "answer" and reply.entry_id == "ts-vo-khong-bhxh-chong-co", reply.candidates
+
+
 def test_one_question_asked_twice_gets_one_answer(engine) -> None:
     reply = engine.ask("Mẹ tôi đóng bảo hiểm xã hội tự nguyện 20 năm, năm nay 58 tuổi. Mẹ tôi có được lương hưu "
                        "không? Nếu được thì bao giờ mẹ tôi được nhận lương hưu?")
