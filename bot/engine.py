@@ -636,14 +636,19 @@ class Engine:
     def _question_decision(self, question: str, story: tuple[str, ...], answered: set[str]) -> Decision | None:
         """One question of a letter, read with the story (which says whose case it is), or alone when it names
         its subject itself and the story leaves it undecided or leads back to an entry another question of the
-        letter already `answered`. None when no reading answers it with a new entry."""
+        letter already `answered`. The question alone is trusted only for an entry the story's reading also
+        ranks among its first few: alone, "bao giờ mẹ tôi được nhận lương hưu?" could be anyone's pension.
+        None when no reading answers it with a new entry."""
         sub = Letter(" ".join((*story, question)), (*story, question), (question,))
-        readings = [self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)]
+        with_story = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
+        readings = [with_story]
         if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
             readings.append(self.candidates(question))
+        plausible = {c.entry_id for c in with_story[:self.thresholds.max_choices]}
         for found in readings:
             decision = self.classify(found, self.thresholds)
-            if (decision.kind == "answer" or decision.doubtful) and decision.entries[0].entry_id not in answered:
+            if ((decision.kind == "answer" or decision.doubtful) and decision.entries[0].entry_id not in answered
+                    and decision.entries[0].entry_id in plausible):
                 return decision
         return None
 
