@@ -354,6 +354,8 @@ class Engine:
             return None
         if facts.scheme == "voluntary":
             return "th-chet-khi-dong-tu-nguyen-chua-du-5-nam" if facts.years_paid < 5 else None
+        if facts.years_paid == 0 and (facts.months_paid or 0) < 12:  # the funeral allowance needs 12 months
+            return "th-chet-khi-moi-dong-duoi-12-thang"
         return "th-chet-khi-dang-dong-chua-du-15-nam" if facts.years_paid < 15 else "th-chet-khi-dang-dong-du-15-nam"
 
     def _lift_situation(self, letter: Letter, ranking: np.ndarray, top: np.ndarray) -> np.ndarray:

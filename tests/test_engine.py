@@ -162,6 +162,8 @@ def test_an_entry_that_does_not_stand_out_gets_a_short_not_sure_menu(engine):
     ("Chồng tôi nghỉ việc năm 2020, đang bảo lưu 12 năm đóng BHXH thì mất.", "th-chet-khi-dang-bao-luu"),
     ("Bố em đóng BHXH ở công ty được 9 năm thì mất vì bệnh.", "th-chet-khi-dang-dong-chua-du-15-nam"),
     ("Chồng tôi đang đi làm, đóng BHXH được 20 năm thì qua đời vì bệnh.", "th-chet-khi-dang-dong-du-15-nam"),
+    ("Em gái tôi vào làm công nhân, tham gia BHXH được 7 tháng thì mất vì bệnh.", "th-chet-khi-moi-dong-duoi-12-thang"),
+    ("Anh tôi đóng BHXH bắt buộc 1 năm 2 tháng thì qua đời.", "th-chet-khi-dang-dong-chua-du-15-nam"),
     ("Bố tôi đóng BHXH 10 năm, nghỉ hưu chưa? Chưa, bố tôi vẫn khỏe.", None),
 ])
 def test_a_death_letters_facts_name_the_situation_that_applies(letter, entry):
