@@ -20,7 +20,7 @@ import html
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -340,7 +340,7 @@ class Engine:
 
         Retrieval reads words, so "bố tôi nghỉ hưu 2 năm thì mất" and "bố tôi đóng 9 năm thì mất" look alike;
         the facts tell which rule applies: a work accident, a pensioner, a reserved record, or a contributor
-        with fewer or more than 15 years.
+        with under 12 months, fewer or more than 15 years.
         """
         if not facts.deceased:
             return None
@@ -643,11 +643,14 @@ class Engine:
         None when no reading answers it with a new entry."""
         sub = Letter(" ".join((*story, question)), (*story, question), (question,))
         with_story = self._letter_candidates(sub, 12, "hybrid") if sub.is_letter else self.candidates(sub.text)
-        readings = [with_story]
-        if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
-            readings.append(self.candidates(question))
         plausible = {c.entry_id for c in with_story[:self.thresholds.max_choices]}
-        for found in readings:
+
+        def readings() -> Iterator[list[Candidate]]:  # lazily: the question alone costs another encoding
+            yield with_story
+            if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
+                yield self.candidates(question)
+
+        for found in readings():
             decision = self.classify(found, self.thresholds)
             if ((decision.kind == "answer" or decision.doubtful) and decision.entries[0].entry_id not in answered
                     and decision.entries[0].entry_id in plausible):
