@@ -431,9 +431,10 @@ class Engine:
         ranked = tuple(c.entry_id for c in candidates if not c.entry_id.startswith(OOS_PREFIX))
         decision = self.classify(candidates, thresholds or self.thresholds)
         score = decision.confidence
-        if decision.kind == "out_of_scope":
+        # A message with no content word ("2", "ok ạ") names no other field either: "not sure", never a decline.
+        if decision.kind == "out_of_scope" and query.content_words:
             return self.out_of_scope_reply(decision.entries[0].entry_id, normalized, score=score, ranked=ranked)
-        if decision.kind == "not_sure":
+        if decision.kind in ("not_sure", "out_of_scope"):
             return self.not_sure(normalized, ranked, score=score)
         top = self.kb.entries[decision.entries[0].entry_id]
         if decision.kind == "choices":
@@ -650,10 +651,11 @@ class Engine:
             if len(content_words(normalize_query(question))) >= SELF_CONTAINED_WORDS:
                 yield self.candidates(question)
 
-        for found in readings():
+        for n, found in enumerate(readings()):
             decision = self.classify(found, self.thresholds)
-            if ((decision.kind == "answer" or decision.doubtful) and decision.entries[0].entry_id not in answered
-                    and decision.entries[0].entry_id in plausible):
+            # With the story, a near tie is still taken: this part of the letter is one of two labelled answers.
+            taken = decision.kind == "answer" or decision.doubtful or (n == 0 and decision.kind == "choices")
+            if taken and decision.entries[0].entry_id not in answered and decision.entries[0].entry_id in plausible:
                 return decision
         return None
 

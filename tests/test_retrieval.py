@@ -185,10 +185,16 @@ def test_query_batcher_passes_errors_to_callers():
         QueryBatcher(broken).encode("x")
 
 
+def batch_agreement(encoder) -> float:
+    """How alike one text's vectors must be alone and in a batch. Float encoders mask padding exactly; ONNX int8
+    quantizes each batch's activations with one scale, so its neighbours move a vector slightly (cosine ≈ .998)."""
+    return 0.995 if encoder.query_precision == "onnx-int8" else 0.9999
+
+
 def test_real_encoder_batched_and_single_queries_agree(encoder):
     single = encoder.encode_query("rút bảo hiểm xã hội một lần")
     batched = encoder.encode_queries(["rút bảo hiểm xã hội một lần", "một câu dài hơn nhiều để có đệm padding"])[0]
-    assert float(single @ batched) > 0.9999
+    assert float(single @ batched) > batch_agreement(encoder)
 
 
 def test_accented_queries_are_not_restored():
@@ -271,7 +277,7 @@ def test_grouped_query_encoding_keeps_the_input_order(encoder):
              "thứ hai và thời gian nghỉ của chồng", "phạt chậm đóng", "lương hưu tối thiểu"]
     together = encoder.encode_queries(texts)
     for text, vector in zip(texts, together, strict=True):
-        assert float(encoder.encode_queries([text])[0] @ vector) > 0.999
+        assert float(encoder.encode_queries([text])[0] @ vector) > min(batch_agreement(encoder), 0.999)
 
 
 def test_query_batcher_with_two_workers_answers_every_caller():
