@@ -214,3 +214,11 @@ def test_a_short_death_question_gets_the_situation_its_facts_name(engine, text, 
     """As for letters: who died, and after how many years, decide the rule (not the nearest wording)."""
     reply = engine.ask(text)
     assert (reply.kind, reply.entry_id) == ("answer", entry_id)
+
+
+@pytest.mark.parametrize("text", ["2", "ok ạ", "???"])
+def test_a_message_with_no_content_word_is_not_declined_as_another_field(engine, text):
+    """"2" sent outside a menu names no subject: the bot says it is not sure (and how to ask), it does not
+    tell the person their question belongs to education or taxes, and no off-topic signal is logged."""
+    reply = engine.ask(text)
+    assert reply.kind in ("not_sure", "smalltalk", "invalid"), (reply.kind, reply.text[:80])
