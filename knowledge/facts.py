@@ -195,6 +195,11 @@ _ON_PENSION_CUE = re.compile(r"(?:nghi huu|ve huu|huong luong huu|huong huu|lanh
 _NOT_PAID_CUE = re.compile(r"(?:nghi viec|nghi lam|thoi viec|ket hon|o nha|that nghiep|nghi|chet|mat|cach day|"
                            r"truoc|sau|duoi|tren|hop dong|hd|hdld|thu viec|ky|benh|om|nam vien|dieu tri)"
                            r"\s*(?:duoc|da|khoang|gan|hon)?\s*$")
+# "làm ở công ty được 12 năm, (có) tham gia BHXH đầy đủ": years of work that the letter says were all paid.
+_WORKED_BEFORE = re.compile(r"\b(?:lam viec|lam|cong tac|di lam)\b[^.?!;]{0,40}$")
+_PAID_THROUGHOUT_AFTER = re.compile(
+    r"^[^.?!;]{0,30}?\b(?:co\s+)?(?:tham gia|dong)\s+(?:day du\s+)?(?:bhxh|bao hiem|bh)\b"
+    r"|^[^.?!;]{0,40}?\b(?:tham gia|dong)\b[^.?!;]{0,25}\bday du\b")
 _TOTAL_CUE = re.compile(r"\b(?:tong|tat ca|ca thay|tong cong|tong thoi gian)\b")
 _VOLUNTARY_CUE = re.compile(r"\btu nguyen\b|\bbhxh ?tn\b")
 _COMPULSORY_CUE = re.compile(r"\bbat buoc\b|\bcong ty\b|\bdoanh nghiep\b|\bco quan\b|\bxi nghiep\b|\bnha may\b|"
@@ -235,8 +240,11 @@ def _durations(folded: str) -> tuple[list[_Paid], int | None]:
             continue
         sentence = _before(folded, m.start(), 160)
         paid_before = _PAID_CUE.search(sentence)
+        paid_throughout = _PAID_THROUGHOUT_AFTER.match(_after(folded, m.end(), 80))
+        worked_and_paid = bool(_WORKED_BEFORE.search(before) and paid_throughout
+                               and not re.search(r"\b(?:khong|chua|ko|k|chang)\b", paid_throughout.group(0)))
         if (_NOT_PAID_CUE.search(near) and not re.search(_DONG + r"[^,]{0,12}$|tham gia[^,]{0,12}$", near)) or not (
-                paid_before or _PAID_AFTER.match(after)):
+                paid_before or _PAID_AFTER.match(after) or worked_and_paid):
             continue
         label = "total" if _TOTAL_CUE.search(before[-30:]) else _label(before[-45:], after.split(",")[0])
         paid.append(_Paid(months, label, bool(re.search(r"\btrong do\b", before[-40:]))))

@@ -87,6 +87,14 @@ LETTERS: list[tuple[str, dict[str, object]]] = [
     # 18. months paid only, third child
     ("Em đóng BHXH được 8 tháng thì sinh con thứ ba, lương 6tr thì được thai sản không?",
      {"years_paid": 0, "months_paid": 8, "child_order": 3, "salary": 6_000_000}),
+    # 19. years of work that the letter says were fully paid count as years paid
+    ("Bố tôi làm công nhân ở công ty được 12 năm, tham gia BHXH đầy đủ, tháng trước bố tôi mất. Gia đình được gì?",
+     {"years_paid": 12, "deceased_relation": "father", "deceased": True}),
+    ("me em lam viec tai cong ty may 20 nam co dong bao hiem thi bi benh mat",
+     {"years_paid": 20, "deceased_relation": "mother"}),
+    # 21. ...but not when the employer did not pay
+    ("Tôi làm ở công ty được 5 năm, công ty không đóng bảo hiểm cho tôi. Giờ tôi phải làm sao?",
+     {"years_paid": None}),
 ]
 
 
