@@ -35,7 +35,7 @@ from retrieval.ranker import TrainingReport, augmentations, class_key
 
 log = logging.getLogger(__name__)
 
-WORD_RANKER_VERSION = "svm-words-1"
+WORD_RANKER_VERSION = "svm-words-1"  # bump when `features` or the training changes: it keys the cache
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,13 @@ def test_a_pick_renders_the_figures_for_the_date_the_question_asked(service):
 
 
 def test_a_date_in_a_story_does_not_change_the_figures(service):
+    # A date the story states is not a date the figures are asked for.
+    reply = ask(service, "tôi nghỉ việc tháng 3/2026, giờ muốn đóng bhxh tự nguyện thì mức thấp nhất bao nhiêu")
+    assert reply.entry_id == "tn-muc-dong-toi-thieu" and "Số liệu tính theo" not in reply.notice
+    # The month of death sets only the funeral allowance's reference level (the next test), and is said so.
     reply = ask(service, "bố tôi mất tháng 3/2026 thì gia đình được trợ cấp mai táng bao nhiêu")
-    assert "Số liệu tính theo" not in reply.notice
+    assert reply.entry_id == "tt-tro-cap-mai-tang"
+    assert reply.notice == messages.month_of_death_used(dt.date(2026, 3, 1))
 
 
 def test_past_dates_get_that_dates_figures_when_the_table_has_them_else_say_so(engine):
