@@ -71,7 +71,7 @@ MUST_SAY = [
     ("yt-5-nam-lien-tuc", ["3 tháng", "30 ngày"]),
     ("yt-bhyt-ho-gia-dinh", ["báo giảm", "hộ gia đình"]),
     ("yt-hoc-sinh-sinh-vien-tre-em", ["giấy khai sinh", "giấy chứng sinh"]),
-    ("yt-cap-cuu-trai-tuyen", ["cấp cứu", "bất kỳ cơ sở", "đúng tuyến"]),
+    ("yt-cap-cuu-trai-tuyen", ["cấp cứu", "bất kỳ cơ sở", "đúng nơi đăng ký ban đầu", "trái tuyến"]),
     ("yt-quan-nhan-than-nhan", ["thân nhân", "quân nhân", "phục viên"]),
     # occupational
     ("tnld-cong-ty-khong-dong-bao-hiem", ["khoản tiền tương ứng"]),
