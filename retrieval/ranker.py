@@ -210,7 +210,7 @@ class EntryClassifier:
         started = time.perf_counter()
         ids = list(ids)
         keys = [class_key(id_, texts_by_id.get(id_, [])) for id_ in ids]
-        stored = _load(cache_path, config) if cache_path is not None else None
+        stored = load_cache(cache_path, config.key(), "classifier") if cache_path is not None else None
         if stored is not None and stored["keys"] == keys:  # the common start: nothing changed
             report = TrainingReport("loaded", time.perf_counter() - started, 0)
             return cls(ids, stored["weights"], stored["biases"], config.scale), report
@@ -231,57 +231,64 @@ class EntryClassifier:
         if stored is not None:
             drifted = set(keys) - set(stored["full_keys"])
             if len(drifted) <= max(1, int(config.max_patched_share * len(ids))):
-                weights, biases, refit = _reuse_rows(stored, keys)
+                weights, biases, refit = reuse_rows(stored, keys)
                 weights, biases = refit_rows(x, y, weights, biases, refit, config)
                 full_keys = stored["full_keys"]
                 report = TrainingReport("patched", 0.0, len(texts), refitted=len(refit))
         if weights is None or biases is None:
             weights, biases = train_logistic(x, y, len(ids), config)
         if cache_path is not None:
-            _save(cache_path, config, keys, full_keys, weights, biases)
+            save_cache(cache_path, config.key(), "classifier", keys=keys, full_keys=full_keys, weights=weights,
+                       biases=biases)
         report.seconds = time.perf_counter() - started
         log.info("entry classifier %s in %.2f s (%d samples, %d ids refitted)", report.how, report.seconds,
                  report.samples, report.refitted)
         return cls(ids, weights, biases, config.scale), report
 
 
-def _reuse_rows(stored: dict, keys: list[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The stored rows of ids whose texts are unchanged; the positions that need refitting."""
+def reuse_rows(stored: dict, keys: list[str], width: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The stored rows of ids whose texts are unchanged (0 on any column added since, up to `width`);
+    the positions that need refitting."""
     row_of = {k: n for n, k in enumerate(stored["keys"])}
-    weights = np.zeros((len(keys), stored["weights"].shape[1]), dtype=np.float32)
+    stored_width = stored["weights"].shape[1]
+    weights = np.zeros((len(keys), width or stored_width), dtype=np.float32)
     biases = np.zeros(len(keys), dtype=np.float32)
     refit = []
     for n, k in enumerate(keys):
         if k in row_of:
-            weights[n], biases[n] = stored["weights"][row_of[k]], stored["biases"][row_of[k]]
+            weights[n, :stored_width], biases[n] = stored["weights"][row_of[k]], stored["biases"][row_of[k]]
         else:
             refit.append(n)
     return weights, biases, refit
 
 
-def _load(path: Path, config: ClassifierConfig) -> dict | None:
+_TEXT_ARRAYS = frozenset({"keys", "full_keys", "vocabulary"})
+
+
+def load_cache(path: Path, config_key: str, what: str) -> dict | None:
+    """A classifier cache written for `config_key`: its arrays, with keys, full_keys (and a vocabulary, if
+    any) as lists of str and weights, biases (and idf) as float32; None when absent, stale or unreadable."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["config"]) != config.key():
+            if str(data["config"]) != config_key:
                 return None
-            return {"keys": [str(k) for k in data["keys"]], "full_keys": [str(k) for k in data["full_keys"]],
-                    "weights": data["weights"].astype(np.float32), "biases": data["biases"].astype(np.float32)}
+            return {name: [str(v) for v in data[name]] if name in _TEXT_ARRAYS else data[name].astype(np.float32)
+                    for name in data.files if name != "config"}
     except Exception as exc:  # corrupt or truncated: retrain rather than crash
-        log.warning("classifier cache %s unreadable (%s); it will be retrained", path, exc)
+        log.warning("%s cache %s unreadable (%s); it will be retrained", what, path, exc)
         return None
 
 
-def _save(path: Path, config: ClassifierConfig, keys: list[str], full_keys: list[str], weights: np.ndarray,
-          biases: np.ndarray) -> None:
+def save_cache(path: Path, config_key: str, what: str, **arrays: object) -> None:
+    """Write a classifier cache atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, config=np.array(config.key()), keys=np.array(keys), full_keys=np.array(full_keys),
-                     weights=weights, biases=biases)
+            np.savez(fh, config=np.array(config_key), **{k: np.asarray(v) for k, v in arrays.items()})
         os.replace(tmp, path)
     except OSError as exc:  # read-only or full disk: keep serving from memory
-        log.warning("could not write classifier cache %s: %s", path, exc)
+        log.warning("could not write %s cache %s: %s", what, path, exc)
         Path(tmp).unlink(missing_ok=True)

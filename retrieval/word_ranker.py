@@ -20,8 +20,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -31,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.normalize import folded_tokens, normalize_document, normalize_query
-from retrieval.ranker import TrainingReport, augmentations, class_key
+from retrieval.ranker import TrainingReport, augmentations, class_key, load_cache, reuse_rows, save_cache
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +93,7 @@ class WordClassifier:
         started = time.perf_counter()
         ids = list(ids)
         keys = [class_key(id_, texts_by_id.get(id_, [])) for id_ in ids]
-        stored = _load(cache_path, config) if cache_path is not None else None
+        stored = load_cache(cache_path, config.key(), "word classifier") if cache_path is not None else None
         if stored is not None and stored["keys"] == keys:
             return (cls(ids, stored["vocabulary"], stored["idf"], stored["weights"], stored["biases"]),
                     TrainingReport("loaded", time.perf_counter() - started, 0))
@@ -114,7 +112,7 @@ class WordClassifier:
                 1, int(config.max_patched_share * len(ids))):
             vocabulary, idf = _extended(stored["vocabulary"], stored["idf"], texts)
             x = _matrix(texts, vocabulary, idf)
-            weights, biases, refit = _reuse_rows(stored, keys, len(vocabulary))
+            weights, biases, refit = reuse_rows(stored, keys, len(vocabulary))
             for row in refit:
                 weights[row], biases[row] = _fit_one(x, y == row, config)
             full_keys = stored["full_keys"]
@@ -124,7 +122,8 @@ class WordClassifier:
             x = _matrix(texts, vocabulary, idf)
             weights, biases = _fit_all(x, y, len(ids), config)
         if cache_path is not None:
-            _save(cache_path, config, keys, full_keys, vocabulary, idf, weights, biases)
+            save_cache(cache_path, config.key(), "word classifier", keys=keys, full_keys=full_keys,
+                       vocabulary=vocabulary, idf=idf, weights=weights, biases=biases)
         report.seconds = time.perf_counter() - started
         log.info("word classifier %s in %.2f s (%d samples, %d ids refitted)", report.how, report.seconds,
                  report.samples, report.refitted)
@@ -202,50 +201,3 @@ def _fit_one(x, positive: np.ndarray, config: WordClassifierConfig) -> tuple[np.
         return np.zeros(x.shape[1], dtype=np.float32), (1.0 if positive.any() else -1.0)
     svm = LinearSVC(C=config.c).fit(x, positive.astype(np.int64))
     return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
-
-
-def _reuse_rows(stored: dict, keys: list[str], width: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The stored rows of ids whose texts are unchanged (0 on columns added since); the rows to refit."""
-    row_of = {k: n for n, k in enumerate(stored["keys"])}
-    weights = np.zeros((len(keys), width), dtype=np.float32)
-    stored_width = stored["weights"].shape[1]
-    biases = np.zeros(len(keys), dtype=np.float32)
-    refit = []
-    for n, k in enumerate(keys):
-        if k in row_of:
-            weights[n, :stored_width], biases[n] = stored["weights"][row_of[k]], stored["biases"][row_of[k]]
-        else:
-            refit.append(n)
-    return weights, biases, refit
-
-
-# ------------------------------------------------------------------ cache
-
-
-def _load(path: Path, config: WordClassifierConfig) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["config"]) != config.key():
-                return None
-            return {"keys": [str(k) for k in data["keys"]], "full_keys": [str(k) for k in data["full_keys"]],
-                    "vocabulary": [str(t) for t in data["vocabulary"]], "idf": data["idf"].astype(np.float32),
-                    "weights": data["weights"].astype(np.float32), "biases": data["biases"].astype(np.float32)}
-    except Exception as exc:  # corrupt or truncated: retrain rather than crash
-        log.warning("word classifier cache %s unreadable (%s); it will be retrained", path, exc)
-        return None
-
-
-def _save(path: Path, config: WordClassifierConfig, keys: list[str], full_keys: list[str],
-          vocabulary: Sequence[str], idf: np.ndarray, weights: np.ndarray, biases: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, config=np.array(config.key()), keys=np.array(keys), full_keys=np.array(full_keys),
-                     vocabulary=np.array(vocabulary), idf=idf, weights=weights, biases=biases)
-        os.replace(tmp, path)
-    except OSError as exc:  # read-only or full disk: keep serving from memory
-        log.warning("could not write word classifier cache %s: %s", path, exc)
-        Path(tmp).unlink(missing_ok=True)

@@ -123,17 +123,21 @@ def index_with_words(encoder, kb_slice, tmp_path_factory):
                        held=lambda i: i.startswith("oos:"))
 
 
+def ranking_without_words(index: HybridIndex, lexical: np.ndarray, query: str) -> np.ndarray:
+    index.config = replace(WORDS, word_classifier_weight=0.0)
+    try:
+        return index.rank_scores(lexical, query)[0]
+    finally:
+        index.config = WORDS
+
+
 def test_the_word_classifier_takes_part_in_the_ranking(index_with_words):
     index = index_with_words
     assert index.word_classifier is not None and index.word_classifier_report is not None
     query = normalize_query("chồng có được hưởng chế độ khi vợ sinh con không")
     lexical = index.lexical_scores(query)
     with_words, _, _ = index.rank_scores(lexical, query)
-    index.config = replace(WORDS, word_classifier_weight=0.0)
-    try:
-        without, _, _ = index.rank_scores(lexical, query)
-    finally:
-        index.config = WORDS
+    without = ranking_without_words(index, lexical, query)
     assert not np.allclose(with_words, without)
     words = index.word_classifier.scores(query)
     best_by_words = int(np.argmax(np.where(index._held, -np.inf, words)))
@@ -147,11 +151,7 @@ def test_a_decline_intent_near_the_top_keeps_the_fused_ranking(index_with_words)
     lexical = index.lexical_scores(query)
     with_words, _, _ = index.rank_scores(lexical, query)
     assert index.ids[int(np.argmax(with_words))] == "oos:thue"
-    index.config = replace(WORDS, word_classifier_weight=0.0)
-    try:
-        without, _, _ = index.rank_scores(lexical, query)
-    finally:
-        index.config = WORDS
+    without = ranking_without_words(index, lexical, query)
     np.testing.assert_array_equal(with_words, without)  # whether to decline stays the fused ranking's call
     # Elsewhere a decline intent is never lifted by the words: it scores the floor.
     query = normalize_query("nghỉ thai sản được mấy tháng")
@@ -166,9 +166,5 @@ def test_a_question_the_words_do_not_recognize_keeps_the_fused_ranking(index_wit
     assert index.word_classifier.scores(query).max() <= index.config.word_min_score
     lexical = index.lexical_scores(query)
     with_words, _, _ = index.rank_scores(lexical, query)
-    index.config = replace(WORDS, word_classifier_weight=0.0)
-    try:
-        without, _, _ = index.rank_scores(lexical, query)
-    finally:
-        index.config = WORDS
+    without = ranking_without_words(index, lexical, query)
     np.testing.assert_array_equal(with_words, without)
