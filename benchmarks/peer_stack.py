@@ -17,6 +17,7 @@ answered entry is expected), off-topic declined, and per-question latency
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import statistics
 import time
@@ -154,7 +155,8 @@ def main() -> None:
     from bot.settings import load_settings, resolve_model
 
     settings = load_settings()
-    model = resolve_model(settings)
+    # The peer runs e5 as published, even when ours serves the tuned one (BHXH_EMBED_MODEL=tuned).
+    model = resolve_model(dataclasses.replace(settings, embed_model="") if settings.uses_tuned_model else settings)
     engine = Engine.from_settings(settings)
     assert model, "the peer-style stack needs the e5 model"
     peer = PeerStack(engine.kb, model)

