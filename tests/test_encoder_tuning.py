@@ -134,3 +134,14 @@ def test_the_tuned_model_is_built_once_per_adapter(tmp_path):
     et.ensure_tuned_model(base, out, adapter, progress=lambda _: None)
     assert np.allclose(SentenceTransformer(str(out), device="cpu", local_files_only=True).encode(text),
                        base_vector, atol=1e-5)
+
+
+def test_the_tuned_encoder_brings_its_own_thresholds(tmp_path):
+    from bot.engine import TUNED_ENCODER_THRESHOLDS, Engine, Thresholds
+    from bot.settings import load_settings
+
+    env = {"BHXH_DATA_DIR": str(tmp_path), "BHXH_ADMIN_TOKEN": "t" * 20}
+    tuned = Engine.from_settings(load_settings(env | {"BHXH_EMBED_MODEL": "tuned"}), build_model=False)
+    # not built here: lexical search, whose decisions the default thresholds govern
+    assert tuned.index.encoder is None and tuned.thresholds == Thresholds()
+    assert TUNED_ENCODER_THRESHOLDS.min_confidence < Thresholds().min_confidence
