@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -110,6 +111,23 @@ def _build(args: argparse.Namespace) -> int:
     queries = engine.index.encoder.query_precision if engine.index.encoder else "none"
     print(f"Ready in {time.perf_counter() - started:.1f} s: {len(engine.kb.entries)} entries, "
           f"{len(engine.index.texts)} texts indexed; embedding cache: {cache}; query encoder: {queries}")
+    return 0
+
+
+def _train_encoder(args: argparse.Namespace) -> int:
+    """Retrain the adapter from the knowledge base's texts (entries and decline intents)."""
+    from bot.settings import load_settings
+    from knowledge.out_of_scope import load_out_of_scope
+    from knowledge.schema import load_knowledge
+    from retrieval.encoder_tuning import ADAPTER_PATH, TrainingConfig, knowledge_classes, train_and_save
+    from retrieval.offline_model import ensure_model
+
+    config = TrainingConfig(**{name: getattr(args, name) for name in dataclasses.asdict(TrainingConfig())})
+    out = Path(args.out) if args.out else ADAPTER_PATH
+    base = ensure_model(load_settings().base_model_dir)
+    meta = train_and_save(knowledge_classes(load_knowledge(), load_out_of_scope()), base, out, config, print)
+    print(f"adapter: {out} ({out.stat().st_size / 1e6:.1f} MB), {meta['seconds']} s; "
+          "serve it with BHXH_EMBED_MODEL=tuned")
     return 0
 
 
@@ -351,6 +369,16 @@ def build_parser() -> argparse.ArgumentParser:
         func=_telegram)
 
     sub.add_parser("build", help="build the offline model and the index cache").set_defaults(func=_build)
+
+    from retrieval.encoder_tuning import TrainingConfig
+
+    tr = sub.add_parser("train-encoder", help="retrain the knowledge-base adapter of the e5 encoder "
+                        "(retrieval/encoder_tuning.py; about 22 minutes on 2 cores)")
+    tr.add_argument("--out", help="default: the committed adapter, retrieval/data/e5-bhxh-lora.npz")
+    for name, value in dataclasses.asdict(TrainingConfig()).items():
+        kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
+        tr.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+    tr.set_defaults(func=_train_encoder)
 
     ask = sub.add_parser("ask", help="ask a question (interactive without arguments)")
     ask.add_argument("question", nargs="*")

@@ -16,18 +16,16 @@ embeddings and the base weights stay frozen. The adapter is a few MB and lives i
 (``retrieval/data/e5-bhxh-lora.npz``); ``ensure_tuned_model`` merges it into the offline base model once
 (``W + scale·B·A``), giving an ordinary sentence-transformers directory that the ONNX export and the
 index cache key on like any model. A staff edit does not wait for retraining: the edit's texts are
-embedded at once and both classifiers refit their rows; retrain the adapter (``python -m
-retrieval.encoder_tuning train``, about 15 minutes on 2 cores) when the knowledge base has grown a lot.
+embedded at once and both classifiers refit their rows; retrain the adapter (``bhxh train-encoder``,
+about 22 minutes on 2 cores) when the knowledge base has grown a lot.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -324,40 +322,20 @@ def _current(out_dir: Path, digest: str) -> bool:
     return marker.get("adapter_sha256") == digest and marker.get("tuning_version") == TUNING_VERSION
 
 
-# ------------------------------------------------------------------ command line
+# ------------------------------------------------------------------ training the committed adapter
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m retrieval.encoder_tuning",
-                                     description="Train the knowledge-base LoRA adapter of the e5 encoder.")
-    parser.add_argument("command", choices=["train"])
-    parser.add_argument("--base", type=Path, required=True, help="the offline e5 directory (bhxh build makes it)")
-    parser.add_argument("--out", type=Path, default=ADAPTER_PATH)
-    for name, value in asdict(TrainingConfig()).items():
-        kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
-    args = parser.parse_args(argv)
-    import torch
+def train_and_save(classes: dict[str, tuple[str, list[str]]], base_dir: Path, out: Path = ADAPTER_PATH,
+                   config: TrainingConfig = TrainingConfig(), progress: Progress = say) -> dict[str, Any]:
+    """Train on ``classes`` (``knowledge_classes``) from the published e5 in ``base_dir``; write the adapter."""
     from sentence_transformers import SentenceTransformer
 
-    from knowledge.out_of_scope import load_out_of_scope
-    from knowledge.schema import load_knowledge
-
-    config = TrainingConfig(**{name: getattr(args, name) for name in asdict(TrainingConfig())})
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    kb = load_knowledge()
-    classes = knowledge_classes(kb, load_out_of_scope())
-    model = SentenceTransformer(str(args.base), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(base_dir), device="cpu", local_files_only=True)
     started = time.perf_counter()
-    tensors = train_adapter(model, classes, config, progress=print)
+    tensors = train_adapter(model, classes, config, progress=progress)
     texts = json.dumps(sorted((k, v[1]) for k, v in classes.items()), ensure_ascii=False)
     meta = {"trained_on": {"classes": len(classes), "texts": sum(len(v[1]) for v in classes.values()),
                            "texts_sha256": hashlib.sha256(texts.encode()).hexdigest()},
             "config": asdict(config), "seconds": round(time.perf_counter() - started)}
-    save_adapter(args.out, tensors, meta)
-    print(f"adapter: {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), {meta['seconds']} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    save_adapter(out, tensors, meta)
+    return meta

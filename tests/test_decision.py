@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.engine import OOS_PREFIX, Candidate, Thresholds
@@ -29,6 +31,21 @@ def test_low_confidence_is_not_sure_and_a_closer_decline_example_declines(engine
     assert engine.classify([_c("a", 0.9, 0.80)], T).kind == "not_sure"
     decision = engine.classify([_c(OOS_PREFIX + "x", 0.95, 0.93), _c("a", 0.9, 0.90)], T)
     assert decision.kind == "out_of_scope" and decision.best is not None and decision.best.entry_id == OOS_PREFIX + "x"
+
+
+def test_a_decline_intent_the_entry_classifier_finds_as_likely_declines(engine) -> None:
+    def c(entry_id: str, fused: float, dense: float, learned: float) -> Candidate:
+        return Candidate(entry_id, fused, lexical=1.0, dense=dense, coverage=0.5, learned=learned)
+
+    # 4th by fused score and farther by cosine than the best entry: the cosine rule alone would answer "a"
+    ranked = [c("a", 0.9, 0.92, 0.30), c("b", 0.7, 0.90, 0.1), c("d", 0.6, 0.89, 0.1),
+              c(OOS_PREFIX + "x", 0.5, 0.86, 0.20)]
+    assert engine.classify(ranked, T).kind == "out_of_scope"
+    assert engine.classify(ranked, replace(T, oos_learned_share=1.0)).kind == "answer"
+    less_likely = [*ranked[:3], c(OOS_PREFIX + "x", 0.5, 0.86, 0.10)]
+    assert engine.classify(less_likely, T).kind == "answer"
+    too_far = [*ranked[:3], c("e", 0.55, 0.8, 0.0), c("f", 0.52, 0.8, 0.0), ranked[3]]
+    assert engine.classify(too_far, T).kind == "answer"  # 6th: past oos_learned_depth
 
 
 def test_close_alternatives_reach_the_reply(engine) -> None:
