@@ -194,7 +194,7 @@ def train_adapter(model: Any, classes: dict[str, tuple[str, list[str]]], config:
                   progress: Progress = say) -> dict[str, np.ndarray]:
     """Train LoRA adapters on ``model`` (a sentence-transformers e5, left unchanged); returns the tensors."""
     import torch
-    from sentence_transformers import losses
+    from sentence_transformers.sentence_transformer import losses
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -226,7 +226,7 @@ def train_adapter(model: Any, classes: dict[str, tuple[str, list[str]]], config:
         model.train()
         started = time.perf_counter()
         for step, batch in enumerate(batches, 1):
-            features = [model.tokenize([("query: " if k == 0 else "passage: ") + t[k] for t in batch])
+            features = [model.preprocess([("query: " if k == 0 else "passage: ") + t[k] for t in batch])
                         for k in range(3)]
             loss = loss_fn(features, None)
             loss.backward()
