@@ -140,6 +140,25 @@ def objective(m: dict[str, float]) -> float:
             - 0.5 * m["in_scope_declined"] + m["off_topic_declined"])
 
 
+def threshold_grid(base: Thresholds) -> list[Thresholds]:
+    """The decision thresholds `tune` tries, centred on ``base``.
+
+    min_confidence is a cosine-scale value: the published e5 answers above about .9, the knowledge-base
+    tuned encoder above about .55, so the grid moves around the current value instead of a fixed range.
+    """
+    def around(value: float, steps: tuple[float, ...]) -> list[float]:
+        return sorted({round(value + step, 3) for step in steps})
+
+    grid = itertools.product(
+        around(base.min_confidence, (-0.08, -0.05, -0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.03)),
+        [0.0, 0.02, 0.05, 0.1],  # coverage_weight
+        around(base.oos_margin, (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05)),
+        [0.0, 0.005, 0.01, 0.02, 0.03],  # choice_margin
+    )
+    return [replace(base, min_confidence=min_conf, coverage_weight=cov_w, oos_margin=oos_margin,
+                    choice_margin=margin) for min_conf, cov_w, oos_margin, margin in grid]
+
+
 def tune(engine: Engine, *scored_sets: list[Scored]) -> tuple[Thresholds, dict[str, float]]:
     """Grid search over the decision thresholds, on the scored tuning questions of each set.
 
@@ -147,15 +166,7 @@ def tune(engine: Engine, *scored_sets: list[Scored]) -> tuple[Thresholds, dict[s
     so the larger set does not drown the other. The returned metrics are the first set's.
     """
     best: tuple[float, Thresholds, dict[str, float]] | None = None
-    grid = itertools.product(
-        [0.84, 0.86, 0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.93],  # min_confidence
-        [0.0, 0.02, 0.05, 0.1],  # coverage_weight
-        [-0.02, -0.01, 0.0, 0.01, 0.02, 0.05],  # oos_margin
-        [0.0, 0.005, 0.01, 0.02, 0.03],  # choice_margin
-    )
-    for min_conf, cov_w, oos_margin, margin in grid:
-        t = replace(engine.thresholds, min_confidence=min_conf, coverage_weight=cov_w, oos_margin=oos_margin,
-                    choice_margin=margin)
+    for t in threshold_grid(engine.thresholds):
         per_set = [metrics(engine, scored, t) for scored in scored_sets]
         score = sum(map(objective, per_set)) / len(per_set)
         if best is None or score > best[0]:

@@ -67,3 +67,16 @@ def test_repository_real_question_files_load() -> None:
     questions = load_real()
     assert len({q.id for q in questions}) == len(questions)
     assert all(q.source for q in questions), "every real question names where it was published"
+
+
+def test_threshold_grid_follows_the_encoder_scale() -> None:
+    from bot.engine import TUNED_ENCODER_THRESHOLDS, Thresholds
+    from bot.evaluation import threshold_grid
+
+    for base in (Thresholds(), TUNED_ENCODER_THRESHOLDS):
+        grid = threshold_grid(base)
+        confidences = sorted({t.min_confidence for t in grid})
+        assert base in grid  # the current thresholds are always a candidate
+        assert confidences[0] < base.min_confidence < confidences[-1]
+        assert confidences[-1] - confidences[0] <= 0.12
+        assert {t.doubt_margin for t in grid} == {base.doubt_margin}  # only the four gridded fields move
