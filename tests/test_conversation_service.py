@@ -54,7 +54,7 @@ def test_a_new_topic_starts_afresh_and_users_do_not_share_context(service):
 
 
 def test_choices_end_with_none_of_these_which_asks_to_rephrase_and_is_counted(service):
-    question = next(q for q in ["bhxh tu nguyen", "thai san", "bhyt", "luong huu", "mot lan", "rut bhxh 1 lan dc ko"]
+    question = next(q for q in ["mai tang", "bhxh tu nguyen", "thai san", "bhyt", "luong huu", "rut bhxh 1 lan dc ko"]
                     if ask(service, q, channel="zalo").choices)
     reply = service.handle("zalo", "u1", "0", on=TODAY)
     assert reply.question_id is None and reply.reply.kind == "not_sure"

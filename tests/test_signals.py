@@ -53,7 +53,7 @@ def test_off_topic_declines_picks_buttons_and_thumbs_down_are_signals(service: S
     assert declined.reply.kind == "out_of_scope"
     assert logged(service)[-1][:2] == ("off_topic", declined.question_id)
 
-    offered = next(h for q in ["bhxh tu nguyen", "thai san", "bhyt", "luong huu", "mot lan"]
+    offered = next(h for q in ["mai tang", "bhxh tu nguyen", "thai san", "bhyt", "luong huu"]
                    if (h := service.handle("zalo", "u3", q)).reply.choices)
     picked = service.handle("zalo", "u3", "2")
     assert logged(service)[-1] == ("menu_pick", offered.question_id, picked.reply.entry_id, "typed")
