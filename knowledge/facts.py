@@ -218,6 +218,9 @@ class _Paid:
     part: bool = False  # "…, trong đó 5 năm tự nguyện": a part of a total stated before
 
 
+_BOUND_BEFORE = re.compile(r"\b(?:chua (?:du|den|toi)|duoi|khong du|it hon)\s*$")
+
+
 def _durations(folded: str) -> tuple[list[_Paid], int | None]:
     """Contribution periods the letter states, and the months a pensioner drew a pension."""
     paid: list[_Paid] = []
@@ -237,6 +240,8 @@ def _durations(folded: str) -> tuple[list[_Paid], int | None]:
             on_pension = on_pension if on_pension is not None else months
             continue
         if re.search(r"\b(?:tuoi|con|be|chau)\s*$", near) or re.match(r"\s*tuoi\b", after):
+            continue
+        if _BOUND_BEFORE.search(near):  # "chưa đủ 15 năm": a threshold the letter names, not what was paid
             continue
         sentence = _before(folded, m.start(), 160)
         paid_before = _PAID_CUE.search(sentence)
@@ -474,10 +479,14 @@ _BABIES = re.compile(r"\bsinh\s+(?:doi|ba|tu)\b|\bthai\s+(?:doi|ba)\b|\bsong tha
 _CHILDREN = re.compile(r"(?<![\d.,])(\d{1,2})\s*(?:dua\s+)?(?:con|chau)\b(?!\s+(?:trai|gai)?\s*(?:thu|dau))")
 _CAPACITY = re.compile(r"(?:suy giam|mat suc|ty le|ti le|thuong tat|giam dinh|kha nang lao dong)[^%\d]{0,40}"
                        r"(\d{1,3})\s*%|(\d{1,3})\s*%\s*(?:suy giam|kha nang lao dong|mat suc|thuong tat)")
+# "dưới 5%", "chưa đến 5%": a bound, not the assessed degree (below 5% the fund pays nothing).
+_BELOW_BOUND = re.compile(r"(?:\bduoi|\bchua (?:den|toi|du|toi muc)|\bkhong (?:du|den|toi)|\b(?:nho|thap|it) hon)\s*$")
 _SICK_DAYS = re.compile(r"(?:nghi om|om|nam vien|dieu tri|nghi benh|cham con om|con om|nghi)[^.\d]{0,25}"
                         r"(\d{1,3})\s*ngay\b|(\d{1,3})\s*ngay\s*(?:nghi om|om|nam vien|dieu tri|nghi)")
 _WORK_DEATH = re.compile(r"\btai nan lao dong\b|\btnld\b|\bbenh nghe nghiep\b|\btai nan tren duong di lam\b|"
                          r"\btrong khi (?:dang )?lam viec\b")
+_NOT_WORK_DEATH = re.compile(r"\b(?:khong phai|khong do|khong bi|chu khong phai|khong duoc tinh la|ngoai)\s+"
+                             r"(?:la\s+|do\s+)?$")
 
 
 def extract_facts(text: object, today: dt.date | None = None) -> Facts:
@@ -498,7 +507,9 @@ def _extract(text: object, today: dt.date) -> Facts:
     out["sex"] = _sex(accented, folded)
     if out["deceased"]:
         out["deceased_relation"] = _relation(folded, deaths)
-        if _WORK_DEATH.search(folded):
+        # "(không phải tai nạn lao động)" rules the work accident out rather than in
+        if any(not _NOT_WORK_DEATH.search(folded[max(0, m.start() - 25):m.start()])
+               for m in _WORK_DEATH.finditer(folded)):
             out["death_at_work"] = True
     out.update(_events(folded, today))
 
@@ -554,7 +565,8 @@ def _extract(text: object, today: dt.date) -> Facts:
     _children(folded, out)
     if m := _CAPACITY.search(folded):
         value = int(m.group(1) or m.group(2))
-        if 0 < value <= 100:
+        number_at = m.start(1) if m.group(1) else m.start(2)
+        if 0 < value <= 100 and not _BELOW_BOUND.search(folded[max(0, number_at - 20):number_at]):
             out["lost_capacity_percent"] = value
     if m := _SICK_DAYS.search(folded):
         value = int(m.group(1) or m.group(2))

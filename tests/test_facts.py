@@ -144,3 +144,32 @@ def test_reads_only_the_first_characters_and_in_linear_time() -> None:
     for _ in range(5):
         extract_facts(worst, TODAY)
     assert (time.perf_counter() - start) / 5 < 0.5
+
+
+@pytest.mark.parametrize(("text", "percent"), [
+    ("bị tai nạn lao động suy giảm dưới 5% thì được hưởng gì", None),
+    ("giám định suy giảm khả năng lao động chưa đến 5% thì sao", None),
+    ("mức suy giảm thấp hơn 5 % có được gì không", None),
+    ("tôi bị suy giảm 4% khả năng lao động", 4),
+    ("giám định kết luận suy giảm 35%", 35),
+])
+def test_a_bound_is_not_the_assessed_degree(text: str, percent: int | None) -> None:
+    assert extract_facts(text, TODAY).lost_capacity_percent == percent
+
+
+@pytest.mark.parametrize(("text", "at_work"), [
+    ("Chồng tôi đóng BHXH 9 năm thì qua đời (không phải tai nạn lao động), gia đình được hưởng gì?", None),
+    ("bố tôi mất, không phải do tai nạn lao động mà do bệnh", None),
+    ("anh tôi mất vì tai nạn lao động, không phải do bệnh", True),
+])
+def test_a_work_accident_ruled_out_is_not_one(text: str, at_work: bool | None) -> None:
+    assert extract_facts(text, TODAY).death_at_work is at_work
+
+
+@pytest.mark.parametrize("text", [
+    "Người đang đóng BHXH bắt buộc chưa đủ 15 năm thì qua đời, gia đình được hưởng gì?",
+    "đóng dưới 15 năm thì có được lương hưu không",
+    "không đủ 20 năm đóng thì có được nghỉ hưu trước tuổi không",
+])
+def test_a_threshold_named_is_not_the_time_paid(text: str) -> None:
+    assert extract_facts(text, TODAY).years_paid is None
