@@ -229,7 +229,9 @@ class EntryClassifier:
         full_keys = keys
         report = TrainingReport("trained", 0.0, len(texts), refitted=len(ids))
         if stored is not None:
-            drifted = set(keys) - set(stored["full_keys"])
+            # Removed ids count as much as new ones: the kept rows were fitted against them, so a much
+            # smaller class set (an older knowledge base, many deletions) needs a full training too.
+            drifted = set(keys) ^ set(stored["full_keys"])
             if len(drifted) <= max(1, int(config.max_patched_share * len(ids))):
                 weights, biases, refit = reuse_rows(stored, keys)
                 weights, biases = refit_rows(x, y, weights, biases, refit, config)

@@ -108,7 +108,7 @@ class WordClassifier:
 
         report = TrainingReport("trained", 0.0, len(texts), refitted=len(ids))
         full_keys = keys
-        if stored is not None and len(set(keys) - set(stored["full_keys"])) <= max(
+        if stored is not None and len(set(keys) ^ set(stored["full_keys"])) <= max(  # removed ids count too
                 1, int(config.max_patched_share * len(ids))):
             vocabulary, idf = _extended(stored["vocabulary"], stored["idf"], texts)
             x = _matrix(texts, vocabulary, idf)

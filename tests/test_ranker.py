@@ -124,3 +124,16 @@ def test_classifier_off_is_todays_ranking(encoder, kb_slice, cache_dir):
     assert lexical_only.search(kb_slice[0].question, k=1)[0].id == kb_slice[0].id
     empty = HybridIndex([], encoder=encoder, cache_dir=cache_dir, config=LEARNED)
     assert empty.classifier is None and empty.search("rút bảo hiểm xã hội một lần") == []
+
+
+def test_many_removed_entries_retrain_everything(encoder, kb_slice, cache_dir):
+    """Rows fitted beside classes that are gone are not today's classifier: going back to a much smaller
+    knowledge base (an older revision, many deletions) trains afresh instead of keeping those rows."""
+    config = replace(LEARNED, classifier=ClassifierConfig(max_patched_share=0.1))
+    HybridIndex(items_of(kb_slice), encoder=encoder, cache_dir=cache_dir, config=config)
+    smaller = HybridIndex(items_of(kb_slice[: len(kb_slice) // 2]), encoder=encoder, cache_dir=cache_dir,
+                          config=config)
+    assert smaller.classifier_report is not None and smaller.classifier_report.how == "trained"
+    one_less = HybridIndex(items_of(kb_slice[: len(kb_slice) // 2 - 1]), encoder=encoder, cache_dir=cache_dir,
+                           config=config)
+    assert one_less.classifier_report is not None and one_less.classifier_report.how == "patched"

@@ -93,6 +93,15 @@ def test_many_changes_retrain_everything(kb_slice, tmp_path: Path):
     assert report.how == "trained"
 
 
+def test_many_removed_entries_retrain_everything(kb_slice, tmp_path: Path):
+    """Rows fitted beside classes that are gone are not today's classifier: a much smaller set trains afresh."""
+    path = tmp_path / "word-classifier.npz"
+    WordClassifier.build([e.id for e in kb_slice], texts_of(kb_slice), cache_path=path)
+    half = kb_slice[: len(kb_slice) // 2]
+    _, report = WordClassifier.build([e.id for e in half], texts_of(half), cache_path=path)
+    assert report.how == "trained"
+
+
 def test_a_corrupt_cache_is_retrained(kb_slice, tmp_path: Path):
     path = tmp_path / "word-classifier.npz"
     path.write_bytes(b"not a cache")
