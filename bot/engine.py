@@ -102,6 +102,10 @@ class Thresholds:
     # top-1s for 17 of 98 right ones (10 of 20 / 6 of 209 on ours); the margin alone caught 31 for 22.
     doubt_margin: float = 0.05
     doubt_learned: float = 0.2
+    # Two entries within choice_margin are still told apart when the classifier finds the best at least
+    # doubt_learned likely and this many times as likely as the other: on the tuning halves (377 entries)
+    # 5 turned 5 real and 1 of our menus into right answers, with no more wrong ones (3: +6 / +1 wrong).
+    choice_learned_ratio: float = 5.0
     max_choices: int = 3
     # A decline intent among the first oos_learned_depth that the entry classifier finds at least
     # oos_learned_share as likely as the best entry also declines: on the tuning halves this turned away
@@ -417,7 +421,8 @@ class Engine:
 
         1. an out-of-scope example that wins (`_outside_wins`) declines;
         2. below the confidence threshold: "not sure";
-        3. runners-up within choice_margin of the best: ask to choose;
+        3. runners-up within choice_margin of the best, unless the entry classifier tells them apart
+           (`_classifier_tells`): ask to choose;
         4. a best entry that neither stands out from the runner-up (doubt_margin) nor convinces the entry
            classifier (doubt_learned): a "chưa chắc" menu of the best few (a wrong answer costs the
            citizen more than a choice does);
@@ -433,7 +438,8 @@ class Engine:
         score = self.confidence(top, t)
         if score < (t.min_coverage_alone if top.lexical_only else t.min_confidence):
             return Decision("not_sure", (), score)
-        close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin]
+        close = [c for c in entries[1:t.max_choices] if top.fused - c.fused < t.choice_margin
+                 and not self._classifier_tells(top, c, t)]
         if close:
             return Decision("choices", (top, *close), score)
         if len(entries) > 1 and top.fused - entries[1].fused < t.doubt_margin and top.learned < t.doubt_learned:
@@ -468,6 +474,13 @@ class Engine:
         reply_text = self.out_of_scope[intent].reply
         return Reply("out_of_scope", reply_text + "\n\n" + messages.OUT_OF_SCOPE_FOOTER,
                      score=score, normalized=normalized, candidates=ranked)
+
+    @staticmethod
+    def _classifier_tells(top: Candidate, runner_up: Candidate, t: Thresholds) -> bool:
+        """Whether the entry classifier tells two entries apart that the fused score puts side by side:
+        it finds the best likely enough (doubt_learned) and choice_learned_ratio times as likely as the other."""
+        return 0 < top.learned < 1 and top.learned >= t.doubt_learned and \
+            top.learned >= t.choice_learned_ratio * runner_up.learned
 
     @staticmethod
     def _outside_wins(outside: Candidate, candidates: list[Candidate], entries: list[Candidate],

@@ -27,6 +27,18 @@ def test_indistinguishable_entries_ask_to_choose(engine) -> None:
     assert decision.kind == "choices" and [c.entry_id for c in decision.entries] == ["a", "b"]
 
 
+def test_the_entry_classifier_tells_apart_what_the_fused_score_cannot(engine) -> None:
+    def c(entry_id: str, fused: float, learned: float) -> Candidate:
+        return Candidate(entry_id, fused, lexical=1.0, dense=0.91, coverage=0.5, learned=learned)
+
+    told = engine.classify([c("a", 0.900, 0.70), c("b", 0.896, 0.04)], T)
+    assert told.kind == "answer" and [x.entry_id for x in told.entries] == ["a", "b"]  # b still offered
+    assert engine.classify([c("a", 0.900, 0.30), c("b", 0.896, 0.10)], T).kind == "choices"  # only 3x as likely
+    assert engine.classify([c("a", 0.900, 0.15), c("b", 0.896, 0.01)], T).kind == "choices"  # not likely enough
+    no_classifier = [_c("a", 0.900, 0.91), _c("b", 0.896, 0.91)]  # learned 1.0: nothing to tell by
+    assert engine.classify(no_classifier, T).kind == "choices"
+
+
 def test_low_confidence_is_not_sure_and_a_closer_decline_example_declines(engine) -> None:
     assert engine.classify([_c("a", 0.9, 0.80)], T).kind == "not_sure"
     decision = engine.classify([_c(OOS_PREFIX + "x", 0.95, 0.93), _c("a", 0.9, 0.90)], T)
